@@ -1,0 +1,100 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadDoc } from '../config/validate.js';
+import { ExitCode, HeadgateError, inputError, isHeadgateError } from '../core/errors.js';
+import type { RunRecord } from '../core/types.js';
+
+/** Parses a positive integer flag value; commander reports the flag name on failure (exit 2). */
+export function intArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative whole number');
+  return n;
+}
+
+/** Parses a positive number flag value (seconds, MiB, ...). */
+export function numArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  return n;
+}
+
+/** Collects a repeatable flag into an array; also splits comma lists (--suite a,b). */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+/** Collects a repeatable flag without splitting (values may contain commas, e.g. nginx directives). */
+export function collectRaw(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** Adds the flags shared by run and gate. */
+export function addRunFlags(cmd: Command): Command {
+  return cmd
+    .option('--target <name>', 'target to test (default: local, this machine)')
+    .option('--suite <id>', 'suite to run; repeatable or comma-separated (default: all)', collect)
+    .option('--variant <id>', 'variant to run; repeatable or comma-separated (default: each suite\'s default variants)', collect)
+    .option('--runs <n>', 'measured repetitions per variant (default 8; --quick 6)', intArg)
+    .option('--duration <sec>', 'seconds of load per repetition (default 10; --quick 2)', numArg)
+    .option('--warmup <sec>', 'seconds of warm-up load per variant (default 3; --quick 1)', numArg)
+    .option('--connections <n>', 'concurrent keep-alive connections (default 8)', intArg)
+    .option('--quick', 'short form for smoke tests and CI')
+    .option('--server-url <url>', 'use an existing HTTP(S) server that serves `headgate objects` output instead of starting nginx')
+    .option('--server-workers <n>', 'nginx worker_processes (default 1)', intArg)
+    .option('--server-directive <text>', 'extra nginx http-block directive, replacing a variant directive of the same name; repeatable', collectRaw)
+    .option('--objects-mib <n>', 'total size of the object set in MiB (default 96; --quick 32)', numArg)
+    .option('--seed <n>', 'seed of the object set (default 1)', intArg)
+    .option('--out <dir>', 'reports directory (default: reports)')
+    .option('--baselines <dir>', 'baselines directory (default: baselines)')
+    .option('--profile <name>', 'profile name (default: derived from the target fingerprint)')
+    .option('--config <file>', 'configuration file (default: headgate.config.{yaml,yml,json} if present)')
+    .option('--json', 'print a machine-readable result on stdout')
+    .option('--quiet', 'no progress output');
+}
+
+/** Finds a run by directory, run.json path, or run id inside the reports directory. */
+export function resolveRunPath(spec: string, reportsDir = 'reports'): string {
+  const candidates = [spec, path.join(spec, 'run.json'), path.join(reportsDir, spec, 'run.json')];
+  const file = candidates.find((c) => c.endsWith('.json') && existsSync(c));
+  if (!file) throw inputError(`${spec}: no run found (looked for ${candidates.filter((c) => c.endsWith('.json')).join(', ')})`);
+  return file;
+}
+
+/** Loads and validates a run record; returns it with its directory. */
+export async function loadRun(spec: string, reportsDir?: string): Promise<{ run: RunRecord; runDir: string; file: string }> {
+  const file = resolveRunPath(spec, reportsDir);
+  const run = await loadDoc<RunRecord>('run', file);
+  return { run, runDir: path.dirname(path.resolve(file)), file };
+}
+
+/**
+ * Runs a command body and turns its outcome into the documented exit code. Expected errors
+ * print one line naming the file, key or host; unexpected ones are reported as bugs.
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    let code: number;
+    try {
+      code = (await fn(...args)) ?? ExitCode.Pass;
+    } catch (e) {
+      code = reportError(e);
+    }
+    process.exitCode = code;
+  };
+}
+
+/** Prints an error as one line (plus a hint line) and returns its exit code. */
+export function reportError(e: unknown): number {
+  if (isHeadgateError(e)) {
+    process.stderr.write(`headgate: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`headgate: internal error (please report): ${err?.message ?? String(e)}\n`);
+  if (process.env.HEADGATE_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+  return ExitCode.Infrastructure;
+}
+
+export { HeadgateError };

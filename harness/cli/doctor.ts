@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { $ } from 'zx';
+import { ExitCode } from '../core/errors.js';
+import { allureBin } from '../reporters/allure.js';
+import { openTarget } from '../targets/index.js';
+import { action } from './common.js';
+
+/** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
+export const CHROMIUM_PATH = '/usr/lib/chromium/chromium';
+
+interface Check {
+  what: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  required: boolean;
+}
+
+/** Registers `doctor`: everything the harness needs here and on the target, with how to fix it. */
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check what the harness needs on this machine and the target, and say how to install what is missing')
+    .option('--target <name>', 'target to check', 'local')
+    .option('--json', 'print as JSON')
+    .action(
+      action(async (o: { target: string; json?: boolean }) => {
+        const sh = $({ quiet: true, nothrow: true });
+        const checks: Check[] = [];
+        const major = Number(process.versions.node.split('.')[0]);
+        checks.push({ what: 'Node.js', ok: major >= 20, detail: process.version, required: true, fix: 'install Node.js 20' });
+        const java = await sh`java -version`;
+        checks.push({ what: 'Java (Allure HTML)', ok: java.exitCode === 0, detail: java.exitCode === 0 ? (java.stderr.split('\n')[0] ?? '') : 'not found', required: false, fix: 'apt-get install openjdk-17-jre-headless' });
+        checks.push({ what: 'allure-commandline', ok: existsSync(allureBin()), detail: allureBin(), required: false, fix: 'npm ci' });
+        checks.push({ what: 'Chromium (browser client, report screenshots)', ok: existsSync(CHROMIUM_PATH), detail: CHROMIUM_PATH, required: false, fix: 'apt-get install chromium' });
+        const wrk = await sh`wrk --version`;
+        checks.push({ what: 'wrk (client ceiling benchmark)', ok: /wrk/.test(wrk.stdout + wrk.stderr), detail: (wrk.stdout + wrk.stderr).split('\n')[0] ?? '', required: false, fix: 'apt-get install wrk' });
+        let target;
+        try {
+          target = await openTarget(o.target);
+          const os = await target.os();
+          const fp = await os.fingerprint();
+          checks.push({ what: `target ${o.target}`, ok: true, detail: `${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}`, required: true });
+          const nginx = await target.which('nginx');
+          checks.push({ what: `nginx on ${o.target}`, ok: !!nginx, detail: nginx ? `${nginx} ${fp.tools.nginx ?? ''}`.trim() : 'not found', required: true, fix: fp.os === 'freebsd' ? 'pkg install nginx' : 'apt-get install nginx-light' });
+          const root = process.getuid?.() === 0;
+          checks.push({ what: 'root (knobs, page cache, namespaces)', ok: root, detail: root ? 'running as root' : 'not root: suites that change kernel knobs will fail', required: false, fix: 'run as root or with sudo' });
+          const cap = await os.capability('sendfile');
+          checks.push({ what: 'sendfile', ok: cap.ok, detail: cap.reason ?? 'available', required: false });
+        } catch (e) {
+          checks.push({ what: `target ${o.target}`, ok: false, detail: (e as Error).message, required: true });
+        } finally {
+          await target?.close();
+        }
+        const bad = checks.filter((c) => !c.ok && c.required);
+        if (o.json) process.stdout.write(JSON.stringify({ ok: bad.length === 0, checks }, null, 2) + '\n');
+        else {
+          for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : c.required ? 'FAIL' : 'warn'} ${c.what}: ${c.detail}${!c.ok && c.fix ? `\n       fix: ${c.fix}` : ''}\n`);
+          process.stdout.write(bad.length ? `${bad.length} required check(s) failed\n` : 'all required checks passed\n');
+        }
+        return bad.length ? ExitCode.Infrastructure : ExitCode.Pass;
+      }),
+    );
+}

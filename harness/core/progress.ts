@@ -1,0 +1,54 @@
+import cliProgress from 'cli-progress';
+
+/** Progress of a long run: a live bar on a terminal, plain log lines in CI or when piped. */
+export interface Progress {
+  start(total: number): void;
+  /** A repetition or warm-up began. */
+  step(label: string): void;
+  /** Live numbers during a load. */
+  tick(rateGbps: number, requests: number): void;
+  /** A repetition finished. */
+  done(summary: string): void;
+  log(line: string): void;
+  stop(): void;
+}
+
+/** Creates the progress display that fits the output stream (quiet: only log lines). */
+export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
+  const stream = opts.stream ?? process.stderr;
+  const tty = !!stream.isTTY && !process.env.CI && !opts.quiet;
+  if (!tty) {
+    let n = 0;
+    let total = 0;
+    return {
+      start: (t) => (total = t),
+      step: () => {},
+      tick: () => {},
+      done: (s) => !opts.quiet && stream.write(`[${++n}/${total}] ${s}\n`),
+      log: (l) => !opts.quiet && stream.write(`${l}\n`),
+      stop: () => {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { format: ' {bar} {value}/{total} | {label} | {rate} Gb/s | {reqs} req', hideCursor: true, clearOnComplete: true, stream },
+    cliProgress.Presets.shades_classic,
+  );
+  let label = '';
+  return {
+    start: (t) => bar.start(t, 0, { label: 'starting', rate: '-', reqs: 0 }),
+    step: (l) => {
+      label = l;
+      bar.update({ label, rate: '-', reqs: 0 });
+    },
+    tick: (rate, reqs) => bar.update({ label, rate: rate.toFixed(2), reqs }),
+    done: (s) => {
+      bar.increment(1, { label: s });
+    },
+    log: (l) => {
+      // Print above the bar without tearing it.
+      stream.write('\r\x1b[K' + l + '\n');
+      bar.render();
+    },
+    stop: () => bar.stop(),
+  };
+}

@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Settings } from '../config/config.js';
+import { materializeObjects } from '../load/objects.js';
+import type { Target } from '../targets/target.js';
+import { writeJsonAtomic } from './atomic.js';
+import { CleanupStack } from './cleanup.js';
+import { HarnessContext, type RunEnvironment } from './context.js';
+import { describeError, inputError, interruptedError, isHeadgateError } from './errors.js';
+import { deriveProfile } from './profile.js';
+import type { Progress } from './progress.js';
+import type { Suite, VariantSession } from './suite.js';
+import type { RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
+import { TOOL_VERSION } from './version.js';
+
+/** Inputs of one run. */
+export interface RunParams {
+  target: Target;
+  options: RunOptions;
+  settings: Settings;
+  suites: Suite[];
+  signal: AbortSignal;
+  progress: Progress;
+}
+
+/** A fresh run id: sortable UTC time plus a short random suffix. */
+export function newRunId(now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Variants of a suite that this run selects: --variant ids, or the suite's default ones. */
+export function selectVariants(suite: Suite, wanted: string[]): VariantDef[] {
+  if (wanted.length === 0) return suite.manifest.variants.filter((v) => v.default !== false);
+  return suite.manifest.variants.filter((v) => wanted.includes(v.id));
+}
+
+/** Writes run.json atomically (called after every repetition so an interrupted run keeps its data). */
+export async function saveRun(runDir: string, record: RunRecord): Promise<void> {
+  await writeJsonAtomic(path.join(runDir, 'run.json'), record);
+}
+
+/**
+ * Runs the selected suites on the target: warm-up, then N rounds with the variants interleaved
+ * (A B A B) so drift hits every variant alike. Knobs are restored after every repetition and
+ * servers stopped after every suite, also on error and Ctrl-C.
+ */
+export async function executeRun(p: RunParams): Promise<{ record: RunRecord; runDir: string }> {
+  const { target, options, settings, signal, progress } = p;
+  const known = new Set(p.suites.flatMap((s) => s.manifest.variants.map((v) => v.id)));
+  for (const v of options.variants) {
+    if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
+  }
+  const os = await target.os();
+  const fingerprint = await os.fingerprint();
+  const runId = newRunId();
+  const runDir = path.resolve(settings.reportsDir, runId);
+  await mkdir(runDir, { recursive: true });
+  const record: RunRecord = {
+    schemaVersion: 1,
+    tool: { name: 'headgate', version: TOOL_VERSION },
+    runId,
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    target: { kind: target.kind, name: target.name },
+    profile: settings.profile ?? deriveProfile(fingerprint),
+    fingerprint,
+    options,
+    suites: [],
+    errors: [],
+    restoreFailures: [],
+  };
+  await saveRun(runDir, record);
+  progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
+
+  try {
+    const objectsDir = path.resolve(settings.reportsDir, '.objects', `seed${options.objects.seed}-${options.objects.totalMiB}MiB`);
+    const { manifest, bodies } = await materializeObjects(objectsDir, options.objects.seed, options.objects.totalMiB);
+    const env: RunEnvironment = {
+      target,
+      os,
+      fingerprint,
+      options,
+      signal,
+      progress,
+      runDir,
+      objectsDir,
+      objects: manifest.objects.map((o) => ({ path: o.path, kind: o.kind, body: bodies.get(o.path)! })),
+    };
+
+    // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
+    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }[] = [];
+    for (const suite of p.suites) {
+      const m = suite.manifest;
+      const result: SuiteResult = { id: m.id, title: m.title, feature: m.feature, status: 'ran', metrics: m.metrics, variants: [] };
+      const runnable: VariantDef[] = [];
+      const chosen = selectVariants(suite, options.variants);
+      if (!m.os.includes(fingerprint.os)) {
+        result.status = 'skipped';
+        result.reason = `not applicable on ${fingerprint.os}: suite supports ${m.os.join(', ')}`;
+      } else if (chosen.length === 0) {
+        result.status = 'skipped';
+        result.reason = 'no variant of this suite selected by --variant';
+      }
+      for (const v of result.status === 'ran' ? chosen : []) {
+        const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
+        for (const cap of v.requires ?? []) {
+          const c = await os.capability(cap);
+          if (!c.ok) {
+            vr.status = 'skipped';
+            vr.reason = c.reason ?? `target lacks ${cap}`;
+            break;
+          }
+        }
+        result.variants.push(vr);
+        if (vr.status === 'ran') runnable.push(v);
+      }
+      if (result.status === 'ran' && runnable.length === 0) {
+        result.status = 'skipped';
+        result.reason = 'every selected variant was skipped';
+      }
+      record.suites.push(result);
+      plans.push({ suite, result, runnable });
+    }
+    progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
+
+    for (const plan of plans) {
+      if (plan.runnable.length === 0) continue;
+      await runSuite(env, plan, record, runDir);
+    }
+    record.status = record.errors.length ? 'incomplete' : 'complete';
+  } catch (e) {
+    record.status = signal.aborted ? 'interrupted' : 'incomplete';
+    if (!signal.aborted) record.errors.push(describeError(e));
+    throw signal.aborted ? interruptedError(`interrupted; partial run kept in ${runDir}`) : e;
+  } finally {
+    record.finishedAt = new Date().toISOString();
+    progress.stop();
+    await saveRun(runDir, record);
+  }
+  return { record, runDir };
+}
+
+async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }, record: RunRecord, runDir: string) {
+  const { suite, result } = plan;
+  const { options, signal, progress, fingerprint } = env;
+  const suiteStack = new CleanupStack();
+  const variantResult = (id: string) => result.variants.find((v) => v.id === id)!;
+  const fail = (v: VariantDef, e: unknown) => {
+    const vr = variantResult(v.id);
+    vr.status = 'error';
+    vr.reason = describeError(e);
+    record.errors.push(`${suite.manifest.id}/${v.id}: ${vr.reason}`);
+    progress.log(`ERROR ${suite.manifest.id}/${v.id}: ${vr.reason}`);
+  };
+  const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
+    Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.relative(runDir, f)])));
+  });
+  const rethrowIfFatal = (e: unknown) => {
+    if (signal.aborted) throw interruptedError();
+    if (isHeadgateError(e) && e.kind === 'input') throw e;
+  };
+  const applyKnobs = async (v: VariantDef) => {
+    for (const [k, val] of Object.entries(v.knobs?.[fingerprint.os] ?? {})) await ctx.setKnob(k, val);
+  };
+  const restoreKnobs = async () => {
+    record.restoreFailures.push(...(await ctx.knobStack.unwind((l) => progress.log(l))));
+  };
+
+  try {
+    const sessions = new Map<string, VariantSession>();
+    for (const v of plan.runnable) {
+      try {
+        if (suite.probe) {
+          const c = await suite.probe(ctx, v);
+          if (!c.ok) {
+            Object.assign(variantResult(v.id), { status: 'skipped', reason: c.reason ?? 'probe failed' });
+            continue;
+          }
+        }
+        sessions.set(v.id, await suite.prepare(ctx, v));
+      } catch (e) {
+        rethrowIfFatal(e);
+        fail(v, e);
+      }
+    }
+    for (const v of plan.runnable) {
+      const s = sessions.get(v.id);
+      if (!s) continue;
+      try {
+        await applyKnobs(v);
+        await s.warmup();
+      } catch (e) {
+        rethrowIfFatal(e);
+        fail(v, e);
+        sessions.delete(v.id);
+      } finally {
+        await restoreKnobs();
+      }
+    }
+    for (let r = 0; r < options.runs; r++) {
+      for (const v of plan.runnable) {
+        const s = sessions.get(v.id);
+        if (!s) continue;
+        if (signal.aborted) throw interruptedError();
+        const startedAt = new Date().toISOString();
+        try {
+          await applyKnobs(v);
+          const m = await s.repetition(r);
+          variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
+          const gbps = m.metrics.throughput_gbps;
+          const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
+          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${gbps !== undefined ? gbps.toFixed(2) + ' Gb/s' : 'done'}${ver}${m.clientBound ? ' (client-bound)' : ''}`);
+        } catch (e) {
+          rethrowIfFatal(e);
+          fail(v, e);
+          sessions.delete(v.id);
+        } finally {
+          await restoreKnobs();
+        }
+        await saveRun(runDir, record);
+      }
+    }
+  } finally {
+    record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
+    if (result.variants.every((v) => v.status !== 'ran')) {
+      result.status = result.variants.some((v) => v.status === 'error') ? 'error' : 'skipped';
+    }
+  }
+}
+
+/** Rejects options that cannot work before any load is generated. */
+export function checkOptions(o: RunOptions): void {
+  if (!Number.isInteger(o.runs) || o.runs < 2) throw inputError(`--runs ${o.runs}: need at least 2 repetitions per variant`);
+  if (!(o.durationSec > 0)) throw inputError(`--duration ${o.durationSec}: must be a positive number of seconds`);
+  if (!(o.connections >= 1)) throw inputError(`--connections ${o.connections}: must be at least 1`);
+  if (o.serverUrl && !/^https?:\/\/[^/]+/.test(o.serverUrl)) throw inputError(`--server-url ${o.serverUrl}: must be an http:// or https:// URL`);
+}
+

@@ -1,0 +1,180 @@
+/** Which way a metric improves. */
+export type Direction = 'higher' | 'lower';
+
+/** A metric declared by a suite: unit, direction, noise floor and gating flag are data. */
+export interface MetricDef {
+  id: string;
+  title: string;
+  unit: string;
+  direction: Direction;
+  /** Smallest relative change (0.05 = 5%) that matters; smaller changes are "unchanged". */
+  noiseFloor: number;
+  /** Gating metrics decide the verdict; informational ones are only reported. */
+  gating: boolean;
+}
+
+/** One setting of a suite's knobs. */
+export interface VariantDef {
+  id: string;
+  description: string;
+  /** nginx directives placed in the http block for this variant. */
+  nginx?: string[];
+  /** Kernel knobs to set for this variant, per OS family, through the restore stack. */
+  knobs?: Partial<Record<OsFamily, Record<string, string>>>;
+  /** Feature capabilities the target must have (probed by the OS adapter). */
+  requires?: string[];
+  /** Run by default (false: only with --variant). */
+  default?: boolean;
+  /** Which part of the object set the client requests (default: all). */
+  objects?: ObjectClass;
+}
+
+/** A slice of the object set: box art (tens of KiB), video segments (1-16 MiB), or all of it. */
+export type ObjectClass = 'all' | 'boxart' | 'segment';
+
+/** The declarative part of a suite (suites/<id>/suite.json), validated against a schema. */
+export interface SuiteManifest {
+  schemaVersion: 1;
+  id: string;
+  title: string;
+  feature: string;
+  description: string;
+  os: OsFamily[];
+  variants: VariantDef[];
+  metrics: MetricDef[];
+}
+
+export type OsFamily = 'linux' | 'freebsd';
+
+/** Facts read from a target, stored with every run. */
+export interface Fingerprint {
+  os: OsFamily;
+  hostname: string;
+  kernelRelease: string;
+  kernelVersion: string;
+  arch: string;
+  cpuModel: string;
+  cpuCount: number;
+  memoryBytes: number;
+  sysctls: Record<string, string>;
+  tools: Record<string, string>;
+}
+
+/** Payload verification outcome of one repetition. */
+export interface VerificationResult {
+  verified: number;
+  failed: number;
+  /** First few failures, each with its own reason. */
+  failures: { path: string; reason: string }[];
+}
+
+/** One measured execution of a variant. */
+export interface Repetition {
+  index: number;
+  startedAt: string;
+  durationMs: number;
+  metrics: Record<string, number>;
+  counters: Record<string, number>;
+  verification: VerificationResult;
+  clientBound: boolean;
+  notes: string[];
+}
+
+/** What happened to one variant in a run. */
+export interface VariantResult {
+  id: string;
+  status: 'ran' | 'skipped' | 'error';
+  reason?: string;
+  repetitions: Repetition[];
+  /** Attachments kept in the run directory (relative paths), e.g. nginx.conf and error.log. */
+  artifacts: Record<string, string>;
+}
+
+/** One suite's results in a run. */
+export interface SuiteResult {
+  id: string;
+  title: string;
+  feature: string;
+  status: 'ran' | 'skipped' | 'error';
+  reason?: string;
+  metrics: MetricDef[];
+  variants: VariantResult[];
+}
+
+export type MetricVerdict = 'improved' | 'unchanged' | 'regressed' | 'inconclusive';
+export type RunVerdict = 'pass' | 'fail' | 'inconclusive' | 'error' | 'no-baseline';
+
+/** The comparison of one metric of one variant with its reference samples. */
+export interface MetricComparison {
+  suite: string;
+  variant: string;
+  /** Variant of the reference the samples came from (differs with --baseline-variant). */
+  referenceVariant: string;
+  metric: string;
+  title: string;
+  unit: string;
+  direction: Direction;
+  gating: boolean;
+  noiseFloor: number;
+  verdict: MetricVerdict;
+  /** Which rule decided the verdict, in words. */
+  rule: string;
+  baselineMedian: number;
+  currentMedian: number;
+  /** Hodges-Lehmann shift relative to the baseline median (+0.05 = 5% higher). */
+  relChange: number;
+  ciLow: number;
+  ciHigh: number;
+  pValue: number;
+  pAdjusted: number;
+  nBaseline: number;
+  nCurrent: number;
+  baselineSamples: number[];
+  currentSamples: number[];
+}
+
+/** A run's comparison section. */
+export interface Comparison {
+  reference: { kind: 'baseline' | 'run'; id: string; profile?: string; file?: string };
+  alpha: number;
+  comparisons: MetricComparison[];
+  integrityFailures: string[];
+  fingerprintDifferences: string[];
+  missing: string[];
+  verdict: RunVerdict;
+  exitCode: number;
+  summary: string;
+}
+
+/** The run directory's run.json. */
+export interface RunRecord {
+  schemaVersion: 1;
+  tool: { name: 'headgate'; version: string };
+  runId: string;
+  status: 'running' | 'complete' | 'incomplete' | 'interrupted';
+  startedAt: string;
+  finishedAt?: string;
+  target: { kind: string; name: string };
+  profile: string;
+  fingerprint: Fingerprint;
+  options: RunOptions;
+  suites: SuiteResult[];
+  errors: string[];
+  restoreFailures: string[];
+  comparison?: Comparison;
+}
+
+/** Effective options of a run (after config file and flags). */
+export interface RunOptions {
+  suites: string[];
+  variants: string[];
+  runs: number;
+  durationSec: number;
+  warmupSec: number;
+  connections: number;
+  objects: { seed: number; totalMiB: number };
+  serverUrl?: string;
+  serverWorkers: number;
+  serverDirectives: string[];
+  quick: boolean;
+}

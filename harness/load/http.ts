@@ -1,0 +1,183 @@
+import autocannon from 'autocannon';
+import * as hdr from 'hdr-histogram-js';
+import { infraError, interruptedError } from '../core/errors.js';
+import type { VerificationResult } from '../core/types.js';
+import { mulberry32 } from '../stats/shift.js';
+
+/** An object the client requests and the exact bytes it must receive. */
+export interface ExpectedObject {
+  path: string;
+  body: Buffer;
+}
+
+/** Options of one closed-model HTTP load (fixed connections, fixed duration). */
+export interface HttpLoadOptions {
+  baseUrl: string;
+  objects: ExpectedObject[];
+  connections: number;
+  durationSec: number;
+  /** Seed for each connection's request order. */
+  seed?: number;
+  signal?: AbortSignal;
+  /** Called about once a second with live totals (for progress display). */
+  onTick?: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => void;
+}
+
+/** Latency percentiles in microseconds, from an HDR histogram of every response. */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+  count: number;
+}
+
+/** What one load produced. */
+export interface HttpLoadResult {
+  durationSec: number;
+  requests: number;
+  bodyBytes: number;
+  wireBytes: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  verification: VerificationResult;
+  latencyUs: LatencySummary;
+  /** Fraction of one core the client (this process) used: near 1 means client-bound. */
+  clientCpu: number;
+  clientBound: boolean;
+}
+
+/** Above this share of one core the single-threaded client, not the target, sets the pace. */
+export const CLIENT_BOUND_CPU = 0.9;
+const MAX_FAILURES_KEPT = 10;
+
+interface Pending {
+  req: { path?: string };
+  headers: { statusCode?: number };
+  off?: number;
+  bad?: string;
+}
+
+/**
+ * Runs autocannon against baseUrl and verifies every response body against the expected bytes.
+ * autocannon as shipped turns each body chunk into a string (it then measures itself, not the
+ * server); here each chunk is compared in place with Buffer.compare (memcmp), which keeps the
+ * client at wire speed while no byte goes unchecked.
+ */
+export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
+  if (o.objects.length === 0) throw infraError('http load: empty object set');
+  if (o.signal?.aborted) throw interruptedError();
+  const expected = new Map(o.objects.map((x) => [x.path, x.body]));
+  const paths = o.objects.map((x) => x.path);
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const verification: VerificationResult = { verified: 0, failed: 0, failures: [] };
+  let bodyBytes = 0;
+  let completed = 0;
+  let clientIndex = 0;
+  const fail = (path: string, reason: string) => {
+    verification.failed++;
+    if (verification.failures.length < MAX_FAILURES_KEPT) verification.failures.push({ path, reason });
+  };
+
+  // Typed loosely: setupClient receives autocannon's internal Client.
+  const setupClient = (client: any) => {
+    const rnd = mulberry32((o.seed ?? 1) * 7919 + clientIndex++);
+    const order = [...paths];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    client.setRequests(order.map((p) => ({ method: 'GET', path: p })));
+    const q = client.pipelinedRequests;
+    q.addBody = function (data: Buffer) {
+      const r: Pending | undefined = this.pendingRequests[0];
+      if (!r) return;
+      const exp = expected.get(r.req.path ?? '');
+      const off = r.off ?? 0;
+      if (!exp) r.bad ??= 'unexpected path';
+      else if (off + data.length > exp.length) r.bad ??= `body longer than expected ${exp.length} bytes`;
+      else if (r.bad === undefined && exp.compare(data, 0, data.length, off, off + data.length) !== 0) {
+        let i = 0;
+        while (i < data.length && data[i] === exp[off + i]) i++;
+        r.bad = `content differs from expected at byte ${off + i}`;
+      }
+      r.off = off + data.length;
+    };
+    const terminate = q.terminateRequest.bind(q);
+    q.terminateRequest = function () {
+      const r = terminate() as Pending | undefined;
+      if (!r) return r;
+      const p = r.req.path ?? '?';
+      const exp = expected.get(p);
+      const got = r.off ?? 0;
+      bodyBytes += got;
+      completed++;
+      const status = r.headers.statusCode;
+      if (status !== 200) fail(p, `HTTP status ${status}`);
+      else if (r.bad) fail(p, r.bad);
+      else if (!exp || got !== exp.length) fail(p, `short body: ${got} of ${exp?.length ?? '?'} bytes`);
+      else verification.verified++;
+      return r;
+    };
+    client.on('response', (_status: number, _bytes: number, ms: number) => {
+      hist.recordValue(Math.max(1, Math.round(ms * 1000)));
+    });
+  };
+
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const instance = autocannon(
+    {
+      url: o.baseUrl,
+      connections: o.connections,
+      duration: o.durationSec,
+      timeout: Math.max(10, o.durationSec),
+      setupClient,
+    } as autocannon.Options,
+    () => {},
+  );
+  const ticker = setInterval(() => {
+    o.onTick?.({ elapsedSec: Number(process.hrtime.bigint() - t0) / 1e9, requests: completed, bodyBytes });
+  }, 1000);
+  const onAbort = () => instance.stop();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let res: autocannon.Result;
+  try {
+    res = await new Promise<autocannon.Result>((resolve, reject) => {
+      instance.on('done', resolve);
+      instance.on('error', reject);
+    });
+  } finally {
+    clearInterval(ticker);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+  if (o.signal?.aborted) throw interruptedError();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(cpu0);
+  const clientCpu = (c.user + c.system) / 1e6 / wall;
+  const durationSec = Math.min(wall, o.durationSec) || wall;
+  return {
+    durationSec,
+    requests: completed,
+    bodyBytes,
+    wireBytes: res.throughput.total,
+    errors: res.errors,
+    timeouts: res.timeouts,
+    non2xx: res.non2xx,
+    verification,
+    latencyUs: {
+      p50: hist.getValueAtPercentile(50),
+      p90: hist.getValueAtPercentile(90),
+      p99: hist.getValueAtPercentile(99),
+      p999: hist.getValueAtPercentile(99.9),
+      max: hist.maxValue,
+      mean: hist.mean,
+      count: hist.totalCount,
+    },
+    clientCpu,
+    clientBound: clientCpu >= CLIENT_BOUND_CPU,
+  };
+}

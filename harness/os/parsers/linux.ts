@@ -1,0 +1,62 @@
+/** Aggregate CPU time from /proc/stat's first line, in clock ticks. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** Parses /proc/stat's aggregate "cpu" line: busy = everything but idle and iowait. */
+export function parseProcStat(text: string): CpuTimes {
+  const line = text.split('\n').find((l) => /^cpu\s/.test(l));
+  if (!line) throw new Error('/proc/stat: no aggregate cpu line');
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/** Parses "name value" lines such as /proc/vmstat. */
+export function parseKeyValueLines(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+(-?\d+)\s*$/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Parses /proc/net/snmp (header line then value line per protocol) into "Tcp.RetransSegs" keys. */
+export function parseProcNetSnmp(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const lines = text.split('\n').filter(Boolean);
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const [proto, ...names] = lines[i].trim().split(/\s+/);
+    const [proto2, ...values] = lines[i + 1].trim().split(/\s+/);
+    if (proto !== proto2) continue;
+    names.forEach((n, j) => {
+      const v = Number(values[j]);
+      if (Number.isFinite(v)) out[`${proto.replace(/:$/, '')}.${n}`] = v;
+    });
+  }
+  return out;
+}
+
+/** utime + stime (clock ticks) from /proc/PID/stat; the command name may contain spaces and parens. */
+export function parseProcPidStat(text: string): number {
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+/** Model name and logical CPU count from /proc/cpuinfo. */
+export function parseCpuinfo(text: string): { model: string; count: number } {
+  const models = [...text.matchAll(/^model name\s*:\s*(.+)$/gm)].map((m) => m[1].trim());
+  const count = [...text.matchAll(/^processor\s*:/gm)].length;
+  return { model: models[0] ?? 'unknown', count: count || models.length };
+}
+
+/** MemTotal in bytes from /proc/meminfo. */
+export function parseMeminfoTotal(text: string): number {
+  const m = /^MemTotal:\s+(\d+)\s+kB/m.exec(text);
+  return m ? Number(m[1]) * 1024 : 0;
+}

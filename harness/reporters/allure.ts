@@ -1,0 +1,240 @@
+import { FileSystemWriter, ReporterRuntime } from 'allure-js-commons/sdk/reporter';
+import { Stage, Status, type Label, type Parameter } from 'allure-js-commons';
+import { existsSync } from 'node:fs';
+import { cp, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { $ } from 'zx';
+import { writeJsonAtomic } from '../core/atomic.js';
+import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../core/types.js';
+import { samplesChart } from './chart.js';
+import { changeWithCi, fmt, verdictLine } from './format.js';
+import type { Reporter } from './reporter.js';
+
+/** Allure categories: how a release reviewer sees failures grouped. */
+export const ALLURE_CATEGORIES = [
+  { name: 'Integrity failure', description: 'A response body differed from the expected object', matchedStatuses: [Status.FAILED], messageRegex: '.*verification.*' },
+  { name: 'Regression', description: 'A gating metric regressed significantly and beyond its noise floor', matchedStatuses: [Status.FAILED], messageRegex: '.*regressed.*' },
+  { name: 'Inconclusive', description: 'Looks worse, but not significant: add repetitions', matchedStatuses: [Status.BROKEN], messageRegex: '.*inconclusive.*' },
+  { name: 'Infrastructure', description: 'The target, server or tooling failed; not a verdict about the kernel', matchedStatuses: [Status.BROKEN], messageRegex: '.*' },
+];
+
+function environment(run: RunRecord): Record<string, string> {
+  const fp = run.fingerprint;
+  const env: Record<string, string> = {
+    'Run id': run.runId,
+    Target: `${run.target.kind}:${run.target.name}`,
+    Profile: run.profile,
+    OS: fp.os,
+    'Kernel release': fp.kernelRelease,
+    'Kernel version': fp.kernelVersion,
+    Arch: fp.arch,
+    CPU: `${fp.cpuCount} x ${fp.cpuModel}`,
+    Memory: `${(fp.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
+    'headgate version': run.tool.version,
+  };
+  for (const [k, v] of Object.entries(fp.sysctls)) env[k] = v;
+  for (const [k, v] of Object.entries(fp.tools)) env[`${k} version`] = v;
+  if (run.comparison) env.Reference = `${run.comparison.reference.kind} ${run.comparison.reference.id}`;
+  return env;
+}
+
+const statusOf = (c: MetricComparison) =>
+  c.gating && c.verdict === 'regressed' ? Status.FAILED : c.gating && c.verdict === 'inconclusive' ? Status.BROKEN : Status.PASSED;
+
+/** Writes Allure results (one test case per suite x variant x metric) into dir. */
+export async function writeAllureResults(run: RunRecord, runDir: string, dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  const runtime = new ReporterRuntime({
+    writer: new FileSystemWriter({ resultsDir: dir }),
+    environmentInfo: environment(run),
+    categories: ALLURE_CATEGORIES,
+  });
+  const start = Date.parse(run.startedAt);
+  const stop = Date.parse(run.finishedAt ?? run.startedAt);
+  const c = run.comparison;
+
+  const labels = (s: SuiteResult, v: string, extra: Label[] = []): Label[] => [
+    { name: 'epic', value: `Kernel gate: ${run.profile}` },
+    { name: 'feature', value: s.feature },
+    { name: 'story', value: v },
+    { name: 'parentSuite', value: run.profile },
+    { name: 'suite', value: s.id },
+    { name: 'subSuite', value: v },
+    { name: 'host', value: run.fingerprint.hostname },
+    ...extra,
+  ];
+  // Run-specific parameters are excluded from historyId so Allure's trends line up across runs.
+  const params = (extra: Parameter[] = []): Parameter[] => [
+    { name: 'kernel', value: run.fingerprint.kernelRelease, excluded: true },
+    { name: 'run', value: run.runId, excluded: true },
+    { name: 'reference', value: c ? `${c.reference.kind} ${c.reference.id}` : 'none', excluded: true },
+    ...extra,
+  ];
+  const attachText = (uuid: string, name: string, text: string, type = 'text/plain', ext = 'txt') =>
+    runtime.writeAttachment(uuid, null, name, Buffer.from(text), { contentType: type, fileExtension: ext });
+  const attachArtifacts = async (uuid: string, v: VariantResult) => {
+    for (const [name, rel] of Object.entries(v.artifacts)) {
+      const f = path.join(runDir, rel);
+      if (existsSync(f)) attachText(uuid, name, await readFile(f, 'utf8'));
+    }
+    const counters: Record<string, number[]> = {};
+    for (const r of v.repetitions) for (const [k, x] of Object.entries(r.counters)) (counters[k] ??= []).push(x);
+    if (Object.keys(counters).length) attachText(uuid, 'kernel counter deltas per repetition', JSON.stringify(counters, null, 2), 'application/json', 'json');
+  };
+
+  for (const s of run.suites) {
+    if (s.variants.length === 0) {
+      const uuid = runtime.startTest({ name: `${s.title}`, fullName: `headgate.${s.id}`, labels: labels(s, '-'), parameters: params(), start, stage: Stage.FINISHED, status: Status.SKIPPED, statusDetails: { message: `skipped: ${s.reason}` } });
+      runtime.stopTest(uuid, { stop });
+      runtime.writeTest(uuid);
+    }
+    for (const v of s.variants) {
+      const first = v.repetitions[0] ? Date.parse(v.repetitions[0].startedAt) : start;
+      const last = v.repetitions.length ? Date.parse(v.repetitions.at(-1)!.startedAt) + v.repetitions.at(-1)!.durationMs : stop;
+      if (v.status !== 'ran') {
+        const uuid = runtime.startTest({
+          name: `${s.id} / ${v.id}`,
+          fullName: `headgate.${s.id}.${v.id}`,
+          labels: labels(s, v.id),
+          parameters: params(),
+          start,
+          stage: Stage.FINISHED,
+          status: v.status === 'skipped' ? Status.SKIPPED : Status.BROKEN,
+          statusDetails: { message: `${v.status === 'skipped' ? 'skipped' : 'infrastructure error'}: ${v.reason}` },
+        });
+        await attachArtifacts(uuid, v);
+        runtime.stopTest(uuid, { stop });
+        runtime.writeTest(uuid);
+        continue;
+      }
+      // Payload verification: a test of its own, so integrity failures stand apart from performance.
+      const failed = v.repetitions.reduce((a, r) => a + r.verification.failed, 0);
+      const verified = v.repetitions.reduce((a, r) => a + r.verification.verified, 0);
+      const vu = runtime.startTest({
+        name: `Payload verification (${v.id})`,
+        fullName: `headgate.${s.id}.${v.id}.payload-verification`,
+        labels: labels(s, v.id, [{ name: 'severity', value: 'blocker' }, { name: 'tag', value: 'integrity' }]),
+        parameters: params(),
+        start: first,
+        stage: Stage.FINISHED,
+        status: failed ? Status.FAILED : Status.PASSED,
+        statusDetails: { message: failed ? `${failed} response bodies failed verification: ${v.repetitions.flatMap((r) => r.verification.failures).slice(0, 3).map((f) => `${f.path}: ${f.reason}`).join('; ')}` : `${verified} response bodies verified byte for byte` },
+      });
+      runtime.stopTest(vu, { stop: last });
+      runtime.writeTest(vu);
+
+      for (const m of s.metrics) {
+        const cmp = c?.comparisons.find((x) => x.suite === s.id && x.variant === v.id && x.metric === m.id);
+        const samples = v.repetitions.map((r) => r.metrics[m.id]).filter((x) => typeof x === 'number');
+        const message = cmp ? verdictLine(cmp) : `measured ${samples.map(fmt).join(', ')} ${m.unit} (no baseline to compare with)`;
+        const uuid = runtime.startTest({
+          name: `${m.title} (${v.id})`,
+          fullName: `headgate.${s.id}.${v.id}.${m.id}`,
+          labels: labels(s, v.id, [
+            { name: 'severity', value: m.gating ? 'critical' : 'minor' },
+            { name: 'tag', value: m.gating ? 'gating' : 'informational' },
+          ]),
+          parameters: params([
+            { name: 'metric', value: `${m.id} (${m.unit}, ${m.direction} is better)` },
+            { name: 'noise floor', value: `${(m.noiseFloor * 100).toFixed(1)}%` },
+          ]),
+          description: cmp
+            ? [
+                `**${cmp.verdict.toUpperCase()}**: ${cmp.rule}.`,
+                '',
+                `| | baseline (${cmp.referenceVariant}) | current (${cmp.variant}) |`,
+                '|---|---:|---:|',
+                `| median | ${fmt(cmp.baselineMedian)} ${m.unit} | ${fmt(cmp.currentMedian)} ${m.unit} |`,
+                `| samples | ${cmp.nBaseline} | ${cmp.nCurrent} |`,
+                '',
+                `Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% bootstrap CI); Mann-Whitney p=${cmp.pValue.toPrecision(3)}, Holm-adjusted p=${cmp.pAdjusted.toPrecision(3)}; noise floor ${(m.noiseFloor * 100).toFixed(1)}%.`,
+              ].join('\n')
+            : `No baseline. Samples: ${samples.map(fmt).join(', ')} ${m.unit}.`,
+          start: first,
+          stage: Stage.FINISHED,
+          status: cmp ? statusOf(cmp) : Status.PASSED,
+          statusDetails: { message },
+        });
+        runtime.writeAttachment(uuid, null, 'samples', Buffer.from(JSON.stringify({ unit: m.unit, baseline: cmp?.baselineSamples ?? null, current: samples }, null, 2)), {
+          contentType: 'application/json',
+          fileExtension: 'json',
+        });
+        const chart = samplesChart({
+          title: `${m.title}: ${v.id}`,
+          unit: m.unit,
+          baseline: cmp?.baselineSamples ?? [],
+          current: samples,
+          baselineLabel: cmp ? `baseline ${cmp.referenceVariant}` : 'no baseline',
+          currentLabel: `current ${v.id}`,
+        });
+        runtime.writeAttachment(uuid, null, 'samples vs baseline (chart)', Buffer.from(chart), { contentType: 'image/svg+xml', fileExtension: 'svg' });
+        if (m.gating) await attachArtifacts(uuid, v);
+        runtime.stopTest(uuid, { stop: last });
+        runtime.writeTest(uuid);
+      }
+    }
+  }
+  runtime.writeEnvironmentInfo();
+  runtime.writeCategoriesDefinitions();
+  // executor.json is not written by the SDK; Allure shows it as the build that produced the report.
+  const ciUrl = process.env.GITHUB_SERVER_URL && process.env.GITHUB_REPOSITORY && process.env.GITHUB_RUN_ID
+    ? `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`
+    : process.env.BUILD_URL;
+  await writeJsonAtomic(path.join(dir, 'executor.json'), {
+    name: 'headgate',
+    type: 'headgate',
+    buildName: run.runId,
+    reportName: `headgate ${run.comparison?.verdict ?? 'run'} ${run.runId}`,
+    ...(ciUrl ? { buildUrl: ciUrl } : {}),
+  });
+}
+
+/** The newest other run directory in reportsDir whose Allure report has history (for trends). */
+async function previousHistory(reportsDir: string, runId: string): Promise<string | null> {
+  if (!existsSync(reportsDir)) return null;
+  const dirs = (await readdir(reportsDir, { withFileTypes: true }))
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.') && d.name < runId)
+    .map((d) => d.name)
+    .sort()
+    .reverse();
+  for (const d of dirs) {
+    const h = path.join(reportsDir, d, 'allure-report', 'history');
+    if (existsSync(h)) return h;
+  }
+  return null;
+}
+
+/** Path of the allure launcher shipped by allure-commandline. */
+export function allureBin(): string {
+  const req = createRequire(import.meta.url);
+  return path.join(path.dirname(req.resolve('allure-commandline/package.json')), 'dist', 'bin', 'allure');
+}
+
+/** Generates the multi-file and the single-file HTML report from a results folder (analytics off). */
+export async function generateAllureHtml(resultsDir: string, outDir: string, singleFileDir: string): Promise<void> {
+  const sh = $({ quiet: true, nothrow: true, env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' } });
+  const bin = allureBin();
+  for (const args of [['-o', outDir], ['--single-file', '-o', singleFileDir]]) {
+    const r = await sh`${bin} generate ${resultsDir} --clean ${args}`;
+    if (r.exitCode !== 0) {
+      const why = /JAVA_HOME|java: not found|java: command not found/.test(r.stderr + r.stdout) ? 'Java is missing (apt-get install openjdk-17-jre-headless)' : (r.stderr || r.stdout).trim().split('\n')[0];
+      throw new Error(`allure generate failed: ${why}`);
+    }
+  }
+}
+
+/** Allure results plus HTML (multi-file allure-report/ and single-file allure-report-single/index.html). */
+export const allureReporter: Reporter = {
+  name: 'allure',
+  async render(ctx) {
+    const results = path.join(ctx.runDir, 'allure-results');
+    await writeAllureResults(ctx.run, ctx.runDir, results);
+    const hist = await previousHistory(ctx.reportsDir, ctx.run.runId);
+    if (hist) await cp(hist, path.join(results, 'history'), { recursive: true });
+    const out = path.join(ctx.runDir, 'allure-report');
+    const single = path.join(ctx.runDir, 'allure-report-single');
+    await generateAllureHtml(results, out, single);
+    return [results, path.join(out, 'index.html'), path.join(single, 'index.html')];
+  },
+};

@@ -1,0 +1,47 @@
+import { fmt } from './format.js';
+
+const escXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/**
+ * An SVG strip chart of the current samples against the baseline samples on one value axis,
+ * with medians marked: the picture a reviewer needs to trust (or doubt) a verdict.
+ */
+export function samplesChart(o: { title: string; unit: string; baseline: number[]; current: number[]; baselineLabel: string; currentLabel: string }): string {
+  const W = 640;
+  const H = 180;
+  const left = 120;
+  const right = 24;
+  const all = [...o.baseline, ...o.current];
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  if (!(hi > lo)) {
+    lo -= 1;
+    hi += 1;
+  }
+  const pad = (hi - lo) * 0.08;
+  lo -= pad;
+  hi += pad;
+  const x = (v: number) => left + ((v - lo) / (hi - lo)) * (W - left - right);
+  const med = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  const row = (xs: number[], y: number, color: string, label: string) => {
+    const dots = xs.map((v, i) => `<circle cx="${x(v).toFixed(1)}" cy="${(y + ((i % 3) - 1) * 5).toFixed(1)}" r="4.5" fill="${color}" fill-opacity="0.75"><title>${fmt(v)} ${escXml(o.unit)}</title></circle>`).join('');
+    const m = xs.length ? med(xs) : NaN;
+    const medLine = Number.isFinite(m) ? `<line x1="${x(m).toFixed(1)}" x2="${x(m).toFixed(1)}" y1="${y - 16}" y2="${y + 16}" stroke="${color}" stroke-width="2"/><text x="${(x(m) + 4).toFixed(1)}" y="${y - 18}" font-size="11" fill="${color}">median ${fmt(m)}</text>` : '';
+    return `<text x="8" y="${y + 4}" font-size="12">${escXml(label)}</text>${dots}${medLine}`;
+  };
+  const ticks = Array.from({ length: 5 }, (_, i) => lo + ((hi - lo) * i) / 4)
+    .map((v) => `<line x1="${x(v)}" x2="${x(v)}" y1="140" y2="145" stroke="#555"/><text x="${x(v)}" y="160" font-size="11" text-anchor="middle">${fmt(v)}</text>`)
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">
+<rect width="${W}" height="${H}" fill="#fff"/>
+<text x="8" y="16" font-size="13" font-weight="bold">${escXml(o.title)} (${escXml(o.unit)})</text>
+${row(o.baseline, 55, '#1f77b4', o.baselineLabel)}
+${row(o.current, 105, '#d62728', o.currentLabel)}
+<line x1="${left}" x2="${W - right}" y1="140" y2="140" stroke="#555"/>${ticks}
+</svg>
+`;
+}

@@ -1,0 +1,40 @@
+import Table from 'cli-table3';
+import pc from 'picocolors';
+import type { Comparison, RunRecord } from '../core/types.js';
+import { changeWithCi, fmt, notRun, variantMedian } from './format.js';
+
+const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v === 'improved' ? pc.green(v) : v === 'inconclusive' ? pc.yellow(v) : v);
+
+/** The verdict table printed at the end of gate and compare (gating metrics; --all for every metric). */
+export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { all?: boolean } = {}): string {
+  const lines: string[] = [];
+  if (c && c.comparisons.length) {
+    const t = new Table({ head: ['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'p_adj', 'verdict'], style: { head: [] } });
+    for (const m of c.comparisons.filter((x) => opts.all || x.gating)) {
+      const ref = m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : '';
+      t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), m.pAdjusted.toPrecision(2), color(m.verdict)]);
+    }
+    lines.push(t.toString());
+  } else {
+    // No reference: show what was measured so the run can be judged and promoted.
+    const t = new Table({ head: ['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms', 'verified', 'failed'], style: { head: [] } });
+    for (const s of run.suites)
+      for (const v of s.variants.filter((x) => x.status === 'ran')) {
+        const med = (m: string) => {
+          const x = variantMedian(run, s.id, v.id, m);
+          return x === undefined ? '-' : fmt(x);
+        };
+        const verified = v.repetitions.reduce((a, r) => a + r.verification.verified, 0);
+        const failed = v.repetitions.reduce((a, r) => a + r.verification.failed, 0);
+        t.push([`${s.id}/${v.id}`, String(v.repetitions.length), med('throughput_gbps'), med('gbps_per_core'), med('latency_p99_ms'), String(verified), failed ? pc.red(String(failed)) : '0']);
+      }
+    lines.push(t.toString());
+  }
+  for (const n of notRun(run)) lines.push(`${n.status === 'error' ? pc.red('error') : pc.yellow('skipped')}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`);
+  for (const f of c?.integrityFailures ?? []) lines.push(pc.red(`INTEGRITY: ${f}`));
+  for (const d of c?.fingerprintDifferences ?? []) lines.push(pc.yellow(`fingerprint differs from the reference: ${d}`));
+  for (const m of c?.missing ?? []) lines.push(pc.yellow(`missing reference: ${m}`));
+  const clientBound = run.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.filter((r) => r.clientBound).map(() => `${s.id}/${v.id}`)));
+  if (clientBound.length) lines.push(pc.yellow(`client-bound repetitions (the load generator, not the target, was saturated): ${[...new Set(clientBound)].join(', ')}`));
+  return lines.join('\n');
+}

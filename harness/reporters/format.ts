@@ -1,0 +1,54 @@
+import type { MetricComparison, MetricVerdict, RunRecord } from '../core/types.js';
+
+/** A number with a sensible number of significant digits for reports. */
+export function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a === 0) return '0';
+  if (a >= 1000) return x.toFixed(0);
+  if (a >= 100) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toPrecision(3);
+}
+
+/** Signed percentage, e.g. "-31.2%". */
+export function pct(x: number): string {
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+}
+
+/** The change with its interval: "-31.2% [-35.0%, -27.1%]". */
+export function changeWithCi(c: MetricComparison): string {
+  return `${pct(c.relChange)} [${pct(c.ciLow)}, ${pct(c.ciHigh)}]`;
+}
+
+/** One-line statement of a metric verdict, used as Allure status message and JUnit failure text. */
+export function verdictLine(c: MetricComparison): string {
+  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}`;
+}
+
+/** Marker used in terminals and Markdown. */
+export const VERDICT_MARK: Record<MetricVerdict, string> = {
+  improved: 'improved',
+  unchanged: 'unchanged',
+  regressed: 'REGRESSED',
+  inconclusive: 'inconclusive',
+};
+
+/** Skipped or failed variants of a run with their reasons, for every report. */
+export function notRun(run: RunRecord): { suite: string; variant?: string; status: string; reason: string }[] {
+  const out: { suite: string; variant?: string; status: string; reason: string }[] = [];
+  for (const s of run.suites) {
+    if (s.status === 'skipped' && s.variants.length === 0) out.push({ suite: s.id, status: 'skipped', reason: s.reason ?? '' });
+    for (const v of s.variants) if (v.status !== 'ran') out.push({ suite: s.id, variant: v.id, status: v.status, reason: v.reason ?? '' });
+  }
+  return out;
+}
+
+/** Median of the repetitions' value for a metric of a variant (for runs without comparison). */
+export function variantMedian(run: RunRecord, suite: string, variant: string, metric: string): number | undefined {
+  const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
+  const xs = (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (xs.length === 0) return undefined;
+  const m = Math.floor(xs.length / 2);
+  return xs.length % 2 ? xs[m] : (xs[m - 1] + xs[m]) / 2;
+}

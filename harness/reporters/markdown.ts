@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { writeAtomic } from '../core/atomic.js';
+import type { RunRecord } from '../core/types.js';
+import { changeWithCi, fmt, notRun, VERDICT_MARK, variantMedian } from './format.js';
+import type { Reporter } from './reporter.js';
+
+const HEAD: Record<string, string> = {
+  pass: 'PASS',
+  fail: 'FAIL',
+  inconclusive: 'INCONCLUSIVE',
+  error: 'INFRASTRUCTURE ERROR',
+  'no-baseline': 'NO BASELINE',
+};
+
+/** summary.md: the verdict and the numbers, for a merge request or a CI job summary. */
+export function renderMarkdown(run: RunRecord): string {
+  const c = run.comparison;
+  const fp = run.fingerprint;
+  const out: string[] = [];
+  out.push(`# headgate ${c ? HEAD[c.verdict] : 'RUN'}: ${run.runId}`, '');
+  if (c) out.push(`**${c.summary}** (exit ${c.exitCode})`, '');
+  out.push(`Target \`${run.target.name}\` (${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
+  if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; alpha ${c.alpha}, Holm-corrected Mann-Whitney U, Hodges-Lehmann shift with 95% bootstrap interval.`);
+  out.push('');
+  if (c?.integrityFailures.length) {
+    out.push('## Payload verification failures', '', ...c.integrityFailures.map((f) => `- ${f}`), '');
+  }
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  if (c && c.comparisons.length) {
+    for (const gating of [true, false]) {
+      const rows = c.comparisons.filter((m) => m.gating === gating);
+      if (!rows.length) continue;
+      if (!gating) out.push('<details><summary>Informational metrics</summary>', '');
+      else out.push('## Gating metrics', '');
+      out.push(row(['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'p_adj', 'verdict']), row(['---', '---', '---:', '---:', '---', '---:', '---']));
+      for (const m of rows) {
+        const v = VERDICT_MARK[m.verdict];
+        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), m.pAdjusted.toPrecision(2), m.verdict === 'regressed' ? `**${v}**` : v]));
+      }
+      out.push('');
+      if (!gating) out.push('</details>', '');
+    }
+  } else {
+    out.push('## Measured (no baseline)', '', row(['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms']), row(['---', '---:', '---:', '---:', '---:']));
+    for (const s of run.suites)
+      for (const v of s.variants.filter((x) => x.status === 'ran')) {
+        const med = (m: string) => fmt(variantMedian(run, s.id, v.id, m) ?? NaN);
+        out.push(row([`${s.id}/${v.id}`, String(v.repetitions.length), med('throughput_gbps'), med('gbps_per_core'), med('latency_p99_ms')]));
+      }
+    out.push('', `Promote it: \`headgate baseline promote ${run.runId} --reason "..."\``, '');
+  }
+  const skipped = notRun(run);
+  if (skipped.length) out.push('## Not run', '', ...skipped.map((n) => `- ${n.status}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`), '');
+  if (c?.fingerprintDifferences.length) out.push('## Fingerprint differences from the reference', '', ...c.fingerprintDifferences.map((d) => `- ${d}`), '');
+  if (run.restoreFailures.length) out.push('## Restore failures (the target may not be as it was found)', '', ...run.restoreFailures.map((d) => `- ${d}`), '');
+  return out.join('\n');
+}
+
+/** Writes summary.md into the run directory. */
+export const markdownReporter: Reporter = {
+  name: 'markdown',
+  async render(ctx) {
+    const file = path.join(ctx.runDir, 'summary.md');
+    await writeAtomic(file, renderMarkdown(ctx.run));
+    return [file];
+  },
+};

@@ -1,0 +1,167 @@
+import net from 'node:net';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { CleanupStack } from '../core/cleanup.js';
+import { sleep } from '../core/cleanup.js';
+import { infraError, inputError } from '../core/errors.js';
+import type { Target } from '../targets/target.js';
+
+const TEMPLATE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'nginx.conf.template'), 'utf8');
+
+/** A running HTTP server under test. */
+export interface HttpServer {
+  baseUrl: string;
+  /** Server process ids (master and workers) whose CPU is charged to the server; empty for external servers. */
+  pids(): Promise<number[]>;
+  /** Files kept in the run directory (name -> absolute path). */
+  artifacts: Record<string, string>;
+  /** True if the server process is still up (always true for external servers). */
+  alive(): boolean;
+}
+
+/** What to render. */
+export interface NginxSpec {
+  suite: string;
+  variant: string;
+  prefix: string;
+  root: string;
+  address: string;
+  port: number;
+  workers: number;
+  variantDirectives: string[];
+  userDirectives: string[];
+  runAsRoot: boolean;
+  /** CPUs the workers are pinned to, round robin (empty: no pinning). */
+  cpus?: number[];
+}
+
+const directiveName = (d: string) => d.trim().split(/\s+/)[0];
+const terminate = (d: string) => (d.trim().endsWith(';') || d.trim().endsWith('}') ? d.trim() : `${d.trim()};`);
+
+/** nginx worker_cpu_affinity bitmasks (rightmost bit = CPU 0), one per worker, CPUs used round robin. */
+export function affinityMasks(workers: number, cpus: number[]): string {
+  const width = Math.max(...cpus) + 1;
+  return Array.from({ length: workers }, (_, i) => {
+    const cpu = cpus[i % cpus.length];
+    return Array.from({ length: width }, (_, b) => (width - 1 - b === cpu ? '1' : '0')).join('');
+  }).join(' ');
+}
+
+/** Renders nginx.conf: a user directive replaces a variant directive with the same name. */
+export function renderNginxConf(s: NginxSpec): string {
+  const userNames = new Set(s.userDirectives.map(directiveName));
+  const directives = [...s.variantDirectives.filter((d) => !userNames.has(directiveName(d))), ...s.userDirectives]
+    .map((d) => `    ${terminate(d)}`)
+    .join('\n');
+  const vars: Record<string, string> = {
+    suite: s.suite,
+    variant: s.variant,
+    prefix: s.prefix,
+    root: s.root,
+    address: s.address,
+    port: String(s.port),
+    workers: String(s.workers),
+    directives,
+    // Workers as root only so they can read objects under any run directory; this is a lab server.
+    userDirective: s.runAsRoot ? 'user root;' : '',
+    affinityDirective: s.cpus?.length ? `worker_cpu_affinity ${affinityMasks(s.workers, s.cpus)};` : '',
+  };
+  return TEMPLATE.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? '');
+}
+
+/** Finds a free TCP port on the address by binding port 0 (the OS picks; never a fixed port). */
+export async function freePort(address = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, address, () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves true once something accepts TCP connections at address:port. */
+function canConnect(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.setTimeout(1000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const tail = (text: string | null, n = 3) =>
+  (text ?? '').trim().split('\n').slice(-n).join(' | ') || '(empty error log)';
+
+/**
+ * Starts nginx for one variant in a private prefix on a free loopback port, waits until it
+ * accepts connections, and registers its stop on the cleanup stack.
+ */
+export async function startNginx(
+  target: Target,
+  spec: Omit<NginxSpec, 'port' | 'runAsRoot'>,
+  stack: CleanupStack,
+): Promise<HttpServer> {
+  const nginx = await target.which('nginx');
+  if (!nginx) throw infraError(`target ${target.name}: nginx not found`, 'install it: apt-get install nginx-light (Debian) or pkg install nginx (FreeBSD)');
+  const conf = path.join(spec.prefix, 'nginx.conf');
+  const errorLog = path.join(spec.prefix, 'logs', 'error.log');
+  const runAsRoot = process.getuid?.() === 0;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort(spec.address);
+    await target.writeFile(conf, renderNginxConf({ ...spec, port, runAsRoot }));
+    for (const d of ['logs', 'tmp']) await target.exec(['mkdir', '-p', path.join(spec.prefix, d)]);
+    const test = await target.exec([nginx, '-t', '-q', '-p', spec.prefix, '-c', conf], { allowFail: true });
+    if (test.code !== 0) {
+      const msg = (test.stderr || test.stdout).trim().split('\n')[0];
+      throw /unknown directive|invalid|directive is duplicate|unexpected/.test(msg)
+        ? inputError(`nginx rejected the configuration for ${spec.suite}/${spec.variant} (${conf}): ${msg}`)
+        : infraError(`nginx -t failed for ${spec.suite}/${spec.variant} (${conf}): ${msg}`);
+    }
+    const proc = await target.spawn([nginx, '-p', spec.prefix, '-c', conf], { logFile: path.join(spec.prefix, 'logs', 'stderr.log') });
+    stack.push(`stop nginx ${spec.suite}/${spec.variant} (pid ${proc.pid})`, async () => {
+      proc.kill('SIGQUIT');
+      const done = await Promise.race([proc.exited.then(() => true), sleep(5000).then(() => false)]);
+      if (!done) {
+        proc.kill('SIGKILL');
+        await proc.exited;
+      }
+    });
+    const deadline = Date.now() + 10_000;
+    let up = false;
+    while (Date.now() < deadline && proc.running()) {
+      if (await canConnect(spec.address, port)) {
+        up = true;
+        break;
+      }
+      await sleep(50);
+    }
+    if (up) {
+      const os = await target.os();
+      return {
+        baseUrl: `http://${spec.address}:${port}`,
+        pids: async () => [proc.pid, ...(await os.childPids(proc.pid))],
+        artifacts: { 'nginx.conf': conf, 'error.log': errorLog },
+        alive: () => proc.running(),
+      };
+    }
+    const log = await target.readFileIfExists(errorLog);
+    // Another process may have taken the port between our probe and nginx's bind: retry.
+    if (/Address already in use/.test(log ?? '') && attempt < 3) continue;
+    proc.kill('SIGKILL');
+    throw infraError(`nginx for ${spec.suite}/${spec.variant} did not start on ${spec.address}:${port}: ${tail(log)}`);
+  }
+}
+
+/** An HTTP(S) server the user already runs (lab-appliance mode): nothing to start or stop. */
+export function externalServer(url: string): HttpServer {
+  return { baseUrl: url.replace(/\/+$/, ''), pids: async () => [], artifacts: {}, alive: () => true };
+}

@@ -1,0 +1,85 @@
+/** Result of a two-sided Mann-Whitney U test. */
+export interface MannWhitneyResult {
+  u: number;
+  pValue: number;
+  method: 'exact' | 'normal';
+}
+
+/** Average ranks (1-based) of the pooled values, ties sharing their mean rank. */
+function ranks(values: number[]): { ranks: number[]; tieTerm: number } {
+  const idx = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
+  const r = new Array<number>(values.length);
+  let tieTerm = 0;
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
+    const avg = (i + j + 2) / 2;
+    for (let k = i; k <= j; k++) r[idx[k][1]] = avg;
+    const t = j - i + 1;
+    tieTerm += t * t * t - t;
+    i = j + 1;
+  }
+  return { ranks: r, tieTerm };
+}
+
+/** Number of ways to reach each U value for sample sizes m, n (no ties): exact null distribution. */
+function exactCounts(m: number, n: number): number[] {
+  // f[i][j][u]: arrangements of i x's and j y's with U = u. Built iteratively over j.
+  const max = m * n;
+  let prev: number[][] = [];
+  for (let i = 0; i <= m; i++) {
+    const row = new Array<number>(max + 1).fill(0);
+    row[0] = 1;
+    prev.push(row);
+  }
+  for (let j = 1; j <= n; j++) {
+    const cur: number[][] = [];
+    for (let i = 0; i <= m; i++) {
+      const row = new Array<number>(max + 1).fill(0);
+      for (let u = 0; u <= max; u++) {
+        // Last element is a y: U unchanged; last is an x: it beats all j y's.
+        let c = prev[i][u];
+        if (i > 0 && u - j >= 0) c += cur[i - 1][u - j];
+        row[u] = c;
+      }
+      cur.push(row);
+    }
+    prev = cur;
+  }
+  return prev[m];
+}
+
+/**
+ * Two-sided Mann-Whitney U test of x against y. Exact null distribution for small samples
+ * without ties; otherwise the normal approximation with tie and continuity corrections.
+ */
+export function mannWhitneyU(x: readonly number[], y: readonly number[]): MannWhitneyResult {
+  const m = x.length;
+  const n = y.length;
+  if (m === 0 || n === 0) return { u: NaN, pValue: 1, method: 'normal' };
+  const { ranks: r, tieTerm } = ranks([...x, ...y]);
+  const rx = r.slice(0, m).reduce((a, b) => a + b, 0);
+  const ux = rx - (m * (m + 1)) / 2;
+  const uMin = Math.min(ux, m * n - ux);
+  if (tieTerm === 0 && m * n <= 2500 && m + n <= 60) {
+    const counts = exactCounts(m, n);
+    const total = counts.reduce((a, b) => a + b, 0);
+    let tail = 0;
+    for (let u = 0; u <= Math.floor(uMin); u++) tail += counts[u];
+    return { u: ux, pValue: Math.min(1, (2 * tail) / total), method: 'exact' };
+  }
+  const N = m + n;
+  const mu = (m * n) / 2;
+  const variance = ((m * n) / 12) * (N + 1 - tieTerm / (N * (N - 1)));
+  if (variance <= 0) return { u: ux, pValue: 1, method: 'normal' };
+  const z = Math.max(0, Math.abs(ux - mu) - 0.5) / Math.sqrt(variance);
+  return { u: ux, pValue: Math.min(1, 2 * (1 - normalCdf(z))), method: 'normal' };
+}
+
+/** Standard normal CDF (Abramowitz-Stegun 7.1.26 via erf; error < 1.5e-7). */
+export function normalCdf(z: number): number {
+  const t = 1 / (1 + 0.3275911 * (Math.abs(z) / Math.SQRT2));
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erf = 1 - poly * Math.exp(-(z * z) / 2);
+  return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
+}
