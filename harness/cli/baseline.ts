@@ -43,7 +43,7 @@ export function registerBaseline(program: Command): void {
           return;
         }
         process.stdout.write(`${f}\n  profile ${bl.profile}, suite ${bl.suite}\n  promoted ${bl.promotedAt} by ${bl.promotedBy} from run ${bl.sourceRun}\n  reason: ${bl.reason}\n  kernel: ${bl.fingerprint.kernelRelease}\n`);
-        const t = new Table({ head: ['variant', 'metric', 'n', 'median', 'min', 'max'], style: { head: [] } });
+        const t = new Table({ head: ['variant', 'metric', 'n', 'median', 'min', 'max'], style: { head: [], border: [] } });
         for (const [v, { samples }] of Object.entries(bl.variants))
           for (const [m, xs] of Object.entries(samples)) {
             const s = [...xs].sort((a, b) => a - b);
@@ -75,7 +75,7 @@ export function registerBaseline(program: Command): void {
           process.stdout.write(`no baselines in ${o.baselines}/\n`);
           return;
         }
-        const t = new Table({ head: ['profile', 'suite', 'variants', 'promoted', 'by', 'reason'], style: { head: [] } });
+        const t = new Table({ head: ['profile', 'suite', 'variants', 'promoted', 'by', 'reason'], style: { head: [], border: [] } });
         for (const r of rows) t.push([r.profile, r.suite, r.variants.join(', '), r.promotedAt, r.promotedBy, r.reason]);
         process.stdout.write(t.toString() + '\n');
       }),

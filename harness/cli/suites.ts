@@ -42,10 +42,10 @@ export function registerSuites(program: Command): void {
           }
           for (const s of out) {
             process.stdout.write(`${s.id}: ${s.title} [feature: ${s.feature}]\n`);
-            const t = new Table({ head: ['variant', `runs on ${o.target}`, 'description'], style: { head: [] }, colWidths: [16, 48, 60], wordWrap: true });
+            const t = new Table({ head: ['variant', `runs on ${o.target}`, 'description'], style: { head: [], border: [] }, colWidths: [16, 48, 60], wordWrap: true });
             for (const v of s.variants) t.push([v.id + (v.default ? '' : ' (opt-in)'), v.runnable ? 'yes' : `no: ${v.reason}`, v.description]);
             process.stdout.write(t.toString() + '\n');
-            const mt = new Table({ head: ['metric', 'unit', 'better', 'noise floor', 'gating'], style: { head: [] } });
+            const mt = new Table({ head: ['metric', 'unit', 'better', 'noise floor', 'gating'], style: { head: [], border: [] } });
             for (const m of s.metrics) mt.push([m.id, m.unit, m.direction, `${(m.noiseFloor * 100).toFixed(0)}%`, m.gating ? 'yes' : 'no']);
             process.stdout.write(mt.toString() + '\n\n');
           }

@@ -9,7 +9,7 @@ const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v ==
 export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { all?: boolean } = {}): string {
   const lines: string[] = [];
   if (c && c.comparisons.length) {
-    const t = new Table({ head: ['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'p_adj', 'verdict'], style: { head: [] } });
+    const t = new Table({ head: ['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'p_adj', 'verdict'], style: { head: [], border: [] } });
     for (const m of c.comparisons.filter((x) => opts.all || x.gating)) {
       const ref = m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : '';
       t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), m.pAdjusted.toPrecision(2), color(m.verdict)]);
@@ -17,7 +17,7 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
     lines.push(t.toString());
   } else {
     // No reference: show what was measured so the run can be judged and promoted.
-    const t = new Table({ head: ['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms', 'verified', 'failed'], style: { head: [] } });
+    const t = new Table({ head: ['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms', 'verified', 'failed'], style: { head: [], border: [] } });
     for (const s of run.suites)
       for (const v of s.variants.filter((x) => x.status === 'ran')) {
         const med = (m: string) => {

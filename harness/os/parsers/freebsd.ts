@@ -19,7 +19,7 @@ export function parseCpTime(text: string): { busy: number; total: number } {
   return { busy, total: busy + idle };
 }
 
-/** The sendfile block of `netstat -m` (text), keyed like the libxo JSON names. */
+/** The sendfile block of `netstat -m` (text), keyed by the libxo field names netstat's mbuf.c emits. */
 const SENDFILE_LINES: [RegExp, string][] = [
   [/^(\d+) sendfile syscalls$/, 'sendfile-syscalls'],
   [/^(\d+) sendfile syscalls completed without I\/O request$/, 'sendfile-no-io'],
@@ -30,8 +30,8 @@ const SENDFILE_LINES: [RegExp, string][] = [
   [/^(\d+) pages were requested for read ahead by applications$/, 'sendfile-requested-readahead'],
   [/^(\d+) pages were read ahead by sendfile$/, 'sendfile-readahead'],
   [/^(\d+) times sendfile encountered an already busy page$/, 'sendfile-busy-encounters'],
-  [/^(\d+) requests for sfbufs denied$/, 'sfbufs-denied'],
-  [/^(\d+) requests for sfbufs delayed$/, 'sfbufs-delayed'],
+  [/^(\d+) requests for sfbufs denied$/, 'sfbufs-alloc-failed'],
+  [/^(\d+) requests for sfbufs delayed$/, 'sfbufs-alloc-wait'],
 ];
 
 /** Parses `netstat -m` text output's sendfile counters (the sfbufs-in-use line is optional). */
@@ -45,21 +45,21 @@ export function parseNetstatM(text: string): Record<string, number> {
     }
     const sf = /^(\d+)\/(\d+)\/(\d+) sfbufs in use \(current\/peak\/max\)$/.exec(line);
     if (sf) {
-      out['sfbufs-current'] = Number(sf[1]);
-      out['sfbufs-peak'] = Number(sf[2]);
-      out['sfbufs-max'] = Number(sf[3]);
+      out['nsfbufs-current'] = Number(sf[1]);
+      out['nsfbufs-peak'] = Number(sf[2]);
+      out['nsfbufs'] = Number(sf[3]);
     }
   }
   return out;
 }
 
-/** Parses `netstat -m --libxo json`: numeric keys under mbuf-statistics whose name starts with sendfile or sfbufs. */
+/** Parses `netstat -m --libxo json`: numeric sendfile and sfbuf keys under mbuf-statistics. */
 export function parseNetstatMJson(text: string): Record<string, number> {
   const doc = JSON.parse(text) as { 'mbuf-statistics'?: Record<string, unknown> };
   const stats = doc['mbuf-statistics'] ?? {};
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(stats)) {
-    if (/^(sendfile|sfbufs)/.test(k) && typeof v === 'number') out[k] = v;
+    if (/^(sendfile|sfbufs|nsfbufs)/.test(k) && typeof v === 'number') out[k] = v;
   }
   return out;
 }

@@ -1,0 +1,57 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { baselinesAsReference, listBaselines, loadBaselines, promoteRun, readBaseline } from '../../harness/baselines/store.js';
+import { HeadgateError } from '../../harness/core/errors.js';
+import { makeRun } from '../helpers/records.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'hg-bl-'));
+const samples = { throughput_gbps: [10, 11, 10.5], latency_p99_ms: [5, 6, 5.5], errors: [0, 0, 0] };
+
+describe('baseline store', () => {
+  it('promotes with who/when/why and the samples, and keeps the previous file in history', async () => {
+    const dir = tmp();
+    const [f] = await promoteRun(makeRun({ 'sendfile-on': samples }), { dir, reason: 'first', who: 'alice' });
+    const b = await readBaseline(f);
+    expect(b).toMatchObject({ profile: 'test-profile', suite: 'sendfile', promotedBy: 'alice', reason: 'first', sourceRun: 'r1', previous: null });
+    expect(b.variants['sendfile-on'].samples.throughput_gbps).toEqual(samples.throughput_gbps);
+    const [f2] = await promoteRun(makeRun({ 'sendfile-on': samples }, { runId: 'r2' }), { dir, reason: 'second', who: 'bob' });
+    expect(f2).toBe(f);
+    const b2 = await readBaseline(f2);
+    expect(b2.previous).toMatch(/^test-profile\/history\/sendfile\./);
+    expect(readdirSync(path.join(dir, 'test-profile', 'history'))).toHaveLength(1);
+    expect((await readBaseline(path.join(dir, b2.previous!))).reason).toBe('first');
+    expect((await listBaselines(dir)).map((x) => x.suite)).toEqual(['sendfile']);
+  });
+
+  it('refuses a hand-edited baseline (checksum) with exit 2 and the file named', async () => {
+    const dir = tmp();
+    const [f] = await promoteRun(makeRun({ 'sendfile-on': samples }), { dir, reason: 'x' });
+    writeFileSync(f, readFileSync(f, 'utf8').replace('"reason": "x"', '"reason": "y"'));
+    const e = (await readBaseline(f).catch((x) => x)) as HeadgateError;
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toContain(f);
+    expect(e.message).toMatch(/checksum mismatch/);
+    writeFileSync(f, '{"schemaVersion": 1, "profile": 3}');
+    expect(((await readBaseline(f).catch((x) => x)) as HeadgateError).message).toMatch(/invalid baseline: .*\/profile: must be string/);
+  });
+
+  it('refuses runs that are incomplete or failed payload verification', async () => {
+    const dir = tmp();
+    await expect(promoteRun(makeRun({ a: samples }, { status: 'incomplete' }), { dir, reason: 'x' })).rejects.toThrow(/only complete runs/);
+    const bad = makeRun({ a: samples });
+    bad.suites[0].variants[0].repetitions[1].verification = { verified: 9, failed: 1, failures: [{ path: '/seg/0001.m4s', reason: 'short body' }] };
+    await expect(promoteRun(bad, { dir, reason: 'x' })).rejects.toThrow(/verification failures/);
+    await expect(promoteRun(makeRun({ a: samples }), { dir, reason: '  ' })).rejects.toThrow(/--reason/);
+  });
+
+  it('serves samples as a comparison reference', async () => {
+    const dir = tmp();
+    await promoteRun(makeRun({ 'sendfile-on': samples }), { dir, reason: 'x' });
+    const ref = baselinesAsReference(await loadBaselines(dir, 'test-profile', ['sendfile', 'other']), dir, 'test-profile')!;
+    expect(ref.samples('sendfile', 'sendfile-on', 'latency_p99_ms')).toEqual(samples.latency_p99_ms);
+    expect(ref.samples('sendfile', 'nope', 'latency_p99_ms')).toBeUndefined();
+    expect(baselinesAsReference([], dir, 'p')).toBeNull();
+  });
+});

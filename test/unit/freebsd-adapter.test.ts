@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CleanupStack } from '../../harness/core/cleanup.js';
+import { FreeBSDAdapter } from '../../harness/os/freebsd.js';
+import { FakeTarget } from '../helpers/fake-target.js';
+
+const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
+
+/** A scripted FreeBSD host whose sysctls can be changed, like the real one. */
+function freebsdHost(opts: { libxo?: boolean } = {}) {
+  const knobs: Record<string, string> = { 'kern.ipc.mb_use_ext_pgs': '1', 'kern.ipc.tls.enable': '0', 'net.inet.tcp.functions_default': 'freebsd' };
+  const t = new FakeTarget((argv) => {
+    const cmd = argv.join(' ');
+    if (argv[0] === 'sysctl' && argv[1] === '-n') {
+      if (argv[2] === 'kern.cp_time') return { stdout: fx('kern-cp_time.txt') };
+      return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
+    }
+    if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
+      const [k, v] = argv[1].split('=');
+      if (!(k in knobs)) return { code: 1, stderr: `sysctl: unknown oid '${k}'` };
+      knobs[k] = v;
+      return { stdout: `${k}: ${v}\n` };
+    }
+    if (argv[0] === 'sysctl' && argv.includes('hw.model')) return { stdout: fx('sysctl-fingerprint.txt') };
+    if (argv[0] === 'sysctl') return { stdout: fx('sysctl-knobs.txt') };
+    if (cmd === 'netstat -m --libxo json') return opts.libxo === false ? { code: 1, stderr: 'netstat: illegal option -- -' } : { stdout: fx('netstat-m.json') };
+    if (cmd === 'netstat -m') return { stdout: fx('netstat-m.txt') };
+    if (cmd === 'nginx -v') return { stderr: 'nginx version: nginx/1.26.2\n' };
+    if (argv[0] === 'ps') return { stdout: '0:01.50\n0:12.25\n' };
+    return undefined;
+  });
+  return { t, knobs };
+}
+
+describe('FreeBSD adapter (fixture-tested: the command transcript a FreeBSD target receives)', () => {
+  it('sets knobs with sysctl and restores them in reverse order', async () => {
+    const { t, knobs } = freebsdHost();
+    const os = new FreeBSDAdapter(t);
+    const stack = new CleanupStack();
+    await os.setKnob('kern.ipc.tls.enable', '1', stack);
+    await os.setKnob('net.inet.tcp.functions_default', 'rack', stack);
+    await os.setKnob('kern.ipc.mb_use_ext_pgs', '1', stack); // already 1: no change, no restore
+    expect(knobs['kern.ipc.tls.enable']).toBe('1');
+    const mark = t.transcript.length;
+    expect(await stack.unwind()).toEqual([]);
+    expect(t.transcript.slice(mark)).toEqual(['sysctl net.inet.tcp.functions_default=freebsd', 'sysctl kern.ipc.tls.enable=0']);
+    expect(t.transcript.slice(0, mark)).toEqual([
+      'sysctl -n kern.ipc.tls.enable',
+      'sysctl kern.ipc.tls.enable=1',
+      'sysctl -n net.inet.tcp.functions_default',
+      'sysctl net.inet.tcp.functions_default=rack',
+      'sysctl -n kern.ipc.mb_use_ext_pgs',
+    ]);
+    expect(knobs).toEqual({ 'kern.ipc.mb_use_ext_pgs': '1', 'kern.ipc.tls.enable': '0', 'net.inet.tcp.functions_default': 'freebsd' });
+  });
+
+  it('an unknown knob fails with the oid named, and nothing is pushed to restore', async () => {
+    const { t } = freebsdHost();
+    const stack = new CleanupStack();
+    await expect(new FreeBSDAdapter(t).setKnob('kern.nope', '1', stack)).rejects.toThrow(/kern.nope/);
+    expect(stack.size).toBe(0);
+  });
+
+  it('reads sendfile counters from libxo JSON, falling back to text on old netstat', async () => {
+    const a = freebsdHost();
+    const j = await new FreeBSDAdapter(a.t).counters();
+    expect(a.t.transcript).toEqual(['netstat -m --libxo json']);
+    const b = freebsdHost({ libxo: false });
+    const x = await new FreeBSDAdapter(b.t).counters();
+    expect(b.t.transcript).toEqual(['netstat -m --libxo json', 'netstat -m']);
+    expect(x).toEqual(j);
+    expect(j['netstat-m.sendfile-syscalls']).toBe(18452);
+  });
+
+  it('fingerprint, CPU time and process CPU from sysctl, kern.cp_time and ps', async () => {
+    const { t } = freebsdHost();
+    const os = new FreeBSDAdapter(t);
+    const fp = await os.fingerprint();
+    expect(fp).toMatchObject({ os: 'freebsd', kernelRelease: '15.0-CURRENT', arch: 'amd64', cpuCount: 16, hostname: 'lab-100g-01', memoryBytes: 103079215104 });
+    expect(fp.sysctls['net.inet.tcp.cc.algorithm']).toBe('newreno');
+    expect(fp.tools.nginx).toBe('1.26.2');
+    expect((await os.cpuTimes()).busy).toBe(1826 + 40128 + 2210);
+    expect(await os.processCpuSeconds([10, 11])).toBeCloseTo(13.75);
+    expect(t.transcript).toContain('ps -o time= -p 10,11');
+  });
+
+  it('aio threads is reported not applicable with the reason', async () => {
+    const c = await new FreeBSDAdapter(freebsdHost().t).capability('aio-threads');
+    expect(c.ok).toBe(false);
+    expect(c.reason).toMatch(/SF_NODISKIO/);
+  });
+});

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { decide, metricStats } from '../../harness/stats/compare.js';
+import { mannWhitneyU, normalCdf } from '../../harness/stats/mannwhitney.js';
+import { holmAdjust } from '../../harness/stats/multiple.js';
+import { bootstrapRelativeShiftCI, hodgesLehmann, mulberry32, relativeShift } from '../../harness/stats/shift.js';
+import { median, quantile } from '../../harness/stats/summary.js';
+
+/** Reference implementation: exact two-sided permutation p-value of the U statistic by enumeration. */
+function bruteForceP(x: number[], y: number[]): number {
+  const all = [...x, ...y];
+  const n = all.length;
+  const m = x.length;
+  const u = (idx: number[]) => {
+    const xs = idx.map((i) => all[i]);
+    const ys = all.filter((_, i) => !idx.includes(i));
+    let s = 0;
+    for (const a of xs) for (const b of ys) s += a > b ? 1 : a === b ? 0.5 : 0;
+    return s;
+  };
+  const observed = u(x.map((_, i) => i));
+  const center = (m * (n - m)) / 2;
+  let extreme = 0;
+  let total = 0;
+  const rec = (start: number, chosen: number[]) => {
+    if (chosen.length === m) {
+      total++;
+      if (Math.abs(u(chosen) - center) >= Math.abs(observed - center) - 1e-9) extreme++;
+      return;
+    }
+    for (let i = start; i < n; i++) rec(i + 1, [...chosen, i]);
+  };
+  rec(0, []);
+  return extreme / total;
+}
+
+describe('Mann-Whitney U', () => {
+  it('exact p-values agree with brute-force enumeration on random samples without ties', () => {
+    const rnd = mulberry32(42);
+    for (let t = 0; t < 20; t++) {
+      const m = 3 + Math.floor(rnd() * 4);
+      const n = 3 + Math.floor(rnd() * 4);
+      const x = Array.from({ length: m }, () => rnd() * 10);
+      const y = Array.from({ length: n }, () => rnd() * 10 + rnd() * 3);
+      const r = mannWhitneyU(x, y);
+      expect(r.method).toBe('exact');
+      expect(r.pValue).toBeCloseTo(bruteForceP(x, y), 10);
+    }
+  });
+
+  it('complete separation of 6 vs 6 gives the smallest possible p, 2 / C(12,6)', () => {
+    const r = mannWhitneyU([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]);
+    expect(r.pValue).toBeCloseTo(2 / 924, 12);
+  });
+
+  it('with ties, the normal approximation stays close to the exact permutation p', () => {
+    const x = [1, 2, 2, 3, 3, 3, 4, 5];
+    const y = [3, 4, 4, 5, 5, 6, 6, 7];
+    const r = mannWhitneyU(x, y);
+    expect(r.method).toBe('normal');
+    expect(Math.abs(r.pValue - bruteForceP(x, y))).toBeLessThan(0.01);
+  });
+
+  it('identical samples are not significant', () => {
+    expect(mannWhitneyU([5, 5, 5], [5, 5, 5]).pValue).toBe(1);
+  });
+
+  it('normal CDF matches known quantiles', () => {
+    expect(normalCdf(1.959963985)).toBeCloseTo(0.975, 6);
+    expect(normalCdf(0)).toBeCloseTo(0.5, 6);
+    expect(normalCdf(-1.644853627)).toBeCloseTo(0.05, 6);
+  });
+});
+
+describe('shift estimates', () => {
+  it('Hodges-Lehmann recovers a pure shift exactly and is robust to one outlier', () => {
+    const x = [10, 11, 12, 13, 14, 15];
+    expect(hodgesLehmann(x, x.map((v) => v + 2.5))).toBeCloseTo(2.5, 12);
+    const withOutlier = [...x.map((v) => v + 2.5).slice(0, 5), 1000];
+    expect(hodgesLehmann(x, withOutlier)).toBeLessThan(4);
+  });
+
+  it('relative shift is the HL shift over the baseline median', () => {
+    const x = [100, 101, 99, 100, 102, 98];
+    const y = x.map((v) => v * 0.7);
+    expect(relativeShift(x, y)).toBeCloseTo(hodgesLehmann(x, y) / median(x), 12);
+    expect(relativeShift(x, y)).toBeLessThan(-0.25);
+  });
+
+  it('bootstrap interval is deterministic per seed and covers the true shift of noisy data', () => {
+    const rnd = mulberry32(7);
+    const x = Array.from({ length: 10 }, () => 100 + rnd() * 4);
+    const y = Array.from({ length: 10 }, () => 90 + rnd() * 4);
+    const a = bootstrapRelativeShiftCI(x, y, { seed: 3 });
+    expect(bootstrapRelativeShiftCI(x, y, { seed: 3 })).toEqual(a);
+    expect(a[0]).toBeLessThan(-0.1 + 0.03);
+    expect(a[1]).toBeGreaterThan(-0.1 - 0.03);
+    expect(a[0]).toBeLessThan(a[1]);
+  });
+
+  it('quantile interpolates like R type 7', () => {
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantile([1, 2, 3, 4], 0.25)).toBe(1.75);
+  });
+});
+
+describe('Holm correction', () => {
+  it('matches the step-down definition computed independently', () => {
+    const p = [0.01, 0.04, 0.03, 0.005, 0.2];
+    const m = p.length;
+    const order = [...p.keys()].sort((a, b) => p[a] - p[b]);
+    const expected = new Array<number>(m);
+    let run = 0;
+    order.forEach((i, k) => {
+      run = Math.max(run, Math.min(1, (m - k) * p[i]));
+      expected[i] = run;
+    });
+    expect(holmAdjust(p)).toEqual(expected);
+    // Adjusted values never fall below the raw ones and keep the ranking.
+    holmAdjust(p).forEach((q, i) => expect(q).toBeGreaterThanOrEqual(p[i]));
+  });
+});
+
+describe('decide', () => {
+  const base = { direction: 'higher' as const, noiseFloor: 0.05, alpha: 0.05, identical: false };
+  it('regressed needs significance and an effect beyond the floor in the bad direction', () => {
+    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.01 }).verdict).toBe('regressed');
+    expect(decide({ ...base, relChange: 0.3, pAdjusted: 0.01 }).verdict).toBe('improved');
+    expect(decide({ ...base, relChange: -0.02, pAdjusted: 0.001 }).verdict).toBe('unchanged');
+    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.2 }).verdict).toBe('inconclusive');
+    expect(decide({ ...base, relChange: -0.01, pAdjusted: 0.5 }).verdict).toBe('unchanged');
+  });
+  it('for lower-is-better metrics an increase is the bad direction', () => {
+    expect(decide({ ...base, direction: 'lower', relChange: 0.3, pAdjusted: 0.01 }).verdict).toBe('regressed');
+    expect(decide({ ...base, direction: 'lower', relChange: -0.3, pAdjusted: 0.01 }).verdict).toBe('improved');
+  });
+  it('the rule text names what decided', () => {
+    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.01 }).rule).toMatch(/significant.*noise floor/);
+  });
+});
+
+describe('metricStats', () => {
+  it('detects a 30% throughput drop between separated samples', () => {
+    const b = [10.1, 10.4, 9.9, 10.2, 10.0, 10.3];
+    const c = b.map((v) => v * 0.7);
+    const s = metricStats(b, c);
+    expect(s.pValue).toBeLessThan(0.01);
+    expect(s.relChange).toBeCloseTo(hodgesLehmann(b, c) / median(b), 10);
+    expect(s.ciHigh).toBeLessThan(0);
+  });
+  it('identical constant samples are marked identical', () => {
+    expect(metricStats([0, 0, 0], [0, 0, 0]).identical).toBe(true);
+  });
+});
