@@ -11,6 +11,8 @@ import { samplesChart } from './chart.js';
 import { changeWithCi, fmt, verdictLine } from './format.js';
 import type { Reporter } from './reporter.js';
 
+const escHtml = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 /** Allure categories: how a release reviewer sees failures grouped. */
 export const ALLURE_CATEGORIES = [
   { name: 'Integrity failure', description: 'A response body differed from the expected object', matchedStatuses: [Status.FAILED], messageRegex: '.*verification.*' },
@@ -139,18 +141,15 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
             { name: 'metric', value: `${m.id} (${m.unit}, ${m.direction} is better)` },
             { name: 'noise floor', value: `${(m.noiseFloor * 100).toFixed(1)}%` },
           ]),
-          description: cmp
+          descriptionHtml: cmp
             ? [
-                `**${cmp.verdict.toUpperCase()}**: ${cmp.rule}.`,
-                '',
-                `| | baseline (${cmp.referenceVariant}) | current (${cmp.variant}) |`,
-                '|---|---:|---:|',
-                `| median | ${fmt(cmp.baselineMedian)} ${m.unit} | ${fmt(cmp.currentMedian)} ${m.unit} |`,
-                `| samples | ${cmp.nBaseline} | ${cmp.nCurrent} |`,
-                '',
-                `Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% bootstrap CI); Mann-Whitney p=${cmp.pValue.toPrecision(3)}, Holm-adjusted p=${cmp.pAdjusted.toPrecision(3)}; noise floor ${(m.noiseFloor * 100).toFixed(1)}%.`,
-              ].join('\n')
-            : `No baseline. Samples: ${samples.map(fmt).join(', ')} ${m.unit}.`,
+                `<p><b>${cmp.verdict.toUpperCase()}</b>: ${escHtml(cmp.rule)}.</p>`,
+                '<table border="1" cellpadding="4" style="border-collapse:collapse;margin:6px 0"><tr><th></th><th>baseline (' + escHtml(cmp.referenceVariant) + ')</th><th>current (' + escHtml(cmp.variant) + ')</th></tr>',
+                `<tr><td>median</td><td>${fmt(cmp.baselineMedian)} ${escHtml(m.unit)}</td><td>${fmt(cmp.currentMedian)} ${escHtml(m.unit)}</td></tr>`,
+                `<tr><td>samples</td><td>${cmp.nBaseline}</td><td>${cmp.nCurrent}</td></tr></table>`,
+                `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% bootstrap CI); Mann-Whitney p=${cmp.pValue.toPrecision(3)}, Holm-adjusted p=${cmp.pAdjusted.toPrecision(3)}; noise floor ${(m.noiseFloor * 100).toFixed(1)}%.</p>`,
+              ].join('')
+            : `<p>No baseline. Samples: ${samples.map(fmt).join(', ')} ${escHtml(m.unit)}.</p>`,
           start: first,
           stage: Stage.FINISHED,
           status: cmp ? statusOf(cmp) : Status.PASSED,

@@ -1,0 +1,151 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { $ } from 'zx';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../harness/servers/nginx.js';
+import type { RunRecord } from '../../harness/core/types.js';
+import { CHROMIUM_PATH } from '../../harness/cli/doctor.js';
+import { cli, ROOT, startCli } from '../helpers/cli.js';
+
+// End to end through the real CLI: real nginx, real load on loopback, real exit codes.
+// Short repetitions keep the file near a minute; variants are limited to sendfile-on.
+const work = mkdtempSync(path.join(os.tmpdir(), 'hg-cli-'));
+const reports = path.join(work, 'reports');
+const baselines = path.join(work, 'baselines');
+const common = ['--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '6', '--duration', '1.5', '--warmup', '0.5', '--out', reports, '--baselines', baselines];
+const readRun = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
+const runDirOf = (stdout: string) => (JSON.parse(stdout) as { runDir: string }).runDir;
+
+describe('headgate gate end to end (real nginx, real load)', () => {
+  let baselineRun: string;
+  let regressionDir: string;
+
+  beforeAll(async () => {
+    const r = await cli(['run', ...common, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    baselineRun = runDirOf(r.stdout);
+    const p = await cli(['baseline', 'promote', baselineRun, '--reason', 'integration test reference', '--baselines', baselines]);
+    expect(p.code, p.stderr).toBe(0);
+  }, 180_000);
+
+  it('exit 0: the same configuration gated against its own baseline passes', async () => {
+    const r = await cli(['gate', ...common, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const run = readRun(runDirOf(r.stdout));
+    expect(run.comparison!.verdict).toBe('pass');
+    expect(run.comparison!.comparisons.filter((c) => c.gating)).toHaveLength(3);
+    expect(run.status).toBe('complete');
+  }, 120_000);
+
+  it('exit 1: a real rate limit in the server is reported as a throughput regression', async () => {
+    const base = readRun(baselineRun);
+    const baseGbps = base.suites[0].variants[0].repetitions.map((x) => x.metrics.throughput_gbps).sort((a, b) => a - b)[3];
+    // Per-connection limit chosen from the measured baseline: about a third of its throughput.
+    const perConnMBps = Math.max(1, Math.round((baseGbps * 1e9) / 8 / 8 / 3 / 1e6));
+    const r = await cli(['gate', ...common, '--server-directive', `limit_rate ${perConnMBps}m`, '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    regressionDir = runDirOf(r.stdout);
+    const run = readRun(regressionDir);
+    const t = run.comparison!.comparisons.find((c) => c.metric === 'throughput_gbps')!;
+    expect(t.verdict).toBe('regressed');
+    expect(t.relChange).toBeLessThan(-t.noiseFloor);
+    expect(t.ciHigh).toBeLessThan(0);
+    expect(readFileSync(path.join(regressionDir, 'summary.md'), 'utf8')).toMatch(/FAIL[\s\S]*Throughput \(Gb\/s\)[\s\S]*\*\*REGRESSED\*\*/);
+    expect(readFileSync(path.join(regressionDir, 'junit.xml'), 'utf8')).toMatch(/<testcase classname="headgate.sendfile.sendfile-on" name="throughput_gbps"><failure message="regressed/);
+    expect(readFileSync(path.join(regressionDir, 'servers', 'sendfile-sendfile-on', 'nginx.conf'), 'utf8')).toContain(`limit_rate ${perConnMBps}m;`);
+    expect(existsSync(path.join(regressionDir, 'allure-report-single', 'index.html'))).toBe(true);
+  }, 120_000);
+
+  it('the Allure report shows the regressed metric and its numbers in Chromium', async () => {
+    const run = readRun(regressionDir);
+    const t = run.comparison!.comparisons.find((c) => c.metric === 'throughput_gbps')!;
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.goto(pathToFileURL(path.join(regressionDir, 'allure-report-single', 'index.html')).href + '#categories');
+      // Categories -> Regression -> the throughput message group -> the test case.
+      await page.locator('.node__title', { hasText: 'Regression' }).first().click();
+      await page.locator('.node__title', { hasText: 'regressed: Throughput' }).first().click();
+      await page.locator('.node__title', { hasText: 'Throughput (sendfile-on)' }).first().click();
+      const body = page.locator('.test-result');
+      await expect.poll(async () => (await body.textContent()) ?? '', { timeout: 15_000 }).toMatch(/regressed: Throughput/);
+      const text = (await body.textContent()) ?? '';
+      const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+      expect(text).toContain(pct(t.relChange));
+      expect(text).toContain(`[${pct(t.ciLow)}, ${pct(t.ciHigh)}]`);
+      await page.screenshot({ path: path.join(regressionDir, 'allure-regression.png') });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('exit 2: an unknown key in the config file names the file and the key', async () => {
+    const f = path.join(work, 'headgate.config.json');
+    writeFileSync(f, JSON.stringify({ schemaVersion: 1, runz: 3 }));
+    const r = await cli(['gate', '--config', f, '--quick']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`headgate: ${f}: invalid config: runz: unknown key`);
+  });
+
+  it('exit 2: a hand-edited baseline is refused before any load runs', async () => {
+    const copy = path.join(work, 'baselines-edited');
+    await $`cp -r ${baselines} ${copy}`;
+    const file = (await $`find ${copy} -name sendfile.json -not -path '*history*'`).stdout.trim();
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    doc.variants['sendfile-on'].samples.throughput_gbps[0] *= 2;
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    const r = await cli(['gate', ...common, '--baselines', copy]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}: checksum mismatch`);
+    expect(r.stderr).not.toMatch(/\[1\//);
+  });
+
+  it('exit 2: bad flags', async () => {
+    const r = await cli(['gate', '--runs', 'many']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/option '--runs <n>' argument 'many' is invalid/);
+    expect((await cli(['gate', '--suite', 'nope'])).stderr).toMatch(/--suite nope: unknown suite \(known: .*sendfile/);
+  });
+
+  it('exit 3: an unreachable server is an infrastructure error, and the partial run is kept', async () => {
+    const port = await freePort();
+    const r = await cli(['gate', ...common, '--server-url', `http://127.0.0.1:${port}`, '--json']);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`no response from http://127.0.0.1:${port}`));
+    const run = readRun(runDirOf(r.stdout));
+    expect(run.status).toBe('incomplete');
+    expect(run.suites[0].variants[0].status).toBe('error');
+  }, 60_000);
+
+  it('exit 130: Ctrl-C mid-run stops nginx, restores the kernel knob and keeps the partial run', async () => {
+    const knob = '/proc/sys/net/ipv4/tcp_slow_start_after_idle';
+    const before = readFileSync(knob, 'utf8').trim();
+    const flipped = before === '1' ? '0' : '1';
+    // A one-variant suite that sets a real sysctl, to prove restores happen on SIGINT.
+    const suites = path.join(work, 'suites');
+    mkdirSync(path.join(suites, 'knobtest'), { recursive: true });
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'suites', 'sendfile', 'suite.json'), 'utf8'));
+    manifest.id = 'knobtest';
+    manifest.variants = [{ ...manifest.variants[0], knobs: { linux: { 'net.ipv4.tcp_slow_start_after_idle': flipped } } }];
+    writeFileSync(path.join(suites, 'knobtest', 'suite.json'), JSON.stringify(manifest));
+    writeFileSync(path.join(suites, 'package.json'), '{"type": "module"}\n');
+    writeFileSync(path.join(suites, 'knobtest', 'index.ts'), `export { default } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'suites', 'sendfile', 'index.ts')).href)};\n`);
+
+    const p = startCli(['run', '--suite', 'knobtest', '--quick', '--runs', '20', '--duration', '2', '--warmup', '0', '--out', reports], { HEADGATE_SUITES_DIR: suites });
+    const deadline = Date.now() + 60_000;
+    while (readFileSync(knob, 'utf8').trim() !== flipped && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(knob, 'utf8').trim()).toBe(flipped);
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(readFileSync(knob, 'utf8').trim()).toBe(before);
+    expect(r.stderr).toMatch(/restored: sysctl net.ipv4.tcp_slow_start_after_idle=/);
+    const dir = /partial run kept in (\S+)/.exec(r.stderr)![1];
+    expect(readRun(dir).status).toBe('interrupted');
+    const leftovers = await $({ nothrow: true })`pgrep -f ${dir}`;
+    expect(leftovers.stdout.trim()).toBe('');
+  }, 90_000);
+});
