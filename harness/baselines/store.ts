@@ -8,7 +8,7 @@ import { writeJsonAtomic } from '../core/atomic.js';
 import type { Reference } from '../core/compare.js';
 import { integrityFailures } from '../core/compare.js';
 import { inputError } from '../core/errors.js';
-import type { Fingerprint, MetricDef, RunRecord } from '../core/types.js';
+import type { Fingerprint, MetricDef, RunOptions, RunRecord } from '../core/types.js';
 
 /** A reviewed baseline file: baselines/<profile>/<suite>.json. */
 export interface BaselineFile {
@@ -21,6 +21,8 @@ export interface BaselineFile {
   sourceRun: string;
   previous?: string | null;
   fingerprint: Fingerprint;
+  /** Options of the run the samples came from (duration, connections, objects...). */
+  options?: RunOptions;
   metrics?: MetricDef[];
   variants: Record<string, { samples: Record<string, number[]> }>;
   checksum: string;
@@ -77,6 +79,7 @@ export function baselinesAsReference(files: BaselineFile[], dir: string, profile
     profile,
     file: files.map((f) => baselinePath(dir, f.profile, f.suite)).join(', '),
     fingerprint: files[0].fingerprint,
+    options: files[0].options,
     samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
   };
 }
@@ -132,6 +135,7 @@ export async function promoteRun(
       sourceRun: run.runId,
       previous,
       fingerprint: run.fingerprint,
+      options: run.options,
       metrics: s.metrics,
       variants,
     };

@@ -2,7 +2,7 @@ import { decide, metricStats } from '../stats/compare.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { ExitCode } from './errors.js';
 import { fingerprintDifferences } from './profile.js';
-import type { Comparison, Fingerprint, MetricComparison, RunRecord, RunVerdict } from './types.js';
+import type { Comparison, Fingerprint, MetricComparison, RunOptions, RunRecord, RunVerdict } from './types.js';
 
 /** Reference samples to compare a run against: a promoted baseline or another run. */
 export interface Reference {
@@ -11,6 +11,8 @@ export interface Reference {
   profile?: string;
   file?: string;
   fingerprint: Fingerprint;
+  /** Options the reference samples were measured with, when known. */
+  options?: RunOptions;
   /** Samples of one metric for suite/variant, or undefined when the reference has none. */
   samples(suite: string, variant: string, metric: string): number[] | undefined;
 }
@@ -22,12 +24,28 @@ export function runAsReference(run: RunRecord): Reference {
     id: run.runId,
     profile: run.profile,
     fingerprint: run.fingerprint,
+    options: run.options,
     samples: (suite, variant, metric) => {
       const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
       if (!v || v.repetitions.length === 0) return undefined;
       return v.repetitions.map((r) => r.metrics[metric]).filter((x): x is number => typeof x === 'number');
     },
   };
+}
+
+/** Load options that make samples incomparable when they differ (repetition length, load shape, object set, server). */
+export function optionDifferences(a: RunOptions | undefined, b: RunOptions): string[] {
+  if (!a) return [];
+  const show = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
+  const pairs: [string, unknown, unknown][] = [
+    ['duration (s)', a.durationSec, b.durationSec],
+    ['connections', a.connections, b.connections],
+    ['object set', a.objects, b.objects],
+    ['nginx workers', a.serverWorkers, b.serverWorkers],
+    ['server directives', a.serverDirectives, b.serverDirectives],
+    ['server URL', a.serverUrl, b.serverUrl],
+  ];
+  return pairs.filter(([, x, y]) => show(x) !== show(y)).map(([k, x, y]) => `run option ${k}: ${show(x)} -> ${show(y)}`);
 }
 
 /** Payload verification failures of a run, one line each (any one fails the gate). */
@@ -141,7 +159,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
     alpha: opts.alpha,
     comparisons,
     integrityFailures: integrity,
-    fingerprintDifferences: ref ? fingerprintDifferences(ref.fingerprint, run.fingerprint) : [],
+    fingerprintDifferences: ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options)] : [],
     missing,
     verdict,
     exitCode,

@@ -32,7 +32,7 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
   }
   for (const n of notRun(run)) lines.push(`${n.status === 'error' ? pc.red('error') : pc.yellow('skipped')}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`);
   for (const f of c?.integrityFailures ?? []) lines.push(pc.red(`INTEGRITY: ${f}`));
-  for (const d of c?.fingerprintDifferences ?? []) lines.push(pc.yellow(`fingerprint differs from the reference: ${d}`));
+  for (const d of c?.fingerprintDifferences ?? []) lines.push(pc.yellow(`differs from the reference: ${d}`));
   for (const m of c?.missing ?? []) lines.push(pc.yellow(`missing reference: ${m}`));
   const clientBound = run.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.filter((r) => r.clientBound).map(() => `${s.id}/${v.id}`)));
   if (clientBound.length) lines.push(pc.yellow(`client-bound repetitions (the load generator, not the target, was saturated): ${[...new Set(clientBound)].join(', ')}`));

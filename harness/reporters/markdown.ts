@@ -51,7 +51,7 @@ export function renderMarkdown(run: RunRecord): string {
   }
   const skipped = notRun(run);
   if (skipped.length) out.push('## Not run', '', ...skipped.map((n) => `- ${n.status}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`), '');
-  if (c?.fingerprintDifferences.length) out.push('## Fingerprint differences from the reference', '', ...c.fingerprintDifferences.map((d) => `- ${d}`), '');
+  if (c?.fingerprintDifferences.length) out.push('## Differences from the reference (fingerprint and run options)', '', ...c.fingerprintDifferences.map((d) => `- ${d}`), '');
   if (run.restoreFailures.length) out.push('## Restore failures (the target may not be as it was found)', '', ...run.restoreFailures.map((d) => `- ${d}`), '');
   return out.join('\n');
 }

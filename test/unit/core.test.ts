@@ -113,3 +113,15 @@ describe('suite discovery', () => {
     expect(e.message).toContain('/metrics: must NOT have fewer than 1 items');
   });
 });
+
+describe('comparability of options', () => {
+  it('flags a reference measured with other load options', async () => {
+    const { optionDifferences } = await import('../../harness/core/compare.js');
+    const a = makeRun({ v: { throughput_gbps: [1, 2] } }).options;
+    expect(optionDifferences(a, { ...a })).toEqual([]);
+    expect(optionDifferences(a, { ...a, durationSec: 10, serverDirectives: ['limit_rate 1m'] })).toEqual([
+      'run option duration (s): 2 -> 10',
+      'run option server directives: [] -> ["limit_rate 1m"]',
+    ]);
+  });
+});

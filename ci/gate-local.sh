@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start, command 1: install what is needed, then gate the kernel of this machine.
+# Extra arguments go to `headgate gate` (for example --quick for a one-minute run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/install-deps.sh
+exec node bin/headgate.js gate "$@"
