@@ -22,6 +22,8 @@ export interface ConfigFile {
   baselinesDir?: string;
   profile?: string;
   requireBaseline?: boolean;
+  stepTimeoutSec?: number;
+  rate?: number;
 }
 
 /** Settings that are not per-run options but steer where things go and how strict the gate is. */
@@ -72,6 +74,8 @@ export interface FlagValues {
   profile?: string;
   alpha?: number;
   requireBaseline?: boolean;
+  stepTimeout?: number;
+  rate?: number;
 }
 
 /** Merges defaults < config file < flags into run options and settings. */
@@ -93,7 +97,11 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     serverWorkers: flags.serverWorkers ?? config.serverWorkers ?? DEFAULTS.serverWorkers,
     serverDirectives: [...(config.serverDirectives ?? []), ...(flags.serverDirective ?? [])],
     quick,
+    stepTimeoutSec: flags.stepTimeout ?? config.stepTimeoutSec,
+    rate: flags.rate ?? config.rate,
   };
+  if (options.rate === undefined) delete options.rate;
+  if (options.stepTimeoutSec === undefined) delete options.stepTimeoutSec;
   if (options.serverUrl === undefined) delete options.serverUrl;
   const settings: Settings = {
     target: flags.target ?? config.target ?? 'local',

@@ -40,6 +40,7 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
   const pairs: [string, unknown, unknown][] = [
     ['duration (s)', a.durationSec, b.durationSec],
     ['connections', a.connections, b.connections],
+    ['arrival rate (req/s)', a.rate, b.rate],
     ['object set', a.objects, b.objects],
     ['nginx workers', a.serverWorkers, b.serverWorkers],
     ['server directives', a.serverDirectives, b.serverDirectives],

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { ExpectedObject } from '../load/http.js';
 import { runHttpLoad } from '../load/http.js';
+import { runOpenLoad } from '../load/open.js';
 import { diff, snapshot } from '../collectors/snapshot.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { externalServer, startNginx, type HttpServer } from '../servers/nginx.js';
@@ -32,6 +33,8 @@ const ms = (us: number) => us / 1000;
  */
 export class HarnessContext implements SuiteContext {
   readonly knobStack = new CleanupStack();
+  /** The signal of the current step (the run's signal plus the step deadline); set by the runner. */
+  stepSignal?: AbortSignal;
   constructor(
     private readonly env: RunEnvironment,
     readonly suiteId: string,
@@ -46,7 +49,7 @@ export class HarnessContext implements SuiteContext {
     return this.env.fingerprint;
   }
   get signal(): AbortSignal {
-    return this.env.signal;
+    return this.stepSignal ?? this.env.signal;
   }
   log(line: string): void {
     this.env.progress.log(line);
@@ -83,14 +86,16 @@ export class HarnessContext implements SuiteContext {
     progress.step(o.label);
     const pids = await server.pids();
     const before = await snapshot(os, pids);
-    const load = await runHttpLoad({
+    const spec = {
       baseUrl: server.baseUrl,
       objects: !o.objects || o.objects === 'all' ? this.env.objects : this.env.objects.filter((x) => x.kind === o.objects),
       connections: o.connections ?? this.env.options.connections,
       durationSec: o.durationSec,
-      signal: this.env.signal,
-      onTick: (t) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
-    });
+      signal: this.signal,
+      onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
+    };
+    const rate = this.env.options.rate;
+    const load = rate ? await runOpenLoad({ ...spec, rate }) : await runHttpLoad(spec);
     const after = await snapshot(os, pids);
     if (!server.alive()) throw infraError(`${this.suiteId} ${o.label}: the server exited during the load (see its error.log)`);
     if (load.requests === 0) {

@@ -7,7 +7,10 @@ import type { Target } from '../targets/target.js';
 import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
 import { HarnessContext, type RunEnvironment } from './context.js';
-import { describeError, inputError, interruptedError, isHeadgateError } from './errors.js';
+import { describeError, infraError, inputError, interruptedError, isHeadgateError } from './errors.js';
+
+/** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
+export const DEFAULT_STEP_GRACE_SEC = 60;
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
@@ -164,6 +167,23 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
   const applyKnobs = async (v: VariantDef) => {
     for (const [k, val] of Object.entries(v.knobs?.[fingerprint.os] ?? {})) await ctx.setKnob(k, val);
   };
+  // Every warm-up and repetition gets a deadline: a hung step becomes an infrastructure error
+  // with the target restored, instead of a CI job that never ends.
+  const step = async <T>(label: string, loadSec: number, fn: () => Promise<T>): Promise<T> => {
+    const limitSec = loadSec + (options.stepTimeoutSec ?? DEFAULT_STEP_GRACE_SEC);
+    const deadline = new AbortController();
+    const timedOut = new Promise<never>((_, reject) =>
+      deadline.signal.addEventListener('abort', () => reject(infraError(`${suite.manifest.id}/${label} did not finish within ${limitSec} s (step timeout)`)), { once: true }),
+    );
+    const timer = setTimeout(() => deadline.abort(), limitSec * 1000);
+    ctx.stepSignal = AbortSignal.any([signal, deadline.signal]);
+    try {
+      return await Promise.race([fn(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+      ctx.stepSignal = undefined;
+    }
+  };
   const restoreKnobs = async () => {
     record.restoreFailures.push(...(await ctx.knobStack.unwind((l) => progress.log(l))));
   };
@@ -190,7 +210,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
       if (!s) continue;
       try {
         await applyKnobs(v);
-        await s.warmup();
+        await step(`${v.id} warm-up`, options.warmupSec, () => s.warmup());
       } catch (e) {
         rethrowIfFatal(e);
         fail(v, e);
@@ -207,7 +227,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
         const startedAt = new Date().toISOString();
         try {
           await applyKnobs(v);
-          const m = await s.repetition(r);
+          const m = await step(`${v.id} #${r + 1}`, options.durationSec, () => s.repetition(r));
           variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
           const gbps = m.metrics.throughput_gbps;
           const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
@@ -235,6 +255,7 @@ export function checkOptions(o: RunOptions): void {
   if (!Number.isInteger(o.runs) || o.runs < 2) throw inputError(`--runs ${o.runs}: need at least 2 repetitions per variant`);
   if (!(o.durationSec > 0)) throw inputError(`--duration ${o.durationSec}: must be a positive number of seconds`);
   if (!(o.connections >= 1)) throw inputError(`--connections ${o.connections}: must be at least 1`);
+  if (o.rate !== undefined && !(o.rate > 0)) throw inputError(`--rate ${o.rate}: must be a positive number of requests per second`);
   if (o.serverUrl && !/^https?:\/\/[^/]+/.test(o.serverUrl)) throw inputError(`--server-url ${o.serverUrl}: must be an http:// or https:// URL`);
 }
 

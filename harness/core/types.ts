@@ -177,4 +177,8 @@ export interface RunOptions {
   serverWorkers: number;
   serverDirectives: string[];
   quick: boolean;
+  /** Open model: requests per second arriving on a fixed schedule (latency from the intended send time). Unset: closed model. */
+  rate?: number;
+  /** Deadline of one step (warm-up or repetition) beyond its load duration; then it is an infrastructure error. */
+  stepTimeoutSec?: number;
 }

@@ -120,6 +120,29 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     expect(run.suites[0].variants[0].status).toBe('error');
   }, 60_000);
 
+  it('exit 3: a hung repetition hits its step deadline, the knob is restored and the run marked incomplete', async () => {
+    const knob = '/proc/sys/net/ipv4/tcp_slow_start_after_idle';
+    const before = readFileSync(knob, 'utf8').trim();
+    const suites = path.join(work, 'suites-hang');
+    mkdirSync(path.join(suites, 'hangtest'), { recursive: true });
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'suites', 'sendfile', 'suite.json'), 'utf8'));
+    manifest.id = 'hangtest';
+    manifest.variants = [{ id: 'hangs', description: 'never finishes a repetition', knobs: { linux: { 'net.ipv4.tcp_slow_start_after_idle': before === '1' ? '0' : '1' } } }];
+    writeFileSync(path.join(suites, 'package.json'), '{"type": "module"}\n');
+    writeFileSync(path.join(suites, 'hangtest', 'suite.json'), JSON.stringify(manifest));
+    writeFileSync(
+      path.join(suites, 'hangtest', 'index.ts'),
+      'export default { async prepare() { return { async warmup() {}, repetition: () => new Promise(() => {}) }; } };\n',
+    );
+    const r = await cli(['run', '--suite', 'hangtest', '--runs', '2', '--duration', '1', '--warmup', '0', '--step-timeout', '1', '--out', reports, '--json'], { HEADGATE_SUITES_DIR: suites });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('hangtest/hangs #1 did not finish within 2 s (step timeout)');
+    expect(readFileSync(knob, 'utf8').trim()).toBe(before);
+    const run = readRun(runDirOf(r.stdout));
+    expect(run.status).toBe('incomplete');
+    expect(run.suites[0].variants[0]).toMatchObject({ status: 'error' });
+  }, 60_000);
+
   it('exit 130: Ctrl-C mid-run stops nginx, restores the kernel knob and keeps the partial run', async () => {
     const knob = '/proc/sys/net/ipv4/tcp_slow_start_after_idle';
     const before = readFileSync(knob, 'utf8').trim();
