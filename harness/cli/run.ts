@@ -3,9 +3,9 @@ import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '../config/config.js';
 import { abortOnSignals } from '../core/cleanup.js';
-import { compareRun } from '../core/compare.js';
+import { compareRun, infrastructureErrors, integrityFailures, runVerdict } from '../core/compare.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
-import { ExitCode, inputError } from '../core/errors.js';
+import { inputError } from '../core/errors.js';
 import { deriveProfile } from '../core/profile.js';
 import { createProgress } from '../core/progress.js';
 import { checkOptions, executeRun, saveRun } from '../core/runner.js';
@@ -53,7 +53,7 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
       }
     }
     const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress });
-    if (gate || record.errors.length) {
+    if (gate) {
       record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant });
       await saveRun(runDir, record);
     }
@@ -68,11 +68,14 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
 
 function finish(record: RunRecord, runDir: string, files: string[], flags: Flags, settings: Settings, gate: boolean): number {
   const c = record.comparison;
-  const code = c ? c.exitCode : record.errors.length ? ExitCode.Infrastructure : ExitCode.Pass;
+  // Without a comparison (`run`), payload failures and infrastructure errors still decide the code.
+  const integrity = integrityFailures(record);
+  const code = c ? c.exitCode : runVerdict({ comparisons: [], integrityFailures: integrity, infraErrors: infrastructureErrors(record), hasReference: false }).exitCode;
   if (flags.json) {
     process.stdout.write(JSON.stringify({ runId: record.runId, runDir, status: record.status, profile: record.profile, verdict: c?.verdict ?? null, exitCode: code, summary: c?.summary ?? null, files }, null, 2) + '\n');
   } else {
     process.stdout.write(verdictTable(record, c) + '\n');
+    if (!c && integrity.length) process.stdout.write(`FAIL: ${integrity.length} payload verification failure(s) (exit ${code})\n`);
     if (c) process.stdout.write(`verdict: ${c.verdict.toUpperCase()}: ${c.summary} (exit ${code})\n`);
     if (gate && c?.verdict === 'no-baseline') {
       process.stdout.write(`no baseline for profile ${record.profile} in ${settings.baselinesDir}/; to make this run the reference:\n  npx headgate baseline promote ${record.runId} --reason "..."\n`);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../config/config.js';
-import { materializeObjects } from '../load/objects.js';
+import { buildManifest, materializeObjects } from '../load/objects.js';
 import type { Target } from '../targets/target.js';
 import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
@@ -79,7 +79,16 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
   try {
     const objectsDir = path.resolve(settings.reportsDir, '.objects', `seed${options.objects.seed}-${options.objects.totalMiB}MiB`);
-    const { manifest, bodies } = await materializeObjects(objectsDir, options.objects.seed, options.objects.totalMiB);
+    // With --server-url the objects live on the appliance; only the expected bytes are needed here.
+    const { manifest, bodies } = options.serverUrl
+      ? buildManifest(options.objects.seed, options.objects.totalMiB)
+      : await materializeObjects(objectsDir, options.objects.seed, options.objects.totalMiB);
+    if (!options.serverUrl) {
+      // How pages entered the page cache changes sendfile cost (freshly written vs read back
+      // differed by 14-23% here), so every run starts from the same state: evicted, read back.
+      const note = await os.primePageCache(manifest.objects.map((o) => path.join(objectsDir, o.path)));
+      if (note) progress.log(`note: ${note}`);
+    }
     const env: RunEnvironment = {
       target,
       os,

@@ -28,4 +28,10 @@ export interface OsAdapter {
   /** Sets a knob and registers its restore on the stack (only if the value changes). */
   setKnob(name: string, value: string, stack: CleanupStack): Promise<void>;
   capability(name: string): Promise<Capability>;
+  /**
+   * Evicts files from the page cache and reads them back, so every run serves pages that came
+   * in through the same read path. Returns a note when the OS cannot do it (then the state is
+   * whatever the cache holds).
+   */
+  primePageCache(files: string[]): Promise<string | null>;
 }

@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
+import { integrityFailures } from '../core/compare.js';
 import type { Comparison, RunRecord } from '../core/types.js';
 import { changeWithCi, fmt, notRun, variantMedian } from './format.js';
 
@@ -31,7 +32,7 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
     lines.push(t.toString());
   }
   for (const n of notRun(run)) lines.push(`${n.status === 'error' ? pc.red('error') : pc.yellow('skipped')}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`);
-  for (const f of c?.integrityFailures ?? []) lines.push(pc.red(`INTEGRITY: ${f}`));
+  for (const f of c?.integrityFailures ?? integrityFailures(run)) lines.push(pc.red(`INTEGRITY: ${f}`));
   for (const d of c?.fingerprintDifferences ?? []) lines.push(pc.yellow(`differs from the reference: ${d}`));
   for (const m of c?.missing ?? []) lines.push(pc.yellow(`missing reference: ${m}`));
   const clientBound = run.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.filter((r) => r.clientBound).map(() => `${s.id}/${v.id}`)));

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { writeAtomic } from '../core/atomic.js';
+import { integrityFailures } from '../core/compare.js';
 import type { RunRecord } from '../core/types.js';
 import { changeWithCi, fmt, notRun, VERDICT_MARK, variantMedian } from './format.js';
 import type { Reporter } from './reporter.js';
@@ -22,8 +23,9 @@ export function renderMarkdown(run: RunRecord): string {
   out.push(`Target \`${run.target.name}\` (${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
   if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; alpha ${c.alpha}, Holm-corrected Mann-Whitney U, Hodges-Lehmann shift with 95% bootstrap interval.`);
   out.push('');
-  if (c?.integrityFailures.length) {
-    out.push('## Payload verification failures', '', ...c.integrityFailures.map((f) => `- ${f}`), '');
+  const integrity = c?.integrityFailures ?? integrityFailures(run);
+  if (integrity.length) {
+    out.push('## Payload verification failures', '', ...integrity.map((f) => `- ${f}`), '');
   }
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   if (c && c.comparisons.length) {

@@ -5,7 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../harness/servers/nginx.js';
+import { freePort, startNginx } from '../../harness/servers/nginx.js';
+import { CleanupStack } from '../../harness/core/cleanup.js';
+import { LocalTarget } from '../../harness/targets/local.js';
 import type { RunRecord } from '../../harness/core/types.js';
 import { CHROMIUM_PATH } from '../../harness/cli/doctor.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
@@ -109,6 +111,31 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     expect(r.stderr).toMatch(/option '--runs <n>' argument 'many' is invalid/);
     expect((await cli(['gate', '--suite', 'nope'])).stderr).toMatch(/--suite nope: unknown suite \(known: .*sendfile/);
   });
+
+  it('exit 1: lab-appliance mode (--server-url) catches one corrupted byte served by an existing server', async () => {
+    const docroot = path.join(work, 'appliance-www');
+    const o = await cli(['objects', '--out', docroot, '--objects-mib', '32']);
+    expect(o.code, o.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(docroot, 'manifest.json'), 'utf8')) as { objects: { path: string; kind: string; size: number }[] };
+    const victim = manifest.objects.find((x) => x.kind === 'segment')!;
+    const file = path.join(docroot, victim.path);
+    const bytes = readFileSync(file);
+    bytes[12345] ^= 0x01;
+    writeFileSync(file, bytes);
+    // The appliance's own nginx, started outside headgate's run.
+    const stack = new CleanupStack();
+    try {
+      const server = await startNginx(new LocalTarget(), { suite: 'appliance', variant: 'own', prefix: path.join(work, 'appliance-nginx'), root: docroot, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'], userDirectives: [] }, stack);
+      const r = await cli(['run', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--server-url', server.baseUrl, '--out', reports, '--json']);
+      expect(r.code, r.stderr).toBe(1);
+      const run = readRun(runDirOf(r.stdout));
+      const failures = run.suites[0].variants[0].repetitions.flatMap((x) => x.verification.failures);
+      expect(failures[0]).toEqual({ path: victim.path, reason: 'content differs from expected at byte 12345' });
+      expect(readFileSync(path.join(runDirOf(r.stdout), 'summary.md'), 'utf8')).toContain('## Payload verification failures');
+    } finally {
+      await stack.unwind();
+    }
+  }, 60_000);
 
   it('exit 3: an unreachable server is an infrastructure error, and the partial run is kept', async () => {
     const port = await freePort();
