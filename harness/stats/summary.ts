@@ -12,14 +12,3 @@ export function quantile(xs: readonly number[], q: number): number {
   const hi = Math.ceil(h);
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
 }
-
-/** Arithmetic mean (NaN for empty). */
-export function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-/** Median absolute deviation scaled to estimate the standard deviation of normal data. */
-export function mad(xs: readonly number[]): number {
-  const m = median(xs);
-  return 1.4826 * median(xs.map((x) => Math.abs(x - m)));
-}
