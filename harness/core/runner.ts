@@ -214,39 +214,35 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
         fail(v, e);
       }
     }
-    for (const v of plan.runnable) {
+    // One warm-up or repetition: the variant's knobs set, a deadline, the knobs restored whatever
+    // happens; an infrastructure failure retires the variant, the others go on.
+    const attempt = async <T>(v: VariantDef, label: string, loadSec: number, fn: (s: VariantSession) => Promise<T>): Promise<T | undefined> => {
       const s = sessions.get(v.id);
-      if (!s) continue;
+      if (!s) return undefined;
       try {
         await applyKnobs(v);
-        await step(`${v.id} warm-up`, options.warmupSec, () => s.warmup());
+        return await step(label, loadSec, () => fn(s));
       } catch (e) {
         rethrowIfFatal(e);
         fail(v, e);
         sessions.delete(v.id);
+        return undefined;
       } finally {
         await restoreKnobs();
       }
-    }
+    };
+    for (const v of plan.runnable) await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
     for (let r = 0; r < options.runs; r++) {
       for (const v of plan.runnable) {
-        const s = sessions.get(v.id);
-        if (!s) continue;
+        if (!sessions.has(v.id)) continue;
         if (signal.aborted) throw interruptedError();
         const startedAt = new Date().toISOString();
-        try {
-          await applyKnobs(v);
-          const m = await step(`${v.id} #${r + 1}`, options.durationSec, () => s.repetition(r));
+        const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
+        if (m) {
           variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
           const gbps = m.metrics.throughput_gbps;
           const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
           progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${gbps !== undefined ? gbps.toFixed(2) + ' Gb/s' : 'done'}${ver}${m.clientBound ? ' (client-bound)' : ''}`);
-        } catch (e) {
-          rethrowIfFatal(e);
-          fail(v, e);
-          sessions.delete(v.id);
-        } finally {
-          await restoreKnobs();
         }
         await saveRun(runDir, record);
       }

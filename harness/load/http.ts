@@ -3,6 +3,7 @@ import * as hdr from 'hdr-histogram-js';
 import net from 'node:net';
 import { infraError, interruptedError } from '../core/errors.js';
 import type { VerificationResult } from '../core/types.js';
+import { checkChunk, latencySummary, VerificationTally, type LatencySummary } from './verify.js';
 import { mulberry32 } from '../stats/shift.js';
 
 /** An object the client requests and the exact bytes it must receive. */
@@ -24,17 +25,6 @@ export interface HttpLoadOptions {
   onTick?: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => void;
 }
 
-/** Latency percentiles in microseconds, from an HDR histogram of every response. */
-export interface LatencySummary {
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-  count: number;
-}
-
 /** What one load produced. */
 export interface HttpLoadResult {
   durationSec: number;
@@ -53,7 +43,6 @@ export interface HttpLoadResult {
 
 /** Above this share of one core the single-threaded client, not the target, sets the pace. */
 export const CLIENT_BOUND_CPU = 0.9;
-const MAX_FAILURES_KEPT = 10;
 
 interface Pending {
   req: { path?: string };
@@ -109,14 +98,10 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   const expected = new Map(o.objects.map((x) => [x.path, x.body]));
   const paths = o.objects.map((x) => x.path);
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const verification: VerificationResult = { verified: 0, failed: 0, failures: [] };
+  const tally = new VerificationTally();
   let bodyBytes = 0;
   let completed = 0;
   let clientIndex = 0;
-  const fail = (path: string, reason: string) => {
-    verification.failed++;
-    if (verification.failures.length < MAX_FAILURES_KEPT) verification.failures.push({ path, reason });
-  };
 
   // Typed loosely: setupClient receives autocannon's internal Client.
   const setupClient = (client: any) => {
@@ -131,15 +116,8 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     q.addBody = function (data: Buffer) {
       const r: Pending | undefined = this.pendingRequests[0];
       if (!r) return;
-      const exp = expected.get(r.req.path ?? '');
       const off = r.off ?? 0;
-      if (!exp) r.bad ??= 'unexpected path';
-      else if (off + data.length > exp.length) r.bad ??= `body longer than expected ${exp.length} bytes`;
-      else if (r.bad === undefined && exp.compare(data, 0, data.length, off, off + data.length) !== 0) {
-        let i = 0;
-        while (i < data.length && data[i] === exp[off + i]) i++;
-        r.bad = `content differs from expected at byte ${off + i}`;
-      }
+      if (r.bad === undefined) r.bad = checkChunk(expected.get(r.req.path ?? ''), data, off);
       r.off = off + data.length;
     };
     const terminate = q.terminateRequest.bind(q);
@@ -147,15 +125,10 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
       const r = terminate() as Pending | undefined;
       if (!r) return r;
       const p = r.req.path ?? '?';
-      const exp = expected.get(p);
       const got = r.off ?? 0;
       bodyBytes += got;
       completed++;
-      const status = r.headers.statusCode;
-      if (status !== 200) fail(p, `HTTP status ${status}`);
-      else if (r.bad) fail(p, r.bad);
-      else if (!exp || got !== exp.length) fail(p, `short body: ${got} of ${exp?.length ?? '?'} bytes`);
-      else verification.verified++;
+      tally.finish(p, r.headers.statusCode, r.bad, got, expected.get(p));
       return r;
     };
     if (!client.secure && !client.ipc) useStaticReadBuffer(client);
@@ -204,16 +177,8 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     errors: res.errors,
     timeouts: res.timeouts,
     non2xx: res.non2xx,
-    verification,
-    latencyUs: {
-      p50: hist.getValueAtPercentile(50),
-      p90: hist.getValueAtPercentile(90),
-      p99: hist.getValueAtPercentile(99),
-      p999: hist.getValueAtPercentile(99.9),
-      max: hist.maxValue,
-      mean: hist.mean,
-      count: hist.totalCount,
-    },
+    verification: tally.result,
+    latencyUs: latencySummary(hist),
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
   };

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
 import { infraError, interruptedError } from '../core/errors.js';
-import type { VerificationResult } from '../core/types.js';
 import { CLIENT_BOUND_CPU, type ExpectedObject, type HttpLoadResult } from './http.js';
+import { checkChunk, latencySummary, VerificationTally } from './verify.js';
 
 /** Options of an open-model load: requests arrive at a fixed rate whatever the server does. */
 export interface OpenLoadOptions {
@@ -19,7 +19,6 @@ export interface OpenLoadOptions {
 
 /** Requests still queued or in flight beyond this many are dropped (counted as errors) to bound memory. */
 const MAX_OUTSTANDING = 10_000;
-const MAX_FAILURES_KEPT = 10;
 
 /**
  * Open-model HTTP load (wrk2-style): request i is due at t0 + i/rate and its latency is measured
@@ -33,11 +32,7 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   const url = new URL(o.baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-  const verification: VerificationResult = { verified: 0, failed: 0, failures: [] };
-  const fail = (p: string, reason: string) => {
-    verification.failed++;
-    if (verification.failures.length < MAX_FAILURES_KEPT) verification.failures.push({ path: p, reason });
-  };
+  const tally = new VerificationTally();
   let completed = 0;
   let bodyBytes = 0;
   let wireBytes = 0;
@@ -69,25 +64,14 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
       let off = 0;
       let bad: string | undefined;
       res.on('data', (chunk: Buffer) => {
-        if (bad === undefined) {
-          if (off + chunk.length > obj.body.length) bad = `body longer than expected ${obj.body.length} bytes`;
-          else if (obj.body.compare(chunk, 0, chunk.length, off, off + chunk.length) !== 0) {
-            let k = 0;
-            while (k < chunk.length && chunk[k] === obj.body[off + k]) k++;
-            bad = `content differs from expected at byte ${off + k}`;
-          }
-        }
+        if (bad === undefined) bad = checkChunk(obj.body, chunk, off);
         off += chunk.length;
       });
       res.on('end', () => {
         bodyBytes += off;
         wireBytes += off;
-        if (res.statusCode !== 200) {
-          non2xx++;
-          fail(obj.path, `HTTP status ${res.statusCode}`);
-        } else if (bad) fail(obj.path, bad);
-        else if (off !== obj.body.length) fail(obj.path, `short body: ${off} of ${obj.body.length} bytes`);
-        else verification.verified++;
+        if (res.statusCode !== 200) non2xx++;
+        tally.finish(obj.path, res.statusCode, bad, off, obj.body);
         finish();
       });
       res.on('error', () => {
@@ -148,16 +132,8 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     errors,
     timeouts: 0,
     non2xx,
-    verification,
-    latencyUs: {
-      p50: hist.getValueAtPercentile(50),
-      p90: hist.getValueAtPercentile(90),
-      p99: hist.getValueAtPercentile(99),
-      p999: hist.getValueAtPercentile(99.9),
-      max: hist.maxValue,
-      mean: hist.mean,
-      count: hist.totalCount,
-    },
+    verification: tally.result,
+    latencyUs: latencySummary(hist),
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
   };
