@@ -43,8 +43,9 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
     const suites = selectSuites(await discoverSuites(), options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.
     let reference = null;
+    let fp;
     if (gate) {
-      const fp = await (await target.os()).fingerprint();
+      fp = await (await target.os()).fingerprint();
       const profile = settings.profile ?? deriveProfile(fp);
       const files = await loadBaselines(settings.baselinesDir, profile, suites.map((s) => s.manifest.id));
       reference = baselinesAsReference(files, settings.baselinesDir, profile);
@@ -52,7 +53,7 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
         throw inputError(`no baseline for profile ${profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
-    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress });
+    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp });
     if (gate) {
       record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant });
       await saveRun(runDir, record);

@@ -14,7 +14,7 @@ export const DEFAULT_STEP_GRACE_SEC = 60;
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
-import type { RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
+import type { Fingerprint, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
 import { TOOL_VERSION } from './version.js';
 
 /** Inputs of one run. */
@@ -25,6 +25,8 @@ export interface RunParams {
   suites: Suite[];
   signal: AbortSignal;
   progress: Progress;
+  /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
+  fingerprint?: Fingerprint;
 }
 
 /** A fresh run id: sortable UTC time plus a short random suffix. */
@@ -56,7 +58,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
   }
   const os = await target.os();
-  const fingerprint = await os.fingerprint();
+  const fingerprint = p.fingerprint ?? (await os.fingerprint());
   const runId = newRunId();
   const runDir = path.resolve(settings.reportsDir, runId);
   await mkdir(runDir, { recursive: true });
