@@ -29,26 +29,28 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
       stop: () => {},
     };
   }
-  const bar = new cliProgress.SingleBar(
+  // MultiBar (with one bar) because its log() prints above the bar without being overwritten.
+  const multi = new cliProgress.MultiBar(
     { format: ' {bar} {value}/{total} | {label} | {rate} Gb/s | {reqs} req', hideCursor: true, clearOnComplete: true, stream },
     cliProgress.Presets.shades_classic,
   );
+  let bar: cliProgress.SingleBar | undefined;
   let label = '';
   return {
-    start: (t) => bar.start(t, 0, { label: 'starting', rate: '-', reqs: 0 }),
+    start: (t) => (bar = multi.create(t, 0, { label: 'starting', rate: '-', reqs: 0 })),
     step: (l) => {
       label = l;
-      bar.update({ label, rate: '-', reqs: 0 });
+      bar?.update({ label, rate: '-', reqs: 0 });
     },
-    tick: (rate, reqs) => bar.update({ label, rate: rate.toFixed(2), reqs }),
+    tick: (rate, reqs) => bar?.update({ label, rate: rate.toFixed(2), reqs }),
     done: (s) => {
-      bar.increment(1, { label: s });
+      multi.log(s + '\n');
+      bar?.increment(1, { label: s });
     },
     log: (l) => {
-      // Print above the bar without tearing it.
-      stream.write('\r\x1b[K' + l + '\n');
-      bar.render();
+      multi.log(l + '\n');
+      multi.update(); // MultiBar prints logged lines on its next redraw; force one
     },
-    stop: () => bar.stop(),
+    stop: () => multi.stop(),
   };
 }
