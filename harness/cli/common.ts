@@ -19,6 +19,13 @@ export function numArg(v: string): number {
   return n;
 }
 
+/** Parses a CPU list such as "1" or "2,3". */
+export function cpuList(v: string): number[] {
+  const cpus = v.split(',').map((s) => Number(s.trim()));
+  if (cpus.length === 0 || cpus.some((c) => !Number.isInteger(c) || c < 0)) throw new InvalidArgumentError('must be CPU numbers, e.g. 1 or 2,3');
+  return cpus;
+}
+
 /** Collects a repeatable flag into an array; also splits comma lists (--suite a,b). */
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -44,6 +51,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--step-timeout <sec>', 'seconds a warm-up or repetition may take beyond its load before it is an infrastructure error (default 60)', numArg)
     .option('--server-url <url>', 'use an existing HTTP(S) server that serves `headgate objects` output instead of starting nginx')
     .option('--server-workers <n>', 'nginx worker_processes (default 1)', intArg)
+    .option('--server-cpus <list>', 'pin nginx workers to these CPUs, e.g. 1 or 2,3 (worker_cpu_affinity)', cpuList)
     .option('--server-directive <text>', 'extra nginx http-block directive, replacing a variant directive of the same name; repeatable', collectRaw)
     .option('--objects-mib <n>', 'total size of the object set in MiB (default 96; --quick 32)', numArg)
     .option('--seed <n>', 'seed of the object set (default 1)', intArg)

@@ -24,6 +24,7 @@ export interface ConfigFile {
   requireBaseline?: boolean;
   stepTimeoutSec?: number;
   rate?: number;
+  serverCpus?: number[];
 }
 
 /** Settings that are not per-run options but steer where things go and how strict the gate is. */
@@ -76,6 +77,7 @@ export interface FlagValues {
   requireBaseline?: boolean;
   stepTimeout?: number;
   rate?: number;
+  serverCpus?: number[];
 }
 
 /** Merges defaults < config file < flags into run options and settings. */
@@ -99,7 +101,9 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     quick,
     stepTimeoutSec: flags.stepTimeout ?? config.stepTimeoutSec,
     rate: flags.rate ?? config.rate,
+    serverCpus: flags.serverCpus ?? config.serverCpus,
   };
+  if (options.serverCpus === undefined) delete options.serverCpus;
   if (options.rate === undefined) delete options.rate;
   if (options.stepTimeoutSec === undefined) delete options.stepTimeoutSec;
   if (options.serverUrl === undefined) delete options.serverUrl;

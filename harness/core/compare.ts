@@ -43,6 +43,7 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
     ['arrival rate (req/s)', a.rate, b.rate],
     ['object set', a.objects, b.objects],
     ['nginx workers', a.serverWorkers, b.serverWorkers],
+    ['nginx worker CPUs', a.serverCpus, b.serverCpus],
     ['server directives', a.serverDirectives, b.serverDirectives],
     ['server URL', a.serverUrl, b.serverUrl],
   ];

@@ -74,6 +74,7 @@ export class HarnessContext implements SuiteContext {
         workers: this.env.options.serverWorkers,
         variantDirectives: variant.nginx ?? [],
         userDirectives: this.env.options.serverDirectives,
+        cpus: this.env.options.serverCpus,
       },
       this.suiteStack,
     );

@@ -175,6 +175,8 @@ export interface RunOptions {
   objects: { seed: number; totalMiB: number };
   serverUrl?: string;
   serverWorkers: number;
+  /** CPUs to pin nginx workers to (worker_cpu_affinity); unset: not pinned. */
+  serverCpus?: number[];
   serverDirectives: string[];
   quick: boolean;
   /** Open model: requests per second arriving on a fixed schedule (latency from the intended send time). Unset: closed model. */

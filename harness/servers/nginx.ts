@@ -32,10 +32,21 @@ export interface NginxSpec {
   variantDirectives: string[];
   userDirectives: string[];
   runAsRoot: boolean;
+  /** CPUs the workers are pinned to, round robin (worker_cpu_affinity); empty or absent: not pinned. */
+  cpus?: number[];
 }
 
 const directiveName = (d: string) => d.trim().split(/\s+/)[0];
 const terminate = (d: string) => (d.trim().endsWith(';') || d.trim().endsWith('}') ? d.trim() : `${d.trim()};`);
+
+/** worker_cpu_affinity bitmasks (rightmost bit = CPU 0), one per worker, CPUs used round robin. */
+export function affinityMasks(workers: number, cpus: number[]): string {
+  const width = Math.max(...cpus) + 1;
+  return Array.from({ length: workers }, (_, i) => {
+    const cpu = cpus[i % cpus.length];
+    return Array.from({ length: width }, (_, b) => (width - 1 - b === cpu ? '1' : '0')).join('');
+  }).join(' ');
+}
 
 /** Renders nginx.conf: a user directive replaces a variant directive with the same name. */
 export function renderNginxConf(s: NginxSpec): string {
@@ -54,6 +65,7 @@ export function renderNginxConf(s: NginxSpec): string {
     directives,
     // Workers as root only so they can read objects under any run directory; this is a lab server.
     userDirective: s.runAsRoot ? 'user root;' : '',
+    affinityDirective: s.cpus?.length ? `worker_cpu_affinity ${affinityMasks(s.workers, s.cpus)};` : '',
   };
   return TEMPLATE.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? '');
 }

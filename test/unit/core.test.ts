@@ -64,6 +64,11 @@ describe('nginx template', () => {
     expect(c).toContain('listen 127.0.0.1:1234;');
     expect(c).toContain('worker_processes 2;');
     expect(c).not.toMatch(/\{\{\w+\}\}/);
+    expect(c).not.toContain('worker_cpu_affinity');
+  });
+  it('pins workers round robin with one bitmask per worker (rightmost bit is CPU 0)', () => {
+    expect(renderNginxConf({ ...spec, workers: 1, cpus: [1], variantDirectives: [], userDirectives: [] })).toContain('worker_cpu_affinity 10;');
+    expect(renderNginxConf({ ...spec, workers: 3, cpus: [2, 3], variantDirectives: [], userDirectives: [] })).toContain('worker_cpu_affinity 0100 1000 0100;');
   });
 });
 
