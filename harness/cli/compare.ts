@@ -1,7 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { baselinesAsReference, readBaseline } from '../baselines/store.js';
-import { compareRun, runAsReference, type Reference } from '../core/compare.js';
+import { compareRun, runAsReference, type InconclusivePolicy, type Reference } from '../core/compare.js';
 import { inputError } from '../core/errors.js';
 import { verdictTable } from '../reporters/console.js';
 import { saveRun } from '../core/runner.js';
@@ -16,12 +16,13 @@ export function registerCompare(program: Command): void {
     .option('--against <run>', 'another run to compare with (A/B of two existing runs)')
     .option('--baseline-variant <id>', 'compare every variant with this reference variant')
     .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg, 0.05)
+    .addOption(new Option('--on-inconclusive <policy>', 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)').choices(['exit4', 'pass', 'fail']).default('exit4'))
     .option('--out <dir>', 'reports directory to look up run ids in', 'reports')
     .option('--save', 'store the comparison in the run\'s run.json (then `headgate report RUN` renders it)')
     .option('--all', 'show informational metrics too')
     .option('--json', 'print the comparison as JSON')
     .action(
-      action(async (spec: string, o: { baseline?: string[]; against?: string; baselineVariant?: string; alpha: number; out: string; save?: boolean; all?: boolean; json?: boolean }) => {
+      action(async (spec: string, o: { baseline?: string[]; against?: string; baselineVariant?: string; alpha: number; onInconclusive: InconclusivePolicy; out: string; save?: boolean; all?: boolean; json?: boolean }) => {
         if (!!o.baseline?.length === !!o.against) throw inputError('compare: give exactly one of --baseline FILE or --against OTHER_RUN');
         const { run, runDir } = await loadRun(spec, o.out);
         let ref: Reference | null;
@@ -30,7 +31,7 @@ export function registerCompare(program: Command): void {
           const files = await Promise.all(o.baseline!.map((f) => readBaseline(f)));
           ref = baselinesAsReference(files, path.dirname(path.dirname(o.baseline![0])), files[0].profile);
         }
-        const c = compareRun(run, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant });
+        const c = compareRun(run, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant, onInconclusive: o.onInconclusive });
         if (c.comparisons.length === 0) throw inputError(`compare: nothing in common between run ${run.runId} and ${ref!.kind} ${ref!.id} (${c.missing.join('; ') || 'no matching suite'})`);
         if (o.save) {
           run.comparison = c;

@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '../config/config.js';
 import { abortOnSignals } from '../core/cleanup.js';
-import { compareRun, infrastructureErrors, integrityFailures, runVerdict } from '../core/compare.js';
+import { compareRun, infrastructureErrors, integrityFailures, runVerdict, type InconclusivePolicy } from '../core/compare.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
 import { inputError } from '../core/errors.js';
 import { deriveProfile } from '../core/profile.js';
@@ -17,7 +17,7 @@ import { markdownReporter } from '../reporters/markdown.js';
 import { openTarget } from '../targets/index.js';
 import { action, addRunFlags, numArg } from './common.js';
 
-type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; baselineVariant?: string; report?: boolean };
+type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
 
 /** Resolves flags + config file into run options and settings. */
 async function resolve(flags: Flags) {
@@ -55,7 +55,7 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
     }
     const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp });
     if (gate) {
-      record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant });
+      record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant, onInconclusive: flags.onInconclusive });
       await saveRun(runDir, record);
     }
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
@@ -96,5 +96,6 @@ export function registerRunCommands(program: Command): void {
     .option('--baseline-variant <id>', 'compare every variant with this baseline variant (e.g. a sendfile-off run against the sendfile-on baseline)')
     .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg)
     .option('--require-baseline', 'fail (exit 2) when the profile has no baseline instead of passing')
+    .addOption(new Option('--on-inconclusive <policy>', 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)').choices(['exit4', 'pass', 'fail']).default('exit4'))
     .action(action((flags: Flags) => runCommon(flags, true)));
 }

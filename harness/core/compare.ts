@@ -68,15 +68,27 @@ export function infrastructureErrors(run: RunRecord): string[] {
   return [...run.errors, ...run.restoreFailures.map((r) => `restore failed: ${r}`)];
 }
 
+/** What an inconclusive run exits with: 4 (default), or mapped to pass (0) or fail (1) by CI policy. */
+export type InconclusivePolicy = 'exit4' | 'pass' | 'fail';
+
 /**
  * The core's decision: regression or integrity failure (1) beats infrastructure (3), which
  * beats inconclusive (4); otherwise pass (0). Reporters render this, they never decide it.
  */
-export function runVerdict(c: { comparisons: MetricComparison[]; integrityFailures: string[]; infraErrors: string[]; hasReference: boolean }): { verdict: RunVerdict; exitCode: number } {
+export function runVerdict(c: {
+  comparisons: MetricComparison[];
+  integrityFailures: string[];
+  infraErrors: string[];
+  hasReference: boolean;
+  onInconclusive?: InconclusivePolicy;
+}): { verdict: RunVerdict; exitCode: number } {
   const gating = c.comparisons.filter((m) => m.gating);
   if (c.integrityFailures.length || gating.some((m) => m.verdict === 'regressed')) return { verdict: 'fail', exitCode: ExitCode.Regression };
   if (c.infraErrors.length) return { verdict: 'error', exitCode: ExitCode.Infrastructure };
-  if (gating.some((m) => m.verdict === 'inconclusive')) return { verdict: 'inconclusive', exitCode: ExitCode.Inconclusive };
+  if (gating.some((m) => m.verdict === 'inconclusive')) {
+    const policy = c.onInconclusive ?? 'exit4';
+    return { verdict: 'inconclusive', exitCode: policy === 'pass' ? ExitCode.Pass : policy === 'fail' ? ExitCode.Regression : ExitCode.Inconclusive };
+  }
   if (!c.hasReference) return { verdict: 'no-baseline', exitCode: ExitCode.Pass };
   return { verdict: 'pass', exitCode: ExitCode.Pass };
 }
@@ -85,7 +97,7 @@ export function runVerdict(c: { comparisons: MetricComparison[]; integrityFailur
  * Compares every metric of every variant that ran with the reference samples. Gating metrics
  * form one family for the Holm correction; informational metrics another.
  */
-export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha: number; referenceVariant?: string }): Comparison {
+export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha: number; referenceVariant?: string; onInconclusive?: InconclusivePolicy }): Comparison {
   const comparisons: MetricComparison[] = [];
   const missing: string[] = [];
   const raw: { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean }[] = [];
@@ -142,7 +154,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
   comparisons.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null && comparisons.length > 0 });
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null && comparisons.length > 0, onInconclusive: opts.onInconclusive });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
     verdict === 'fail'

@@ -89,6 +89,16 @@ describe('verdict and exit code (decided by the core)', () => {
     expect(c.comparisons[0]).toMatchObject({ variant: 'off', referenceVariant: 'on' });
     expect(compareRun(makeRun({ off: base }), ref, { alpha: 0.05 }).missing[0]).toMatch(/no samples for variant off/);
   });
+  it('inconclusive exits 4 unless the CI policy maps it to pass or fail', () => {
+    const ref = runAsReference(makeRun({ v: base }));
+    // Looks 15% worse but the samples overlap too much to be significant.
+    const noisy = makeRun({ v: { ...base, throughput_gbps: [10.4, 6.1, 9.9, 7.0, 10.2, 8.0] } });
+    const c = compareRun(noisy, ref, { alpha: 0.05 });
+    expect(c.comparisons.find((x) => x.metric === 'throughput_gbps')!.verdict).toBe('inconclusive');
+    expect(c.exitCode).toBe(4);
+    expect(compareRun(noisy, ref, { alpha: 0.05, onInconclusive: 'pass' }).exitCode).toBe(0);
+    expect(compareRun(noisy, ref, { alpha: 0.05, onInconclusive: 'fail' }).exitCode).toBe(1);
+  });
   it('payload failure beats everything; infrastructure beats inconclusive; no baseline passes', () => {
     expect(runVerdict({ comparisons: [], integrityFailures: ['x'], infraErrors: ['y'], hasReference: true })).toEqual({ verdict: 'fail', exitCode: 1 });
     expect(runVerdict({ comparisons: [], integrityFailures: [], infraErrors: ['y'], hasReference: true })).toEqual({ verdict: 'error', exitCode: 3 });
