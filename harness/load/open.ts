@@ -54,10 +54,16 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     const obj = o.objects[i % o.objects.length];
     const dueNs = (i * 1e9) / o.rate;
     outstanding++;
-    const finish = () => {
+    // A response error can be followed by a request error for the same request: settle once.
+    let settled = false;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
       outstanding--;
-      completed++;
-      hist.recordValue(Math.max(1, Math.round((nowNs() - dueNs) / 1000)));
+      if (ok) {
+        completed++;
+        hist.recordValue(Math.max(1, Math.round((nowNs() - dueNs) / 1000)));
+      } else errors++;
       maybeDone();
     };
     const req = http.get({ agent, host: url.hostname, port: url.port, path: obj.path }, (res) => {
@@ -69,22 +75,15 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
       });
       res.on('end', () => {
         bodyBytes += off;
+        // Node's client does not expose header bytes, so the open model counts bodies only.
         wireBytes += off;
         if (res.statusCode !== 200) non2xx++;
         tally.finish(obj.path, res.statusCode, bad, off, obj.body);
-        finish();
+        settle(true);
       });
-      res.on('error', () => {
-        errors++;
-        outstanding--;
-        maybeDone();
-      });
+      res.on('error', () => settle(false));
     });
-    req.on('error', () => {
-      errors++;
-      outstanding--;
-      maybeDone();
-    });
+    req.on('error', () => settle(false));
   };
 
   // Issue every request that is due; a 1 ms timer is precise enough for rates up to a few
