@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { loadDoc } from '../config/validate.js';
@@ -34,6 +34,11 @@ export function collect(v: string, prev: string[] = []): string[] {
 /** Collects a repeatable flag without splitting (values may contain commas, e.g. nginx directives). */
 export function collectRaw(v: string, prev: string[] = []): string[] {
   return [...prev, v];
+}
+
+/** The --on-inconclusive policy flag shared by gate and compare. */
+export function onInconclusiveOption(): Option {
+  return new Option('--on-inconclusive <policy>', 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)').choices(['exit4', 'pass', 'fail']).default('exit4');
 }
 
 /** Adds the flags shared by run and gate. */

@@ -1,11 +1,11 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import path from 'node:path';
 import { baselinesAsReference, readBaseline } from '../baselines/store.js';
 import { compareRun, runAsReference, type InconclusivePolicy, type Reference } from '../core/compare.js';
 import { inputError } from '../core/errors.js';
 import { verdictTable } from '../reporters/console.js';
 import { saveRun } from '../core/runner.js';
-import { action, collect, loadRun, numArg } from './common.js';
+import { action, collect, loadRun, numArg, onInconclusiveOption } from './common.js';
 
 /** Registers `compare RUN (--baseline FILE | --against OTHER_RUN)`. */
 export function registerCompare(program: Command): void {
@@ -16,7 +16,7 @@ export function registerCompare(program: Command): void {
     .option('--against <run>', 'another run to compare with (A/B of two existing runs)')
     .option('--baseline-variant <id>', 'compare every variant with this reference variant')
     .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg, 0.05)
-    .addOption(new Option('--on-inconclusive <policy>', 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)').choices(['exit4', 'pass', 'fail']).default('exit4'))
+    .addOption(onInconclusiveOption())
     .option('--out <dir>', 'reports directory to look up run ids in', 'reports')
     .option('--save', 'store the comparison in the run\'s run.json (then `headgate report RUN` renders it)')
     .option('--all', 'show informational metrics too')

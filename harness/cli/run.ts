@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '../config/config.js';
@@ -15,7 +15,7 @@ import { defaultReporters, renderAll } from '../reporters/index.js';
 import { junitReporter } from '../reporters/junit.js';
 import { markdownReporter } from '../reporters/markdown.js';
 import { openTarget } from '../targets/index.js';
-import { action, addRunFlags, numArg } from './common.js';
+import { action, addRunFlags, numArg, onInconclusiveOption } from './common.js';
 
 type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
 
@@ -96,6 +96,6 @@ export function registerRunCommands(program: Command): void {
     .option('--baseline-variant <id>', 'compare every variant with this baseline variant (e.g. a sendfile-off run against the sendfile-on baseline)')
     .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg)
     .option('--require-baseline', 'fail (exit 2) when the profile has no baseline instead of passing')
-    .addOption(new Option('--on-inconclusive <policy>', 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)').choices(['exit4', 'pass', 'fail']).default('exit4'))
+    .addOption(onInconclusiveOption())
     .action(action((flags: Flags) => runCommon(flags, true)));
 }

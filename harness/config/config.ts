@@ -103,10 +103,8 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     rate: flags.rate ?? config.rate,
     serverCpus: flags.serverCpus ?? config.serverCpus,
   };
-  if (options.serverCpus === undefined) delete options.serverCpus;
-  if (options.rate === undefined) delete options.rate;
-  if (options.stepTimeoutSec === undefined) delete options.stepTimeoutSec;
-  if (options.serverUrl === undefined) delete options.serverUrl;
+  // Unset optional options are left out of run.json rather than stored as undefined.
+  for (const k of Object.keys(options) as (keyof RunOptions)[]) if (options[k] === undefined) delete options[k];
   const settings: Settings = {
     target: flags.target ?? config.target ?? 'local',
     alpha: flags.alpha ?? config.alpha ?? DEFAULTS.alpha,

@@ -8,14 +8,14 @@ import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
 import { HarnessContext, type RunEnvironment } from './context.js';
 import { describeError, infraError, inputError, interruptedError, isHeadgateError } from './errors.js';
-
-/** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
-export const DEFAULT_STEP_GRACE_SEC = 60;
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
 import type { Fingerprint, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
 import { TOOL_VERSION } from './version.js';
+
+/** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
+export const DEFAULT_STEP_GRACE_SEC = 60;
 
 /** Inputs of one run. */
 export interface RunParams {
