@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { baselinePath, listBaselines, promoteRun, readBaseline } from '../baselines/store.js';
 import { inputError } from '../core/errors.js';
 import { fmt } from '../reporters/format.js';
+import { median } from '../stats/summary.js';
 import { action, collect, loadRun } from './common.js';
 
 /** Registers `baseline promote|show|list`. */
@@ -47,9 +48,8 @@ export function registerBaseline(program: Command): void {
         for (const [v, { samples }] of Object.entries(bl.variants))
           for (const [m, xs] of Object.entries(samples)) {
             const s = [...xs].sort((a, b) => a - b);
-            const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
             const unit = bl.metrics?.find((x) => x.id === m)?.unit ?? '';
-            t.push([v, `${m}${unit ? ` (${unit})` : ''}`, String(s.length), fmt(med), fmt(s[0]), fmt(s[s.length - 1])]);
+            t.push([v, `${m}${unit ? ` (${unit})` : ''}`, String(s.length), fmt(median(s)), fmt(s[0]), fmt(s[s.length - 1])]);
           }
         process.stdout.write(t.toString() + '\n');
       }),

@@ -1,3 +1,4 @@
+import { median } from '../stats/summary.js';
 import { fmt } from './format.js';
 
 const escXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -22,14 +23,9 @@ export function samplesChart(o: { title: string; unit: string; baseline: number[
   lo -= pad;
   hi += pad;
   const x = (v: number) => left + ((v - lo) / (hi - lo)) * (W - left - right);
-  const med = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
   const row = (xs: number[], y: number, color: string, label: string) => {
     const dots = xs.map((v, i) => `<circle cx="${x(v).toFixed(1)}" cy="${(y + ((i % 3) - 1) * 5).toFixed(1)}" r="4.5" fill="${color}" fill-opacity="0.75"><title>${fmt(v)} ${escXml(o.unit)}</title></circle>`).join('');
-    const m = xs.length ? med(xs) : NaN;
+    const m = median(xs);
     const medLine = Number.isFinite(m) ? `<line x1="${x(m).toFixed(1)}" x2="${x(m).toFixed(1)}" y1="${y - 16}" y2="${y + 16}" stroke="${color}" stroke-width="2"/><text x="${(x(m) + 4).toFixed(1)}" y="${y - 18}" font-size="11" fill="${color}">median ${fmt(m)}</text>` : '';
     return `<text x="8" y="${y + 4}" font-size="12">${escXml(label)}</text>${dots}${medLine}`;
   };

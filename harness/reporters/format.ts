@@ -1,4 +1,5 @@
 import type { MetricComparison, MetricVerdict, RunRecord } from '../core/types.js';
+import { median } from '../stats/summary.js';
 
 /** A number with a sensible number of significant digits for reports. */
 export function fmt(x: number): string {
@@ -47,8 +48,6 @@ export function notRun(run: RunRecord): { suite: string; variant?: string; statu
 /** Median of the repetitions' value for a metric of a variant (for runs without comparison). */
 export function variantMedian(run: RunRecord, suite: string, variant: string, metric: string): number | undefined {
   const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
-  const xs = (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
-  if (xs.length === 0) return undefined;
-  const m = Math.floor(xs.length / 2);
-  return xs.length % 2 ? xs[m] : (xs[m - 1] + xs[m]) / 2;
+  const xs = (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x) => typeof x === 'number');
+  return xs.length ? median(xs) : undefined;
 }
