@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates)
+packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates openssl fio iperf3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

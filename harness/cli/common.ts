@@ -53,6 +53,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--connections <n>', 'concurrent keep-alive connections (default 8)', intArg)
     .option('--rate <req/s>', 'open model: requests arrive at this fixed rate and latency counts from their due time (default: closed model)', numArg)
     .option('--quick', 'short form for smoke tests and CI')
+    .option('--block-device <dev>', 'block device the io-sched suite may OVERWRITE (refused if mounted); default: a loop device it creates')
     .option('--step-timeout <sec>', 'seconds a warm-up or repetition may take beyond its load before it is an infrastructure error (default 60)', numArg)
     .option('--server-url <url>', 'use an existing HTTP(S) server that serves `headgate objects` output instead of starting nginx')
     .option('--server-workers <n>', 'nginx worker_processes (default 1)', intArg)

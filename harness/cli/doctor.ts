@@ -7,7 +7,9 @@ import { openTarget } from '../targets/index.js';
 import { action } from './common.js';
 
 /** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
-export const CHROMIUM_PATH = '/usr/lib/chromium/chromium';
+import { CHROMIUM_PATH } from '../load/browser.js';
+
+export { CHROMIUM_PATH };
 
 interface Check {
   what: string;

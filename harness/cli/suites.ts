@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { discoverSuites } from '../core/discovery.js';
+import { variantApplies } from '../core/plan.js';
 import { openTarget } from '../targets/index.js';
 import { action } from './common.js';
 
@@ -22,16 +23,9 @@ export function registerSuites(program: Command): void {
             const m = s.manifest;
             const variants = [];
             for (const v of m.variants) {
-              let runnable = m.os.includes(os.family);
-              let reason = runnable ? undefined : `suite supports ${m.os.join(', ')}; target runs ${os.family}`;
-              for (const cap of runnable ? (v.requires ?? []) : []) {
-                const c = await os.capability(cap);
-                if (!c.ok) {
-                  runnable = false;
-                  reason = c.reason;
-                  break;
-                }
-              }
+              const c = await variantApplies(m, v, os);
+              const runnable = c.ok;
+              const reason = c.reason;
               variants.push({ id: v.id, description: v.description, default: v.default !== false, runnable, reason });
             }
             out.push({ id: m.id, title: m.title, feature: m.feature, variants, metrics: m.metrics });
@@ -42,7 +36,7 @@ export function registerSuites(program: Command): void {
           }
           for (const s of out) {
             process.stdout.write(`${s.id}: ${s.title} [feature: ${s.feature}]\n`);
-            const t = new Table({ head: ['variant', `runs on ${o.target}`, 'description'], style: { head: [], border: [] }, colWidths: [16, 48, 60], wordWrap: true });
+            const t = new Table({ head: ['variant', `runs on ${o.target}`, 'description'], style: { head: [], border: [] }, colWidths: [24, 48, 56], wordWrap: true });
             for (const v of s.variants) t.push([v.id + (v.default ? '' : ' (opt-in)'), v.runnable ? 'yes' : `no: ${v.reason}`, v.description]);
             process.stdout.write(t.toString() + '\n');
             const mt = new Table({ head: ['metric', 'unit', 'better', 'noise floor', 'gating'], style: { head: [], border: [] } });

@@ -1,3 +1,4 @@
+import type { CounterGroup } from '../core/types.js';
 import type { OsAdapter } from '../os/adapter.js';
 
 /** A point-in-time reading of the target's CPU, the server's CPU and kernel counters. */
@@ -9,11 +10,11 @@ export interface Snapshot {
 }
 
 /** Takes a snapshot; server CPU is null when the server's processes are unknown (external server). */
-export async function snapshot(os: OsAdapter, serverPids: number[]): Promise<Snapshot> {
+export async function snapshot(os: OsAdapter, serverPids: number[], groups?: CounterGroup[]): Promise<Snapshot> {
   const [cpu, serverCpuSec, counters] = await Promise.all([
     os.cpuTimes(),
     serverPids.length ? os.processCpuSeconds(serverPids) : Promise.resolve(null),
-    os.counters(),
+    os.counters(groups),
   ]);
   return { at: process.hrtime.bigint(), cpu, serverCpuSec, counters };
 }

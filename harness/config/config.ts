@@ -25,6 +25,7 @@ export interface ConfigFile {
   stepTimeoutSec?: number;
   rate?: number;
   serverCpus?: number[];
+  blockDevice?: string;
 }
 
 /** Settings that are not per-run options but steer where things go and how strict the gate is. */
@@ -76,6 +77,7 @@ export interface FlagValues {
   alpha?: number;
   requireBaseline?: boolean;
   stepTimeout?: number;
+  blockDevice?: string;
   rate?: number;
   serverCpus?: number[];
 }
@@ -102,6 +104,7 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     stepTimeoutSec: flags.stepTimeout ?? config.stepTimeoutSec,
     rate: flags.rate ?? config.rate,
     serverCpus: flags.serverCpus ?? config.serverCpus,
+    blockDevice: flags.blockDevice ?? config.blockDevice,
   };
   // Unset optional options are left out of run.json rather than stored as undefined.
   for (const k of Object.keys(options) as (keyof RunOptions)[]) if (options[k] === undefined) delete options[k];

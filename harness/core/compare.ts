@@ -60,6 +60,10 @@ export function integrityFailures(run: RunRecord): string[] {
           const first = r.verification.failures[0];
           out.push(`${s.id}/${v.id} #${r.index + 1}: ${r.verification.failed} response bodies failed verification${first ? ` (first: ${first.path}: ${first.reason})` : ''}`);
         }
+  // A variant that asked for a kernel feature which did not engage measured the wrong thing.
+  for (const s of run.suites)
+    for (const v of s.variants)
+      for (const r of v.repetitions) for (const f of r.proofFailures ?? []) out.push(`${s.id}/${v.id} #${r.index + 1}: feature not engaged: ${f}`);
   return out;
 }
 

@@ -3,14 +3,21 @@ import type { ExpectedObject } from '../load/http.js';
 import { runHttpLoad } from '../load/http.js';
 import { runOpenLoad } from '../load/open.js';
 import { diff, snapshot } from '../collectors/snapshot.js';
+import { launchBrowser, runBrowserLoad } from '../load/browser.js';
+import { runFio, type FioSide } from '../load/fio.js';
+import { jainIndex, runIperf } from '../load/iperf.js';
+import { createBottleneck, type Bottleneck, type Impairment } from '../net/bottleneck.js';
+import { ensureCertificate, probeTls, tlsDirectives } from '../servers/tls.js';
+import { median, quantile } from '../stats/summary.js';
+import type { Browser } from 'playwright-core';
 import type { OsAdapter } from '../os/adapter.js';
-import { externalServer, startNginx, type HttpServer } from '../servers/nginx.js';
+import { externalServer, freePort, startNginx, type HttpServer } from '../servers/nginx.js';
 import type { Target } from '../targets/target.js';
 import { CleanupStack } from './cleanup.js';
 import { infraError } from './errors.js';
 import type { Progress } from './progress.js';
 import type { RepetitionMeasurement, SuiteContext } from './suite.js';
-import type { Fingerprint, ObjectClass, RunOptions, VariantDef } from './types.js';
+import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from './types.js';
 
 /** Everything the runner shares with the suite contexts it creates. */
 export interface RunEnvironment {
@@ -40,7 +47,14 @@ export class HarnessContext implements SuiteContext {
     readonly suiteId: string,
     private readonly suiteStack: CleanupStack,
     private readonly artifacts: (variant: string, files: Record<string, string>) => void,
+    private readonly counterGroups: CounterGroup[] = ['vm', 'tcp', 'sendfile'],
   ) {}
+
+  private browser?: Browser;
+  private scratchDevice?: string;
+  private selectObjects(kind?: ObjectClass) {
+    return !kind || kind === 'all' ? this.env.objects : this.env.objects.filter((x) => x.kind === kind);
+  }
 
   get options(): RunOptions {
     return this.env.options;
@@ -61,8 +75,10 @@ export class HarnessContext implements SuiteContext {
     return this.env.os.setKnob(name, value, this.knobStack);
   }
 
-  async startHttpServer(variant: VariantDef): Promise<HttpServer> {
+  async startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer> {
     if (this.env.options.serverUrl) return externalServer(this.env.options.serverUrl);
+    const address = where?.bottleneck?.serverAddress ?? this.env.target.address;
+    const tls = variant.tls ? await ensureCertificate(this.env.target, path.join(this.env.runDir, 'tls'), address) : undefined;
     const server = await startNginx(
       this.env.target,
       {
@@ -70,34 +86,60 @@ export class HarnessContext implements SuiteContext {
         variant: variant.id,
         prefix: path.join(this.env.runDir, 'servers', `${this.suiteId}-${variant.id}`),
         root: this.env.objectsDir,
-        address: this.env.target.address,
+        address,
+        tls,
+        wrap: where?.bottleneck?.serverWrap,
         workers: this.env.options.serverWorkers,
-        variantDirectives: variant.nginx ?? [],
+        variantDirectives: [...(variant.tls ? tlsDirectives(variant.tls) : []), ...(variant.nginx ?? [])],
         userDirectives: this.env.options.serverDirectives,
         cpus: this.env.options.serverCpus,
       },
       this.suiteStack,
     );
     this.artifacts(variant.id, server.artifacts);
+    if (variant.tls && server.host && server.port) {
+      // Prove the variant's protocol and cipher are what the server actually negotiates.
+      const got = await probeTls(server.host, server.port);
+      const want = variant.tls;
+      server.tlsInfo = `${got.protocol} ${got.cipher}`;
+      if (got.protocol !== want.protocol) throw infraError(`${this.suiteId}/${variant.id}: server negotiated ${got.protocol}, variant asks for ${want.protocol}`);
+    }
     return server;
   }
 
-  async measureHttp(server: HttpServer, o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement> {
+  async measureHttp(
+    server: HttpServer,
+    o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
+  ): Promise<RepetitionMeasurement> {
     const { os, fingerprint, progress } = this.env;
     progress.step(o.label);
     const pids = await server.pids();
-    const before = await snapshot(os, pids);
+    const objects = this.selectObjects(o.objects);
+    const cold =
+      o.cache === 'cold'
+        ? await os.coldCache(
+            objects.map((x) => path.join(this.env.objectsDir, x.path)),
+            path.join(this.env.runDir, 'servers', `${this.suiteId}-evictor.log`),
+          )
+        : null;
+    const before = await snapshot(os, pids, this.counterGroups);
     const spec = {
       baseUrl: server.baseUrl,
-      objects: !o.objects || o.objects === 'all' ? this.env.objects : this.env.objects.filter((x) => x.kind === o.objects),
+      objects,
       connections: o.connections ?? this.env.options.connections,
       durationSec: o.durationSec,
       signal: this.signal,
       onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
     };
     const rate = this.env.options.rate;
-    const load = rate ? await runOpenLoad({ ...spec, rate }) : await runHttpLoad(spec);
-    const after = await snapshot(os, pids);
+    let load;
+    let after;
+    try {
+      load = rate ? await runOpenLoad({ ...spec, rate }) : await runHttpLoad(spec);
+      after = await snapshot(os, pids, this.counterGroups);
+    } finally {
+      await cold?.stop();
+    }
     if (!server.alive()) throw infraError(`${this.suiteId} ${o.label}: the server exited during the load (see its error.log)`);
     if (load.requests === 0) {
       throw infraError(`${this.suiteId} ${o.label}: no response from ${server.baseUrl} (${load.errors} connection errors, ${load.timeouts} timeouts)`);
@@ -111,6 +153,8 @@ export class HarnessContext implements SuiteContext {
       notes.push(`client-bound: the load generator used ${(load.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
     }
     if (load.non2xx > 0) notes.push(`${load.non2xx} non-2xx responses`);
+    if (server.tlsInfo) notes.push(`TLS: ${server.tlsInfo}`);
+    const ttfb: Record<string, number> = 'ttfbUs' in load && load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {};
     return {
       durationMs: load.durationSec * 1000,
       metrics: {
@@ -125,10 +169,145 @@ export class HarnessContext implements SuiteContext {
         gbps_per_core: gbps / Math.max(serverCores, 0.01),
         errors: load.errors + load.timeouts,
         verification_failures: load.verification.failed,
+        ...ttfb,
       },
       counters: d.counters,
       verification: load.verification,
       clientBound: load.clientBound,
+      notes,
+    };
+  }
+
+  /** Fetches objects from the server in a real browser (Debian Chromium), verifying every body's SHA-256. */
+  async measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement> {
+    const { os, fingerprint, progress } = this.env;
+    progress.step(o.label);
+    if (!this.browser) {
+      const b = await launchBrowser();
+      this.browser = b;
+      this.suiteStack.push('close the browser client', async () => {
+        this.browser = undefined;
+        await b.close();
+      });
+    }
+    const pids = await server.pids();
+    const before = await snapshot(os, pids, this.counterGroups);
+    const r = await runBrowserLoad(this.browser, { baseUrl: server.baseUrl, objects: this.selectObjects(o.objects), durationSec: o.durationSec, signal: this.signal });
+    const after = await snapshot(os, pids, this.counterGroups);
+    if (r.fetches === 0) throw infraError(`${this.suiteId} ${o.label}: the browser fetched nothing from ${server.baseUrl}`);
+    const d = diff(before, after, fingerprint.cpuCount);
+    const gbps = (r.bodyBytes * 8) / r.durationSec / 1e9;
+    return {
+      durationMs: r.durationSec * 1000,
+      metrics: {
+        browser_ttfb_ms: median(r.ttfbMs),
+        browser_ttfb_p90_ms: quantile(r.ttfbMs, 0.9),
+        browser_transfer_ms: median(r.transferMs),
+        browser_tls_ms: r.tlsMs,
+        throughput_gbps: gbps,
+        requests_per_sec: r.fetches / r.durationSec,
+        server_cpu_pct: (d.serverCores ?? 0) * 100,
+        verification_failures: r.verification.failed,
+      },
+      counters: d.counters,
+      verification: r.verification,
+      clientBound: false,
+      notes: [`browser: ${r.fetches} fetches over ${r.protocol || 'unknown protocol'}${server.tlsInfo ? `, TLS ${server.tlsInfo}` : ''}`],
+    };
+  }
+
+  /** The block device for I/O tests: the user's --block-device (checked unmounted) or a loop device made for this suite. */
+  async blockDevice(sizeMiB: number): Promise<string> {
+    const { os, options } = this.env;
+    if (options.blockDevice) {
+      await os.checkDeviceUnused(options.blockDevice);
+      return options.blockDevice;
+    }
+    if (!this.scratchDevice) {
+      this.scratchDevice = await os.scratchBlockDevice(path.join(this.env.runDir, `${this.suiteId}-scratch.img`), sizeMiB, this.suiteStack);
+      this.log(`${this.suiteId}: scratch block device ${this.scratchDevice} (${sizeMiB} MiB, removed at the end)`);
+    }
+    return this.scratchDevice;
+  }
+
+  /** Runs a reader against a concurrent writer on a block device with fio; read latency percentiles and rates. */
+  async measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement> {
+    const { os, fingerprint, progress, target } = this.env;
+    progress.step(o.label);
+    const before = await snapshot(os, [], this.counterGroups);
+    const r = await runFio(target, { device: o.device, durationSec: o.durationSec, ioengine: os.fioEngine, reader: o.reader, writer: o.writer }, this.signal);
+    const after = await snapshot(os, [], this.counterGroups);
+    const d = diff(before, after, fingerprint.cpuCount);
+    return {
+      durationMs: o.durationSec * 1000,
+      metrics: {
+        read_p50_ms: r.reader.p50Us / 1000,
+        read_p99_ms: r.reader.p99Us / 1000,
+        read_p999_ms: r.reader.p999Us / 1000,
+        read_iops: r.reader.iops,
+        read_mbps: r.reader.bytesPerSec / 1e6,
+        write_mbps: r.writer.bytesPerSec / 1e6,
+        target_cpu_pct: d.targetBusy * 100,
+      },
+      counters: d.counters,
+      verification: { verified: 0, failed: 0, failures: [] },
+      clientBound: false,
+      notes: [],
+    };
+  }
+
+  /** Builds the client - middle hop - server path with the impairment on the middle hop; removed when the suite ends. */
+  async bottleneck(imp: Impairment): Promise<Bottleneck> {
+    const netem = await this.env.os.capability('netem');
+    const wantsNetem = Boolean(imp.delayMs || imp.lossPct);
+    if (wantsNetem && !netem.ok) throw infraError(`${this.suiteId}: delay/loss asked for but ${netem.reason}`);
+    const b = await createBottleneck(this.env.target, imp, netem.ok, this.suiteStack);
+    this.log(`${this.suiteId}: bottleneck ${b.clientAddress} <- [${b.qdisc}] <- ${b.serverAddress} (namespaces ${b.middleNs}, ${b.serverNs})`);
+    return b;
+  }
+
+  /** Sets a sysctl inside the bottleneck's server namespace (restored after the repetition, like setKnob). */
+  async setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void> {
+    const t = this.env.target;
+    const get = async () => (await t.exec([...b.serverWrap, 'sysctl', '-n', name])).stdout.trim();
+    const set = async (v: string) => void (await t.exec([...b.serverWrap, 'sysctl', '-q', '-w', `${name}=${v}`]));
+    const old = await get();
+    if (old === value) return;
+    await set(value);
+    this.knobStack.push(`${b.serverNs}: sysctl ${name}=${old}`, () => set(old));
+  }
+
+  /** Bulk TCP from the server namespace to the client through the bottleneck (iperf3), with per-flow fairness. */
+  async measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement> {
+    const { os, fingerprint, progress, target } = this.env;
+    progress.step(o.label);
+    const port = await freePort(b.clientAddress);
+    const before = await snapshot(os, [], this.counterGroups);
+    const r = await runIperf(target, {
+      senderWrap: b.serverWrap,
+      clientAddress: b.clientAddress,
+      port,
+      congestion: o.congestion,
+      flows: o.flows,
+      durationSec: o.durationSec,
+      logFile: path.join(this.env.runDir, 'servers', `${this.suiteId}-iperf3.log`),
+      signal: this.signal,
+    });
+    const after = await snapshot(os, [], this.counterGroups);
+    const d = diff(before, after, fingerprint.cpuCount);
+    const notes = [`iperf3: ${o.flows} flows, congestion control ${r.congestion || o.congestion || 'default'}`];
+    if (o.congestion && r.congestion && r.congestion !== o.congestion) notes.push(`asked for ${o.congestion}, sender used ${r.congestion}`);
+    return {
+      durationMs: o.durationSec * 1000,
+      metrics: {
+        goodput_mbps: r.goodputBps / 1e6,
+        retrans_segs: r.retransmits,
+        rtt_ms: r.rttUs / 1000,
+        fairness: jainIndex(r.flowBps),
+      },
+      counters: { ...d.counters, 'iperf3.sender_congestion_matches': !o.congestion || r.congestion === o.congestion ? 1 : 0 },
+      verification: { verified: 0, failed: 0, failures: [] },
+      clientBound: false,
       notes,
     };
   }

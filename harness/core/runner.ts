@@ -8,6 +8,7 @@ import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
 import { HarnessContext, type RunEnvironment } from './context.js';
 import { describeError, infraError, inputError, interruptedError, isHeadgateError } from './errors.js';
+import { proofFailures, suiteApplies, variantApplies } from './plan.js';
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
@@ -110,23 +111,18 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       const result: SuiteResult = { id: m.id, title: m.title, feature: m.feature, status: 'ran', metrics: m.metrics, variants: [] };
       const runnable: VariantDef[] = [];
       const chosen = selectVariants(suite, options.variants);
-      if (!m.os.includes(fingerprint.os)) {
+      const applies = suiteApplies(m, fingerprint.os);
+      if (!applies.ok) {
         result.status = 'skipped';
-        result.reason = `not applicable on ${fingerprint.os}: suite supports ${m.os.join(', ')}`;
+        result.reason = applies.reason;
       } else if (chosen.length === 0) {
         result.status = 'skipped';
         result.reason = 'no variant of this suite selected by --variant';
       }
       for (const v of result.status === 'ran' ? chosen : []) {
         const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
-        for (const cap of v.requires ?? []) {
-          const c = await os.capability(cap);
-          if (!c.ok) {
-            vr.status = 'skipped';
-            vr.reason = c.reason ?? `target lacks ${cap}`;
-            break;
-          }
-        }
+        const c = await variantApplies(m, v, os);
+        if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason });
         result.variants.push(vr);
         if (vr.status === 'ran') runnable.push(v);
       }
@@ -170,7 +166,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
   };
   const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
     Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.relative(runDir, f)])));
-  });
+  }, suite.manifest.counters);
   const rethrowIfFatal = (e: unknown) => {
     if (signal.aborted) throw interruptedError();
     if (isHeadgateError(e) && e.kind === 'input') throw e;
@@ -241,10 +237,13 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
         const startedAt = new Date().toISOString();
         const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
         if (m) {
+          const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
+          if (missed.length) m.proofFailures = missed;
           variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
           const gbps = m.metrics.throughput_gbps;
           const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
-          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${gbps !== undefined ? gbps.toFixed(2) + ' Gb/s' : 'done'}${ver}${m.clientBound ? ' (client-bound)' : ''}`);
+          const proof = missed.length ? ` FEATURE NOT ENGAGED: ${missed[0]}` : '';
+          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${gbps !== undefined ? gbps.toFixed(2) + ' Gb/s' : 'done'}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
         }
         await saveRun(runDir, record);
       }

@@ -1,4 +1,6 @@
 import type { HttpServer } from '../servers/nginx.js';
+import type { FioSide } from '../load/fio.js';
+import type { Bottleneck, Impairment } from '../net/bottleneck.js';
 import type { Capability } from '../os/adapter.js';
 import type { Fingerprint, ObjectClass, Repetition, RunOptions, SuiteManifest, VariantDef } from './types.js';
 
@@ -16,10 +18,32 @@ export interface SuiteContext {
   capability(name: string): Promise<Capability>;
   /** Sets a kernel knob on the target; it is restored when the current variant's repetition ends. */
   setKnob(name: string, value: string): Promise<void>;
-  /** Starts the server under test for a variant (nginx from the template, or the --server-url server). */
-  startHttpServer(variant: VariantDef): Promise<HttpServer>;
-  /** Runs HTTP load against a server with every body verified; collects CPU and counter deltas. */
-  measureHttp(server: HttpServer, o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement>;
+  /**
+   * Starts the server under test for a variant (nginx from the template, HTTPS with a per-run
+   * certificate when the variant has tls, inside the bottleneck's server namespace if given;
+   * or the --server-url server).
+   */
+  startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer>;
+  /**
+   * Runs HTTP load against a server with every body verified; collects CPU and counter deltas.
+   * cache "cold" evicts the objects before and during the load.
+   */
+  measureHttp(
+    server: HttpServer,
+    o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
+  ): Promise<RepetitionMeasurement>;
+  /** Fetches objects in a real browser, verifying each body, with Resource Timing metrics. */
+  measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement>;
+  /** The block device for I/O tests: --block-device, or a loop device created for the suite. */
+  blockDevice(sizeMiB: number): Promise<string>;
+  /** fio: a reader against a concurrent writer on the device; read latency percentiles and rates. */
+  measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement>;
+  /** A client - middle hop - server path in namespaces this run creates, impaired on the middle hop. */
+  bottleneck(imp: Impairment): Promise<Bottleneck>;
+  /** Sets a sysctl in the bottleneck's server namespace, restored after the repetition. */
+  setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void>;
+  /** Bulk TCP transfer from the server namespace through the bottleneck (iperf3). */
+  measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement>;
 }
 
 /** A prepared variant: warm it up, then measure repetitions. */
@@ -42,4 +66,31 @@ export type SuiteModule = Omit<Suite, 'manifest'>;
 /** Declares a suite's code (typed helper, like vitest's defineConfig). */
 export function defineSuite(s: SuiteModule): SuiteModule {
   return s;
+}
+
+/**
+ * The common shape of an HTTP suite's variant: one server per variant, warm-up, then each
+ * repetition measured by the variant's client (load generator or browser) with its cache state.
+ * `derive` adds suite-specific metrics computed from the repetition's counters.
+ */
+export async function httpVariantSession(
+  ctx: SuiteContext,
+  variant: VariantDef,
+  derive?: (m: RepetitionMeasurement) => Record<string, number>,
+): Promise<VariantSession> {
+  const server = await ctx.startHttpServer(variant);
+  const measure = async (durationSec: number, label: string) => {
+    const m =
+      variant.client === 'browser'
+        ? await ctx.measureBrowser(server, { durationSec, label, objects: variant.objects })
+        : await ctx.measureHttp(server, { durationSec, label, objects: variant.objects, connections: variant.connections, cache: variant.cache });
+    if (derive) Object.assign(m.metrics, derive(m));
+    return m;
+  };
+  return {
+    async warmup() {
+      if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
+    },
+    repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
+  };
 }

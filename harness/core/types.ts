@@ -27,7 +27,40 @@ export interface VariantDef {
   default?: boolean;
   /** Which part of the object set the client requests (default: all). */
   objects?: ObjectClass;
+  /** OS families this variant applies to (default: every OS of the suite). */
+  os?: OsFamily[];
+  /** hot: objects served from the page cache; cold: evicted before and during each repetition. */
+  cache?: 'hot' | 'cold';
+  /** Serve HTTPS with this protocol and cipher, with or without kernel TLS. */
+  tls?: TlsSpec;
+  /** Who requests the objects: the load generator (default) or a real browser. */
+  client?: 'load' | 'browser';
+  /** Concurrent connections for this variant (default: the run's --connections). */
+  connections?: number;
+  /** Counter deltas that prove the feature engaged; a repetition that misses one fails the variant. */
+  expect?: Partial<Record<OsFamily, Proof[]>>;
+  /** Free-form settings the suite's code reads (scheduler name, congestion control, ...). */
+  params?: Record<string, string | number | boolean>;
 }
+
+/** TLS settings of a variant's server. */
+export interface TlsSpec {
+  protocol: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher (TLS 1.2) or ciphersuite (TLS 1.3) name the server allows. */
+  ciphers: string;
+  /** Ask nginx/OpenSSL to hand record encryption to the kernel (ssl_conf_command Options KTLS). */
+  ktls: boolean;
+}
+
+/** A counter that must move by at least `atLeast` in every repetition, and what that proves. */
+export interface Proof {
+  counter: string;
+  atLeast: number;
+  means: string;
+}
+
+/** Groups of kernel counters an OS adapter can read (each suite names the ones it needs). */
+export type CounterGroup = 'vm' | 'tcp' | 'sendfile' | 'ktls' | 'uma' | 'block';
 
 /** A slice of the object set: box art (tens of KiB), video segments (1-16 MiB), or all of it. */
 export type ObjectClass = 'all' | 'boxart' | 'segment';
@@ -42,6 +75,10 @@ export interface SuiteManifest {
   os: OsFamily[];
   variants: VariantDef[];
   metrics: MetricDef[];
+  /** Counter groups read before and after each repetition (default: vm, tcp, sendfile). */
+  counters?: CounterGroup[];
+  /** Why the suite does not apply to an OS it does not list (shown as the skip reason). */
+  notApplicable?: Partial<Record<OsFamily, string>>;
 }
 
 export type OsFamily = 'linux' | 'freebsd';
@@ -78,6 +115,8 @@ export interface Repetition {
   verification: VerificationResult;
   clientBound: boolean;
   notes: string[];
+  /** Expected counter movements that did not happen (the feature did not engage). */
+  proofFailures?: string[];
 }
 
 /** What happened to one variant in a run. */
@@ -183,4 +222,6 @@ export interface RunOptions {
   rate?: number;
   /** Deadline of one step (warm-up or repetition) beyond its load duration; then it is an infrastructure error. */
   stepTimeoutSec?: number;
+  /** Block device the io-sched suite may overwrite (default: a loop device it creates). */
+  blockDevice?: string;
 }

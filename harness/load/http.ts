@@ -36,6 +36,8 @@ export interface HttpLoadResult {
   non2xx: number;
   verification: VerificationResult;
   latencyUs: LatencySummary;
+  /** Time from sending a request to its first body byte (closed model only). */
+  ttfbUs?: LatencySummary;
   /** Fraction of one core the client (this process) used: near 1 means client-bound. */
   clientCpu: number;
   clientBound: boolean;
@@ -46,6 +48,7 @@ export const CLIENT_BOUND_CPU = 0.9;
 
 interface Pending {
   req: { path?: string };
+  startTime?: [number, number];
   headers: { statusCode?: number };
   off?: number;
   bad?: string;
@@ -98,6 +101,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   const expected = new Map(o.objects.map((x) => [x.path, x.body]));
   const paths = o.objects.map((x) => x.path);
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const ttfb = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const tally = new VerificationTally();
   let bodyBytes = 0;
   let completed = 0;
@@ -117,6 +121,10 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
       const r: Pending | undefined = this.pendingRequests[0];
       if (!r) return;
       const off = r.off ?? 0;
+      if (off === 0 && r.startTime) {
+        const [sec, ns] = process.hrtime(r.startTime);
+        ttfb.recordValue(Math.max(1, Math.round(sec * 1e6 + ns / 1e3)));
+      }
       if (r.bad === undefined) r.bad = checkChunk(expected.get(r.req.path ?? ''), data, off);
       r.off = off + data.length;
     };
@@ -179,6 +187,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     non2xx: res.non2xx,
     verification: tally.result,
     latencyUs: latencySummary(hist),
+    ttfbUs: ttfb.totalCount ? latencySummary(ttfb) : undefined,
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
   };

@@ -1,5 +1,5 @@
 import type { CleanupStack } from '../core/cleanup.js';
-import type { Fingerprint, OsFamily } from '../core/types.js';
+import type { CounterGroup, Fingerprint, OsFamily } from '../core/types.js';
 
 /** Busy and total CPU time of the whole target, in the OS's clock ticks. */
 export interface CpuTimes {
@@ -22,8 +22,8 @@ export interface OsAdapter {
   processCpuSeconds(pids: number[]): Promise<number>;
   /** Child process ids of a process (e.g. nginx workers of the master). */
   childPids(pid: number): Promise<number[]>;
-  /** Kernel counters relevant to the suites, as monotonic numbers for before/after deltas. */
-  counters(): Promise<Record<string, number>>;
+  /** Kernel counters of the given groups, as monotonic numbers for before/after deltas. */
+  counters(groups?: CounterGroup[]): Promise<Record<string, number>>;
   getKnob(name: string): Promise<string>;
   /** Sets a knob and registers its restore on the stack (only if the value changes). */
   setKnob(name: string, value: string, stack: CleanupStack): Promise<void>;
@@ -34,4 +34,20 @@ export interface OsAdapter {
    * whatever the cache holds).
    */
   primePageCache(files: string[]): Promise<string | null>;
+  /**
+   * Makes the files cold: evicts them now and, where the OS can, keeps evicting until stop(), so
+   * reads during a repetition go to the disk. Throws (infrastructure) when it cannot.
+   */
+  coldCache(files: string[], logFile: string): Promise<ColdCache>;
+  /** fio's asynchronous I/O engine on this OS. */
+  readonly fioEngine: string;
+  /** Creates a file-backed block device for I/O tests and registers its removal; returns its /dev path. */
+  scratchBlockDevice(file: string, sizeMiB: number, stack: CleanupStack): Promise<string>;
+  /** Refuses a user-named device that holds a mounted filesystem (the I/O test overwrites it). */
+  checkDeviceUnused(device: string): Promise<void>;
+}
+
+/** A running page-cache eviction; stop() ends it. */
+export interface ColdCache {
+  stop(): Promise<void>;
 }

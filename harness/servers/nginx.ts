@@ -6,18 +6,24 @@ import type { CleanupStack } from '../core/cleanup.js';
 import { sleep } from '../core/cleanup.js';
 import { infraError, inputError } from '../core/errors.js';
 import type { Target } from '../targets/target.js';
+import { BROWSER_PAGE_HTML } from '../load/browser.js';
 
 const TEMPLATE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'nginx.conf.template'), 'utf8');
 
 /** A running HTTP server under test. */
 export interface HttpServer {
   baseUrl: string;
+  /** Address and port, for clients that are not HTTP (e.g. a TLS handshake probe). */
+  host?: string;
+  port?: number;
   /** Server process ids (master and workers) whose CPU is charged to the server; empty for external servers. */
   pids(): Promise<number[]>;
   /** Files kept in the run directory (name -> absolute path). */
   artifacts: Record<string, string>;
   /** True if the server process is still up (always true for external servers). */
   alive(): boolean;
+  /** Negotiated TLS protocol and cipher, once probed (HTTPS servers). */
+  tlsInfo?: string;
 }
 
 /** What to render. */
@@ -34,6 +40,10 @@ export interface NginxSpec {
   runAsRoot: boolean;
   /** CPUs the workers are pinned to, round robin (worker_cpu_affinity); empty or absent: not pinned. */
   cpus?: number[];
+  /** Serve HTTPS with this certificate and key (PEM files on the target). */
+  tls?: { cert: string; key: string };
+  /** Command prefix that places nginx elsewhere, e.g. ["ip", "netns", "exec", "hg-srv"]. */
+  wrap?: string[];
 }
 
 const directiveName = (d: string) => d.trim().split(/\s+/)[0];
@@ -66,6 +76,8 @@ export function renderNginxConf(s: NginxSpec): string {
     // Workers as root only so they can read objects under any run directory; this is a lab server.
     userDirective: s.runAsRoot ? 'user root;' : '',
     affinityDirective: s.cpus?.length ? `worker_cpu_affinity ${affinityMasks(s.workers, s.cpus)};` : '',
+    listenOptions: s.tls ? ' ssl' : '',
+    tlsDirectives: s.tls ? `        ssl_certificate ${s.tls.cert};\n        ssl_certificate_key ${s.tls.key};` : '',
   };
   return TEMPLATE.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? '');
 }
@@ -116,17 +128,20 @@ export async function startNginx(
   const errorLog = path.join(spec.prefix, 'logs', 'error.log');
   const runAsRoot = process.getuid?.() === 0;
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort(spec.address);
+    // In a namespace of its own the server's address is not local here; any port is free there.
+    const port = await freePort(spec.wrap?.length ? '127.0.0.1' : spec.address);
     await target.writeFile(conf, renderNginxConf({ ...spec, port, runAsRoot }));
-    for (const d of ['logs', 'tmp']) await target.exec(['mkdir', '-p', path.join(spec.prefix, d)]);
-    const test = await target.exec([nginx, '-t', '-q', '-p', spec.prefix, '-c', conf], { allowFail: true });
+    for (const d of ['logs', 'tmp', 'www']) await target.exec(['mkdir', '-p', path.join(spec.prefix, d)]);
+    await target.writeFile(path.join(spec.prefix, 'www', 'index.html'), BROWSER_PAGE_HTML);
+    const wrap = spec.wrap ?? [];
+    const test = await target.exec([...wrap, nginx, '-t', '-q', '-p', spec.prefix, '-c', conf], { allowFail: true });
     if (test.code !== 0) {
       const msg = (test.stderr || test.stdout).trim().split('\n')[0];
       throw /unknown directive|invalid|directive is duplicate|unexpected/.test(msg)
         ? inputError(`nginx rejected the configuration for ${spec.suite}/${spec.variant} (${conf}): ${msg}`)
         : infraError(`nginx -t failed for ${spec.suite}/${spec.variant} (${conf}): ${msg}`);
     }
-    const proc = await target.spawn([nginx, '-p', spec.prefix, '-c', conf], { logFile: path.join(spec.prefix, 'logs', 'stderr.log') });
+    const proc = await target.spawn([...wrap, nginx, '-p', spec.prefix, '-c', conf], { logFile: path.join(spec.prefix, 'logs', 'stderr.log') });
     stack.push(`stop nginx ${spec.suite}/${spec.variant} (pid ${proc.pid})`, async () => {
       proc.kill('SIGQUIT');
       const done = await Promise.race([proc.exited.then(() => true), sleep(5000).then(() => false)]);
@@ -147,7 +162,9 @@ export async function startNginx(
     if (up) {
       const os = await target.os();
       return {
-        baseUrl: `http://${spec.address}:${port}`,
+        baseUrl: `${spec.tls ? 'https' : 'http'}://${spec.address}:${port}`,
+        host: spec.address,
+        port,
         pids: async () => [proc.pid, ...(await os.childPids(proc.pid))],
         artifacts: { 'nginx.conf': conf, 'error.log': errorLog },
         alive: () => proc.running(),

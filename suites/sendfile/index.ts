@@ -1,15 +1,14 @@
-import { defineSuite } from '../../harness/core/suite.js';
+import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/core/suite.js';
 
-/** sendfile suite: one nginx per variant, closed-model HTTP load, every body verified. */
+/** Share of the bytes served that the kernel had to read from disk in the repetition (Linux pgpgin is KiB; FreeBSD counts 4 KiB pages read by sendfile). */
+export function diskReadPct(m: RepetitionMeasurement): Record<string, number> {
+  const c = m.counters;
+  const readBytes = c['vmstat.pgpgin'] !== undefined ? c['vmstat.pgpgin'] * 1024 : c['netstat-m.sendfile-pages-sent'] !== undefined ? c['netstat-m.sendfile-pages-sent'] * 4096 : undefined;
+  const sentBytes = ((m.metrics.throughput_gbps ?? 0) * 1e9 * m.durationMs) / 1000 / 8;
+  return readBytes === undefined || sentBytes <= 0 ? {} : { disk_read_pct: (100 * readBytes) / sentBytes };
+}
+
+/** sendfile suite: one nginx per variant, closed-model HTTP load (hot or cold cache), every body verified. */
 export default defineSuite({
-  async prepare(ctx, variant) {
-    const server = await ctx.startHttpServer(variant);
-    const measure = (durationSec: number, label: string) => ctx.measureHttp(server, { durationSec, label, objects: variant.objects });
-    return {
-      async warmup() {
-        if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
-      },
-      repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
-    };
-  },
+  prepare: (ctx, variant) => httpVariantSession(ctx, variant, diskReadPct),
 });

@@ -109,3 +109,46 @@ export function parsePsTime(text: string): number {
   for (const p of parts) s = s * 60 + p;
   return days * 86400 + s;
 }
+
+/** `sysctl kern.ipc.tls.stats` lines into counters keyed without the prefix (e.g. "ocf.tls13_gcm_encrypts"). */
+export function parseTlsStats(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(parseSysctlLines(text))) {
+    const m = /^kern\.ipc\.tls\.stats\.(.+)$/.exec(k);
+    if (m && /^\d+$/.test(v)) out[m[1]] = Number(v);
+  }
+  return out;
+}
+
+/**
+ * `netstat -s -p tcp` text: packets sent, data packets retransmitted, packets received, SACK
+ * recovery episodes (lines per netstat's inet.c; fixture-tested, not verified on a host).
+ */
+export function parseNetstatTcp(text: string): Record<string, number> {
+  const rules: [RegExp, string][] = [
+    [/^(\d+) packets? sent$/, 'sent-packets'],
+    [/^(\d+) data packets? \((\d+) bytes?\) retransmitted$/, 'retransmitted-packets'],
+    [/^(\d+) packets? received$/, 'received-packets'],
+    [/^(\d+) SACK recovery episodes?$/, 'sack-recovery-episodes'],
+  ];
+  const out: Record<string, number> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    for (const [re, key] of rules) {
+      const m = re.exec(line);
+      if (m && !(key in out)) out[key] = Number(m[1]);
+    }
+  }
+  return out;
+}
+
+/** `sysctl -n net.inet.tcp.functions_available`: the stack table (Stack, D, Alias, PCB count). */
+export function parseTcpFunctions(text: string): { stack: string; isDefault: boolean; pcbs: number }[] {
+  const out: { stack: string; isDefault: boolean; pcbs: number }[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 3 || f[0] === 'Stack' || !/^\d+$/.test(f[f.length - 1])) continue;
+    out.push({ stack: f[0], isDefault: f[1] === '*', pcbs: Number(f[f.length - 1]) });
+  }
+  return out;
+}

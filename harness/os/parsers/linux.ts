@@ -60,3 +60,44 @@ export function parseMeminfoTotal(text: string): number {
   const m = /^MemTotal:\s+(\d+)\s+kB/m.exec(text);
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/** /proc/net/tls_stat: "Name<TAB>value" lines (kTLS session and record counters). */
+export function parseTlsStat(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(Tls\w+)\s+(\d+)\s*$/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** One block device's cumulative I/O counters from /proc/diskstats. */
+export interface DiskStats {
+  reads: number;
+  sectorsRead: number;
+  readMs: number;
+  writes: number;
+  sectorsWritten: number;
+  writeMs: number;
+  inFlight: number;
+  ioMs: number;
+}
+
+/** /proc/diskstats (major minor name then at least 11 counters; newer kernels append discard/flush fields). */
+export function parseDiskstats(text: string): Record<string, DiskStats> {
+  const out: Record<string, DiskStats> = {};
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 14) continue;
+    const n = f.slice(3).map(Number);
+    if (n.some((x) => !Number.isFinite(x))) continue;
+    out[f[2]] = { reads: n[0], sectorsRead: n[2], readMs: n[3], writes: n[4], sectorsWritten: n[6], writeMs: n[7], inFlight: n[8], ioMs: n[9] };
+  }
+  return out;
+}
+
+/** The active value of a sysfs choice file such as queue/scheduler ("none [mq-deadline] kyber"). */
+export function sysfsChoice(text: string): string {
+  const m = /\[([^\]]+)\]/.exec(text);
+  return (m ? m[1] : text).trim();
+}

@@ -1,0 +1,34 @@
+import type { Capability, OsAdapter } from '../os/adapter.js';
+import type { OsFamily, Proof, SuiteManifest, VariantDef } from './types.js';
+
+/** Whether a suite applies to an OS family at all, with the manifest's reason when it does not. */
+export function suiteApplies(m: SuiteManifest, os: OsFamily): Capability {
+  if (m.os.includes(os)) return { ok: true };
+  return { ok: false, reason: `not applicable on ${os}: ${m.notApplicable?.[os] ?? `suite supports ${m.os.join(', ')}`}` };
+}
+
+/**
+ * Whether one variant can run on the target: its OS family, then every capability it requires,
+ * probed by the adapter. The first missing one is the exact reason for the skip.
+ */
+export async function variantApplies(m: SuiteManifest, v: VariantDef, os: Pick<OsAdapter, 'family' | 'capability'>): Promise<Capability> {
+  const s = suiteApplies(m, os.family);
+  if (!s.ok) return s;
+  if (v.os && !v.os.includes(os.family)) return { ok: false, reason: `variant for ${v.os.join(', ')} only (target runs ${os.family})` };
+  for (const cap of v.requires ?? []) {
+    const c = await os.capability(cap);
+    if (!c.ok) return { ok: false, reason: c.reason ?? `target lacks ${cap}` };
+  }
+  return { ok: true };
+}
+
+/** The expected counter movements a repetition missed: the feature the variant asks for did not engage. */
+export function proofFailures(expect: Proof[] | undefined, counters: Record<string, number>): string[] {
+  const out: string[] = [];
+  for (const p of expect ?? []) {
+    const got = counters[p.counter];
+    if (got === undefined) out.push(`${p.means}: counter ${p.counter} was not readable`);
+    else if (got < p.atLeast) out.push(`${p.means}: ${p.counter} moved by ${got}, expected at least ${p.atLeast}`);
+  }
+  return out;
+}
