@@ -71,6 +71,9 @@ export class HarnessContext implements SuiteContext {
   capability(name: string) {
     return this.env.os.capability(name);
   }
+  getKnob(name: string): Promise<string> {
+    return this.env.os.getKnob(name);
+  }
   setKnob(name: string, value: string): Promise<void> {
     return this.env.os.setKnob(name, value, this.knobStack);
   }

@@ -16,6 +16,8 @@ export interface SuiteContext {
   log(line: string): void;
   /** Whether the target has a kernel capability (e.g. "ktls"), with the exact reason if not. */
   capability(name: string): Promise<Capability>;
+  /** Reads a kernel knob on the target (sysctl name, or a /sys path on Linux). */
+  getKnob(name: string): Promise<string>;
   /** Sets a kernel knob on the target; it is restored when the current variant's repetition ends. */
   setKnob(name: string, value: string): Promise<void>;
   /**

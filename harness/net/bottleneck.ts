@@ -31,13 +31,14 @@ export interface Bottleneck {
 }
 
 const LAB_PREFIX = 'hg-';
-const nsName = (role: 's' | 'm', pid: number) => `${LAB_PREFIX}${role}-${pid}`;
+const nsName = (role: 's' | 'm', pid: number, n: number) => `${LAB_PREFIX}${role}-${pid}-${n}`;
+let labsCreated = 0;
 
-/** Namespaces named hg-s-PID / hg-m-PID whose PID is gone were left by a run that crashed. */
+/** Namespaces named hg-s-PID-N / hg-m-PID-N whose PID is gone were left by a run that crashed. */
 export function staleLabNamespaces(ipNetnsList: string, alive: (pid: number) => boolean): string[] {
   const out: string[] = [];
   for (const line of ipNetnsList.split('\n')) {
-    const m = /^(hg-[sm]-(\d+))\b/.exec(line.trim());
+    const m = /^(hg-[sm]-(\d+)-\d+)\b/.exec(line.trim());
     if (m && !alive(Number(m[2]))) out.push(m[1]);
   }
   return out;
@@ -79,16 +80,19 @@ export async function createBottleneck(target: Target, imp: Impairment, withNete
   for (const ns of staleLabNamespaces(listed.stdout, isAlive)) await target.exec(['ip', 'netns', 'del', ns], { allowFail: true });
 
   const pid = process.pid;
-  const s = nsName('s', pid);
-  const m = nsName('m', pid);
-  // One /24 pair per harness process inside 198.18.0.0/15, so labs of different runs never clash.
-  const k = (pid % 120) * 2;
+  const n = labsCreated++;
+  const s = nsName('s', pid, n);
+  const m = nsName('m', pid, n);
+  // A /24 pair per lab inside 198.18.0.0/15 (third octet from pid and lab number), so labs of
+  // one run, and most likely of different runs, never share addresses.
+  const k = ((pid % 61) * 4 + n * 2) % 254;
   const srvNet = `198.18.${k}`;
   const cliNet = `198.18.${k + 1}`;
-  const hostDev = `hgc${pid}`.slice(0, 15);
-  const midCli = `hgmc${pid}`.slice(0, 15);
-  const midSrv = `hgms${pid}`.slice(0, 15);
-  const srvDev = `hgs${pid}`.slice(0, 15);
+  const tag = `${pid % 100000}${n}`;
+  const hostDev = `hgc${tag}`.slice(0, 15);
+  const midCli = `hgmc${tag}`.slice(0, 15);
+  const midSrv = `hgms${tag}`.slice(0, 15);
+  const srvDev = `hgs${tag}`.slice(0, 15);
 
   await run(['ip', 'netns', 'add', s]);
   stack.push(`delete namespace ${s}`, () => run(['ip', 'netns', 'del', s]));

@@ -145,7 +145,7 @@ export class LinuxAdapter implements OsAdapter {
     const once = await this.target.exec(['sh', '-c', EVICT_ONCE, 'sh', ...files], { allowFail: true, timeoutMs: 120_000 });
     if (once.code !== 0) throw infraError(`cold cache: dd iflag=nocache failed: ${once.stderr.trim().split('\n')[0]}`);
     // Clients re-read objects within a repetition: keep evicting so most reads go to the disk.
-    const loop = await this.target.spawn(['sh', '-c', `while :; do ${EVICT_ONCE}; sleep 0.1; done`, 'sh', ...files], { logFile });
+    const loop = await this.target.spawn(['sh', '-c', `while :; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
     return {
       stop: async () => {
         loop.kill('SIGKILL');

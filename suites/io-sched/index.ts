@@ -1,0 +1,39 @@
+import path from 'node:path';
+import { defineSuite } from '../../harness/core/suite.js';
+
+/** Size of the default scratch loop device: large enough that reads miss the device's own caches. */
+const SCRATCH_MIB = 1024;
+const reader = { rw: 'randread' as const, bs: '4k', iodepth: 16 };
+const writer = { rw: 'write' as const, bs: '1M', iodepth: 8 };
+
+/** FreeBSD CAM device "ada0" -> its iosched sysctl prefix "kern.cam.ada.0.iosched". */
+export function camIoschedPrefix(device: string): string {
+  const m = /^(?:\/dev\/)?([a-z]+)(\d+)$/.exec(device);
+  if (!m) throw new Error(`${device}: not a CAM disk name such as ada0 or da1`);
+  return `kern.cam.${m[1]}.${m[2]}.iosched`;
+}
+
+/** io-sched suite: sets the variant's scheduler (restored after each repetition), then fio reader vs writer. */
+export default defineSuite({
+  async prepare(ctx, variant) {
+    const device = await ctx.blockDevice(SCRATCH_MIB);
+    const apply = async () => {
+      if (ctx.fingerprint.os === 'linux') {
+        await ctx.setKnob(`/sys/block/${path.basename(device)}/queue/scheduler`, String(variant.params?.scheduler ?? 'none'));
+      } else {
+        const prefix = camIoschedPrefix(path.basename(device));
+        for (const [k, v] of Object.entries(variant.params ?? {})) await ctx.setKnob(`${prefix}.${k}`, String(v));
+      }
+    };
+    const measure = async (durationSec: number, label: string) => {
+      await apply();
+      return ctx.measureBlockIo({ device, durationSec, reader, writer, label });
+    };
+    return {
+      async warmup() {
+        if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
+      },
+      repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
+    };
+  },
+});

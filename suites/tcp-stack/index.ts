@@ -1,0 +1,55 @@
+import { defineSuite } from '../../harness/core/suite.js';
+import type { Impairment } from '../../harness/net/bottleneck.js';
+import type { VariantDef } from '../../harness/core/types.js';
+
+/** The variant's impairment from its params (imp.rateMbit, imp.queueMs, imp.delayMs, imp.lossPct). */
+export function impairmentOf(v: VariantDef): Impairment {
+  const p = v.params ?? {};
+  const num = (k: string) => (p[`imp.${k}`] === undefined ? undefined : Number(p[`imp.${k}`]));
+  return { rateMbit: num('rateMbit') ?? 200, queueMs: num('queueMs') ?? 10, delayMs: num('delayMs'), lossPct: num('lossPct') };
+}
+
+/** Two flows compete for the bottleneck: goodput, fairness, RTT and retransmits per algorithm. */
+const FLOWS = 2;
+
+/**
+ * tcp-stack suite: one bottleneck path per variant; each repetition is a bulk transfer (iperf3,
+ * two flows) and then an HTTP load through nginx in the server namespace, both through the bottleneck.
+ */
+export default defineSuite({
+  async prepare(ctx, variant) {
+    const b = await ctx.bottleneck(impairmentOf(variant));
+    const server = await ctx.startHttpServer(variant, { bottleneck: b });
+    const cc = variant.params?.cc === undefined ? undefined : String(variant.params.cc);
+    const measure = async (durationSec: number, label: string) => {
+      if (cc && ctx.fingerprint.os === 'linux') {
+        // A namespace may only pick an algorithm the host allows (else EPERM): allow it for the
+        // repetition, then set it in the server namespace so nginx's connections use it too.
+        const allowed = (await ctx.getKnob('net.ipv4.tcp_allowed_congestion_control')).split(/\s+/);
+        if (!allowed.includes(cc)) await ctx.setKnob('net.ipv4.tcp_allowed_congestion_control', [...allowed, cc].join(' '));
+        await ctx.setServerNamespaceKnob(b, 'net.ipv4.tcp_congestion_control', cc);
+      }
+      const bulk = await ctx.measureTcp(b, { congestion: cc, flows: FLOWS, durationSec, label: `${label} bulk` });
+      const http = await ctx.measureHttp(server, { durationSec, label: `${label} http`, objects: 'segment', connections: 4 });
+      return {
+        ...bulk,
+        durationMs: bulk.durationMs + http.durationMs,
+        metrics: {
+          ...bulk.metrics,
+          throughput_gbps: http.metrics.throughput_gbps,
+          latency_p99_ms: http.metrics.latency_p99_ms,
+          verification_failures: http.metrics.verification_failures,
+        },
+        counters: { ...bulk.counters, ...Object.fromEntries(Object.entries(http.counters).map(([k, v]) => [`http.${k}`, v])) },
+        verification: http.verification,
+        notes: [...bulk.notes, ...http.notes],
+      };
+    };
+    return {
+      async warmup() {
+        if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
+      },
+      repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
+    };
+  },
+});
