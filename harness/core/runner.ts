@@ -12,7 +12,7 @@ import { proofFailures, suiteApplies, variantApplies } from './plan.js';
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
-import type { Fingerprint, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
+import type { Fingerprint, OsFamily, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
 import { TOOL_VERSION } from './version.js';
 
 /** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
@@ -40,6 +40,11 @@ export function newRunId(now = new Date()): string {
 export function selectVariants(suite: Suite, wanted: string[]): VariantDef[] {
   if (wanted.length === 0) return suite.manifest.variants.filter((v) => v.default !== false);
   return suite.manifest.variants.filter((v) => wanted.includes(v.id));
+}
+
+/** A variant's knobs for an OS family, in the order the manifest lists them (the order they are set). */
+export function variantKnobs(v: VariantDef, os: OsFamily): [string, string][] {
+  return Object.entries(v.knobs?.[os] ?? {});
 }
 
 /** Writes run.json atomically (called after every repetition so an interrupted run keeps its data). */
@@ -172,7 +177,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     if (isHeadgateError(e) && e.kind === 'input') throw e;
   };
   const applyKnobs = async (v: VariantDef) => {
-    for (const [k, val] of Object.entries(v.knobs?.[fingerprint.os] ?? {})) await ctx.setKnob(k, val);
+    for (const [k, val] of variantKnobs(v, fingerprint.os)) await ctx.setKnob(k, val);
   };
   // Every warm-up and repetition gets a deadline: a hung step becomes an infrastructure error
   // with the target restored, instead of a CI job that never ends.

@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import { integrityFailures } from '../core/compare.js';
 import type { Comparison, RunRecord } from '../core/types.js';
-import { changeWithCi, fmt, notRun, variantMedian } from './format.js';
+import { changeWithCi, fmt, keyMetrics, notRun } from './format.js';
 
 const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v === 'improved' ? pc.green(v) : v === 'inconclusive' ? pc.yellow(v) : v);
 
@@ -18,16 +18,12 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
     lines.push(t.toString());
   } else {
     // No reference: show what was measured so the run can be judged and promoted.
-    const t = new Table({ head: ['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms', 'verified', 'failed'], style: { head: [], border: [] } });
+    const t = new Table({ head: ['suite/variant', 'reps', 'gating metrics (median)', 'verified', 'failed'], style: { head: [], border: [] }, colWidths: [32, 6, 60, 10, 8], wordWrap: true });
     for (const s of run.suites)
       for (const v of s.variants.filter((x) => x.status === 'ran')) {
-        const med = (m: string) => {
-          const x = variantMedian(run, s.id, v.id, m);
-          return x === undefined ? '-' : fmt(x);
-        };
         const verified = v.repetitions.reduce((a, r) => a + r.verification.verified, 0);
         const failed = v.repetitions.reduce((a, r) => a + r.verification.failed, 0);
-        t.push([`${s.id}/${v.id}`, String(v.repetitions.length), med('throughput_gbps'), med('gbps_per_core'), med('latency_p99_ms'), String(verified), failed ? pc.red(String(failed)) : '0']);
+        t.push([`${s.id}/${v.id}`, String(v.repetitions.length), keyMetrics(run, s.id, v.id) || '-', String(verified), failed ? pc.red(String(failed)) : '0']);
       }
     lines.push(t.toString());
   }

@@ -51,3 +51,16 @@ export function variantMedian(run: RunRecord, suite: string, variant: string, me
   const xs = (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x) => typeof x === 'number');
   return xs.length ? median(xs) : undefined;
 }
+
+/** Medians of a suite's gating metrics for one variant, "name value unit" joined by " · " (tables without a baseline). */
+export function keyMetrics(run: RunRecord, suite: string, variant: string): string {
+  const s = run.suites.find((x) => x.id === suite);
+  return (s?.metrics ?? [])
+    .filter((m) => m.gating)
+    .map((m) => {
+      const x = variantMedian(run, suite, variant, m.id);
+      return x === undefined ? null : `${m.id} ${fmt(x)} ${m.unit}`;
+    })
+    .filter(Boolean)
+    .join(' · ');
+}

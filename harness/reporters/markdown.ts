@@ -2,7 +2,7 @@ import path from 'node:path';
 import { writeAtomic } from '../core/atomic.js';
 import { integrityFailures } from '../core/compare.js';
 import type { RunRecord } from '../core/types.js';
-import { changeWithCi, fmt, notRun, VERDICT_MARK, variantMedian } from './format.js';
+import { changeWithCi, fmt, notRun, VERDICT_MARK, keyMetrics } from './format.js';
 import type { Reporter } from './reporter.js';
 
 const HEAD: Record<string, string> = {
@@ -43,12 +43,9 @@ export function renderMarkdown(run: RunRecord): string {
       if (!gating) out.push('</details>', '');
     }
   } else {
-    out.push('## Measured (no baseline)', '', row(['suite/variant', 'reps', 'throughput Gb/s', 'Gb/s per core', 'p99 ms']), row(['---', '---:', '---:', '---:', '---:']));
+    out.push('## Measured (no baseline)', '', row(['suite/variant', 'reps', 'gating metrics (median)']), row(['---', '---:', '---']));
     for (const s of run.suites)
-      for (const v of s.variants.filter((x) => x.status === 'ran')) {
-        const med = (m: string) => fmt(variantMedian(run, s.id, v.id, m) ?? NaN);
-        out.push(row([`${s.id}/${v.id}`, String(v.repetitions.length), med('throughput_gbps'), med('gbps_per_core'), med('latency_p99_ms')]));
-      }
+      for (const v of s.variants.filter((x) => x.status === 'ran')) out.push(row([`${s.id}/${v.id}`, String(v.repetitions.length), keyMetrics(run, s.id, v.id)]));
     out.push('', `Promote it: \`headgate baseline promote ${run.runId} --reason "..."\``, '');
   }
   const skipped = notRun(run);
