@@ -105,7 +105,9 @@ export class HarnessContext implements SuiteContext {
       const got = await probeTls(server.host, server.port);
       const want = variant.tls;
       server.tlsInfo = `${got.protocol} ${got.cipher}`;
-      if (got.protocol !== want.protocol) throw infraError(`${this.suiteId}/${variant.id}: server negotiated ${got.protocol}, variant asks for ${want.protocol}`);
+      if (got.protocol !== want.protocol || got.cipher !== want.ciphers) {
+        throw infraError(`${this.suiteId}/${variant.id}: server negotiated ${got.protocol} ${got.cipher}, the variant asks for ${want.protocol} ${want.ciphers}`);
+      }
     }
     return server;
   }

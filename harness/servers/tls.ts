@@ -36,7 +36,8 @@ export function tlsDirectives(t: TlsSpec): string[] {
 export function probeTls(host: string, port: number): Promise<{ protocol: string; cipher: string }> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host, port, rejectUnauthorized: false, servername: /^[\d.]+$/.test(host) ? undefined : host }, () => {
-      const out = { protocol: s.getProtocol() ?? '?', cipher: s.getCipher()?.standardName ?? s.getCipher()?.name ?? '?' };
+      // OpenSSL's cipher name, the same vocabulary as the suite manifests and nginx's ssl_ciphers.
+      const out = { protocol: s.getProtocol() ?? '?', cipher: s.getCipher()?.name ?? '?' };
       s.end();
       resolve(out);
     });

@@ -20,11 +20,11 @@ export class FakeTarget implements Target {
   async readFile(): Promise<string> {
     throw new Error('not supported');
   }
-  async readFileIfExists(): Promise<string | null> {
+  async readFileIfExists(_file: string): Promise<string | null> {
     return null;
   }
   async writeFile(): Promise<void> {}
-  async which(): Promise<string | null> {
+  async which(_program: string): Promise<string | null> {
     return null;
   }
   async os(): Promise<OsAdapter> {
