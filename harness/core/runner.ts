@@ -12,7 +12,7 @@ import { proofFailures, suiteApplies, variantApplies } from './plan.js';
 import { deriveProfile } from './profile.js';
 import type { Progress } from './progress.js';
 import type { Suite, VariantSession } from './suite.js';
-import type { Fingerprint, OsFamily, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
+import type { Fingerprint, MetricDef, OsFamily, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from './types.js';
 import { TOOL_VERSION } from './version.js';
 
 /** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
@@ -45,6 +45,14 @@ export function selectVariants(suite: Suite, wanted: string[]): VariantDef[] {
 /** A variant's knobs for an OS family, in the order the manifest lists them (the order they are set). */
 export function variantKnobs(v: VariantDef, os: OsFamily): [string, string][] {
   return Object.entries(v.knobs?.[os] ?? {});
+}
+
+/** The first gating metric's value with its unit, for the one-line progress of a repetition. */
+function headline(defs: MetricDef[], values: Record<string, number>): string {
+  const d = defs.find((x) => x.gating && values[x.id] !== undefined);
+  if (!d) return 'done';
+  const v = values[d.id];
+  return `${d.id} ${Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${d.unit}`;
 }
 
 /** Writes run.json atomically (called after every repetition so an interrupted run keeps its data). */
@@ -245,10 +253,9 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
           const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
           if (missed.length) m.proofFailures = missed;
           variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
-          const gbps = m.metrics.throughput_gbps;
           const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
           const proof = missed.length ? ` FEATURE NOT ENGAGED: ${missed[0]}` : '';
-          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${gbps !== undefined ? gbps.toFixed(2) + ' Gb/s' : 'done'}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
+          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${headline(suite.manifest.metrics, m.metrics)}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
         }
         await saveRun(runDir, record);
       }

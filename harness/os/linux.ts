@@ -125,7 +125,7 @@ export class LinuxAdapter implements OsAdapter {
     const old = await this.getKnob(name);
     if (old.replace(/\s+/g, ' ') === value.replace(/\s+/g, ' ')) return;
     await this.write(name, value);
-    stack.push(`sysctl ${name}=${old}`, () => this.write(name, old));
+    stack.push(name.startsWith('/sys/') ? `${name} = ${old}` : `sysctl ${name}=${old}`, () => this.write(name, old));
   }
 
   private async write(name: string, value: string): Promise<void> {

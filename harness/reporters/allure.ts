@@ -87,7 +87,7 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
 
   for (const s of run.suites) {
     if (s.variants.length === 0) {
-      const uuid = runtime.startTest({ name: `${s.title}`, fullName: `headgate.${s.id}`, labels: labels(s, '-'), parameters: params(), start, stage: Stage.FINISHED, status: Status.SKIPPED, statusDetails: { message: `skipped: ${s.reason}` } });
+      const uuid = runtime.startTest({ name: `${s.title}`, fullName: `headgate.${s.id}`, labels: labels(s, 'whole suite'), parameters: params(), start, stage: Stage.FINISHED, status: Status.SKIPPED, statusDetails: { message: `skipped: ${s.reason}` } });
       runtime.stopTest(uuid, { stop });
       runtime.writeTest(uuid);
     }
