@@ -48,8 +48,22 @@ export function registerDoctor(program: Command): void {
           checks.push({ what: `nginx on ${o.target}`, ok: !!nginx, detail: nginx ? `${nginx} ${fp.tools.nginx ?? ''}`.trim() : 'not found', required: true, fix: fp.os === 'freebsd' ? 'pkg install nginx' : 'apt-get install nginx-light' });
           const root = process.getuid?.() === 0;
           checks.push({ what: 'root (knobs, page cache, namespaces)', ok: root, detail: root ? 'running as root' : 'not root: suites that change kernel knobs will fail', required: false, fix: 'run as root or with sudo' });
-          const cap = await os.capability('sendfile');
-          checks.push({ what: 'sendfile', ok: cap.ok, detail: cap.reason ?? 'available', required: false });
+          // What each suite needs beyond nginx: a missing one only skips the variants that need it.
+          for (const [cap, what] of [
+            ['sendfile', 'sendfile (sendfile suite)'],
+            ['cache-cold', 'cold page cache (sendfile, pbuf)'],
+            ['ktls', 'kernel TLS (ktls suite)'],
+            ['tool:openssl', 'openssl (per-run certificate, ktls suite)'],
+            ['tool:fio', 'fio (io-sched suite)'],
+            ['tool:iperf3', 'iperf3 (tcp-stack suite)'],
+            ['netns', 'network namespaces (tcp-stack bottleneck)'],
+            ['netem', 'netem qdisc (tcp-stack delay and loss)'],
+            ['unmapped-mbufs', 'unmapped mbufs (unmapped-mbufs suite)'],
+          ] as const) {
+            const c = await os.capability(cap);
+            const tool = cap.startsWith('tool:') ? cap.slice(5) : undefined;
+            checks.push({ what, ok: c.ok, detail: c.reason ?? 'available', required: false, fix: tool ? (fp.os === 'freebsd' ? `pkg install ${tool}` : `apt-get install ${tool}`) : undefined });
+          }
         } catch (e) {
           checks.push({ what: `target ${o.target}`, ok: false, detail: (e as Error).message, required: true });
         } finally {
