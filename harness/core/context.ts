@@ -209,7 +209,8 @@ export class HarnessContext implements SuiteContext {
         browser_ttfb_p90_ms: quantile(r.ttfbMs, 0.9),
         browser_transfer_ms: median(r.transferMs),
         browser_tls_ms: r.tlsMs,
-        throughput_gbps: gbps,
+        // A browser is not a load generator: its rate is reported under its own name, never gated as throughput.
+        browser_gbps: gbps,
         requests_per_sec: r.fetches / r.durationSec,
         server_cpu_pct: (d.serverCores ?? 0) * 100,
         verification_failures: r.verification.failed,
