@@ -69,7 +69,8 @@ export interface FlagValues {
   serverUrl?: string;
   serverWorkers?: number;
   serverDirective?: string[];
-  objectsMiB?: number;
+  /** --objects-mib (commander camel-cases it as objectsMib). */
+  objectsMib?: number;
   seed?: number;
   out?: string;
   baselines?: string;
@@ -95,7 +96,7 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     connections: flags.connections ?? config.connections ?? d.connections,
     objects: {
       seed: flags.seed ?? config.objects?.seed ?? DEFAULTS.seed,
-      totalMiB: flags.objectsMiB ?? config.objects?.totalMiB ?? d.totalMiB,
+      totalMiB: flags.objectsMib ?? config.objects?.totalMiB ?? d.totalMiB,
     },
     serverUrl: flags.serverUrl ?? config.serverUrl,
     serverWorkers: flags.serverWorkers ?? config.serverWorkers ?? DEFAULTS.serverWorkers,
