@@ -60,6 +60,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--server-cpus <list>', 'pin nginx workers to these CPUs, e.g. 1 or 2,3 (worker_cpu_affinity)', cpuList)
     .option('--server-directive <text>', 'extra nginx http-block directive, replacing a variant directive of the same name; repeatable', collectRaw)
     .option('--objects-mib <n>', 'total size of the object set in MiB (default 96; --quick 32)', numArg)
+    .option('--cold-objects-mib <n>', 'size of the separate object set cold-cache variants read, in MiB: larger than one repetition reads (default 2048; --quick 1024)', numArg)
     .option('--seed <n>', 'seed of the object set (default 1)', intArg)
     .option('--out <dir>', 'reports directory (default: reports)')
     .option('--baselines <dir>', 'baselines directory (default: baselines)')

@@ -13,7 +13,7 @@ export interface ConfigFile {
   durationSec?: number;
   warmupSec?: number;
   connections?: number;
-  objects?: { seed?: number; totalMiB?: number };
+  objects?: { seed?: number; totalMiB?: number; coldMiB?: number };
   serverUrl?: string;
   serverWorkers?: number;
   serverDirectives?: string[];
@@ -40,8 +40,8 @@ export interface Settings {
 
 /** Defaults of a full run and of --quick (short, for smoke tests and CI). */
 export const DEFAULTS = {
-  full: { runs: 8, durationSec: 10, warmupSec: 3, connections: 8, totalMiB: 96 },
-  quick: { runs: 6, durationSec: 2, warmupSec: 1, connections: 8, totalMiB: 32 },
+  full: { runs: 8, durationSec: 10, warmupSec: 3, connections: 8, totalMiB: 96, coldMiB: 2048 },
+  quick: { runs: 6, durationSec: 2, warmupSec: 1, connections: 8, totalMiB: 32, coldMiB: 1024 },
   seed: 1,
   alpha: 0.05,
   serverWorkers: 1,
@@ -71,6 +71,7 @@ export interface FlagValues {
   serverDirective?: string[];
   /** --objects-mib (commander camel-cases it as objectsMib). */
   objectsMib?: number;
+  coldObjectsMib?: number;
   seed?: number;
   out?: string;
   baselines?: string;
@@ -97,6 +98,7 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     objects: {
       seed: flags.seed ?? config.objects?.seed ?? DEFAULTS.seed,
       totalMiB: flags.objectsMib ?? config.objects?.totalMiB ?? d.totalMiB,
+      coldMiB: flags.coldObjectsMib ?? config.objects?.coldMiB ?? d.coldMiB,
     },
     serverUrl: flags.serverUrl ?? config.serverUrl,
     serverWorkers: flags.serverWorkers ?? config.serverWorkers ?? DEFAULTS.serverWorkers,

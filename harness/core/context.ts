@@ -30,6 +30,8 @@ export interface RunEnvironment {
   runDir: string;
   objectsDir: string;
   objects: (ExpectedObject & { kind: string })[];
+  /** The cold-cache set (paths under objectsDir/cold-NMiB/); empty when no cold variant is selected. */
+  coldObjects: (ExpectedObject & { kind: string })[];
 }
 
 const ms = (us: number) => us / 1000;
@@ -52,8 +54,9 @@ export class HarnessContext implements SuiteContext {
 
   private browser?: Browser;
   private scratchDevice?: string;
-  private selectObjects(kind?: ObjectClass) {
-    return !kind || kind === 'all' ? this.env.objects : this.env.objects.filter((x) => x.kind === kind);
+  private selectObjects(kind?: ObjectClass, cache: 'hot' | 'cold' = 'hot') {
+    const set = cache === 'cold' ? this.env.coldObjects : this.env.objects;
+    return !kind || kind === 'all' ? set : set.filter((x) => x.kind === kind);
   }
 
   get options(): RunOptions {
@@ -119,7 +122,8 @@ export class HarnessContext implements SuiteContext {
     const { os, fingerprint, progress } = this.env;
     progress.step(o.label);
     const pids = await server.pids();
-    const objects = this.selectObjects(o.objects);
+    const objects = this.selectObjects(o.objects, o.cache);
+    if (objects.length === 0) throw infraError(`${this.suiteId} ${o.label}: no ${o.cache === 'cold' ? 'cold-cache ' : ''}objects to request`);
     const cold =
       o.cache === 'cold'
         ? await os.coldCache(

@@ -105,6 +105,17 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       const note = await os.primePageCache(manifest.objects.map((o) => path.join(objectsDir, o.path)));
       if (note) progress.log(`note: ${note}`);
     }
+    // Cold-cache variants read a set of their own, larger than one repetition reads, so most of
+    // their bytes come from the disk; the hot set stays in the cache for the hot variants.
+    const wantsCold = !options.serverUrl && p.suites.some((s) => selectVariants(s, options.variants).some((v) => v.cache === 'cold'));
+    let coldObjects: RunEnvironment['objects'] = [];
+    if (wantsCold) {
+      const coldMiB = options.objects.coldMiB ?? options.objects.totalMiB;
+      const prefix = `/cold-${coldMiB}MiB`;
+      progress.log(`cold-cache object set: ${coldMiB} MiB in ${path.join(objectsDir, prefix)}`);
+      const cold = await materializeObjects(path.join(objectsDir, prefix), options.objects.seed + 1, coldMiB);
+      coldObjects = cold.manifest.objects.map((o) => ({ path: prefix + o.path, kind: o.kind, body: cold.bodies.get(o.path)! }));
+    }
     const env: RunEnvironment = {
       target,
       os,
@@ -115,6 +126,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       runDir,
       objectsDir,
       objects: manifest.objects.map((o) => ({ path: o.path, kind: o.kind, body: bodies.get(o.path)! })),
+      coldObjects,
     };
 
     // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
@@ -136,6 +148,9 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
         const c = await variantApplies(m, v, os);
         if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason });
+        else if (v.cache === 'cold' && options.serverUrl) {
+          Object.assign(vr, { status: 'skipped', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
+        }
         result.variants.push(vr);
         if (vr.status === 'ran') runnable.push(v);
       }

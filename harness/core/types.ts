@@ -211,7 +211,8 @@ export interface RunOptions {
   durationSec: number;
   warmupSec: number;
   connections: number;
-  objects: { seed: number; totalMiB: number };
+  /** The object set (hot) and, for cold-cache variants, a larger set of its own (coldMiB). */
+  objects: { seed: number; totalMiB: number; coldMiB?: number };
   serverUrl?: string;
   serverWorkers: number;
   /** CPUs to pin nginx workers to (worker_cpu_affinity); unset: not pinned. */
