@@ -69,12 +69,12 @@ describe('run flags reach the run options', () => {
     const cmd = addRunFlags(new Command('gate')).exitOverride();
     const argv = ['--target', 'local', '--suite', 'a', '--variant', 'v', '--runs', '5', '--duration', '3', '--warmup', '2', '--connections', '4', '--rate', '100', '--quick',
       '--block-device', '/dev/loop9', '--step-timeout', '7', '--server-url', 'http://127.0.0.1:1', '--server-workers', '2', '--server-cpus', '1',
-      '--server-directive', 'sendfile off', '--objects-mib', '2048', '--seed', '9', '--out', 'o', '--baselines', 'b', '--profile', 'p'];
+      '--server-directive', 'sendfile off', '--objects-mib', '2048', '--cold-objects-mib', '512', '--seed', '9', '--out', 'o', '--baselines', 'b', '--profile', 'p'];
     cmd.parse(argv, { from: 'user' });
     const { options, settings } = resolveOptions({ schemaVersion: 1 }, cmd.opts());
     expect(options).toMatchObject({
       suites: ['a'], variants: ['v'], runs: 5, durationSec: 3, warmupSec: 2, connections: 4, rate: 100, quick: true, blockDevice: '/dev/loop9', stepTimeoutSec: 7,
-      serverUrl: 'http://127.0.0.1:1', serverWorkers: 2, serverCpus: [1], serverDirectives: ['sendfile off'], objects: { seed: 9, totalMiB: 2048 },
+      serverUrl: 'http://127.0.0.1:1', serverWorkers: 2, serverCpus: [1], serverDirectives: ['sendfile off'], objects: { seed: 9, totalMiB: 2048, coldMiB: 512 },
     });
     expect(settings).toMatchObject({ target: 'local', reportsDir: 'o', baselinesDir: 'b', profile: 'p' });
   });
