@@ -1,5 +1,12 @@
+import { existsSync } from 'node:fs';
+import { CHROMIUM_PATH } from '../load/browser.js';
 import type { Capability, OsAdapter } from '../os/adapter.js';
 import type { OsFamily, Proof, SuiteManifest, VariantDef } from './types.js';
+
+/** Capabilities of the machine running the harness (the client side), not of the target. */
+const HARNESS_CAPABILITIES: Record<string, () => Capability> = {
+  browser: () => (existsSync(CHROMIUM_PATH) ? { ok: true } : { ok: false, reason: `browser client: ${CHROMIUM_PATH} not found on the harness machine (apt-get install chromium)` }),
+};
 
 /** Whether a suite applies to an OS family at all, with the manifest's reason when it does not. */
 export function suiteApplies(m: SuiteManifest, os: OsFamily): Capability {
@@ -16,7 +23,7 @@ export async function variantApplies(m: SuiteManifest, v: VariantDef, os: Pick<O
   if (!s.ok) return s;
   if (v.os && !v.os.includes(os.family)) return { ok: false, reason: `variant for ${v.os.join(', ')} only (target runs ${os.family})` };
   for (const cap of v.requires ?? []) {
-    const c = await os.capability(cap);
+    const c = HARNESS_CAPABILITIES[cap]?.() ?? (await os.capability(cap));
     if (!c.ok) return { ok: false, reason: c.reason ?? `target lacks ${cap}` };
   }
   return { ok: true };

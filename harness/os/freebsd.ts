@@ -214,8 +214,6 @@ export class FreeBSDAdapter implements OsAdapter {
         return { ok: false, reason: 'impairment on FreeBSD needs dummynet on a middle hop; the netns lab that provides one is Linux-only (lab-targets issue)' };
       case 'netns':
         return { ok: false, reason: 'the bottleneck lab is built from Linux network namespaces on the harness host; a FreeBSD target needs a separate client and middle hop (lab-targets issue)' };
-      case 'browser':
-        return { ok: true };
       default:
         return { ok: false, reason: `capability "${name}" is not known to the FreeBSD adapter` };
     }

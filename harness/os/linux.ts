@@ -213,8 +213,6 @@ export class LinuxAdapter implements OsAdapter {
         return (await this.target.which('ip')) && process.getuid?.() === 0
           ? { ok: true }
           : { ok: false, reason: 'network namespaces need root and iproute2 (ip) on the target' };
-      case 'browser':
-        return { ok: true };
       default:
         return { ok: false, reason: `capability "${name}" is not known to the Linux adapter` };
     }
