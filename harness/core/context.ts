@@ -129,6 +129,7 @@ export class HarnessContext implements SuiteContext {
         ? await os.coldCache(
             objects.map((x) => path.join(this.env.objectsDir, x.path)),
             path.join(this.env.runDir, 'servers', `${this.suiteId}-evictor.log`),
+            o.durationSec + 60,
           )
         : null;
     const before = await snapshot(os, pids, this.counterGroups);

@@ -36,9 +36,9 @@ export interface OsAdapter {
   primePageCache(files: string[]): Promise<string | null>;
   /**
    * Makes the files cold: evicts them now and, where the OS can, keeps evicting until stop(), so
-   * reads during a repetition go to the disk. Throws (infrastructure) when it cannot.
+   * reads during a repetition go to the disk, for at most maxSec. Throws (infrastructure) when it cannot.
    */
-  coldCache(files: string[], logFile: string): Promise<ColdCache>;
+  coldCache(files: string[], logFile: string, maxSec: number): Promise<ColdCache>;
   /** fio's asynchronous I/O engine on this OS. */
   readonly fioEngine: string;
   /** Creates a file-backed block device for I/O tests and registers its removal; returns its /dev path. */

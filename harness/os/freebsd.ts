@@ -140,7 +140,7 @@ export class FreeBSDAdapter implements OsAdapter {
     return files.length ? 'page cache not primed: per-file eviction is not available on FreeBSD; pages are in whatever state the cache holds' : null;
   }
 
-  async coldCache(files: string[], _logFile?: string): Promise<ColdCache> {
+  async coldCache(files: string[], _logFile?: string, _maxSec?: number): Promise<ColdCache> {
     // No per-file eviction on FreeBSD: unmounting the filesystem that holds the objects drops its
     // cached pages; it must be a separate filesystem listed in /etc/fstab so `mount MP` brings it back.
     const df = await this.target.exec(['df', '-P', files[0]], { allowFail: true });

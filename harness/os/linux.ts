@@ -141,11 +141,13 @@ export class LinuxAdapter implements OsAdapter {
     return r.code === 0 ? null : `page cache not primed (dd iflag=nocache failed: ${r.stderr.trim().split('\n')[0]})`;
   }
 
-  async coldCache(files: string[], logFile: string): Promise<ColdCache> {
+  async coldCache(files: string[], logFile: string, maxSec: number): Promise<ColdCache> {
     const once = await this.target.exec(['sh', '-c', EVICT_ONCE, 'sh', ...files], { allowFail: true, timeoutMs: 120_000 });
     if (once.code !== 0) throw infraError(`cold cache: dd iflag=nocache failed: ${once.stderr.trim().split('\n')[0]}`);
     // Clients re-read objects within a repetition: keep evicting so most reads go to the disk.
-    const loop = await this.target.spawn(['sh', '-c', `while :; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
+    // Bounded in time too, so a harness killed with SIGKILL cannot leave it running for ever.
+    const end = `$(( $(date +%s) + ${Math.ceil(maxSec)} ))`;
+    const loop = await this.target.spawn(['sh', '-c', `end=${end}; while [ "$(date +%s)" -lt "$end" ]; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
     return {
       stop: async () => {
         loop.kill('SIGKILL');
