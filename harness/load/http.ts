@@ -20,6 +20,8 @@ export interface HttpLoadOptions {
   durationSec: number;
   /** Seed for each connection's request order. */
   seed?: number;
+  /** A request with no progress for this long is a timeout, whole seconds (default: max(10, durationSec)). */
+  timeoutSec?: number;
   signal?: AbortSignal;
   /** Called about once a second with live totals (for progress display). */
   onTick?: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => void;
@@ -90,6 +92,23 @@ function useStaticReadBuffer(client: any): void {
 }
 
 /**
+ * autocannon keeps one HTTP parser and one queue of pending requests per client across
+ * reconnects. After a timeout mid-body (or a connection error) the new connection's bytes were
+ * parsed as the rest of the old response and matched to the wrong request: a stalled server
+ * showed up as "HTTP status undefined" payload failures (seen on a cold-cache run). A request
+ * whose connection died will never be answered, so each new connection starts with a reset
+ * parser and an empty queue; the lost requests count as errors or timeouts, not as bad bytes.
+ */
+function freshParserPerConnection(client: any): void {
+  const connect = client._connect;
+  client._connect = function (this: any) {
+    this.parser.initialize(this.parser.type ?? 'RESPONSE');
+    this.pipelinedRequests.clear();
+    return connect.call(this);
+  };
+}
+
+/**
  * Runs autocannon against baseUrl and verifies every response body against the expected bytes.
  * autocannon as shipped turns each body chunk into a string (it then measures itself, not the
  * server); here each chunk is compared in place with Buffer.compare (memcmp), which keeps the
@@ -140,6 +159,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
       return r;
     };
     if (!client.secure && !client.ipc) useStaticReadBuffer(client);
+    freshParserPerConnection(client);
     client.on('response', (_status: number, _bytes: number, ms: number) => {
       hist.recordValue(Math.max(1, Math.round(ms * 1000)));
     });
@@ -152,7 +172,8 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
       url: o.baseUrl,
       connections: o.connections,
       duration: o.durationSec,
-      timeout: Math.max(10, o.durationSec),
+      // Whole seconds: autocannon never starts with a fractional timeout.
+      timeout: Math.max(1, Math.ceil(o.timeoutSec ?? Math.max(10, o.durationSec))),
       setupClient,
     } as autocannon.Options,
     () => {},

@@ -72,3 +72,28 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     expect(r.verification.failures[0]).toEqual({ path: '/seg/missing.m4s', reason: 'HTTP status 404' });
   });
 });
+
+describe('HTTP load against a server that stalls mid-body (real sockets on loopback)', () => {
+  it('a response that stalls past the timeout is a timeout, and the next connection verifies cleanly', async () => {
+    const http = await import('node:http');
+    const body = Buffer.alloc(256 * 1024, 7);
+    let n = 0;
+    // Every third response sends half its body and then stalls, as a disk-bound server can.
+    const srv = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      if (++n % 3 === 0) res.write(body.subarray(0, body.length / 2));
+      else res.end(body);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as import('node:net').AddressInfo).port;
+      const r = await runHttpLoad({ baseUrl: `http://127.0.0.1:${port}`, objects: [{ path: '/x', body }], connections: 2, durationSec: 4, timeoutSec: 1 });
+      expect(r.timeouts).toBeGreaterThan(0);
+      expect(r.verification.failures).toEqual([]);
+      expect(r.verification.verified).toBeGreaterThan(0);
+    } finally {
+      srv.closeAllConnections();
+      srv.close();
+    }
+  }, 30_000);
+});
