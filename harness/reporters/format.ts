@@ -17,8 +17,9 @@ export function pct(x: number): string {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 }
 
-/** The change with its interval: "-31.2% [-35.0%, -27.1%]". */
+/** The change with its interval: "-31.2% [-35.0%, -27.1%]"; a relative change from a zero baseline has no meaning. */
 export function changeWithCi(c: MetricComparison): string {
+  if (c.baselineMedian === 0) return `n/a (baseline median is 0; now ${fmt(c.currentMedian)})`;
   return `${pct(c.relChange)} [${pct(c.ciLow)}, ${pct(c.ciHigh)}]`;
 }
 
