@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { ExpectedObject } from '../load/http.js';
 import { runHttpLoad } from '../load/http.js';
 import { runOpenLoad } from '../load/open.js';
-import { diff, snapshot } from '../collectors/snapshot.js';
+import { diff, snapshot, type SnapshotDelta } from '../collectors/snapshot.js';
 import { launchBrowser, runBrowserLoad } from '../load/browser.js';
 import { runFio, type FioSide } from '../load/fio.js';
 import { jainIndex, runIperf } from '../load/iperf.js';
@@ -35,6 +35,8 @@ export interface RunEnvironment {
 }
 
 const ms = (us: number) => us / 1000;
+/** Verification result of a measurement with no payload to check (fio, iperf3). */
+const NOTHING_VERIFIED = { verified: 0, failed: 0, failures: [] };
 
 /**
  * The harness API given to one suite. Servers live on the suite's stack (stopped when the suite
@@ -51,6 +53,15 @@ export class HarnessContext implements SuiteContext {
     private readonly artifacts: (variant: string, files: Record<string, string>) => void,
     private readonly counterGroups: CounterGroup[] = ['vm', 'tcp', 'sendfile'],
   ) {}
+
+  /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
+  private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
+    const { os, fingerprint } = this.env;
+    const before = await snapshot(os, pids, this.counterGroups);
+    const result = await fn();
+    const after = await snapshot(os, pids, this.counterGroups);
+    return { result, delta: diff(before, after, fingerprint.cpuCount) };
+  }
 
   private browser?: Browser;
   private scratchDevice?: string;
@@ -119,7 +130,7 @@ export class HarnessContext implements SuiteContext {
     server: HttpServer,
     o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
   ): Promise<RepetitionMeasurement> {
-    const { os, fingerprint, progress } = this.env;
+    const { os, progress } = this.env;
     progress.step(o.label);
     const pids = await server.pids();
     const objects = this.selectObjects(o.objects, o.cache);
@@ -132,7 +143,6 @@ export class HarnessContext implements SuiteContext {
             o.durationSec + 60,
           )
         : null;
-    const before = await snapshot(os, pids, this.counterGroups);
     const spec = {
       baseUrl: server.baseUrl,
       objects,
@@ -142,19 +152,17 @@ export class HarnessContext implements SuiteContext {
       onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
     };
     const rate = this.env.options.rate;
-    let load;
-    let after;
+    let measured;
     try {
-      load = rate ? await runOpenLoad({ ...spec, rate }) : await runHttpLoad(spec);
-      after = await snapshot(os, pids, this.counterGroups);
+      measured = await this.bracketed(pids, () => (rate ? runOpenLoad({ ...spec, rate }) : runHttpLoad(spec)));
     } finally {
       await cold?.stop();
     }
+    const { result: load, delta: d } = measured;
     if (!server.alive()) throw infraError(`${this.suiteId} ${o.label}: the server exited during the load (see its error.log)`);
     if (load.requests === 0) {
       throw infraError(`${this.suiteId} ${o.label}: no response from ${server.baseUrl} (${load.errors} connection errors, ${load.timeouts} timeouts)`);
     }
-    const d = diff(before, after, fingerprint.cpuCount);
     // Charge the kernel only with the server's CPU: on the local target the client shares the box.
     const serverCores = d.serverCores ?? (this.env.target.kind === 'local' ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
     const gbps = (load.bodyBytes * 8) / load.durationSec / 1e9;
@@ -190,7 +198,7 @@ export class HarnessContext implements SuiteContext {
 
   /** Fetches objects from the server in a real browser (Debian Chromium), verifying every body's SHA-256. */
   async measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement> {
-    const { os, fingerprint, progress } = this.env;
+    const { progress } = this.env;
     progress.step(o.label);
     if (!this.browser) {
       const b = await launchBrowser();
@@ -201,11 +209,11 @@ export class HarnessContext implements SuiteContext {
       });
     }
     const pids = await server.pids();
-    const before = await snapshot(os, pids, this.counterGroups);
-    const r = await runBrowserLoad(this.browser, { baseUrl: server.baseUrl, objects: this.selectObjects(o.objects), durationSec: o.durationSec, signal: this.signal });
-    const after = await snapshot(os, pids, this.counterGroups);
+    const browser = this.browser;
+    const { result: r, delta: d } = await this.bracketed(pids, () =>
+      runBrowserLoad(browser, { baseUrl: server.baseUrl, objects: this.selectObjects(o.objects), durationSec: o.durationSec, signal: this.signal }),
+    );
     if (r.fetches === 0) throw infraError(`${this.suiteId} ${o.label}: the browser fetched nothing from ${server.baseUrl}`);
-    const d = diff(before, after, fingerprint.cpuCount);
     const gbps = (r.bodyBytes * 8) / r.durationSec / 1e9;
     return {
       durationMs: r.durationSec * 1000,
@@ -243,12 +251,11 @@ export class HarnessContext implements SuiteContext {
 
   /** Runs a reader against a concurrent writer on a block device with fio; read latency percentiles and rates. */
   async measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement> {
-    const { os, fingerprint, progress, target } = this.env;
+    const { os, progress, target } = this.env;
     progress.step(o.label);
-    const before = await snapshot(os, [], this.counterGroups);
-    const r = await runFio(target, { device: o.device, durationSec: o.durationSec, ioengine: os.fioEngine, reader: o.reader, writer: o.writer }, this.signal);
-    const after = await snapshot(os, [], this.counterGroups);
-    const d = diff(before, after, fingerprint.cpuCount);
+    const { result: r, delta: d } = await this.bracketed([], () =>
+      runFio(target, { device: o.device, durationSec: o.durationSec, ioengine: os.fioEngine, reader: o.reader, writer: o.writer }, this.signal),
+    );
     return {
       durationMs: o.durationSec * 1000,
       metrics: {
@@ -261,7 +268,7 @@ export class HarnessContext implements SuiteContext {
         target_cpu_pct: d.targetBusy * 100,
       },
       counters: d.counters,
-      verification: { verified: 0, failed: 0, failures: [] },
+      verification: NOTHING_VERIFIED,
       clientBound: false,
       notes: [],
     };
@@ -290,11 +297,11 @@ export class HarnessContext implements SuiteContext {
 
   /** Bulk TCP from the server namespace to the client through the bottleneck (iperf3), with per-flow fairness. */
   async measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement> {
-    const { os, fingerprint, progress, target } = this.env;
+    const { progress, target } = this.env;
     progress.step(o.label);
     const port = await freePort(b.clientAddress);
-    const before = await snapshot(os, [], this.counterGroups);
-    const r = await runIperf(target, {
+    const { result: r, delta: d } = await this.bracketed([], () =>
+      runIperf(target, {
       senderWrap: b.serverWrap,
       clientAddress: b.clientAddress,
       port,
@@ -302,10 +309,9 @@ export class HarnessContext implements SuiteContext {
       flows: o.flows,
       durationSec: o.durationSec,
       logFile: path.join(this.env.runDir, 'servers', `${this.suiteId}-iperf3.log`),
-      signal: this.signal,
-    });
-    const after = await snapshot(os, [], this.counterGroups);
-    const d = diff(before, after, fingerprint.cpuCount);
+        signal: this.signal,
+      }),
+    );
     const notes = [`iperf3: ${o.flows} flows, congestion control ${r.congestion || o.congestion || 'default'}`];
     if (o.congestion && r.congestion && r.congestion !== o.congestion) notes.push(`asked for ${o.congestion}, sender used ${r.congestion}`);
     return {
@@ -317,7 +323,7 @@ export class HarnessContext implements SuiteContext {
         fairness: jainIndex(r.flowBps),
       },
       counters: { ...d.counters, 'iperf3.sender_congestion_matches': !o.congestion || r.congestion === o.congestion ? 1 : 0 },
-      verification: { verified: 0, failed: 0, failures: [] },
+      verification: NOTHING_VERIFIED,
       clientBound: false,
       notes,
     };

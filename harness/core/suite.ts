@@ -89,6 +89,15 @@ export async function httpVariantSession(
     if (derive) Object.assign(m.metrics, derive(m));
     return m;
   };
+  return variantSession(ctx, variant, measure);
+}
+
+/** A variant session from one measure function: warm-up for --warmup seconds (if any), then repetitions of --duration. */
+export function variantSession(
+  ctx: SuiteContext,
+  variant: VariantDef,
+  measure: (durationSec: number, label: string) => Promise<RepetitionMeasurement>,
+): VariantSession {
   return {
     async warmup() {
       if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { defineSuite } from '../../harness/core/suite.js';
+import { defineSuite, variantSession } from '../../harness/core/suite.js';
 
 /** Size of the default scratch loop device: large enough that reads miss the device's own caches. */
 const SCRATCH_MIB = 1024;
@@ -29,11 +29,6 @@ export default defineSuite({
       await apply();
       return ctx.measureBlockIo({ device, durationSec, reader, writer, label });
     };
-    return {
-      async warmup() {
-        if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
-      },
-      repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
-    };
+    return variantSession(ctx, variant, measure);
   },
 });

@@ -1,4 +1,4 @@
-import { defineSuite } from '../../harness/core/suite.js';
+import { defineSuite, variantSession } from '../../harness/core/suite.js';
 import type { Impairment } from '../../harness/net/bottleneck.js';
 import type { VariantDef } from '../../harness/core/types.js';
 
@@ -45,11 +45,6 @@ export default defineSuite({
         notes: [...bulk.notes, ...http.notes],
       };
     };
-    return {
-      async warmup() {
-        if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
-      },
-      repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
-    };
+    return variantSession(ctx, variant, measure);
   },
 });
