@@ -23,7 +23,7 @@ export function registerSuites(program: Command): void {
             const m = s.manifest;
             const variants = [];
             for (const v of m.variants) {
-              const c = await variantApplies(m, v, os);
+              const c = await variantApplies(m, v, os, target);
               const runnable = c.ok;
               const reason = c.reason;
               variants.push({ id: v.id, description: v.description, default: v.default !== false, runnable, reason });

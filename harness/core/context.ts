@@ -11,12 +11,13 @@ import { ensureCertificate, probeTls, tlsDirectives } from '../servers/tls.js';
 import { median, quantile } from '../stats/summary.js';
 import type { Browser } from 'playwright-core';
 import type { OsAdapter } from '../os/adapter.js';
-import { externalServer, freePort, startNginx, type HttpServer } from '../servers/nginx.js';
+import { externalServer, startNginx, type HttpServer } from '../servers/nginx.js';
+import { freePort } from '../net/ports.js';
 import type { Target } from '../targets/target.js';
 import { CleanupStack } from './cleanup.js';
 import { infraError } from './errors.js';
 import type { Progress } from './progress.js';
-import type { RepetitionMeasurement, SuiteContext } from './suite.js';
+import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
 import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from './types.js';
 
 /** Everything the runner shares with the suite contexts it creates. */
@@ -27,8 +28,14 @@ export interface RunEnvironment {
   options: RunOptions;
   signal: AbortSignal;
   progress: Progress;
+  /** The run directory on this machine (run.json, reports, downloaded artifacts). */
   runDir: string;
+  /** The run directory on the target (the same as runDir when the target shares this filesystem). */
+  targetRunDir: string;
+  /** The object set on the target. */
   objectsDir: string;
+  /** This machine, for the parts of a lab that live here (namespaces, the iperf3 receiver). */
+  host: Target;
   objects: (ExpectedObject & { kind: string })[];
   /** The cold-cache set (paths under objectsDir/cold-NMiB/); empty when no cold variant is selected. */
   coldObjects: (ExpectedObject & { kind: string })[];
@@ -85,25 +92,29 @@ export class HarnessContext implements SuiteContext {
   capability(name: string) {
     return this.env.os.capability(name);
   }
-  getKnob(name: string): Promise<string> {
-    return this.env.os.getKnob(name);
+  private async knobOs(where: KnobHost) {
+    return where === 'path-host' && this.env.target.lab ? this.env.host.os() : this.env.os;
   }
-  setKnob(name: string, value: string): Promise<void> {
-    return this.env.os.setKnob(name, value, this.knobStack);
+  async getKnob(name: string, where: KnobHost = 'target'): Promise<string> {
+    return (await this.knobOs(where)).getKnob(name);
+  }
+  async setKnob(name: string, value: string, where: KnobHost = 'target'): Promise<void> {
+    return (await this.knobOs(where)).setKnob(name, value, this.knobStack);
   }
 
   async startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer> {
     if (this.env.options.serverUrl) return externalServer(this.env.options.serverUrl);
     const address = where?.bottleneck?.serverAddress ?? this.env.target.address;
-    const tls = variant.tls ? await ensureCertificate(this.env.target, path.join(this.env.runDir, 'tls'), address) : undefined;
+    const tls = variant.tls ? await ensureCertificate(this.env.target, path.posix.join(this.env.targetRunDir, 'tls'), address) : undefined;
     const server = await startNginx(
       this.env.target,
       {
         suite: this.suiteId,
         variant: variant.id,
-        prefix: path.join(this.env.runDir, 'servers', `${this.suiteId}-${variant.id}`),
+        prefix: path.posix.join(this.env.targetRunDir, 'servers', `${this.suiteId}-${variant.id}`),
         root: this.env.objectsDir,
         address,
+        listenAddress: where?.bottleneck ? undefined : this.env.target.listenAddress,
         tls,
         wrap: where?.bottleneck?.serverWrap,
         workers: this.env.options.serverWorkers,
@@ -138,8 +149,8 @@ export class HarnessContext implements SuiteContext {
     const cold =
       o.cache === 'cold'
         ? await os.coldCache(
-            objects.map((x) => path.join(this.env.objectsDir, x.path)),
-            path.join(this.env.runDir, 'servers', `${this.suiteId}-evictor.log`),
+            objects.map((x) => path.posix.join(this.env.objectsDir, x.path)),
+            path.posix.join(this.env.targetRunDir, 'servers', `${this.suiteId}-evictor.log`),
             o.durationSec + 60,
           )
         : null;
@@ -243,7 +254,7 @@ export class HarnessContext implements SuiteContext {
       return options.blockDevice;
     }
     if (!this.scratchDevice) {
-      this.scratchDevice = await os.scratchBlockDevice(path.join(this.env.runDir, `${this.suiteId}-scratch.img`), sizeMiB, this.suiteStack);
+      this.scratchDevice = await os.scratchBlockDevice(path.posix.join(this.env.targetRunDir, `${this.suiteId}-scratch.img`), sizeMiB, this.suiteStack);
       this.log(`${this.suiteId}: scratch block device ${this.scratchDevice} (${sizeMiB} MiB, removed at the end)`);
     }
     return this.scratchDevice;
@@ -279,7 +290,7 @@ export class HarnessContext implements SuiteContext {
     const netem = await this.env.os.capability('netem');
     const wantsNetem = Boolean(imp.delayMs || imp.lossPct);
     if (wantsNetem && !netem.ok) throw infraError(`${this.suiteId}: delay/loss asked for but ${netem.reason}`);
-    const b = await createBottleneck(this.env.target, imp, netem.ok, this.suiteStack);
+    const b = await createBottleneck(this.env.host, this.env.target.lab, imp, netem.ok, path.join(this.env.runDir, 'lab'), this.suiteStack);
     this.log(`${this.suiteId}: bottleneck ${b.clientAddress} <- [${b.qdisc}] <- ${b.serverAddress} (namespaces ${b.middleNs}, ${b.serverNs})`);
     return b;
   }
@@ -297,18 +308,20 @@ export class HarnessContext implements SuiteContext {
 
   /** Bulk TCP from the server namespace to the client through the bottleneck (iperf3), with per-flow fairness. */
   async measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement> {
-    const { progress, target } = this.env;
+    const { progress, target, host } = this.env;
     progress.step(o.label);
     const port = await freePort(b.clientAddress);
+    // The receiver sits on the client side of the lab: this machine for a netns target.
+    const receiver = target.lab ? host : target;
     const { result: r, delta: d } = await this.bracketed([], () =>
-      runIperf(target, {
+      runIperf(target, receiver, {
       senderWrap: b.serverWrap,
       clientAddress: b.clientAddress,
       port,
       congestion: o.congestion,
       flows: o.flows,
       durationSec: o.durationSec,
-      logFile: path.join(this.env.runDir, 'servers', `${this.suiteId}-iperf3.log`),
+      logFile: path.join(target.lab ? this.env.runDir : this.env.targetRunDir, 'servers', `${this.suiteId}-iperf3.log`),
         signal: this.signal,
       }),
     );

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { CHROMIUM_PATH } from '../load/browser.js';
 import type { Capability, OsAdapter } from '../os/adapter.js';
+import type { Target } from '../targets/target.js';
 import type { OsFamily, Proof, SuiteManifest, VariantDef } from './types.js';
 
 /** Capabilities of the machine running the harness (the client side), not of the target. */
@@ -18,11 +19,20 @@ export function suiteApplies(m: SuiteManifest, os: OsFamily): Capability {
  * Whether one variant can run on the target: its OS family, then every capability it requires,
  * probed by the adapter. The first missing one is the exact reason for the skip.
  */
-export async function variantApplies(m: SuiteManifest, v: VariantDef, os: Pick<OsAdapter, 'family' | 'capability'>): Promise<Capability> {
+export async function variantApplies(
+  m: SuiteManifest,
+  v: VariantDef,
+  os: Pick<OsAdapter, 'family' | 'capability'>,
+  target?: Pick<Target, 'workDir' | 'lab' | 'kind'>,
+): Promise<Capability> {
   const s = suiteApplies(m, os.family);
   if (!s.ok) return s;
   if (v.os && !v.os.includes(os.family)) return { ok: false, reason: `variant for ${v.os.join(', ')} only (target runs ${os.family})` };
   for (const cap of v.requires ?? []) {
+    // A namespace path is built on the harness host: a remote target is only on it when it is a netns lab.
+    if (cap === 'netns' && target && target.workDir !== null && !target.lab) {
+      return { ok: false, reason: `needs a network path the harness builds (a local or netns target); ${target.kind} targets have none` };
+    }
     const c = HARNESS_CAPABILITIES[cap]?.() ?? (await os.capability(cap));
     if (!c.ok) return { ok: false, reason: c.reason ?? `target lacks ${cap}` };
   }

@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Settings } from '../config/config.js';
 import { buildManifest, materializeObjects } from '../load/objects.js';
 import type { Target } from '../targets/target.js';
+import { acquireTargetLock } from '../targets/lock.js';
+import { LocalTarget } from '../targets/local.js';
+import { syncObjects } from '../targets/sync.js';
 import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
 import { HarnessContext, type RunEnvironment } from './context.js';
@@ -26,6 +29,8 @@ export interface RunParams {
   suites: Suite[];
   signal: AbortSignal;
   progress: Progress;
+  /** This machine, for lab parts that live here (default: the target itself, i.e. local). */
+  host?: Target;
   /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
   fingerprint?: Fingerprint;
 }
@@ -93,16 +98,23 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   await saveRun(runDir, record);
   progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
 
+  // A remote target keeps its files under its work directory; a lock there keeps a second run off it.
+  const remote = target.workDir !== null;
+  const targetRunDir = remote ? path.posix.join(target.workDir!, 'runs', runId) : runDir;
+  const lock = remote ? await acquireTargetLock(target, runId) : null;
   try {
-    const objectsDir = path.resolve(settings.reportsDir, '.objects', `seed${options.objects.seed}-${options.objects.totalMiB}MiB`);
+    const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
+    const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);
+    const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;
     // With --server-url the objects live on the appliance; only the expected bytes are needed here.
     const { manifest, bodies } = options.serverUrl
       ? buildManifest(options.objects.seed, options.objects.totalMiB)
-      : await materializeObjects(objectsDir, options.objects.seed, options.objects.totalMiB);
+      : await materializeObjects(localObjectsDir, options.objects.seed, options.objects.totalMiB);
     if (!options.serverUrl) {
       // How pages entered the page cache changes sendfile cost (freshly written vs read back
       // differed by 14-23% here), so every run starts from the same state: evicted, read back.
-      const note = await os.primePageCache(manifest.objects.map((o) => path.join(objectsDir, o.path)));
+      if (remote) await syncObjects(target, localObjectsDir, objectsDir, progress);
+      const note = await os.primePageCache(manifest.objects.map((o) => path.posix.join(objectsDir, o.path)));
       if (note) progress.log(`note: ${note}`);
     }
     // Cold-cache variants read a set of their own, larger than one repetition reads, so most of
@@ -112,8 +124,9 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     if (wantsCold) {
       const coldMiB = options.objects.coldMiB ?? options.objects.totalMiB;
       const prefix = `/cold-${coldMiB}MiB`;
-      progress.log(`cold-cache object set: ${coldMiB} MiB in ${path.join(objectsDir, prefix)}`);
-      const cold = await materializeObjects(path.join(objectsDir, prefix), options.objects.seed + 1, coldMiB);
+      progress.log(`cold-cache object set: ${coldMiB} MiB in ${path.posix.join(objectsDir, prefix)}`);
+      const cold = await materializeObjects(path.join(localObjectsDir, prefix), options.objects.seed + 1, coldMiB);
+      if (remote) await syncObjects(target, path.join(localObjectsDir, prefix), path.posix.join(objectsDir, prefix), progress);
       coldObjects = cold.manifest.objects.map((o) => ({ path: prefix + o.path, kind: o.kind, body: cold.bodies.get(o.path)! }));
     }
     const env: RunEnvironment = {
@@ -124,7 +137,9 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       signal,
       progress,
       runDir,
+      targetRunDir,
       objectsDir,
+      host: p.host ?? (remote ? new LocalTarget() : target),
       objects: manifest.objects.map((o) => ({ path: o.path, kind: o.kind, body: bodies.get(o.path)! })),
       coldObjects,
     };
@@ -146,7 +161,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       }
       for (const v of result.status === 'ran' ? chosen : []) {
         const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
-        const c = await variantApplies(m, v, os);
+        const c = await variantApplies(m, v, os, target);
         if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason });
         else if (v.cache === 'cold' && options.serverUrl) {
           Object.assign(vr, { status: 'skipped', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
@@ -175,6 +190,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   } finally {
     record.finishedAt = new Date().toISOString();
     progress.stop();
+    if (lock) await lock.release().catch((e) => record.restoreFailures.push(`release the lock on ${target.name}: ${describeError(e)}`));
     await saveRun(runDir, record);
   }
   return { record, runDir };
@@ -193,7 +209,8 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     progress.log(`ERROR ${suite.manifest.id}/${v.id}: ${vr.reason}`);
   };
   const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
-    Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.relative(runDir, f)])));
+    // Artifacts live under the target's run directory; remote ones are downloaded to the same layout.
+    Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.posix.relative(env.targetRunDir, f)])));
   }, suite.manifest.counters);
   const rethrowIfFatal = (e: unknown) => {
     if (signal.aborted) throw interruptedError();
@@ -277,6 +294,10 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     }
   } finally {
     record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
+    if (env.targetRunDir !== runDir) {
+      // Server configs and logs for the report; a target that is gone loses only these.
+      await env.target.download(path.posix.join(env.targetRunDir, 'servers'), path.join(runDir, 'servers')).catch((e) => progress.log(`note: artifacts of ${suite.manifest.id} not downloaded: ${describeError(e)}`));
+    }
     if (result.variants.every((v) => v.status !== 'ran')) {
       result.status = result.variants.some((v) => v.status === 'error') ? 'error' : 'skipped';
     }

@@ -1,6 +1,9 @@
 import type { HttpServer } from '../servers/nginx.js';
 import type { FioSide } from '../load/fio.js';
 import type { Bottleneck, Impairment } from '../net/bottleneck.js';
+
+/** Which machine a knob lives on: the target, or the host of the netns lab path (global sysctls a namespace cannot change). */
+export type KnobHost = 'target' | 'path-host';
 import type { Capability } from '../os/adapter.js';
 import type { Fingerprint, ObjectClass, Repetition, RunOptions, SuiteManifest, VariantDef } from './types.js';
 
@@ -17,9 +20,10 @@ export interface SuiteContext {
   /** Whether the target has a kernel capability (e.g. "ktls"), with the exact reason if not. */
   capability(name: string): Promise<Capability>;
   /** Reads a kernel knob on the target (sysctl name, or a /sys path on Linux). */
-  getKnob(name: string): Promise<string>;
+  /** Reads a knob; `where: 'path-host'` reads it on the host that carries the lab's network path (the harness host for a netns target). */
+  getKnob(name: string, where?: KnobHost): Promise<string>;
   /** Sets a kernel knob on the target; it is restored when the current variant's repetition ends. */
-  setKnob(name: string, value: string): Promise<void>;
+  setKnob(name: string, value: string, where?: KnobHost): Promise<void>;
   /**
    * Starts the server under test for a variant (nginx from the template, HTTPS with a per-run
    * certificate when the variant has tls, inside the bottleneck's server namespace if given;

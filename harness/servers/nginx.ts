@@ -1,4 +1,3 @@
-import net from 'node:net';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import { sleep } from '../core/cleanup.js';
 import { infraError, inputError } from '../core/errors.js';
 import type { Target } from '../targets/target.js';
 import { BROWSER_PAGE_HTML } from '../load/browser.js';
+import { canConnect } from '../net/ports.js';
 
 const TEMPLATE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'nginx.conf.template'), 'utf8');
 
@@ -33,6 +33,8 @@ export interface NginxSpec {
   prefix: string;
   root: string;
   address: string;
+  /** Address nginx binds (default: address); differs when the client reaches the target through a forward (qemu). */
+  listenAddress?: string;
   port: number;
   workers: number;
   variantDirectives: string[];
@@ -69,7 +71,7 @@ export function renderNginxConf(s: NginxSpec): string {
     variant: s.variant,
     prefix: s.prefix,
     root: s.root,
-    address: s.address,
+    address: s.listenAddress ?? s.address,
     port: String(s.port),
     workers: String(s.workers),
     directives,
@@ -80,34 +82,6 @@ export function renderNginxConf(s: NginxSpec): string {
     tlsDirectives: s.tls ? `        ssl_certificate ${s.tls.cert};\n        ssl_certificate_key ${s.tls.key};` : '',
   };
   return TEMPLATE.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? '');
-}
-
-/** Finds a free TCP port on the address by binding port 0 (the OS picks; never a fixed port). */
-export async function freePort(address = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, address, () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves true once something accepts TCP connections at address:port. */
-function canConnect(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.setTimeout(1000, () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
 }
 
 const tail = (text: string | null, n = 3) =>
@@ -126,10 +100,10 @@ export async function startNginx(
   if (!nginx) throw infraError(`target ${target.name}: nginx not found`, 'install it: apt-get install nginx-light (Debian) or pkg install nginx (FreeBSD)');
   const conf = path.join(spec.prefix, 'nginx.conf');
   const errorLog = path.join(spec.prefix, 'logs', 'error.log');
-  const runAsRoot = process.getuid?.() === 0;
+  const runAsRoot = target.runsAsRoot;
   for (let attempt = 1; ; attempt++) {
     // In a namespace of its own the server's address is not local here; any port is free there.
-    const port = await freePort(spec.wrap?.length ? '127.0.0.1' : spec.address);
+    const port = await target.pickPort(spec.wrap?.length ? '127.0.0.1' : spec.address);
     await target.writeFile(conf, renderNginxConf({ ...spec, port, runAsRoot }));
     for (const d of ['logs', 'tmp', 'www']) await target.exec(['mkdir', '-p', path.join(spec.prefix, d)]);
     await target.writeFile(path.join(spec.prefix, 'www', 'index.html'), BROWSER_PAGE_HTML);

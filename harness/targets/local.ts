@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync } from 'node:fs';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { cp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { infraError } from '../core/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
+import { freePort } from '../net/ports.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target } from './target.js';
 
 /** The machine the harness runs on. Commands run without a shell, quoted by zx. */
@@ -14,12 +15,14 @@ export class LocalTarget implements Target {
   readonly kind = 'local';
   readonly name = 'local';
   readonly address = '127.0.0.1';
+  readonly workDir = null;
+  readonly runsAsRoot = process.getuid?.() === 0;
   private adapter?: OsAdapter;
   // One zx instance per target: quiet (no echo of child output), no throw (we map errors).
   private readonly sh = $({ quiet: true, nothrow: true });
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000 })`${argv}`;
+    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000, input: opts.input })`${argv}`;
     const out = await p;
     const res = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? -1 };
     if (res.code !== 0 && !opts.allowFail) {
@@ -65,6 +68,19 @@ export class LocalTarget implements Target {
   async writeFile(file: string, data: string | Buffer): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, data);
+  }
+
+  async upload(localDir: string, targetDir: string): Promise<void> {
+    if (path.resolve(localDir) === path.resolve(targetDir)) return;
+    await cp(localDir, targetDir, { recursive: true });
+  }
+
+  async download(targetDir: string, localDir: string): Promise<void> {
+    await this.upload(targetDir, localDir);
+  }
+
+  pickPort(address: string): Promise<number> {
+    return freePort(address);
   }
 
   async which(program: string): Promise<string | null> {

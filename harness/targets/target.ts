@@ -12,6 +12,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Do not throw on a non-zero exit. */
   allowFail?: boolean;
+  /** Bytes written to the command's standard input. */
+  input?: string | Buffer;
 }
 
 /** A long-running process started on a target (e.g. nginx). */
@@ -24,12 +26,39 @@ export interface ProcessHandle {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** A netns lab the target lives in: the harness host reaches it through a middle-hop namespace. */
+export interface TargetLab {
+  /** Namespace of the middle hop, where impairment (tc) goes; its device toward the client. */
+  middleNs: string;
+  middleDevToClient: string;
+  /** The harness host's address on the lab's client side. */
+  clientAddress: string;
+  /** The target's (server namespace's) address. */
+  serverAddress: string;
+  serverNs: string;
+}
+
 /** A machine under test. Suites never see a driver; they get this through the harness API. */
 export interface Target {
   readonly kind: string;
   readonly name: string;
   /** Address the client uses to reach servers on the target. */
   readonly address: string;
+  /**
+   * Directory on the target for the harness's files (run directories, the object set); null when
+   * the target shares this machine's filesystem and the local run directory is used as is.
+   */
+  readonly workDir: string | null;
+  /** True when processes started on the target run as root (root login or sudo). */
+  readonly runsAsRoot: boolean;
+  /** Address servers bind on the target when it differs from `address` (a forwarded port: qemu). */
+  readonly listenAddress?: string;
+  /** Facts about the target every report must show (e.g. software emulation: not performance numbers). */
+  readonly notes?: string[];
+  /** A local file with the target's console output (qemu serial), attached to the run. */
+  readonly consoleLog?: string;
+  /** The netns lab around the target, when the harness built one. */
+  readonly lab?: TargetLab;
   /** Runs argv (no shell); throws an infra error on failure unless allowFail. */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running process; its output goes to the given log file on the target. */
@@ -38,9 +67,16 @@ export interface Target {
   /** Returns null when the file does not exist. */
   readFileIfExists(file: string): Promise<string | null>;
   writeFile(file: string, data: string | Buffer): Promise<void>;
+  /** Copies a local directory's contents into a directory on the target (created if needed). */
+  upload(localDir: string, targetDir: string): Promise<void>;
+  /** Copies a directory's contents from the target into a local directory (created if needed). */
+  download(targetDir: string, localDir: string): Promise<void>;
+  /** A TCP port that is probably free on the target's server address (a server retries on a clash). */
+  pickPort(address: string): Promise<number>;
   /** Whether a program is on the target's PATH (its path, or null). */
   which(program: string): Promise<string | null>;
   /** The OS adapter for this target (probed once). */
   os(): Promise<OsAdapter>;
-  close(): Promise<void>;
+  /** Releases the target; `failed` lets a VM driver keep a failed VM for inspection. */
+  close(outcome?: { failed: boolean }): Promise<void>;
 }

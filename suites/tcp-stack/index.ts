@@ -25,8 +25,9 @@ export default defineSuite({
       if (cc && ctx.fingerprint.os === 'linux') {
         // A namespace may only pick an algorithm the host allows (else EPERM): allow it for the
         // repetition, then set it in the server namespace so nginx's connections use it too.
-        const allowed = (await ctx.getKnob('net.ipv4.tcp_allowed_congestion_control')).split(/\s+/);
-        if (!allowed.includes(cc)) await ctx.setKnob('net.ipv4.tcp_allowed_congestion_control', [...allowed, cc].join(' '));
+        // The list is global (init namespace only): on a netns target it lives on the lab's host.
+        const allowed = (await ctx.getKnob('net.ipv4.tcp_allowed_congestion_control', 'path-host')).split(/\s+/);
+        if (!allowed.includes(cc)) await ctx.setKnob('net.ipv4.tcp_allowed_congestion_control', [...allowed, cc].join(' '), 'path-host');
         await ctx.setServerNamespaceKnob(b, 'net.ipv4.tcp_congestion_control', cc);
       }
       const bulk = await ctx.measureTcp(b, { congestion: cc, flows: FLOWS, durationSec, label: `${label} bulk` });

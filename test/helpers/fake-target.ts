@@ -6,6 +6,8 @@ export class FakeTarget implements Target {
   readonly kind = 'fake';
   readonly name = 'fake';
   readonly address = '127.0.0.1';
+  readonly workDir = '/var/tmp/headgate';
+  readonly runsAsRoot = true;
   readonly transcript: string[] = [];
   constructor(private readonly respond: (argv: string[]) => Partial<ExecResult> | undefined) {}
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -24,6 +26,11 @@ export class FakeTarget implements Target {
     return null;
   }
   async writeFile(): Promise<void> {}
+  async upload(): Promise<void> {}
+  async download(): Promise<void> {}
+  async pickPort(): Promise<number> {
+    return 8080;
+  }
   async which(_program: string): Promise<string | null> {
     return null;
   }
