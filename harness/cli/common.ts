@@ -44,7 +44,9 @@ export function onInconclusiveOption(): Option {
 /** Adds the flags shared by run and gate. */
 export function addRunFlags(cmd: Command): Command {
   return cmd
-    .option('--target <name>', 'target to test (default: local, this machine)')
+    .option('--target <spec>', 'target(s): local (default), ssh:[user@]host[:port], netns[:NAME], vagrant:NAME, qemu:NAME, an inventory name, group:G, tag:T, or a comma list')
+    .option('--inventory <file>', 'inventory of targets and clients (default: inventory.yaml if present)')
+    .option('--parallel <n>', 'with several targets: how many run at once (default 4)', intArg)
     .option('--suite <id>', 'suite to run; repeatable or comma-separated (default: all)', collect)
     .option('--variant <id>', 'variant to run; repeatable or comma-separated (default: each suite\'s default variants)', collect)
     .option('--runs <n>', 'measured repetitions per variant (default 8; --quick 6)', intArg)
@@ -102,10 +104,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
 }
 
 /** Prints an error as one line (plus a hint line) and returns its exit code. */
-export function reportError(e: unknown): number {
+export function reportError(e: unknown, prefix = ''): number {
   if (isHeadgateError(e)) {
-    process.stderr.write(`headgate: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+    process.stderr.write(`${prefix}headgate: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`${prefix}  hint: ${e.hint}\n`);
     return e.exitCode;
   }
   const err = e as Error;

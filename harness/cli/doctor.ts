@@ -24,10 +24,11 @@ export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description('check what the harness needs on this machine and the target, and say how to install what is missing')
-    .option('--target <name>', 'target to check', 'local')
+    .option('--target <name>', 'target to check (local, ssh:[user@]host[:port], netns, an inventory name)', 'local')
+    .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
     .option('--json', 'print as JSON')
     .action(
-      action(async (o: { target: string; json?: boolean }) => {
+      action(async (o: { target: string; inventory?: string; json?: boolean }) => {
         const sh = $({ quiet: true, nothrow: true });
         const checks: Check[] = [];
         const major = Number(process.versions.node.split('.')[0]);
@@ -40,14 +41,23 @@ export function registerDoctor(program: Command): void {
         checks.push({ what: 'wrk (client ceiling benchmark)', ok: /wrk/.test(wrk.stdout + wrk.stderr), detail: (wrk.stdout + wrk.stderr).split('\n')[0] ?? '', required: false, fix: 'apt-get install wrk' });
         let target;
         try {
-          target = await openTarget(o.target);
+          target = await openTarget(o.target, o.inventory);
           const os = await target.os();
           const fp = await os.fingerprint();
           checks.push({ what: `target ${o.target}`, ok: true, detail: `${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}`, required: true });
           const nginx = await target.which('nginx');
           checks.push({ what: `nginx on ${o.target}`, ok: !!nginx, detail: nginx ? `${nginx} ${fp.tools.nginx ?? ''}`.trim() : 'not found', required: true, fix: fp.os === 'freebsd' ? 'pkg install nginx' : 'apt-get install nginx-light' });
-          const root = process.getuid?.() === 0;
-          checks.push({ what: 'root (knobs, page cache, namespaces)', ok: root, detail: root ? 'running as root' : 'not root: suites that change kernel knobs will fail', required: false, fix: 'run as root or with sudo' });
+          const root = target.runsAsRoot;
+          checks.push({ what: `root on ${o.target} (knobs, page cache, namespaces)`, ok: root, detail: root ? (target.workDir === null ? 'running as root' : 'root login or passwordless sudo') : 'not root: suites that change kernel knobs will fail', required: false, fix: 'run as root, or allow passwordless sudo for the harness user' });
+          if (target.workDir !== null) {
+            // The ssh driver's own needs on a remote target: remote timeouts, uploads, downloads.
+            for (const tool of ['timeout', 'tar']) {
+              const p = await target.which(tool);
+              checks.push({ what: `${tool} on ${o.target} (ssh driver)`, ok: !!p, detail: p ?? 'not found', required: true, fix: fp.os === 'freebsd' ? 'part of the base system: check PATH' : 'apt-get install coreutils tar' });
+            }
+            checks.push({ what: `work directory on ${o.target}`, ok: true, detail: target.workDir, required: false });
+          }
+          for (const n of target.notes ?? []) checks.push({ what: `target ${o.target} note`, ok: false, detail: n, required: false });
           // What each suite needs beyond nginx: a missing one only skips the variants that need it.
           for (const [cap, what] of [
             ['sendfile', 'sendfile (sendfile suite)'],

@@ -9,6 +9,7 @@ import { registerObjects } from './objects.js';
 import { registerReport } from './report.js';
 import { registerRunCommands } from './run.js';
 import { registerSuites } from './suites.js';
+import { registerTargets } from './targets.js';
 
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
@@ -21,6 +22,7 @@ registerCompare(program);
 registerBaseline(program);
 registerReport(program);
 registerSuites(program);
+registerTargets(program);
 registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);

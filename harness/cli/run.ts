@@ -5,7 +5,7 @@ import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '
 import { abortOnSignals } from '../core/cleanup.js';
 import { compareRun, infrastructureErrors, integrityFailures, runVerdict, type InconclusivePolicy } from '../core/compare.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
-import { inputError } from '../core/errors.js';
+import { ExitCode, inputError } from '../core/errors.js';
 import { deriveProfile } from '../core/profile.js';
 import { createProgress } from '../core/progress.js';
 import { checkOptions, executeRun, saveRun } from '../core/runner.js';
@@ -14,10 +14,13 @@ import { verdictTable } from '../reporters/console.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { junitReporter } from '../reporters/junit.js';
 import { markdownReporter } from '../reporters/markdown.js';
-import { openTarget } from '../targets/index.js';
-import { action, addRunFlags, numArg, onInconclusiveOption } from './common.js';
+import { openHost, resolveTargets } from '../targets/index.js';
+import type { InventoryHost } from '../targets/inventory.js';
+import Table from 'cli-table3';
+import type { RunOptions } from '../core/types.js';
+import { action, addRunFlags, numArg, onInconclusiveOption, reportError } from './common.js';
 
-type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
 
 /** Resolves flags + config file into run options and settings. */
 async function resolve(flags: Flags) {
@@ -34,11 +37,20 @@ function printPaths(runDir: string, files: string[]) {
   for (const f of files.filter((x) => /summary\.md$|junit\.xml$|index\.html$/.test(x))) process.stderr.write(`  ${rel(f)}\n`);
 }
 
-async function runCommon(flags: Flags, gate: boolean): Promise<number> {
-  const { options, settings } = await resolve(flags);
-  const target = await openTarget(settings.target);
-  const { signal, dispose } = abortOnSignals();
-  const progress = createProgress({ quiet: flags.quiet });
+/** One target's run: open, gate or run, report, close. Returns its exit code. */
+async function runOnTarget(
+  host: InventoryHost,
+  flags: Flags,
+  gate: boolean,
+  r: { options: RunOptions; settings: Settings },
+  signal: AbortSignal,
+  prefix: string,
+): Promise<{ code: number; runDir?: string; record?: RunRecord }> {
+  const { options } = r;
+  const settings = { ...r.settings, profile: r.settings.profile ?? host.profile };
+  const progress = createProgress({ quiet: flags.quiet, prefix });
+  const target = await openHost(host);
+  let code: number = ExitCode.Infrastructure;
   try {
     const suites = selectSuites(await discoverSuites(), options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.
@@ -59,11 +71,62 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
       await saveRun(runDir, record);
     }
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
-    const { files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(l + '\n') });
-    return finish(record, runDir, files, flags, settings, gate);
+    const { files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(prefix + l + '\n') });
+    code = finish(record, runDir, files, flags, settings, gate);
+    return { code, runDir, record };
+  } finally {
+    await target.close({ failed: code !== ExitCode.Pass });
+  }
+}
+
+/**
+ * Which exit code stands for several targets: a regression (1) outranks infrastructure (3), which
+ * outranks inconclusive (4): a retry cannot fix a regression, and an unfinished target is no pass.
+ */
+export function combineExitCodes(codes: number[]): number {
+  for (const c of [ExitCode.Interrupted, ExitCode.InvalidInput, ExitCode.Regression, ExitCode.Infrastructure, ExitCode.Inconclusive]) if (codes.includes(c)) return c;
+  return ExitCode.Pass;
+}
+
+async function runCommon(flags: Flags, gate: boolean): Promise<number> {
+  const r = await resolve(flags);
+  const hosts = await resolveTargets(r.settings.target, flags.inventory ?? r.settings.inventory);
+  const { signal, dispose } = abortOnSignals();
+  try {
+    if (hosts.length === 1) return (await runOnTarget(hosts[0], flags, gate, r, signal, '')).code;
+    // Many targets: each its own run, verdict and exit code, at most --parallel at a time.
+    const limit = Math.max(1, flags.parallel ?? 4);
+    process.stderr.write(`${hosts.length} targets, at most ${limit} at a time: ${hosts.map((h) => h.name).join(', ')}\n`);
+    const t0 = Date.now();
+    const results: { name: string; code: number; runDir?: string; verdict?: string; error?: string; sec: number }[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < hosts.length && !signal.aborted) {
+        const h = hosts[next++];
+        const s0 = Date.now();
+        try {
+          const out = await runOnTarget(h, { ...flags, json: false }, gate, r, signal, `[${h.name}] `);
+          results.push({ name: h.name, code: out.code, runDir: out.runDir, verdict: out.record?.comparison?.verdict ?? out.record?.status, sec: (Date.now() - s0) / 1000 });
+        } catch (e) {
+          const code = reportError(e, `[${h.name}] `);
+          results.push({ name: h.name, code, error: (e as Error).message.split('\n')[0], sec: (Date.now() - s0) / 1000 });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, hosts.length) }, worker));
+    const code = combineExitCodes(results.map((x) => x.code));
+    const wall = (Date.now() - t0) / 1000;
+    results.sort((a, b) => hosts.findIndex((h) => h.name === a.name) - hosts.findIndex((h) => h.name === b.name));
+    if (flags.json) {
+      process.stdout.write(JSON.stringify({ exitCode: code, wallSec: wall, targets: results }, null, 2) + '\n');
+    } else {
+      const t = new Table({ head: ['target', 'verdict', 'exit', 'seconds', 'run directory / error'], style: { head: [], border: [] } });
+      for (const x of results) t.push([x.name, x.verdict ?? 'error', x.code, x.sec.toFixed(0), x.error ?? path.relative(process.cwd(), x.runDir ?? '')]);
+      process.stdout.write(`${t.toString()}\n${results.length}/${hosts.length} targets finished in ${wall.toFixed(0)} s; combined exit ${code}\n`);
+    }
+    return code;
   } finally {
     dispose();
-    await target.close();
   }
 }
 

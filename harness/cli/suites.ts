@@ -11,10 +11,11 @@ export function registerSuites(program: Command): void {
     .command('suites')
     .description('list suites, their variants and metrics, and whether each variant can run on the target')
     .option('--target <name>', 'target to probe', 'local')
+    .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
     .option('--json', 'print as JSON')
     .action(
-      action(async (o: { target: string; json?: boolean }) => {
-        const target = await openTarget(o.target);
+      action(async (o: { target: string; inventory?: string; json?: boolean }) => {
+        const target = await openTarget(o.target, o.inventory);
         try {
           const os = await target.os();
           const suites = await discoverSuites();

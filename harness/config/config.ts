@@ -26,6 +26,7 @@ export interface ConfigFile {
   rate?: number;
   serverCpus?: number[];
   blockDevice?: string;
+  inventory?: string;
 }
 
 /** Settings that are not per-run options but steer where things go and how strict the gate is. */
@@ -36,6 +37,8 @@ export interface Settings {
   baselinesDir: string;
   profile?: string;
   requireBaseline: boolean;
+  /** Inventory file (targets and clients). */
+  inventory?: string;
 }
 
 /** Defaults of a full run and of --quick (short, for smoke tests and CI). */
@@ -118,6 +121,7 @@ export function resolveOptions(config: ConfigFile, flags: FlagValues): { options
     baselinesDir: flags.baselines ?? config.baselinesDir ?? 'baselines',
     profile: flags.profile ?? config.profile,
     requireBaseline: flags.requireBaseline ?? config.requireBaseline ?? false,
+    ...(config.inventory ? { inventory: config.inventory } : {}),
   };
   return { options, settings };
 }

@@ -14,9 +14,11 @@ export interface Progress {
 }
 
 /** Creates the progress display that fits the output stream (quiet: only log lines). */
-export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress {
+export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStream; prefix?: string } = {}): Progress {
   const stream = opts.stream ?? process.stderr;
-  const tty = !!stream.isTTY && !process.env.CI && !opts.quiet;
+  // With a prefix (several targets at once) lines, not a bar: bars of parallel runs would fight.
+  const tty = !!stream.isTTY && !process.env.CI && !opts.quiet && !opts.prefix;
+  const p = opts.prefix ?? '';
   if (!tty) {
     let n = 0;
     let total = 0;
@@ -24,8 +26,8 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
       start: (t) => (total = t),
       step: () => {},
       tick: () => {},
-      done: (s) => !opts.quiet && stream.write(`[${++n}/${total}] ${s}\n`),
-      log: (l) => !opts.quiet && stream.write(`${l}\n`),
+      done: (s) => !opts.quiet && stream.write(`${p}[${++n}/${total}] ${s}\n`),
+      log: (l) => !opts.quiet && stream.write(`${p}${l}\n`),
       stop: () => {},
     };
   }

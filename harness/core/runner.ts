@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../config/config.js';
 import { buildManifest, materializeObjects } from '../load/objects.js';
@@ -87,7 +87,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     runId,
     status: 'running',
     startedAt: new Date().toISOString(),
-    target: { kind: target.kind, name: target.name },
+    target: { kind: target.kind, name: target.name, address: target.address, ...(target.notes?.length ? { notes: target.notes } : {}) },
     profile: settings.profile ?? deriveProfile(fingerprint),
     fingerprint,
     options,
@@ -113,7 +113,8 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     if (!options.serverUrl) {
       // How pages entered the page cache changes sendfile cost (freshly written vs read back
       // differed by 14-23% here), so every run starts from the same state: evicted, read back.
-      if (remote) await syncObjects(target, localObjectsDir, objectsDir, progress);
+      // The cold set is a subdirectory of its own, synced only when a cold variant runs.
+      if (remote) await syncObjects(target, localObjectsDir, objectsDir, progress, ['cold-*']);
       const note = await os.primePageCache(manifest.objects.map((o) => path.posix.join(objectsDir, o.path)));
       if (note) progress.log(`note: ${note}`);
     }
@@ -190,6 +191,13 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   } finally {
     record.finishedAt = new Date().toISOString();
     progress.stop();
+    if (target.consoleLog) {
+      // The serial console (boot and run) belongs with the evidence.
+      await copyFile(target.consoleLog, path.join(runDir, 'console.log')).then(
+        () => (record.target.console = 'console.log'),
+        () => {},
+      );
+    }
     if (lock) await lock.release().catch((e) => record.restoreFailures.push(`release the lock on ${target.name}: ${describeError(e)}`));
     await saveRun(runDir, record);
   }

@@ -193,7 +193,7 @@ export interface RunRecord {
   status: 'running' | 'complete' | 'incomplete' | 'interrupted';
   startedAt: string;
   finishedAt?: string;
-  target: { kind: string; name: string };
+  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string };
   profile: string;
   fingerprint: Fingerprint;
   options: RunOptions;

@@ -194,6 +194,9 @@ async function startLabSshd(host: Target, lab: NetnsLab, dir: string, stack: Cle
       'StrictModes no',
       'UsePAM no',
       'MaxSessions 64',
+      // bash sources ~/.bashrc for ssh commands unless SHLVL is already set; a heavy rc (pyenv
+      // here) cost ~570 ms per command. Lab sshds only: an appliance's shell is its owner's.
+      'SetEnv SHLVL=1',
       'MaxStartups 64:30:128',
       '',
     ].join('\n'),

@@ -28,3 +28,20 @@ export function canConnect(address: string, port: number): Promise<boolean> {
   });
 }
 
+
+/**
+ * Resolves true once an HTTP(S) server answers a request at the URL (any status). Stronger than
+ * canConnect where a forwarder accepts for the server (QEMU user networking accepts on the host
+ * side before the guest listens, then drops the connection).
+ */
+export async function httpAnswers(url: string, timeoutMs = 5000): Promise<boolean> {
+  const mod = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise((resolve) => {
+    const req = mod.get(url, { rejectUnauthorized: false, timeout: timeoutMs, agent: false } as object, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}

@@ -26,6 +26,7 @@ function environment(run: RunRecord): Record<string, string> {
   const env: Record<string, string> = {
     'Run id': run.runId,
     Target: `${run.target.kind}:${run.target.name}`,
+    ...(run.target.notes?.length ? { 'Target notes': run.target.notes.join(' / ') } : {}),
     Profile: run.profile,
     OS: fp.os,
     'Kernel release': fp.kernelRelease,
@@ -84,6 +85,24 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
     for (const r of v.repetitions) for (const [k, x] of Object.entries(r.counters)) (counters[k] ??= []).push(x);
     if (Object.keys(counters).length) attachText(uuid, 'kernel counter deltas per repetition', JSON.stringify(counters, null, 2), 'application/json', 'json');
   };
+
+  // The target itself: notes every reviewer must see (software emulation) and its console log.
+  if (run.target.notes?.length || run.target.console) {
+    const uuid = runtime.startTest({
+      name: `Target ${run.target.name} (${run.target.kind})`,
+      fullName: `headgate.target.${run.target.name}`,
+      labels: [{ name: 'parentSuite', value: run.profile }, { name: 'suite', value: 'target' }, { name: 'host', value: run.fingerprint.hostname }],
+      parameters: params(),
+      start,
+      stage: Stage.FINISHED,
+      status: run.status === 'complete' ? Status.PASSED : Status.BROKEN,
+      statusDetails: { message: [...(run.target.notes ?? []), `run status ${run.status}`].join('\n') },
+    });
+    const con = run.target.console ? path.join(runDir, run.target.console) : '';
+    if (con && existsSync(con)) attachText(uuid, 'serial console', await readFile(con, 'utf8'));
+    runtime.stopTest(uuid, { stop });
+    runtime.writeTest(uuid);
+  }
 
   for (const s of run.suites) {
     if (s.variants.length === 0) {

@@ -20,7 +20,8 @@ export function renderMarkdown(run: RunRecord): string {
   const out: string[] = [];
   out.push(`# headgate ${c ? HEAD[c.verdict] : 'RUN'}: ${run.runId}`, '');
   if (c) out.push(`**${c.summary}** (exit ${c.exitCode})`, '');
-  out.push(`Target \`${run.target.name}\` (${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
+  out.push(`Target \`${run.target.name}\` (${run.target.kind}; ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
+  for (const n of run.target.notes ?? []) out.push('', `> **Note:** ${n}`);
   if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; alpha ${c.alpha}, Holm-corrected Mann-Whitney U, Hodges-Lehmann shift with 95% bootstrap interval.`);
   out.push('');
   const integrity = c?.integrityFailures ?? integrityFailures(run);

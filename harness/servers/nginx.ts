@@ -6,7 +6,7 @@ import { sleep } from '../core/cleanup.js';
 import { infraError, inputError } from '../core/errors.js';
 import type { Target } from '../targets/target.js';
 import { BROWSER_PAGE_HTML } from '../load/browser.js';
-import { canConnect } from '../net/ports.js';
+import { canConnect, httpAnswers } from '../net/ports.js';
 
 const TEMPLATE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'nginx.conf.template'), 'utf8');
 
@@ -124,10 +124,10 @@ export async function startNginx(
         await proc.exited;
       }
     });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + (target.notes?.length ? 60_000 : 10_000);
     let up = false;
     while (Date.now() < deadline && proc.running()) {
-      if (await canConnect(spec.address, port)) {
+      if ((await canConnect(spec.address, port)) && (await httpAnswers(`${spec.tls ? 'https' : 'http'}://${spec.address}:${port}/__headgate/`))) {
         up = true;
         break;
       }

@@ -70,9 +70,18 @@ export class LocalTarget implements Target {
     await writeFile(file, data);
   }
 
-  async upload(localDir: string, targetDir: string): Promise<void> {
+  async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
     if (path.resolve(localDir) === path.resolve(targetDir)) return;
-    await cp(localDir, targetDir, { recursive: true });
+    const root = path.resolve(localDir);
+    // Top-level shell-style patterns (only * is used), as tar --exclude=./PATTERN matches them.
+    const skip = (opts.exclude ?? []).map((e) => new RegExp(`^${e.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+    await cp(localDir, targetDir, {
+      recursive: true,
+      filter: (src) => {
+        const rel = path.relative(root, path.resolve(src));
+        return rel === '' || rel.includes(path.sep) || !skip.some((re) => re.test(rel));
+      },
+    });
   }
 
   async download(targetDir: string, localDir: string): Promise<void> {

@@ -11,8 +11,16 @@ export interface KernelImage {
   release: string;
 }
 
-/** Modules the guest needs before its root exists (virtio, 9p) and the features suites test (kTLS, netem). */
-export const GUEST_MODULES = ['virtio_pci', 'virtio_net', '9pnet_virtio', '9p', 'tls', 'sch_netem'];
+/**
+ * Modules the guest needs before its root exists (virtio, 9p) and the features suites test: kTLS
+ * with the AEAD ciphers it asks the crypto API for (without them TLS_TX fails with ENOENT: the
+ * guest cannot autoload modules, its root has no /lib/modules for its kernel), and netem.
+ */
+export const GUEST_MODULES = [
+  'virtio_pci', 'virtio_net', '9pnet_virtio', '9p',
+  'ctr', 'gcm', 'ghash_generic', 'seqiv', 'aesni_intel', 'ghash_clmulni_intel', 'chacha_generic', 'poly1305_generic', 'chacha20poly1305',
+  'tls', 'sch_netem',
+];
 
 const sh = $({ quiet: true, nothrow: true });
 

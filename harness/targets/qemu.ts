@@ -123,7 +123,7 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   await writeFile(path.join(share, 'authorized_keys'), await readFile(path.join(stateDir, 'id_ed25519.pub')));
   await writeFile(
     path.join(share, 'sshd_config'),
-    ['Port 22', 'HostKey /run/hg/ssh_host_ed25519_key', 'AuthorizedKeysFile /run/hg/authorized_keys', 'PidFile /run/sshd.pid', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'StrictModes no', 'UsePAM no', 'MaxSessions 64', 'MaxStartups 64:30:128', ''].join('\n'),
+    ['Port 22', 'HostKey /run/hg/ssh_host_ed25519_key', 'AuthorizedKeysFile /run/hg/authorized_keys', 'PidFile /run/sshd.pid', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'StrictModes no', 'UsePAM no', 'MaxSessions 64', 'SetEnv SHLVL=1', 'MaxStartups 64:30:128', ''].join('\n'),
   );
   await writeFile(path.join(share, 'guest-init.sh'), guestInitScript(), { mode: 0o755 });
   // The host key is ours (generated above), so it is pinned before the first connection.

@@ -299,9 +299,10 @@ export class SshTarget implements Target {
   }
 
   /** tar streams over the shared connection (scp/rsync may be missing on an appliance). */
-  async upload(localDir: string, targetDir: string): Promise<void> {
+  async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
     if (!this.connected) await this.connect();
-    const tar = spawn('tar', ['-C', localDir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const excl = (opts.exclude ?? []).map((e) => `--exclude=./${e}`);
+    const tar = spawn('tar', ['-C', localDir, ...excl, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const cmd = remoteCommand(['sh', '-c', 'mkdir -p "$1" && tar -C "$1" -xf -', 'sh', targetDir], { sudo: this.sudo });
     const r = await this.runSsh(cmd, { stdin: tar.stdout, timeoutMs: 600_000 });
     if (r.code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: upload to ${targetDir} failed: ${r.stderr.trim().split('\n').pop()}`);

@@ -67,8 +67,8 @@ export interface Target {
   /** Returns null when the file does not exist. */
   readFileIfExists(file: string): Promise<string | null>;
   writeFile(file: string, data: string | Buffer): Promise<void>;
-  /** Copies a local directory's contents into a directory on the target (created if needed). */
-  upload(localDir: string, targetDir: string): Promise<void>;
+  /** Copies a local directory's contents into a directory on the target (created if needed), minus top-level entries named in exclude. */
+  upload(localDir: string, targetDir: string, opts?: { exclude?: string[] }): Promise<void>;
   /** Copies a directory's contents from the target into a local directory (created if needed). */
   download(targetDir: string, localDir: string): Promise<void>;
   /** A TCP port that is probably free on the target's server address (a server retries on a clash). */
