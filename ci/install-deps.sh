@@ -6,10 +6,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates openssl fio iperf3)
+# Lab targets: the system OpenSSH client (ssh targets) and server (sshd in netns labs), QEMU and
+# busybox (qemu targets boot Debian's kernel), Vagrant (its Vagrantfile is validated). Installed
+# without recommends: Vagrant would otherwise pull in a whole libvirt/VirtualBox stack.
+lab_packages=(openssh-client openssh-server qemu-system-x86 busybox-static vagrant)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+missing_lab=()
+for p in "${lab_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_lab+=("$p")
+done
+if [ "${#missing_lab[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
+  echo "installing lab packages: ${missing_lab[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing_lab[@]}" >/dev/null
+elif [ "${#missing_lab[@]}" -gt 0 ]; then
+  missing+=("${missing_lab[@]}")
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "headgate: missing system packages: ${missing[*]}; run this script as root (or: sudo apt-get install ${missing[*]})" >&2
@@ -24,6 +40,10 @@ fi
 # needs none of it.
 if command -v service >/dev/null 2>&1 && pgrep -x nginx >/dev/null 2>&1 && [ -f /run/nginx.pid ]; then
   service nginx stop >/dev/null 2>&1 || true
+fi
+# Likewise the system sshd: lab sshds run in namespaces the harness creates.
+if command -v service >/dev/null 2>&1 && [ -f /run/sshd.pid ]; then
+  service ssh stop >/dev/null 2>&1 || true
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -72,7 +72,8 @@ async function runOnTarget(
     }
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
     const { files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(prefix + l + '\n') });
-    code = finish(record, runDir, files, flags, settings, gate);
+    // With several targets, stdout carries the combined table (or JSON); each target's own lines go to stderr.
+    code = finish(record, runDir, files, flags, settings, gate, prefix ? (t) => process.stderr.write(t.split('\n').map((l) => (l ? prefix + l : l)).join('\n')) : undefined);
     return { code, runDir, record };
   } finally {
     await target.close({ failed: code !== ExitCode.Pass });
@@ -130,19 +131,19 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
   }
 }
 
-function finish(record: RunRecord, runDir: string, files: string[], flags: Flags, settings: Settings, gate: boolean): number {
+function finish(record: RunRecord, runDir: string, files: string[], flags: Flags, settings: Settings, gate: boolean, write: (text: string) => void = (t) => process.stdout.write(t)): number {
   const c = record.comparison;
   // Without a comparison (`run`), payload failures and infrastructure errors still decide the code.
   const integrity = integrityFailures(record);
   const code = c ? c.exitCode : runVerdict({ comparisons: [], integrityFailures: integrity, infraErrors: infrastructureErrors(record), hasReference: false }).exitCode;
   if (flags.json) {
-    process.stdout.write(JSON.stringify({ runId: record.runId, runDir, status: record.status, profile: record.profile, verdict: c?.verdict ?? null, exitCode: code, summary: c?.summary ?? null, files }, null, 2) + '\n');
+    write(JSON.stringify({ runId: record.runId, runDir, status: record.status, profile: record.profile, verdict: c?.verdict ?? null, exitCode: code, summary: c?.summary ?? null, files }, null, 2) + '\n');
   } else {
-    process.stdout.write(verdictTable(record, c) + '\n');
-    if (!c && integrity.length) process.stdout.write(`FAIL: ${integrity.length} payload verification failure(s) (exit ${code})\n`);
-    if (c) process.stdout.write(`verdict: ${c.verdict.toUpperCase()}: ${c.summary} (exit ${code})\n`);
+    write(verdictTable(record, c) + '\n');
+    if (!c && integrity.length) write(`FAIL: ${integrity.length} payload verification failure(s) (exit ${code})\n`);
+    if (c) write(`verdict: ${c.verdict.toUpperCase()}: ${c.summary} (exit ${code})\n`);
     if (gate && c?.verdict === 'no-baseline') {
-      process.stdout.write(`no baseline for profile ${record.profile} in ${settings.baselinesDir}/; to make this run the reference:\n  npx headgate baseline promote ${record.runId} --reason "..."\n`);
+      write(`no baseline for profile ${record.profile} in ${settings.baselinesDir}/; to make this run the reference:\n  npx headgate baseline promote ${record.runId} --reason "..."\n`);
     }
   }
   printPaths(runDir, files);

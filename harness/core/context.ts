@@ -313,6 +313,7 @@ export class HarnessContext implements SuiteContext {
     const port = await freePort(b.clientAddress);
     // The receiver sits on the client side of the lab: this machine for a netns target.
     const receiver = target.lab ? host : target;
+    await b.activate();
     const { result: r, delta: d } = await this.bracketed([], () =>
       runIperf(target, receiver, {
       senderWrap: b.serverWrap,

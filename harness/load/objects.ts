@@ -74,6 +74,17 @@ export function buildManifest(seed: number, totalMiB: number): { manifest: Objec
  * a corrupted file on disk is never mistaken for a kernel bug) and returns the expected bodies.
  */
 export async function materializeObjects(dir: string, seed: number, totalMiB: number): Promise<{ manifest: ObjectManifest; bodies: Map<string, Buffer> }> {
+  // Runs on several targets at once share the local set: one writer per directory at a time.
+  const key = path.resolve(dir);
+  const prev = materializing.get(key) ?? Promise.resolve();
+  const mine = prev.then(() => materializeNow(dir, seed, totalMiB));
+  materializing.set(key, mine.catch(() => {}));
+  return mine;
+}
+
+const materializing = new Map<string, Promise<unknown>>();
+
+async function materializeNow(dir: string, seed: number, totalMiB: number): Promise<{ manifest: ObjectManifest; bodies: Map<string, Buffer> }> {
   const { manifest, bodies } = buildManifest(seed, totalMiB);
   const manifestFile = path.join(dir, 'manifest.json');
   let reusable = false;

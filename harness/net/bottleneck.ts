@@ -1,6 +1,6 @@
-import type { CleanupStack } from '../core/cleanup.js';
+import { CleanupStack } from '../core/cleanup.js';
 import type { Target, TargetLab } from '../targets/target.js';
-import { applyImpairment, createLab, type Impairment } from './lab.js';
+import { applyImpairment, createLab, qdiscCommands, type Impairment } from './lab.js';
 
 export { qdiscCommands, staleLabNamespaces, type Impairment } from './lab.js';
 
@@ -17,6 +17,11 @@ export interface Bottleneck {
   serverWrap: string[];
   /** The qdisc command line applied on the middle hop, for the report. */
   qdisc: string;
+  /**
+   * Puts this bottleneck's impairment on the middle hop. A lab of the suite's own is set once at
+   * creation; a target's lab is shared by every variant, so it is set before each measurement.
+   */
+  activate(): Promise<void>;
 }
 
 /**
@@ -25,14 +30,33 @@ export interface Bottleneck {
  * is removed when the suite ends.
  */
 export async function createBottleneck(host: Target, targetLab: TargetLab | undefined, imp: Impairment, withNetem: boolean, dir: string, stack: CleanupStack): Promise<Bottleneck> {
-  const lab = targetLab ?? (await createLab(host, { dir }, stack));
+  if (targetLab) {
+    const qdisc = qdiscCommands(targetLab.middleDevToClient, imp, withNetem).map((c) => c.slice(3).join(' ')).join(' ; ');
+    let registered = false;
+    return {
+      serverNs: targetLab.serverNs,
+      middleNs: targetLab.middleNs,
+      serverAddress: targetLab.serverAddress,
+      clientAddress: targetLab.clientAddress,
+      serverWrap: [],
+      qdisc,
+      activate: async () => {
+        await host.exec(['ip', 'netns', 'exec', targetLab.middleNs, 'tc', 'qdisc', 'del', 'dev', targetLab.middleDevToClient, 'root'], { allowFail: true });
+        // applyImpairment registers the removal; once per bottleneck is enough.
+        await applyImpairment(host, targetLab, imp, withNetem, registered ? new CleanupStack() : stack);
+        registered = true;
+      },
+    };
+  }
+  const lab = await createLab(host, { dir }, stack);
   const qdisc = await applyImpairment(host, lab, imp, withNetem, stack);
   return {
+    activate: async () => {},
     serverNs: lab.serverNs,
     middleNs: lab.middleNs,
     serverAddress: lab.serverAddress,
     clientAddress: lab.clientAddress,
-    serverWrap: targetLab ? [] : ['ip', 'netns', 'exec', lab.serverNs],
+    serverWrap: ['ip', 'netns', 'exec', lab.serverNs],
     qdisc,
   };
 }

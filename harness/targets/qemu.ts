@@ -181,11 +181,11 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   // The forwarded port accepts before sshd runs in the guest: retry the login until the deadline.
   for (;;) {
     try {
-      await t.connect();
+      await t.connect(Math.max(1000, deadline - Date.now()));
       break;
     } catch (e) {
       if (Date.now() > deadline || proc.exitCode !== null) {
-        throw await fail(`no ssh login within ${q.bootTimeoutSec ?? 180} s (${(e as Error).message})`);
+        throw await fail(`the guest did not come up within ${q.bootTimeoutSec ?? 180} s (no ssh login: ${(e as Error).message})`);
       }
       await sleep(1000);
     }

@@ -189,9 +189,12 @@ export class SshTarget implements Target {
    * Opens the master connection and learns the remote user: fails with exit 3 and a clear
    * message when the host is unreachable, its key unknown, or sudo is needed but asks a password.
    */
-  async connect(): Promise<void> {
-    const r = await this.runSsh('id -u', { timeoutMs: ((this.spec.connectTimeoutSec ?? 10) + 10) * 1000 });
-    if (r.code !== 0) throw await this.sshError(r.stderr);
+  async connect(timeoutMs?: number): Promise<void> {
+    // ConnectTimeout covers the TCP connect only; a forwarder that accepts for a host that never
+    // answers (QEMU user networking) would hang on the banner: the whole login has a deadline too.
+    const limit = timeoutMs ?? ((this.spec.connectTimeoutSec ?? 10) + 10) * 1000;
+    const r = await this.runSsh('id -u', { timeoutMs: limit });
+    if (r.code !== 0) throw r.stderr.trim() ? await this.sshError(r.stderr) : infraError(`target ${this.name}: no ssh login to ${this.where} within ${Math.round(limit / 1000)} s`);
     const uid = r.stdout.trim();
     this.sudo = this.spec.sudo ?? uid !== '0';
     if (this.sudo) {

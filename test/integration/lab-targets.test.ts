@@ -1,0 +1,258 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CleanupStack } from '../../harness/core/cleanup.js';
+import type { RunRecord } from '../../harness/core/types.js';
+import { createLab, type NetnsLab } from '../../harness/net/lab.js';
+import { freePort } from '../../harness/net/ports.js';
+import { LocalTarget } from '../../harness/targets/local.js';
+import { cli, ROOT, startCli } from '../helpers/cli.js';
+
+// Real targets: the CLI reaches sshds in network namespaces (198.18.0.0/15) over the system
+// OpenSSH client, exactly as it reaches a lab appliance. Load tests run one after another.
+
+const SENDFILE = ['--suite', 'sendfile', '--variant', 'sendfile-on,sendfile-off', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0'];
+let work: string;
+let noBaselines: string;
+const stack = new CleanupStack();
+let lab: NetnsLab;
+
+const readRun = async (runDir: string) => JSON.parse(await readFile(path.join(runDir, 'run.json'), 'utf8')) as RunRecord;
+const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+const fingerprintOf = (pubFile: string) => execFileSync('ssh-keygen', ['-l', '-f', pubFile], { encoding: 'utf8' }).split(/\s+/)[1];
+
+/** An inventory with one ssh target: the test's own lab sshd. */
+async function inventory(extra: Record<string, unknown> = {}): Promise<string> {
+  const file = path.join(work, `inventory-${Math.random().toString(36).slice(2)}.json`);
+  const target = {
+    name: 'lab-01',
+    kind: 'ssh',
+    host: lab.serverAddress,
+    user: 'root',
+    port: lab.ssh!.port,
+    identityFile: lab.ssh!.identityFile,
+    knownHostsFile: lab.ssh!.knownHostsFile,
+    workDir: path.join(work, 'remote-work'),
+    groups: ['canary'],
+    ...extra,
+  };
+  await writeFile(file, JSON.stringify({ schemaVersion: 1, targets: [target] }));
+  return file;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'hg-lab-test-'));
+  noBaselines = path.join(work, 'baselines');
+  lab = await createLab(new LocalTarget(), { dir: path.join(work, 'lab'), sshd: true }, stack);
+});
+
+afterAll(async () => {
+  await stack.unwind();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('ssh target (system OpenSSH into a namespace sshd)', () => {
+  it('gates over ssh: objects uploaded, every body verified, artifacts brought back, the lock released', async () => {
+    const inv = await inventory();
+    const r = await cli(['gate', '--inventory', inv, '--target', 'group:canary', ...SENDFILE, '--out', path.join(work, 'r1'), '--baselines', noBaselines, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const run = await readRun(out.runDir);
+    expect(run.target).toMatchObject({ kind: 'ssh', name: 'lab-01', address: lab.serverAddress });
+    expect(r.stderr).toMatch(/uploaded the object set to lab-01:/);
+    const variants = run.suites[0].variants;
+    expect(variants.map((v) => v.status)).toEqual(['ran', 'ran']);
+    for (const v of variants) {
+      for (const rep of v.repetitions) {
+        expect(rep.verification.verified).toBeGreaterThan(0);
+        expect(rep.verification.failed).toBe(0);
+      }
+      // nginx ran on the target; its config was downloaded into the local run directory.
+      expect(existsSync(path.join(out.runDir, v.artifacts['nginx.conf']))).toBe(true);
+    }
+    expect(existsSync(path.join(work, 'remote-work', 'lock'))).toBe(false);
+  }, 300_000);
+
+  it('an unknown host key is exit 3 with the fingerprint to verify, never accepted', async () => {
+    const empty = path.join(work, 'empty_known_hosts');
+    await writeFile(empty, '');
+    const inv = await inventory({ knownHostsFile: empty });
+    const r = await cli(['gate', '--inventory', inv, '--target', 'lab-01', ...SENDFILE, '--out', path.join(work, 'r2'), '--baselines', noBaselines]);
+    expect(r.code).toBe(3);
+    const fp = fingerprintOf(path.join(work, 'lab', 'ssh_host_ed25519_key.pub'));
+    expect(r.stderr).toContain(`host key of root@${lab.serverAddress}:22 is not known; it offers ${fp} (ED25519)`);
+    expect(await readFile(empty, 'utf8')).toBe('');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it('an unreachable host is exit 3 naming the host', async () => {
+    const port = await freePort('127.0.0.1');
+    const r = await cli(['gate', '--target', `ssh:root@127.0.0.1:${port}`, ...SENDFILE, '--out', path.join(work, 'r3'), '--baselines', noBaselines]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`headgate: target root@127.0.0.1:${port}: root@127.0.0.1:${port} unreachable \\(.*Connection refused\\)`));
+  }, 60_000);
+
+  it('a target locked by another run is exit 3 naming the owner', async () => {
+    const inv = await inventory();
+    const lockDir = path.join(work, 'remote-work', 'lock');
+    await mkdir(lockDir, { recursive: true });
+    await writeFile(path.join(lockDir, 'owner.json'), JSON.stringify({ host: 'ci-agent-7', pid: 4242, runId: '20260101T000000Z-abcdef', since: '2026-01-01T00:00:00Z' }));
+    try {
+      const r = await cli(['gate', '--inventory', inv, '--target', 'lab-01', ...SENDFILE, '--out', path.join(work, 'r4'), '--baselines', noBaselines]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain('target lab-01: locked by run 20260101T000000Z-abcdef (host ci-agent-7, pid 4242');
+    } finally {
+      await rm(lockDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('an ssh drop in the middle of a suite is exit 3 with the partial run kept and marked incomplete', async () => {
+    // A lab of its own: this test kills its sshd.
+    const own = new CleanupStack();
+    const doomed = await createLab(new LocalTarget(), { dir: path.join(work, 'lab-drop'), sshd: true }, own);
+    const inv = await inventory({ host: doomed.serverAddress, identityFile: doomed.ssh!.identityFile, knownHostsFile: doomed.ssh!.knownHostsFile, workDir: path.join(work, 'remote-drop') });
+    try {
+      const out = path.join(work, 'r5');
+      const run = startCli(['gate', '--inventory', inv, '--target', 'lab-01', '--suite', 'sendfile', '--variant', 'sendfile-on,sendfile-off', '--quick', '--runs', '6', '--duration', '1', '--warmup', '0', '--out', out, '--baselines', noBaselines]);
+      const deadline = Date.now() + 120_000;
+      while (!/\[2\/12\]/.test(run.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      // The appliance's sshd goes away (every sshd process in the lab namespace), connections included.
+      const pids = execFileSync('ip', ['netns', 'pids', doomed.serverNs], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+      for (const pid of pids) {
+        const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+        if (comm.trim() === 'sshd') process.kill(Number(pid), 'SIGKILL');
+      }
+      const r = await run.done;
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/ssh connection to root@198\.18\.\d+\.1:22 lost|unreachable/);
+      const runDir = path.join(out, readdirSync(out).find((d) => /^\d{8}T/.test(d))!);
+      const rec = await readRun(runDir);
+      expect(rec.status).toBe('incomplete');
+      expect(rec.suites[0].variants.flatMap((v) => v.repetitions).length).toBeGreaterThanOrEqual(2);
+      expect(rec.errors.join('\n')).toMatch(/lab-01/);
+    } finally {
+      await own.unwind();
+    }
+  }, 300_000);
+});
+
+describe('netns target (a lab the harness builds)', () => {
+  it('runs tcp-stack through the lab middle hop and tears the lab down', async () => {
+    const started = startCli(['gate', '--target', 'netns', '--suite', 'tcp-stack', '--variant', 'cubic,bbr', '--quick', '--runs', '2', '--duration', '2', '--warmup', '0', '--out', path.join(work, 'n1'), '--baselines', noBaselines, '--json']);
+    const r = await started.done;
+    expect(r.code, r.stderr).toBe(0);
+    const run = await readRun(JSON.parse(r.stdout).runDir);
+    expect(run.target.kind).toBe('netns');
+    const manifest = JSON.parse(await readFile(path.join(ROOT, 'suites', 'tcp-stack', 'suite.json'), 'utf8'));
+    for (const v of run.suites[0].variants) {
+      const rate = manifest.variants.find((x: { id: string }) => x.id === v.id).params['imp.rateMbit'] as number;
+      for (const rep of v.repetitions) {
+        // The bottleneck is on the path: goodput cannot exceed its rate, and fills most of it.
+        expect(rep.metrics.goodput_mbps).toBeLessThanOrEqual(rate * 1.02);
+        expect(rep.metrics.goodput_mbps).toBeGreaterThan(rate * 0.5);
+        expect(rep.counters['iperf3.sender_congestion_matches']).toBe(1);
+        expect(rep.verification.verified).toBeGreaterThan(0);
+      }
+    }
+    expect(r.stderr).toMatch(/bottleneck 198\.19\.\d+\.2 <- \[dev \S+ root tbf rate \d+mbit/);
+    // The CLI's lab (namespaces named after its pid) is gone with it.
+    expect(namespaces()).not.toMatch(new RegExp(`hg-[sm]-${started.child.pid}-`));
+  }, 300_000);
+
+  it('runs ten targets in parallel, each with its own result', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `netns:t${i}`).join(',');
+    const t0 = Date.now();
+    const r = await cli(['gate', '--target', names, '--parallel', '10', ...SENDFILE, '--connections', '2', '--objects-mib', '8', '--out', path.join(work, 'p10'), '--baselines', noBaselines, '--json']);
+    const wall = (Date.now() - t0) / 1000;
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { targets: { name: string; code: number; runDir: string }[] };
+    expect(out.targets.map((t) => t.name).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`).sort());
+    for (const t of out.targets) {
+      expect(t.code).toBe(0);
+      const run = await readRun(t.runDir);
+      expect(run.target.name).toBe(t.name);
+      expect(run.suites[0].variants.every((v) => v.repetitions.length === 2)).toBe(true);
+    }
+    process.stderr.write(`ten netns targets in parallel: ${wall.toFixed(0)} s wall\n`);
+  }, 600_000);
+});
+
+describe('vagrant target (driver contract against a stand-in vagrant)', () => {
+  const standin = path.join(ROOT, 'test', 'fixtures', 'vagrant-standin');
+  const env = () => ({
+    PATH: `${standin}:${process.env.PATH}`,
+    HG_VAGRANT_LOG: path.join(work, 'vagrant.log'),
+    HG_VAGRANT_HOST: lab.serverAddress,
+    HG_VAGRANT_PORT: String(lab.ssh!.port),
+    HG_VAGRANT_USER: 'root',
+    HG_VAGRANT_KEY: lab.ssh!.identityFile,
+  });
+
+  it('vagrant up, ssh-config turned into an ssh target, gate, destroy on success', async () => {
+    const r = await cli(['gate', '--target', 'vagrant:freebsd-head', ...SENDFILE, '--out', path.join(work, 'v1'), '--baselines', noBaselines, '--json'], env());
+    expect(r.code, r.stderr).toBe(0);
+    const run = await readRun(JSON.parse(r.stdout).runDir);
+    expect(run.target).toMatchObject({ kind: 'vagrant', name: 'freebsd-head', address: lab.serverAddress });
+    expect((await readFile(path.join(work, 'vagrant.log'), 'utf8')).trim().split('\n')).toEqual(['up --provision freebsd-head', 'ssh-config freebsd-head', 'destroy -f freebsd-head']);
+    expect(r.stderr).toMatch(/pinned the host keys of freebsd-head/);
+  }, 300_000);
+
+  it('a box that never boots is exit 3 with vagrant\'s reason', async () => {
+    const r = await cli(['gate', '--target', 'vagrant:freebsd-head', ...SENDFILE, '--out', path.join(work, 'v2'), '--baselines', noBaselines], { ...env(), HG_VAGRANT_FAIL: 'up' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/headgate: vagrant up freebsd-head failed \(exit 1\): Timed out while waiting for the machine to boot/);
+  }, 60_000);
+
+  it('the Vagrantfile passes `vagrant validate`, and a broken one does not', async () => {
+    const ok = await new Promise<number>((resolve) => {
+      const c = spawn('vagrant', ['validate', '--ignore-provider'], { cwd: path.join(ROOT, 'vagrant'), stdio: 'ignore' });
+      c.on('close', (code) => resolve(code ?? -1));
+    });
+    expect(ok).toBe(0);
+    const broken = path.join(work, 'vagrant-broken');
+    await mkdir(broken, { recursive: true });
+    const text = await readFile(path.join(ROOT, 'vagrant', 'Vagrantfile'), 'utf8');
+    await writeFile(path.join(broken, 'Vagrantfile'), text.replace('m.vm.hostname =', 'm.vm.hostnam ='));
+    const bad = await new Promise<number>((resolve) => {
+      const c = spawn('vagrant', ['validate', '--ignore-provider'], { cwd: broken, stdio: 'ignore' });
+      c.on('close', (code) => resolve(code ?? -1));
+    });
+    expect(bad).not.toBe(0);
+  }, 60_000);
+});
+
+describe('qemu target (Debian kernel under QEMU)', () => {
+  it('boots Debian linux-image-amd64 and proves kTLS in the guest from /proc/net/tls_stat', async () => {
+    const r = await cli(['gate', '--target', 'qemu:guest', '--suite', 'ktls', '--variant', 'userspace-tls13,ktls-tls13', '--quick', '--runs', '2', '--duration', '2', '--warmup', '0', '--out', path.join(work, 'q1'), '--baselines', noBaselines, '--json'], { HEADGATE_CACHE: path.join(os.homedir(), '.cache', 'headgate') });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const run = await readRun(out.runDir);
+    expect(run.target.kind).toBe('qemu');
+    expect(run.fingerprint.kernelRelease).toMatch(/-amd64$/);
+    const byId = new Map(run.suites[0].variants.map((v) => [v.id, v]));
+    for (const rep of byId.get('ktls-tls13')!.repetitions) {
+      expect(rep.counters['tls.TlsTxSw']).toBeGreaterThanOrEqual(1);
+      expect(rep.verification.failed).toBe(0);
+      expect(rep.verification.verified).toBeGreaterThan(0);
+    }
+    for (const rep of byId.get('userspace-tls13')!.repetitions) expect(rep.counters['tls.TlsTxSw']).toBe(0);
+    if (!existsSync('/dev/kvm')) expect(run.target.notes?.join(' ')).toMatch(/software emulation .*not performance numbers/);
+    expect(await readFile(path.join(out.runDir, 'console.log'), 'utf8')).toMatch(/headgate-guest: Linux .* up; kTLS: \/proc\/net\/tls_stat present/);
+    expect(await readFile(path.join(out.runDir, 'summary.md'), 'utf8')).toMatch(/Note:.*software emulation|Note:.*KVM/);
+  }, 600_000);
+
+  it('a guest that does not come up by the boot deadline is exit 3 with the console tail', async () => {
+    const inv = path.join(work, 'qemu-inventory.json');
+    await writeFile(inv, JSON.stringify({ schemaVersion: 1, targets: [{ name: 'slow', kind: 'qemu', qemu: { bootTimeoutSec: 4 } }] }));
+    const t0 = Date.now();
+    const r = await cli(['gate', '--inventory', inv, '--target', 'slow', ...SENDFILE, '--out', path.join(work, 'q2'), '--baselines', noBaselines]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/headgate: qemu slow: the guest did not come up within 4 s.*; console: /);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    // QEMU is gone too (pgrep exits 1 when nothing matches).
+    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*hg-qemu-\\d+-slow`])).toThrow();
+  }, 120_000);
+});
