@@ -10,6 +10,7 @@ import { registerReport } from './report.js';
 import { registerRunCommands } from './run.js';
 import { registerSuites } from './suites.js';
 import { registerTargets } from './targets.js';
+import { registerLoadWorker } from './load-worker.js';
 
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
@@ -23,6 +24,7 @@ registerBaseline(program);
 registerReport(program);
 registerSuites(program);
 registerTargets(program);
+registerLoadWorker(program);
 registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);

@@ -14,13 +14,18 @@ import { verdictTable } from '../reporters/console.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { junitReporter } from '../reporters/junit.js';
 import { markdownReporter } from '../reporters/markdown.js';
-import { openHost, resolveTargets } from '../targets/index.js';
+import { openHost, resolveClients, resolveTargets } from '../targets/index.js';
+import type { LoadClient } from '../core/context.js';
+import { fileURLToPath } from 'node:url';
 import type { InventoryHost } from '../targets/inventory.js';
 import Table from 'cli-table3';
 import type { RunOptions } from '../core/types.js';
 import { action, addRunFlags, numArg, onInconclusiveOption, reportError } from './common.js';
 
-type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+
+/** This checkout: the default headgate directory on load-client hosts. */
+const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Resolves flags + config file into run options and settings. */
 async function resolve(flags: Flags) {
@@ -50,8 +55,12 @@ async function runOnTarget(
   const settings = { ...r.settings, profile: r.settings.profile ?? host.profile };
   const progress = createProgress({ quiet: flags.quiet, prefix });
   const target = await openHost(host);
+  const clients: LoadClient[] = [];
   let code: number = ExitCode.Infrastructure;
   try {
+    for (const c of flags.client?.length ? await resolveClients(flags.client.join(','), flags.inventory ?? r.settings.inventory) : []) {
+      clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
+    }
     const suites = selectSuites(await discoverSuites(), options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.
     let reference = null;
@@ -65,7 +74,7 @@ async function runOnTarget(
         throw inputError(`no baseline for profile ${profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
-    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp });
+    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients });
     if (gate) {
       record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant, onInconclusive: flags.onInconclusive });
       await saveRun(runDir, record);
@@ -76,6 +85,7 @@ async function runOnTarget(
     code = finish(record, runDir, files, flags, settings, gate, prefix ? (t) => process.stderr.write(t.split('\n').map((l) => (l ? prefix + l : l)).join('\n')) : undefined);
     return { code, runDir, record };
   } finally {
+    for (const c of clients) await c.target.close();
     await target.close({ failed: code !== ExitCode.Pass });
   }
 }

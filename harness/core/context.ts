@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { ExpectedObject } from '../load/http.js';
-import { runHttpLoad } from '../load/http.js';
+import { runHttpLoad, type HttpLoadResult } from '../load/http.js';
+import { mergeLoadResults } from '../load/merge.js';
+import type { LoadWorkerSpec } from '../load/worker.js';
 import { runOpenLoad } from '../load/open.js';
 import { diff, snapshot, type SnapshotDelta } from '../collectors/snapshot.js';
 import { launchBrowser, runBrowserLoad } from '../load/browser.js';
@@ -15,7 +17,7 @@ import { externalServer, startNginx, type HttpServer } from '../servers/nginx.js
 import { freePort } from '../net/ports.js';
 import type { Target } from '../targets/target.js';
 import { CleanupStack } from './cleanup.js';
-import { infraError } from './errors.js';
+import { infraError, inputError } from './errors.js';
 import type { Progress } from './progress.js';
 import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
 import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from './types.js';
@@ -36,9 +38,19 @@ export interface RunEnvironment {
   objectsDir: string;
   /** This machine, for the parts of a lab that live here (namespaces, the iperf3 receiver). */
   host: Target;
+  /** Load-client hosts; empty: the load runs in this process. */
+  clients?: LoadClient[];
   objects: (ExpectedObject & { kind: string })[];
   /** The cold-cache set (paths under objectsDir/cold-NMiB/); empty when no cold variant is selected. */
   coldObjects: (ExpectedObject & { kind: string })[];
+}
+
+/** A host that runs the harness's load client (`headgate load-worker`) against the target. */
+export interface LoadClient {
+  name: string;
+  target: Target;
+  /** The headgate checkout on that host. */
+  headgateDir: string;
 }
 
 const ms = (us: number) => us / 1000;
@@ -163,9 +175,13 @@ export class HarnessContext implements SuiteContext {
       onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
     };
     const rate = this.env.options.rate;
+    const clients = this.env.clients ?? [];
+    if (rate && clients.length) throw inputError('--rate with --client: the open model runs in this process only; drop one of them');
     let measured;
     try {
-      measured = await this.bracketed(pids, () => (rate ? runOpenLoad({ ...spec, rate }) : runHttpLoad(spec)));
+      measured = await this.bracketed(pids, () =>
+        rate ? runOpenLoad({ ...spec, rate }) : clients.length ? this.loadFromClients(clients, server, spec.connections, o) : runHttpLoad(spec),
+      );
     } finally {
       await cold?.stop();
     }
@@ -178,7 +194,10 @@ export class HarnessContext implements SuiteContext {
     const serverCores = d.serverCores ?? (this.env.target.kind === 'local' ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
     const gbps = (load.bodyBytes * 8) / load.durationSec / 1e9;
     const notes: string[] = [];
-    if (load.clientBound) {
+    if (load.clients) {
+      notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU`).join('; ')}`);
+      for (const c of load.clients.filter((x) => x.clientBound)) notes.push(`client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
+    } else if (load.clientBound) {
       notes.push(`client-bound: the load generator used ${(load.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
     }
     if (load.non2xx > 0) notes.push(`${load.non2xx} non-2xx responses`);
@@ -205,6 +224,40 @@ export class HarnessContext implements SuiteContext {
       clientBound: load.clientBound,
       notes,
     };
+  }
+
+  /**
+   * The same closed-model load from every client host at once (`headgate load-worker` over the
+   * client's driver, each verifying every body it reads), merged exactly (histograms add up).
+   */
+  private async loadFromClients(
+    clients: LoadClient[],
+    server: HttpServer,
+    connections: number,
+    o: { durationSec: number; objects?: ObjectClass; cache?: 'hot' | 'cold' },
+  ): Promise<HttpLoadResult> {
+    const { seed, totalMiB, coldMiB } = this.env.options.objects;
+    const cold = o.cache === 'cold';
+    const objects = cold ? { seed: seed + 1, totalMiB: coldMiB ?? totalMiB, prefix: `/cold-${coldMiB ?? totalMiB}MiB` } : { seed, totalMiB, prefix: '' };
+    const parts = await Promise.all(
+      clients.map(async (c, i) => {
+        const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i };
+        const r = await c.target.exec(['node', path.posix.join(c.headgateDir, 'bin', 'headgate.js'), 'load-worker'], {
+          input: JSON.stringify(spec),
+          allowFail: true,
+          timeoutMs: (o.durationSec + 90) * 1000,
+        });
+        if (r.code !== 0) throw infraError(`load client ${c.name}: load-worker exited ${r.code}: ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
+        let result: HttpLoadResult;
+        try {
+          result = JSON.parse(r.stdout) as HttpLoadResult;
+        } catch {
+          throw infraError(`load client ${c.name}: load-worker printed no result (${r.stdout.slice(0, 120)})`);
+        }
+        return { name: c.name, result };
+      }),
+    );
+    return mergeLoadResults(parts);
   }
 
   /** Fetches objects from the server in a real browser (Debian Chromium), verifying every body's SHA-256. */

@@ -9,7 +9,7 @@ import { LocalTarget } from '../targets/local.js';
 import { syncObjects } from '../targets/sync.js';
 import { writeJsonAtomic } from './atomic.js';
 import { CleanupStack } from './cleanup.js';
-import { HarnessContext, type RunEnvironment } from './context.js';
+import { HarnessContext, type LoadClient, type RunEnvironment } from './context.js';
 import { describeError, infraError, inputError, interruptedError, isHeadgateError } from './errors.js';
 import { proofFailures, suiteApplies, variantApplies } from './plan.js';
 import { deriveProfile } from './profile.js';
@@ -31,6 +31,8 @@ export interface RunParams {
   progress: Progress;
   /** This machine, for lab parts that live here (default: the target itself, i.e. local). */
   host?: Target;
+  /** Load-client hosts (default: the load runs in this process). */
+  clients?: LoadClient[];
   /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
   fingerprint?: Fingerprint;
 }
@@ -87,7 +89,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     runId,
     status: 'running',
     startedAt: new Date().toISOString(),
-    target: { kind: target.kind, name: target.name, address: target.address, ...(target.notes?.length ? { notes: target.notes } : {}) },
+    target: { kind: target.kind, name: target.name, address: target.address, ...(target.notes?.length ? { notes: target.notes } : {}), ...(p.clients?.length ? { clients: p.clients.map((c) => c.name) } : {}) },
     profile: settings.profile ?? deriveProfile(fingerprint),
     fingerprint,
     options,
@@ -141,6 +143,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       targetRunDir,
       objectsDir,
       host: p.host ?? (remote ? new LocalTarget() : target),
+      clients: p.clients,
       objects: manifest.objects.map((o) => ({ path: o.path, kind: o.kind, body: bodies.get(o.path)! })),
       coldObjects,
     };

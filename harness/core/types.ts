@@ -193,7 +193,7 @@ export interface RunRecord {
   status: 'running' | 'complete' | 'incomplete' | 'interrupted';
   startedAt: string;
   finishedAt?: string;
-  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string };
+  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[] };
   profile: string;
   fingerprint: Fingerprint;
   options: RunOptions;

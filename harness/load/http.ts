@@ -43,6 +43,19 @@ export interface HttpLoadResult {
   /** Fraction of one core the client (this process) used: near 1 means client-bound. */
   clientCpu: number;
   clientBound: boolean;
+  /** The latency (and TTFB) histograms, HdrHistogram compressed base64: results from several clients merge exactly. */
+  histograms?: { latency: string; ttfb?: string };
+  /** Per client host, when the load ran on several (see mergeLoadResults). */
+  clients?: ClientShare[];
+}
+
+/** One load client's share of a merged load. */
+export interface ClientShare {
+  name: string;
+  requests: number;
+  bodyBytes: number;
+  clientCpu: number;
+  clientBound: boolean;
 }
 
 /** Above this share of one core the single-threaded client, not the target, sets the pace. */
@@ -211,5 +224,6 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     ttfbUs: ttfb.totalCount ? latencySummary(ttfb) : undefined,
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
+    histograms: { latency: hdr.encodeIntoCompressedBase64(hist), ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },
   };
 }

@@ -157,18 +157,27 @@ export async function createLab(host: Target, o: { dir: string; sshd?: boolean }
     clientAddress: `${cliNet}.2`,
     serverWrap: ['ip', 'netns', 'exec', s],
   };
-  if (o.sshd) lab.ssh = await startLabSshd(host, lab, o.dir, stack);
+  if (o.sshd) lab.ssh = await startSshd(host, { address: lab.serverAddress, port: 22, wrap: lab.serverWrap, label: lab.serverNs }, o.dir, stack);
   return lab;
 }
 
-/** sshd in the lab's server namespace, keys made for this lab; stopped with the lab. */
-async function startLabSshd(host: Target, lab: NetnsLab, dir: string, stack: CleanupStack): Promise<NonNullable<NetnsLab['ssh']>> {
+/**
+ * An sshd of the harness's own (host key and client key made for it, the host key recorded in a
+ * known_hosts file beside them), in a lab namespace (wrap) or on a loopback port; stopped on the stack.
+ */
+export async function startSshd(
+  host: Target,
+  at: { address: string; port: number; wrap: string[]; label: string },
+  dir: string,
+  stack: CleanupStack,
+): Promise<NonNullable<NetnsLab['ssh']>> {
+  const lab = { serverAddress: at.address, serverWrap: at.wrap, serverNs: at.label };
   const sshd = (await host.which('sshd')) ?? '/usr/sbin/sshd';
   if (!(await host.which('sshd'))) throw infraError('netns lab: sshd not found on this host', 'apt-get install openssh-server');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keygen = async (file: string) => {
-    const r = await host.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `headgate-lab-${lab.serverNs}`, '-f', file], { allowFail: true });
+    const r = await host.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `headgate-${lab.serverNs}`, '-f', file], { allowFail: true });
     if (r.code !== 0) throw infraError(`netns lab: ssh-keygen failed: ${r.stderr.trim()}`);
   };
   const hostKey = path.join(dir, 'ssh_host_ed25519_key');
@@ -176,10 +185,10 @@ async function startLabSshd(host: Target, lab: NetnsLab, dir: string, stack: Cle
   await keygen(hostKey);
   await keygen(clientKey);
   await writeFile(path.join(dir, 'authorized_keys'), await readFile(`${clientKey}.pub`), { mode: 0o600 });
-  const port = 22; // the namespace is new: its port space holds nothing else
+  const port = at.port;
   const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
   const knownHostsFile = path.join(dir, 'known_hosts');
-  await writeFile(knownHostsFile, `${lab.serverAddress} ${hostPub}\n`);
+  await writeFile(knownHostsFile, `${port === 22 ? lab.serverAddress : `[${lab.serverAddress}]:${port}`} ${hostPub}\n`);
   const conf = path.join(dir, 'sshd_config');
   await writeFile(
     conf,
@@ -213,7 +222,7 @@ async function startLabSshd(host: Target, lab: NetnsLab, dir: string, stack: Cle
     await sleep(50);
   }
   const log = await host.readFileIfExists(path.join(dir, 'sshd.log'));
-  throw infraError(`netns lab: sshd did not start in ${lab.serverNs}: ${(log ?? '').trim().split('\n').pop()}`);
+  throw infraError(`sshd (${lab.serverNs}) did not start on ${lab.serverAddress}:${port}: ${(log ?? '').trim().split('\n').pop()}`);
 }
 
 /** Puts the impairment on the middle hop's egress toward the client; removed on the stack. Returns the qdisc for the report. */

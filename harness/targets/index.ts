@@ -1,5 +1,5 @@
 import { inputError } from '../core/errors.js';
-import { loadInventory, resolveTargetSpecs, type InventoryHost } from './inventory.js';
+import { loadInventory, resolveClientSpecs, resolveTargetSpecs, type InventoryHost } from './inventory.js';
 import { LocalTarget } from './local.js';
 import { openNetnsTarget } from './netns.js';
 import { parseSshTargetSpec, SshTarget } from './ssh.js';
@@ -46,6 +46,16 @@ export async function openHost(h: InventoryHost): Promise<Target> {
 export async function resolveTargets(spec: string, inventoryFile?: string): Promise<InventoryHost[]> {
   const inv = await loadInventory(inventoryFile);
   return resolveTargetSpecs(spec, inv).map((h) => {
+    if (h.kind !== 'ssh' || !spec.split(',').includes(`ssh:${h.name}`)) return h;
+    const s = parseSshTargetSpec(`ssh:${h.name}`);
+    return { ...h, host: s.host, user: s.user, port: s.port };
+  });
+}
+
+/** The load-client hosts a --client value names (inventory `clients`, `local`, `ssh:...`). */
+export async function resolveClients(spec: string, inventoryFile?: string): Promise<InventoryHost[]> {
+  const inv = await loadInventory(inventoryFile);
+  return resolveClientSpecs(spec, inv).map((h) => {
     if (h.kind !== 'ssh' || !spec.split(',').includes(`ssh:${h.name}`)) return h;
     const s = parseSshTargetSpec(`ssh:${h.name}`);
     return { ...h, host: s.host, user: s.user, port: s.port };

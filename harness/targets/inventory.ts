@@ -16,6 +16,8 @@ export interface InventoryHost {
   sshOptions?: Record<string, string>;
   sudo?: boolean;
   workDir?: string;
+  /** headgate checkout on a load-client host. */
+  headgateDir?: string;
   profile?: string;
   tags?: string[];
   groups?: string[];
@@ -48,12 +50,17 @@ export async function loadInventory(explicit?: string, cwd = process.cwd()): Pro
   return { ...inv, file };
 }
 
+/** The load clients a --client value names: inventory clients, `local`, `ssh:...`, or a comma list. */
+export function resolveClientSpecs(spec: string, inv: Inventory): InventoryHost[] {
+  return resolveTargetSpecs(spec, { ...inv, targets: inv.clients ?? [] }, '--client');
+}
+
 /**
  * Turns a --target value into hosts: `local`, `ssh:[user@]host[:port]`, `netns[:NAME]`,
  * `vagrant:NAME`, `qemu:NAME` (inventory or defaults), an inventory name, `group:G`, `tag:T`,
  * or a comma-separated list of these. Unknown names are input errors (exit 2) listing what exists.
  */
-export function resolveTargetSpecs(spec: string, inv: Inventory): InventoryHost[] {
+export function resolveTargetSpecs(spec: string, inv: Inventory, flag = '--target'): InventoryHost[] {
   const out: InventoryHost[] = [];
   const byName = new Map(inv.targets.map((t) => [t.name, t]));
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -63,13 +70,13 @@ export function resolveTargetSpecs(spec: string, inv: Inventory): InventoryHost[
     else if (part.startsWith('vagrant:') || part.startsWith('qemu:')) {
       const [kind, name] = part.split(/:(.*)/s) as ['vagrant' | 'qemu', string];
       const known = byName.get(name);
-      if (known && known.kind !== kind) throw inputError(`--target ${part}: inventory target ${name} is of kind ${known.kind}`);
+      if (known && known.kind !== kind) throw inputError(`${flag} ${part}: inventory target ${name} is of kind ${known.kind}`);
       out.push(known ?? { name, kind });
     } else if (part.startsWith('group:') || part.startsWith('tag:')) {
       const [key, value] = part.split(/:(.*)/s);
       const hits = inv.targets.filter((t) => (key === 'group' ? t.groups : t.tags)?.includes(value));
       if (hits.length === 0) {
-        throw inputError(`--target ${part}: no target in ${inv.file ?? 'the inventory (none found: pass --inventory FILE)'} has ${key} ${value}`);
+        throw inputError(`${flag} ${part}: no target in ${inv.file ?? 'the inventory (none found: pass --inventory FILE)'} has ${key} ${value}`);
       }
       out.push(...hits);
     } else {
@@ -77,15 +84,15 @@ export function resolveTargetSpecs(spec: string, inv: Inventory): InventoryHost[
       if (!t) {
         const known = inv.targets.map((x) => x.name);
         throw inputError(
-          `--target ${part}: unknown target (${known.length ? `inventory ${inv.file} has: ${known.join(', ')}` : 'no inventory: pass --inventory FILE or use local, ssh:HOST, netns, vagrant:NAME, qemu:NAME'})`,
+          `${flag} ${part}: unknown target (${known.length ? `inventory ${inv.file} has: ${known.join(', ')}` : 'no inventory: pass --inventory FILE or use local, ssh:HOST, netns, vagrant:NAME, qemu:NAME'})`,
         );
       }
       out.push(t);
     }
   }
-  if (out.length === 0) throw inputError(`--target ${spec}: names no target`);
+  if (out.length === 0) throw inputError(`${flag} ${spec}: names no target`);
   const names = out.map((t) => t.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw inputError(`--target ${spec}: ${dup} named twice`);
+  if (dup) throw inputError(`${flag} ${spec}: ${dup} named twice`);
   return out;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/core/cleanup.js';
 import type { RunRecord } from '../../harness/core/types.js';
-import { createLab, type NetnsLab } from '../../harness/net/lab.js';
+import { createLab, startSshd, type NetnsLab } from '../../harness/net/lab.js';
 import { freePort } from '../../harness/net/ports.js';
 import { LocalTarget } from '../../harness/targets/local.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
@@ -133,6 +133,44 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
       expect(rec.status).toBe('incomplete');
       expect(rec.suites[0].variants.flatMap((v) => v.repetitions).length).toBeGreaterThanOrEqual(2);
       expect(rec.errors.join('\n')).toMatch(/lab-01/);
+    } finally {
+      await own.unwind();
+    }
+  }, 300_000);
+});
+
+describe('separate load clients', () => {
+  it('runs the load on two client hosts at once (one over ssh) and merges their results', async () => {
+    const own = new CleanupStack();
+    try {
+      // A client host reached over ssh: an sshd of the test's own on a free loopback port.
+      const port = await freePort('127.0.0.1');
+      const ssh = await startSshd(new LocalTarget(), { address: '127.0.0.1', port, wrap: [], label: 'loopback-client' }, path.join(work, 'client-sshd'), own);
+      const inv = path.join(work, 'clients.json');
+      await writeFile(
+        inv,
+        JSON.stringify({
+          schemaVersion: 1,
+          targets: [],
+          clients: [
+            { name: 'here', kind: 'local' },
+            { name: 'loadgen-01', kind: 'ssh', host: '127.0.0.1', port, user: ssh.user, identityFile: ssh.identityFile, knownHostsFile: ssh.knownHostsFile },
+          ],
+        }),
+      );
+      const r = await cli(['gate', '--inventory', inv, '--client', 'here,loadgen-01', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '2', '--duration', '2', '--warmup', '0', '--connections', '4', '--out', path.join(work, 'c1'), '--baselines', noBaselines, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const run = await readRun(JSON.parse(r.stdout).runDir);
+      expect(run.target.clients).toEqual(['here', 'loadgen-01']);
+      for (const rep of run.suites[0].variants[0].repetitions) {
+        const note = rep.notes.find((n) => n.startsWith('load from 2 clients'))!;
+        const perClient = [...note.matchAll(/(here|loadgen-01) (\d+) req/g)].map((m) => Number(m[2]));
+        expect(perClient).toHaveLength(2);
+        expect(Math.min(...perClient)).toBeGreaterThan(0);
+        // Every response of both clients was verified, and the merged count is their sum.
+        expect(rep.verification.verified).toBe(perClient[0] + perClient[1]);
+        expect(rep.verification.failed).toBe(0);
+      }
     } finally {
       await own.unwind();
     }
