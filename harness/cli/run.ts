@@ -36,10 +36,10 @@ async function resolve(flags: Flags) {
 }
 
 /** Prints where the evidence is, on stderr (stdout is for --json). */
-function printPaths(runDir: string, files: string[]) {
+function printPaths(runDir: string, files: string[], prefix = '') {
   const rel = (f: string) => path.relative(process.cwd(), f) || '.';
-  process.stderr.write(`run directory: ${rel(runDir)}\n`);
-  for (const f of files.filter((x) => /summary\.md$|junit\.xml$|index\.html$/.test(x))) process.stderr.write(`  ${rel(f)}\n`);
+  process.stderr.write(`${prefix}run directory: ${rel(runDir)}\n`);
+  for (const f of files.filter((x) => /summary\.md$|junit\.xml$|index\.html$/.test(x))) process.stderr.write(`${prefix}  ${rel(f)}\n`);
 }
 
 /** One target's run: open, gate or run, report, close. Returns its exit code. */
@@ -82,7 +82,7 @@ async function runOnTarget(
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
     const { files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(prefix + l + '\n') });
     // With several targets, stdout carries the combined table (or JSON); each target's own lines go to stderr.
-    code = finish(record, runDir, files, flags, settings, gate, prefix ? (t) => process.stderr.write(t.split('\n').map((l) => (l ? prefix + l : l)).join('\n')) : undefined);
+    code = finish(record, runDir, files, flags, settings, gate, prefix ? (t) => process.stderr.write(t.split('\n').map((l) => (l ? prefix + l : l)).join('\n')) : undefined, prefix);
     return { code, runDir, record };
   } finally {
     for (const c of clients) await c.target.close();
@@ -141,7 +141,7 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
   }
 }
 
-function finish(record: RunRecord, runDir: string, files: string[], flags: Flags, settings: Settings, gate: boolean, write: (text: string) => void = (t) => process.stdout.write(t)): number {
+function finish(record: RunRecord, runDir: string, files: string[], flags: Flags, settings: Settings, gate: boolean, write: (text: string) => void = (t) => process.stdout.write(t), prefix = ''): number {
   const c = record.comparison;
   // Without a comparison (`run`), payload failures and infrastructure errors still decide the code.
   const integrity = integrityFailures(record);
@@ -156,7 +156,7 @@ function finish(record: RunRecord, runDir: string, files: string[], flags: Flags
       write(`no baseline for profile ${record.profile} in ${settings.baselinesDir}/; to make this run the reference:\n  npx headgate baseline promote ${record.runId} --reason "..."\n`);
     }
   }
-  printPaths(runDir, files);
+  printPaths(runDir, files, prefix);
   return code;
 }
 
