@@ -141,7 +141,8 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
     '-machine', 'q35', '-accel', kvm ? 'kvm' : 'tcg', '-cpu', kvm ? 'host' : 'max',
     '-m', String(memory), '-smp', String(cpus),
     '-kernel', image.kernel, ...(image.initrd ? ['-initrd', image.initrd] : []),
-    '-append', q.append ?? 'console=ttyS0 panic=-1 loglevel=4',
+    // The kernel's boot log (loglevel 6: info) goes to the console file attached to the report.
+    '-append', q.append ?? 'console=ttyS0 panic=-1 loglevel=6',
     '-serial', `file:${consoleLog}`,
     '-monitor', `unix:${monitorSock},server,nowait`,
     '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0',
