@@ -47,6 +47,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--target <spec>', 'target(s): local (default), ssh:[user@]host[:port], netns[:NAME], vagrant:NAME, qemu:NAME, an inventory name, group:G, tag:T, or a comma list')
     .option('--inventory <file>', 'inventory of targets and clients (default: inventory.yaml if present)')
     .option('--parallel <n>', 'with several targets: how many run at once (default 4)', intArg)
+    .option('--shard <i/n>', 'run only shard i of n of the target x suite work (CI agents split a gate; `headgate merge` joins the runs)')
     .option('--client <spec>', 'run the load on these client hosts (inventory clients, local, ssh:[user@]host[:port]; repeatable or comma-separated); results merge exactly; --connections is per client', collect)
     .option('--suite <id>', 'suite to run; repeatable or comma-separated (default: all)', collect)
     .option('--variant <id>', 'variant to run; repeatable or comma-separated (default: each suite\'s default variants)', collect)

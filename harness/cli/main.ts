@@ -11,6 +11,7 @@ import { registerRunCommands } from './run.js';
 import { registerSuites } from './suites.js';
 import { registerTargets } from './targets.js';
 import { registerLoadWorker } from './load-worker.js';
+import { registerMerge } from './merge.js';
 
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
@@ -25,6 +26,7 @@ registerReport(program);
 registerSuites(program);
 registerTargets(program);
 registerLoadWorker(program);
+registerMerge(program);
 registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);

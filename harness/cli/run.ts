@@ -6,6 +6,7 @@ import { abortOnSignals } from '../core/cleanup.js';
 import { compareRun, infrastructureErrors, integrityFailures, runVerdict, type InconclusivePolicy } from '../core/compare.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
 import { ExitCode, inputError } from '../core/errors.js';
+import { parseShard, shardWork, type Shard } from '../core/shard.js';
 import { deriveProfile } from '../core/profile.js';
 import { createProgress } from '../core/progress.js';
 import { checkOptions, executeRun, saveRun } from '../core/runner.js';
@@ -22,7 +23,7 @@ import Table from 'cli-table3';
 import type { RunOptions } from '../core/types.js';
 import { action, addRunFlags, numArg, onInconclusiveOption, reportError } from './common.js';
 
-type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; shard?: string; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
 
 /** This checkout: the default headgate directory on load-client hosts. */
 const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,6 +51,7 @@ async function runOnTarget(
   r: { options: RunOptions; settings: Settings },
   signal: AbortSignal,
   prefix: string,
+  work: { suites?: string[]; shard?: Shard } = {},
 ): Promise<{ code: number; runDir?: string; record?: RunRecord }> {
   const { options } = r;
   const settings = { ...r.settings, profile: r.settings.profile ?? host.profile };
@@ -61,7 +63,8 @@ async function runOnTarget(
     for (const c of flags.client?.length ? await resolveClients(flags.client.join(','), flags.inventory ?? r.settings.inventory) : []) {
       clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
     }
-    const suites = selectSuites(await discoverSuites(), options.suites);
+    const all = await discoverSuites();
+    const suites = selectSuites(all, work.suites ?? options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.
     let reference = null;
     let fp;
@@ -74,7 +77,7 @@ async function runOnTarget(
         throw inputError(`no baseline for profile ${profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
-    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients });
+    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites) });
     if (gate) {
       record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant, onInconclusive: flags.onInconclusive });
       await saveRun(runDir, record);
@@ -101,10 +104,25 @@ export function combineExitCodes(codes: number[]): number {
 
 async function runCommon(flags: Flags, gate: boolean): Promise<number> {
   const r = await resolve(flags);
-  const hosts = await resolveTargets(r.settings.target, flags.inventory ?? r.settings.inventory);
+  let hosts = await resolveTargets(r.settings.target, flags.inventory ?? r.settings.inventory);
+  // --shard i/n: this agent's part of the target x suite work; the other agents compute the same split.
+  const shard = flags.shard ? parseShard(flags.shard) : undefined;
+  const work = new Map<string, string[] | undefined>(hosts.map((h) => [h.name, undefined]));
+  if (shard) {
+    const suiteIds = selectSuites(await discoverSuites(), r.options.suites).map((x) => x.manifest.id);
+    const mine = shardWork(hosts.map((h) => h.name), suiteIds, shard);
+    const units = hosts.length * suiteIds.length;
+    process.stderr.write(`shard ${shard.index}/${shard.count}: ${[...mine.entries()].map(([t, ss]) => `${t}: ${ss.join(', ')}`).join('; ') || 'nothing'} (${units} target x suite units in all)\n`);
+    if (mine.size === 0) {
+      process.stdout.write(`shard ${shard.index}/${shard.count} has no work: ${units} units over ${shard.count} shards\n`);
+      return ExitCode.Pass;
+    }
+    hosts = hosts.filter((h) => mine.has(h.name));
+    for (const h of hosts) work.set(h.name, mine.get(h.name));
+  }
   const { signal, dispose } = abortOnSignals();
   try {
-    if (hosts.length === 1) return (await runOnTarget(hosts[0], flags, gate, r, signal, '')).code;
+    if (hosts.length === 1) return (await runOnTarget(hosts[0], flags, gate, r, signal, '', { suites: work.get(hosts[0].name), shard })).code;
     // Many targets: each its own run, verdict and exit code, at most --parallel at a time.
     const limit = Math.max(1, flags.parallel ?? 4);
     process.stderr.write(`${hosts.length} targets, at most ${limit} at a time: ${hosts.map((h) => h.name).join(', ')}\n`);
@@ -116,7 +134,7 @@ async function runCommon(flags: Flags, gate: boolean): Promise<number> {
         const h = hosts[next++];
         const s0 = Date.now();
         try {
-          const out = await runOnTarget(h, { ...flags, json: false }, gate, r, signal, `[${h.name}] `);
+          const out = await runOnTarget(h, { ...flags, json: false }, gate, r, signal, `[${h.name}] `, { suites: work.get(h.name), shard });
           results.push({ name: h.name, code: out.code, runDir: out.runDir, verdict: out.record?.comparison?.verdict ?? out.record?.status, sec: (Date.now() - s0) / 1000 });
         } catch (e) {
           const code = reportError(e, `[${h.name}] `);

@@ -33,6 +33,10 @@ export interface RunParams {
   host?: Target;
   /** Load-client hosts (default: the load runs in this process). */
   clients?: LoadClient[];
+  /** Every suite the command line selected, when this run is a shard of them (for --variant checks). */
+  selectedSuites?: Suite[];
+  /** The shard of a `--shard i/n` run, recorded in run.json. */
+  shard?: { index: number; count: number };
   /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
   fingerprint?: Fingerprint;
 }
@@ -74,7 +78,8 @@ export async function saveRun(runDir: string, record: RunRecord): Promise<void> 
  */
 export async function executeRun(p: RunParams): Promise<{ record: RunRecord; runDir: string }> {
   const { target, options, settings, signal, progress } = p;
-  const known = new Set(p.suites.flatMap((s) => s.manifest.variants.map((v) => v.id)));
+  // --variant names variants of the whole command line's suites, also when a shard runs only some.
+  const known = new Set((p.selectedSuites ?? p.suites).flatMap((s) => s.manifest.variants.map((v) => v.id)));
   for (const v of options.variants) {
     if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
   }
@@ -93,6 +98,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     profile: settings.profile ?? deriveProfile(fingerprint),
     fingerprint,
     options,
+    ...(p.shard ? { shard: p.shard } : {}),
     suites: [],
     errors: [],
     restoreFailures: [],

@@ -194,6 +194,10 @@ export interface RunRecord {
   startedAt: string;
   finishedAt?: string;
   target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[] };
+  /** Which shard of a `--shard i/n` run this is. */
+  shard?: { index: number; count: number };
+  /** Run ids this run was merged from (`headgate merge`). */
+  mergedFrom?: string[];
   profile: string;
   fingerprint: Fingerprint;
   options: RunOptions;
