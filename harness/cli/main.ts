@@ -12,6 +12,7 @@ import { registerSuites } from './suites.js';
 import { registerTargets } from './targets.js';
 import { registerLoadWorker } from './load-worker.js';
 import { registerMerge } from './merge.js';
+import { registerRollout } from './rollout.js';
 
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
@@ -27,6 +28,7 @@ registerSuites(program);
 registerTargets(program);
 registerLoadWorker(program);
 registerMerge(program);
+registerRollout(program);
 registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);

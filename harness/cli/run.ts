@@ -23,7 +23,7 @@ import Table from 'cli-table3';
 import type { RunOptions } from '../core/types.js';
 import { action, addRunFlags, numArg, onInconclusiveOption, reportError } from './common.js';
 
-type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; shard?: string; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+export type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; shard?: string; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
 
 /** This checkout: the default headgate directory on load-client hosts. */
 const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,8 +43,8 @@ function printPaths(runDir: string, files: string[], prefix = '') {
   for (const f of files.filter((x) => /summary\.md$|junit\.xml$|index\.html$/.test(x))) process.stderr.write(`${prefix}  ${rel(f)}\n`);
 }
 
-/** One target's run: open, gate or run, report, close. Returns its exit code. */
-async function runOnTarget(
+/** One target's run: open, gate or run, report, close. Returns its exit code (also used by rollout). */
+export async function runOnTarget(
   host: InventoryHost,
   flags: Flags,
   gate: boolean,

@@ -9,13 +9,13 @@ import { inputError } from '../core/errors.js';
 const schemaDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'schemas');
 
 /** The document kinds headgate validates; each has a versioned JSON Schema in schemas/. */
-export type DocKind = 'config' | 'suite' | 'baseline' | 'run' | 'inventory';
+export type DocKind = 'config' | 'suite' | 'baseline' | 'run' | 'inventory' | 'rollout';
 
 /** Current schema version per document kind. */
-export const SCHEMA_VERSION: Record<DocKind, number> = { config: 1, suite: 1, baseline: 1, run: 1, inventory: 1 };
+export const SCHEMA_VERSION: Record<DocKind, number> = { config: 1, suite: 1, baseline: 1, run: 1, inventory: 1, rollout: 1 };
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-for (const kind of ['run', 'config', 'suite', 'baseline', 'inventory'] as DocKind[]) {
+for (const kind of ['run', 'config', 'suite', 'baseline', 'inventory', 'rollout'] as DocKind[]) {
   ajv.addSchema(JSON.parse(readFileSync(path.join(schemaDir, `${kind}.schema.json`), 'utf8')));
 }
 const validators = new Map<DocKind, ValidateFunction>();
