@@ -3,16 +3,27 @@ import path from 'node:path';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { ExitCode } from '../core/errors.js';
 import { action, loadRun } from './common.js';
+import { renderReleaseReport } from '../reporters/release.js';
+import { newRunId } from '../core/runner.js';
 
 /** Registers `report RUN`. */
 export function registerReport(program: Command): void {
   program
-    .command('report <run>')
-    .description('(re)build the Allure HTML (multi-file and single-file), summary.md and junit.xml of a run')
+    .command('report <runs...>')
+    .description('(re)build the Allure HTML (multi-file and single-file), summary.md and junit.xml of a run; with several runs (the phases of a rollout, the merges of a release), one release report with the history of all of them')
     .option('--out <dir>', 'reports directory (for run ids and Allure history)', 'reports')
+    .option('--release-out <dir>', 'with several runs: where the release report goes (default: OUT/release-<time>)')
+    .option('--title <text>', 'with several runs: the release report\'s title (default: the first and last run ids)')
     .action(
-      action(async (spec: string, o: { out: string }) => {
-        const { run, runDir } = await loadRun(spec, o.out);
+      action(async (specs: string[], o: { out: string; releaseOut?: string; title?: string }) => {
+        if (specs.length > 1) {
+          const runs = await Promise.all(specs.map((s) => loadRun(s, o.out)));
+          const dir = path.resolve(o.releaseOut ?? path.join(o.out, `release-${newRunId()}`));
+          const files = await renderReleaseReport(runs, dir, o.title ?? `${runs[0].run.runId} .. ${runs.at(-1)!.run.runId}`);
+          for (const f of files) process.stdout.write(`${path.relative(process.cwd(), f)}\n`);
+          return ExitCode.Pass;
+        }
+        const { run, runDir } = await loadRun(specs[0], o.out);
         const { files, failures } = await renderAll(defaultReporters, { run, runDir, reportsDir: path.resolve(o.out), log: (l) => process.stderr.write(l + '\n') });
         for (const f of files) process.stdout.write(`${path.relative(process.cwd(), f)}\n`);
         return failures.length ? ExitCode.Infrastructure : ExitCode.Pass;

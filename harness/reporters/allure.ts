@@ -229,11 +229,11 @@ export function allureBin(): string {
   return path.join(path.dirname(req.resolve('allure-commandline/package.json')), 'dist', 'bin', 'allure');
 }
 
-/** Generates the multi-file and the single-file HTML report from a results folder (analytics off). */
-export async function generateAllureHtml(resultsDir: string, outDir: string, singleFileDir: string): Promise<void> {
+/** Generates the multi-file (and, unless singleFileDir is null, the single-file) HTML report from a results folder (analytics off). */
+export async function generateAllureHtml(resultsDir: string, outDir: string, singleFileDir: string | null): Promise<void> {
   const sh = $({ quiet: true, nothrow: true, env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' } });
   const bin = allureBin();
-  for (const args of [['-o', outDir], ['--single-file', '-o', singleFileDir]]) {
+  for (const args of singleFileDir ? [['-o', outDir], ['--single-file', '-o', singleFileDir]] : [['-o', outDir]]) {
     const r = await sh`${bin} generate ${resultsDir} --clean ${args}`;
     if (r.exitCode !== 0) {
       const why = /JAVA_HOME|java: not found|java: command not found/.test(r.stderr + r.stdout) ? 'Java is missing (apt-get install openjdk-17-jre-headless)' : (r.stderr || r.stdout).trim().split('\n')[0];

@@ -56,6 +56,18 @@ describe('gate --shard i/n and headgate merge', () => {
     const again = await cli(['merge', ...shardDirs, '--out', reports, '--baselines', baselines, '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).runs[0].verdict).toBe('pass');
+
+    // Release review: one Allure report over all five runs, with the history of each.
+    const runs = [...shardDirs, out.runs[0].runDir, JSON.parse(again.stdout).runs[0].runDir];
+    const release = path.join(work, 'release');
+    const rr = await cli(['report', ...runs, '--out', reports, '--release-out', release, '--title', 'head merge 2026-11']);
+    expect(rr.code, rr.stderr).toBe(0);
+    const summary = await readFile(path.join(release, 'summary.md'), 'utf8');
+    expect(summary).toContain('# headgate release review: head merge 2026-11');
+    for (const d of runs) expect(summary).toContain(path.basename(d));
+    const trend = JSON.parse(await readFile(path.join(release, 'allure-report', 'history', 'history-trend.json'), 'utf8')) as unknown[];
+    expect(trend).toHaveLength(runs.length);
+    expect(existsSync(path.join(release, 'allure-report-single', 'index.html'))).toBe(true);
   }, 300_000);
 
   it('a missing shard is exit 2 naming it', async () => {
