@@ -15,7 +15,7 @@ export function registerCompare(program: Command): void {
     .option('--baseline <file>', 'baseline file(s) to compare with; repeatable', collect)
     .option('--against <run>', 'another run to compare with (A/B of two existing runs)')
     .option('--baseline-variant <id>', 'compare every variant with this reference variant')
-    .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg, 0.05)
+    .option('--alpha <p>', 'family-wise significance level', numArg, 0.05)
     .addOption(onInconclusiveOption())
     .option('--out <dir>', 'reports directory to look up run ids in', 'reports')
     .option('--save', 'store the comparison in the run\'s run.json (then `headgate report RUN` renders it)')

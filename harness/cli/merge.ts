@@ -18,10 +18,10 @@ export function registerMerge(program: Command): void {
   program
     .command('merge <runs...>')
     .description('join the runs of `gate --shard i/n` (one per CI agent) into one run per target, compare it with the baseline, write one report, exit with the verdict')
-    .option('--out <dir>', 'reports directory for the merged run (default: reports)', 'reports')
-    .option('--baselines <dir>', 'baselines directory (default: baselines)', 'baselines')
+    .option('--out <dir>', 'reports directory for the merged run', 'reports')
+    .option('--baselines <dir>', 'baselines directory', 'baselines')
     .option('--baseline-variant <id>', 'compare every variant with this baseline variant')
-    .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg, 0.05)
+    .option('--alpha <p>', 'family-wise significance level', numArg, 0.05)
     .addOption(onInconclusiveOption())
     .option('--json', 'print a machine-readable result on stdout')
     .action(

@@ -43,8 +43,8 @@ export function registerRollout(program: Command): void {
     .description('deploy a build phase by phase (user deploy hook per host), gate each phase, advance only on pass; state saved after every step, every action audited')
     .option('--resume', 'continue an interrupted rollout where it stopped (never redeploys a finished host)')
     .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
-    .option('--out <dir>', 'reports directory: runs, and rollouts/NAME/{state.json,audit.log} (default: reports)', 'reports')
-    .option('--baselines <dir>', 'baselines directory (default: baselines)', 'baselines')
+    .option('--out <dir>', 'reports directory: runs, and rollouts/NAME/{state.json,audit.log}', 'reports')
+    .option('--baselines <dir>', 'baselines directory', 'baselines')
     .option('--json', 'print the final state as JSON')
     .action(
       action(async (file: string, o: { resume?: boolean; inventory?: string; out: string; baselines: string; json?: boolean }) => {

@@ -94,6 +94,7 @@ describe('headgate rollout', () => {
     expect(state.phases.map((p: { status: string }) => p.status)).toEqual(['passed', 'stopped', 'pending', 'pending']);
     expect(state.phases[1].stoppedBy).toMatchObject({ host: 'h-canary', verdict: 'fail', exitCode: 1 });
     expect(state.phases[1].stoppedBy.detail).toMatch(/sendfile\/boxart-sendfile-on throughput_gbps .* -> .* Gb\/s/);
+    process.stderr.write(`canary stopped the rollout: ${state.phases[1].stoppedBy.detail}\n`);
     expect(await lines(env.HG_DEPLOYS)).toEqual(['lab h-lab v2-slow', 'canary h-canary v2-slow']);
     expect(await lines(env.HG_ROLLBACKS)).toEqual(['canary h-canary']);
     const log = await auditOf(audit);
