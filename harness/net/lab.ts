@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CleanupStack } from '../core/cleanup.js';
 import { sleep } from '../core/cleanup.js';
 import { infraError } from '../core/errors.js';
+import { pidAlive } from '../core/process.js';
 import type { Target, TargetLab } from '../targets/target.js';
 import { canConnect } from './ports.js';
 
@@ -46,15 +47,6 @@ export function staleLabNamespaces(ipNetnsList: string, alive: (pid: number) => 
   return out;
 }
 
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** The qdisc commands for the middle hop's egress device. */
 export function qdiscCommands(dev: string, imp: Impairment, withNetem: boolean): string[][] {
   // burst: at least one full-size GSO segment, so tbf never has to drop a packet just for its size.
@@ -80,7 +72,7 @@ export function freeLabSubnet(ipAddrAndRoutes: string): number | null {
 /** Removes labs whose creating process is gone: their processes (sshd, nginx) first, then the namespaces. */
 export async function removeStaleLabs(host: Target): Promise<string[]> {
   const listed = await host.exec(['ip', 'netns', 'list'], { allowFail: true });
-  const stale = staleLabNamespaces(listed.stdout, isAlive);
+  const stale = staleLabNamespaces(listed.stdout, pidAlive);
   for (const ns of stale) {
     const pids = await host.exec(['ip', 'netns', 'pids', ns], { allowFail: true });
     for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) await host.exec(['kill', '-KILL', pid], { allowFail: true });

@@ -44,8 +44,12 @@ export async function openHost(h: InventoryHost): Promise<Target> {
 
 /** The hosts a --target value names (see resolveTargetSpecs), with `ssh:` specs parsed. */
 export async function resolveTargets(spec: string, inventoryFile?: string): Promise<InventoryHost[]> {
-  const inv = await loadInventory(inventoryFile);
-  return resolveTargetSpecs(spec, inv).map((h) => {
+  return withSshSpecs(spec, resolveTargetSpecs(spec, await loadInventory(inventoryFile)));
+}
+
+/** Hosts given on the command line as `ssh:[user@]host[:port]` get their user, host and port from it. */
+function withSshSpecs(spec: string, hosts: InventoryHost[]): InventoryHost[] {
+  return hosts.map((h) => {
     if (h.kind !== 'ssh' || !spec.split(',').includes(`ssh:${h.name}`)) return h;
     const s = parseSshTargetSpec(`ssh:${h.name}`);
     return { ...h, host: s.host, user: s.user, port: s.port };
@@ -54,12 +58,7 @@ export async function resolveTargets(spec: string, inventoryFile?: string): Prom
 
 /** The load-client hosts a --client value names (inventory `clients`, `local`, `ssh:...`). */
 export async function resolveClients(spec: string, inventoryFile?: string): Promise<InventoryHost[]> {
-  const inv = await loadInventory(inventoryFile);
-  return resolveClientSpecs(spec, inv).map((h) => {
-    if (h.kind !== 'ssh' || !spec.split(',').includes(`ssh:${h.name}`)) return h;
-    const s = parseSshTargetSpec(`ssh:${h.name}`);
-    return { ...h, host: s.host, user: s.user, port: s.port };
-  });
+  return withSshSpecs(spec, resolveClientSpecs(spec, await loadInventory(inventoryFile)));
 }
 
 /** Opens the single target a --target value names ("local" is the default). */

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { infraError } from '../core/errors.js';
+import { pidAlive } from '../core/process.js';
 import type { Target } from './target.js';
 
 /** A held per-target lock. */
@@ -20,15 +21,6 @@ export interface LockOwner {
 export function ownerIsStale(owner: LockOwner, thisHost: string, alive: (pid: number) => boolean): boolean {
   return owner.host === thisHost && !alive(owner.pid);
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Takes the target's lock: `mkdir` of WORKDIR/lock is atomic on every filesystem, so two runs
@@ -57,7 +49,7 @@ export async function acquireTargetLock(target: Target, runId: string): Promise<
     } catch {
       owner = null;
     }
-    if (owner && ownerIsStale(owner, me.host, alive)) {
+    if (owner && ownerIsStale(owner, me.host, pidAlive)) {
       await target.exec(['rm', '-rf', dir]);
       continue;
     }
