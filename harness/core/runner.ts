@@ -109,8 +109,10 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   // A remote target keeps its files under its work directory; a lock there keeps a second run off it.
   const remote = target.workDir !== null;
   const targetRunDir = remote ? path.posix.join(target.workDir!, 'runs', runId) : runDir;
-  const lock = remote ? await acquireTargetLock(target, runId) : null;
+  let lock: Awaited<ReturnType<typeof acquireTargetLock>> | null = null;
   try {
+    // Inside the try: a target held by another run still leaves this run.json finished (incomplete).
+    if (remote) lock = await acquireTargetLock(target, runId);
     const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
     const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);
     const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;

@@ -104,6 +104,11 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
       const r = await cli(['gate', '--inventory', inv, '--target', 'lab-01', ...SENDFILE, '--out', path.join(work, 'r4'), '--baselines', noBaselines]);
       expect(r.code).toBe(3);
       expect(r.stderr).toContain('target lab-01: locked by run 20260101T000000Z-abcdef (host ci-agent-7, pid 4242');
+      // The refused run is still recorded as finished, not left "running".
+      const dir = path.join(work, 'r4', readdirSync(path.join(work, 'r4')).find((d) => /^\d{8}T/.test(d))!);
+      const rec = await readRun(dir);
+      expect(rec.status).toBe('incomplete');
+      expect(rec.errors.join(' ')).toMatch(/locked by run 20260101T000000Z-abcdef/);
     } finally {
       await rm(lockDir, { recursive: true, force: true });
     }
