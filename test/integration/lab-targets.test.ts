@@ -236,7 +236,10 @@ describe('vagrant target (driver contract against a stand-in vagrant)', () => {
   });
 
   it('vagrant up, ssh-config turned into an ssh target, gate, destroy on success', async () => {
-    const r = await cli(['gate', '--target', 'vagrant:freebsd-head', ...SENDFILE, '--out', path.join(work, 'v1'), '--baselines', noBaselines, '--json'], env());
+    // The stand-in's "VM" is this machine: its work directory goes in the test's temp dir.
+    const inv = path.join(work, 'vagrant-inventory.json');
+    await writeFile(inv, JSON.stringify({ schemaVersion: 1, targets: [{ name: 'freebsd-head', kind: 'vagrant', workDir: path.join(work, 'remote-vagrant') }] }));
+    const r = await cli(['gate', '--inventory', inv, '--target', 'vagrant:freebsd-head', ...SENDFILE, '--out', path.join(work, 'v1'), '--baselines', noBaselines, '--json'], env());
     expect(r.code, r.stderr).toBe(0);
     const run = await readRun(JSON.parse(r.stdout).runDir);
     expect(run.target).toMatchObject({ kind: 'vagrant', name: 'freebsd-head', address: lab.serverAddress });
