@@ -209,8 +209,13 @@ describe('headgate gate end to end (real nginx, real load)', () => {
 
     const p = startCli(['run', '--suite', 'knobtest', '--quick', '--runs', '20', '--duration', '2', '--warmup', '0', '--out', reports], { HEADGATE_SUITES_DIR: suites });
     const deadline = Date.now() + 60_000;
-    while (readFileSync(knob, 'utf8').trim() !== flipped && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(readFileSync(knob, 'utf8').trim()).toBe(flipped);
+    // Remember what was seen: the knob is restored after every repetition, so a second read can race it.
+    let seen = false;
+    while (!seen && Date.now() < deadline) {
+      seen = readFileSync(knob, 'utf8').trim() === flipped;
+      if (!seen) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(seen).toBe(true);
     p.child.kill('SIGINT');
     const r = await p.done;
     expect(r.code, r.stderr).toBe(130);
