@@ -7,7 +7,7 @@ import { ExitCode } from '../core/errors.js';
 import { checkOptions } from '../core/runner.js';
 import { loadPlan, type Hook, type PlanPhase } from '../rollout/plan.js';
 import { runRollout } from '../rollout/run.js';
-import { rolloutPaths } from '../rollout/state.js';
+import { loadState, rolloutPaths } from '../rollout/state.js';
 import { resolveTargets } from '../targets/index.js';
 import type { InventoryHost } from '../targets/inventory.js';
 import { action, reportError } from './common.js';
@@ -89,7 +89,7 @@ export function registerRollout(program: Command): void {
             log: (l) => process.stderr.write(`rollout ${plan.name}: ${l}\n`),
             signal,
           });
-          const state = JSON.parse(await (await import('node:fs/promises')).readFile(paths.state, 'utf8'));
+          const state = (await loadState(paths.state))!;
           if (o.json) process.stdout.write(JSON.stringify({ exitCode: code, state, audit: paths.audit }, null, 2) + '\n');
           else {
             for (const p of state.phases) {

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { sleep } from '../core/cleanup.js';
 import { ExitCode, inputError } from '../core/errors.js';
 import type { InventoryHost } from '../targets/inventory.js';
@@ -164,7 +164,6 @@ export async function runRollout(
 
 /** The detail recorded with a host's last gate in the audit log (which metric stopped it). */
 async function auditDetail(file: string, phase: string, host: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; phase?: string; host?: string; detail?: string });
   return lines.reverse().find((l) => l.action === 'gated' && l.phase === phase && l.host === host)?.detail ?? '';
 }

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CleanupStack } from '../core/cleanup.js';
@@ -33,7 +34,6 @@ export async function openNetnsTarget(name: string): Promise<SshTarget> {
     const dir = path.join(os.tmpdir(), `hg-lab-${process.pid}-${name}`);
     const lab = await createLab(new LocalTarget(), { dir, sshd: true }, stack);
     stack.push(`remove ${dir}`, async () => {
-      const { rm } = await import('node:fs/promises');
       await rm(dir, { recursive: true, force: true });
     });
     const ssh = lab.ssh!;
@@ -53,7 +53,6 @@ export async function openNetnsTarget(name: string): Promise<SshTarget> {
       stack,
     );
     stack.push(`remove /var/tmp/headgate-${lab.serverNs}`, async () => {
-      const { rm } = await import('node:fs/promises');
       await rm(`/var/tmp/headgate-${lab.serverNs}`, { recursive: true, force: true });
     });
     await t.connect();
