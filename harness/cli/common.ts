@@ -74,6 +74,18 @@ export function addRunFlags(cmd: Command): Command {
     .option('--quiet', 'no progress output');
 }
 
+/** Flags of the comparison: adaptive repetitions and thresholds (gate, ab, bisect). */
+export function addVerdictFlags(cmd: Command): Command {
+  return cmd
+    .option('--alpha <p>', 'false-alarm budget of the whole gate over all metrics and looks (default 0.01)', numArg)
+    .option('--max-runs <n>', 'adaptive repetitions: most repetitions per variant while a comparison is undecided (default 3 x --runs)', intArg)
+    .option('--adaptive-batch <n>', 'adaptive repetitions: repetitions added per look (default half of --runs, at least 2)', intArg)
+    .option('--max-extra-sec <sec>', 'adaptive repetitions: most seconds of added repetitions per suite (default 900; --quick 180)', numArg)
+    .option('--no-adaptive', 'one look at --runs repetitions: no added repetitions')
+    .option('--min-effect <fraction>', 'smallest relative change a calibrated metric can regress by (default 0.01 = 1%)', numArg)
+    .addOption(onInconclusiveOption());
+}
+
 /** Finds a run by directory, run.json path, or run id inside the reports directory. */
 export function resolveRunPath(spec: string, reportsDir = 'reports'): string {
   const candidates = [spec, path.join(spec, 'run.json'), path.join(reportsDir, spec, 'run.json')];

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '../config/config.js';
 import { abortOnSignals } from '../core/cleanup.js';
-import { compareRun, infrastructureErrors, integrityFailures, runVerdict, type InconclusivePolicy } from '../core/compare.js';
+import { compareRun, infrastructureErrors, integrityFailures, runVerdict, undecidedVariants, type CompareOptions, type InconclusivePolicy } from '../core/compare.js';
+import { loadNoise, type NoiseProfile } from '../core/noise.js';
+import { DEFAULT_RHO } from '../stats/sequential.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
 import { ExitCode, inputError } from '../core/errors.js';
 import { parseShard, shardWork, type Shard } from '../core/shard.js';
@@ -21,9 +23,38 @@ import { fileURLToPath } from 'node:url';
 import type { InventoryHost } from '../targets/inventory.js';
 import Table from 'cli-table3';
 import type { RunOptions } from '../core/types.js';
-import { action, addRunFlags, numArg, onInconclusiveOption, reportError } from './common.js';
+import { action, addRunFlags, addVerdictFlags, reportError } from './common.js';
 
-export type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; shard?: string; baselineVariant?: string; report?: boolean; onInconclusive?: InconclusivePolicy };
+export type Flags = FlagValues & { config?: string; json?: boolean; quiet?: boolean; inventory?: string; parallel?: number; client?: string[]; shard?: string; baselineVariant?: string; report?: boolean } & VerdictFlags;
+
+/** Flags of addVerdictFlags. */
+export interface VerdictFlags {
+  onInconclusive?: InconclusivePolicy;
+  maxRuns?: number;
+  adaptiveBatch?: number;
+  maxExtraSec?: number;
+  adaptive?: boolean;
+  minEffect?: number;
+}
+
+/** Comparison options (budget, rho, calibration) from the verdict flags; plan is absent with --no-adaptive. */
+export function verdictOptions(flags: VerdictFlags & { baselineVariant?: string }, options: RunOptions, alpha: number, noise: NoiseProfile | null): CompareOptions & { adaptive?: { batch: number; maxRuns: number; maxExtraSec: number } } {
+  const maxRuns = flags.maxRuns ?? options.runs * 3;
+  if (maxRuns < options.runs) throw inputError(`--max-runs ${maxRuns}: must be at least --runs (${options.runs})`);
+  const batch = flags.adaptiveBatch ?? Math.max(2, Math.floor(options.runs / 2));
+  if (!(batch >= 1)) throw inputError(`--adaptive-batch ${batch}: must be at least 1`);
+  const maxExtraSec = flags.maxExtraSec ?? (options.quick ? 180 : 900);
+  if (flags.minEffect !== undefined && !(flags.minEffect >= 0 && flags.minEffect < 1)) throw inputError(`--min-effect ${flags.minEffect}: must be a fraction in [0, 1), e.g. 0.01 for 1%`);
+  const on = flags.adaptive !== false && maxRuns > options.runs;
+  return {
+    alpha,
+    referenceVariant: flags.baselineVariant,
+    onInconclusive: flags.onInconclusive,
+    noise,
+    minEffect: flags.minEffect,
+    ...(on ? { plan: { batch, nMax: maxRuns, rho: DEFAULT_RHO, maxExtraSec }, adaptive: { batch, maxRuns, maxExtraSec } } : {}),
+  };
+}
 
 /** This checkout: the default headgate directory on load-client hosts. */
 const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -77,9 +108,12 @@ export async function runOnTarget(
         throw inputError(`no baseline for profile ${profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
-    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites) });
+    // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
+    const cmp = gate ? verdictOptions(flags, options, settings.alpha, await loadNoise(settings.baselinesDir, settings.profile ?? deriveProfile(fp!))) : null;
+    const adaptive = cmp?.adaptive && reference ? { ...cmp.adaptive, undecided: (rec: RunRecord, suiteId: string) => undecidedVariants(rec, suiteId, reference, cmp) } : undefined;
+    const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
     if (gate) {
-      record.comparison = compareRun(record, reference, { alpha: settings.alpha, referenceVariant: flags.baselineVariant, onInconclusive: flags.onInconclusive });
+      record.comparison = compareRun(record, reference, { ...cmp!, plan: adaptive ? cmp!.plan : undefined });
       await saveRun(runDir, record);
     }
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
@@ -184,10 +218,9 @@ export function registerRunCommands(program: Command): void {
     .option('--report', 'also build the Allure report')
     .action(action((flags: Flags) => runCommon(flags, false)));
 
-  addRunFlags(program.command('gate').description('run, compare with the stored baseline, write reports, exit with the verdict'))
+  addVerdictFlags(addRunFlags(program.command('gate').description('run, compare with the stored baseline, write reports, exit with the verdict'))
+  )
     .option('--baseline-variant <id>', 'compare every variant with this baseline variant (e.g. a sendfile-off run against the sendfile-on baseline)')
-    .option('--alpha <p>', 'family-wise significance level (default 0.05)', numArg)
     .option('--require-baseline', 'fail (exit 2) when the profile has no baseline instead of passing')
-    .addOption(onInconclusiveOption())
     .action(action((flags: Flags) => runCommon(flags, true)));
 }

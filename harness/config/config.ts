@@ -46,7 +46,7 @@ export const DEFAULTS = {
   full: { runs: 8, durationSec: 10, warmupSec: 3, connections: 8, totalMiB: 96, coldMiB: 2048 },
   quick: { runs: 6, durationSec: 2, warmupSec: 1, connections: 8, totalMiB: 32, coldMiB: 1024 },
   seed: 1,
-  alpha: 0.05,
+  alpha: 0.01,
   serverWorkers: 1,
 };
 

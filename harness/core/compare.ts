@@ -1,8 +1,10 @@
 import { decide, metricStats } from '../stats/compare.js';
 import { holmAdjust } from '../stats/multiple.js';
+import { lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
+import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile } from './noise.js';
 import { ExitCode } from './errors.js';
 import { fingerprintDifferences } from './profile.js';
-import type { Comparison, Fingerprint, MetricComparison, RunOptions, RunRecord, RunVerdict } from './types.js';
+import type { Comparison, Fingerprint, MetricComparison, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from './types.js';
 
 /** Reference samples to compare a run against: a promoted baseline or another run. */
 export interface Reference {
@@ -97,16 +99,42 @@ export function runVerdict(c: {
   return { verdict: 'pass', exitCode: ExitCode.Pass };
 }
 
-/**
- * Compares every metric of every variant that ran with the reference samples. Gating metrics
- * form one family for the Holm correction; informational metrics another.
- */
-export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha: number; referenceVariant?: string; onInconclusive?: InconclusivePolicy }): Comparison {
-  const comparisons: MetricComparison[] = [];
-  const missing: string[] = [];
-  const raw: { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean }[] = [];
+/** How strict the comparison is: alpha over all looks, the repetition budget, calibrated noise. */
+export interface CompareOptions {
+  alpha: number;
+  referenceVariant?: string;
+  onInconclusive?: InconclusivePolicy;
+  /** Adaptive repetitions: the budget the looks were planned with (absent: one look). */
+  plan?: Omit<SequentialPlan, 'alpha' | 'nStart'> & { maxExtraSec?: number };
+  /** The profile's A/A calibration: thresholds from measured noise instead of the suites' guesses. */
+  noise?: NoiseProfile | null;
+  /** Practical minimum effect for calibrated metrics (default 1%). */
+  minEffect?: number;
+}
+
+/** The sequential plan one variant was run under (nStart = its first look). */
+function variantPlan(opts: CompareOptions, v: VariantResult, n: number): SequentialPlan {
+  if (!opts.plan) return singleLook(opts.alpha, n);
+  return { alpha: opts.alpha, nStart: v.adaptive?.looks[0] ?? n, ...opts.plan };
+}
+
+/** This look's alpha for a variant with n repetitions: the increment since its previous look. */
+function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number): number {
+  const plan = variantPlan(opts, v, n);
+  const looks = v.adaptive?.looks ?? [n];
+  const prev = looks.length > 1 ? looks[looks.length - 2] : 0;
+  // A look that ends the budget (count or wall time, both independent of the data) gets what is left.
+  const last = n >= plan.nMax || v.adaptive?.stoppedBy === 'time' || !opts.plan;
+  return lookAlpha(plan, prev, n, last);
+}
+
+type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean; pWorse: number; pBetter: number; lookAlpha: number };
+
+/** Statistics of every metric of the given suites against the reference (no decision yet). */
+function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[]): Raw[] {
+  const raw: Raw[] = [];
   let seed = 1;
-  for (const s of run.suites) {
+  for (const s of suites) {
     for (const v of s.variants) {
       if (v.status !== 'ran' || v.repetitions.length === 0) continue;
       const refVariant = opts.referenceVariant ?? v.id;
@@ -116,9 +144,13 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
         const base = ref?.samples(s.id, refVariant, m.id);
         if (!base || base.length === 0 || current.length === 0) continue;
         any = true;
-        const st = metricStats(base, current, seed++);
+        const st = metricStats(base, current, m.direction, seed++);
+        const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT);
         raw.push({
           identical: st.identical,
+          pWorse: st.pWorse,
+          pBetter: st.pBetter,
+          lookAlpha: variantLookAlpha(opts, v, current.length),
           c: {
             suite: s.id,
             variant: v.id,
@@ -128,7 +160,9 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
             unit: m.unit,
             direction: m.direction,
             gating: m.gating,
-            noiseFloor: m.noiseFloor,
+            noiseFloor: th.value,
+            thresholdSource: th.source,
+            ...(th.noise ? { noise: th.noise } : {}),
             baselineMedian: st.baselineMedian,
             currentMedian: st.currentMedian,
             relChange: st.relChange,
@@ -137,6 +171,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
             pValue: st.pValue,
             nBaseline: base.length,
             nCurrent: current.length,
+            looks: v.adaptive?.looks.length ?? 1,
             baselineSamples: base,
             currentSamples: current,
           },
@@ -145,13 +180,85 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
       if (ref && !any) missing.push(`${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} has no samples for variant ${refVariant}`);
     }
   }
-  for (const gating of [true, false]) {
-    const family = raw.filter((r) => r.c.gating === gating);
-    const adj = holmAdjust(family.map((r) => r.c.pValue));
-    family.forEach((r, i) => {
-      const d = decide({ direction: r.c.direction, noiseFloor: r.c.noiseFloor, relChange: r.c.relChange, pAdjusted: adj[i], alpha: opts.alpha, identical: r.identical });
-      comparisons.push({ ...r.c, pAdjusted: adj[i], verdict: d.verdict, rule: d.rule });
+  return raw;
+}
+
+/** Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. */
+function decideFamily(family: Raw[], final: boolean, adjust: (ps: number[]) => number[] = holmAdjust): (MetricComparison & { settled: boolean })[] {
+  const worse = adjust(family.map((r) => r.pWorse));
+  const better = adjust(family.map((r) => r.pBetter));
+  return family.map((r, i) => {
+    const d = decide({
+      direction: r.c.direction,
+      threshold: r.c.noiseFloor,
+      relChange: r.c.relChange,
+      ciLow: r.c.ciLow,
+      ciHigh: r.c.ciHigh,
+      pWorse: worse[i],
+      pBetter: better[i],
+      alpha: r.lookAlpha,
+      identical: r.identical,
+      final,
     });
+    return { ...r.c, pAdjusted: worse[i], lookAlpha: r.lookAlpha, verdict: d.verdict, rule: d.rule, settled: d.settled };
+  });
+}
+
+/** Gating comparisons the whole run will make: the family size for the multiple-testing correction. */
+export function gatingFamilySize(run: RunRecord, ref: Reference | null, referenceVariant?: string): number {
+  let m = 0;
+  for (const s of run.suites)
+    for (const v of s.variants) {
+      if (v.status === 'skipped') continue;
+      for (const metric of s.metrics) if (metric.gating && ref?.samples(s.id, referenceVariant ?? v.id, metric.id)?.length) m++;
+    }
+  return m;
+}
+
+/**
+ * An interim look during a run (adaptive repetitions): the variants of one suite whose gating
+ * metrics are still undecided and none regressed, so more repetitions could settle them. Uses
+ * Bonferroni over the whole run's gating family (later suites have no samples yet, so Holm
+ * cannot step down over them) at this look's alpha.
+ */
+export function undecidedVariants(run: RunRecord, suiteId: string, ref: Reference | null, opts: CompareOptions): string[] {
+  const suite = run.suites.find((s) => s.id === suiteId);
+  if (!suite || !ref || !opts.plan) return [];
+  const m = Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant));
+  const raw = collect([suite], ref, opts, []).filter((r) => r.c.gating);
+  // Not final: this look's alpha is the scheduled increment; undecided means "add repetitions".
+  const decided = decideFamily(
+    raw.map((r) => ({ ...r, lookAlpha: lookAlpha(variantPlan(opts, suite.variants.find((v) => v.id === r.c.variant)!, r.c.nCurrent), prevLook(suite, r.c.variant), r.c.nCurrent) })),
+    false,
+    (ps) => ps.map((p) => Math.min(1, p * m)),
+  );
+  const out: string[] = [];
+  for (const v of suite.variants) {
+    const mine = decided.filter((d) => d.variant === v.id);
+    if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
+  }
+  return out;
+}
+
+function prevLook(suite: SuiteResult, variant: string): number {
+  const looks = suite.variants.find((v) => v.id === variant)?.adaptive?.looks ?? [];
+  return looks.length > 1 ? looks[looks.length - 2] : 0;
+}
+
+/**
+ * Compares every metric of every variant that ran with the reference samples. Gating metrics
+ * form one family for the Holm correction; informational metrics another. Each metric is decided
+ * at the alpha of its variant's last look, so adaptive repetitions keep the false-alarm rate.
+ */
+export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareOptions): Comparison {
+  const comparisons: MetricComparison[] = [];
+  const missing: string[] = [];
+  const raw = collect(run.suites, ref, opts, missing);
+  for (const gating of [true, false]) {
+    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true)) {
+      const { settled: _settled, ...c } = d;
+      comparisons.push(c);
+    }
   }
   // Keep the report order stable: suite, variant, then the suite's metric order (gating first).
   const order = (c: MetricComparison) => `${c.suite}\u0000${c.variant}\u0000${c.gating ? 0 : 1}`;
@@ -175,6 +282,8 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: { alpha:
   return {
     reference: ref ? { kind: ref.kind, id: ref.id, profile: ref.profile, file: ref.file } : { kind: 'baseline', id: 'none' },
     alpha: opts.alpha,
+    ...(opts.plan ? { plan: opts.plan } : {}),
+    ...(opts.noise ? { noise: { measuredAt: opts.noise.measuredAt, target: opts.noise.target, sessions: opts.noise.sessions, runs: opts.noise.runs } } : {}),
     comparisons,
     integrityFailures: integrity,
     fingerprintDifferences: ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options)] : [],

@@ -3,6 +3,8 @@ import cliProgress from 'cli-progress';
 /** Progress of a long run: a live bar on a terminal, plain log lines in CI or when piped. */
 export interface Progress {
   start(total: number): void;
+  /** More steps than planned (adaptive repetitions). */
+  extend(more: number): void;
   /** A repetition or warm-up began. */
   step(label: string): void;
   /** Live numbers during a load. */
@@ -24,6 +26,7 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
     let total = 0;
     return {
       start: (t) => (total = t),
+      extend: (k) => (total += k),
       step: () => {},
       tick: () => {},
       done: (s) => !opts.quiet && stream.write(`${p}[${++n}/${total}] ${s}\n`),
@@ -40,6 +43,7 @@ export function createProgress(opts: { quiet?: boolean; stream?: NodeJS.WriteStr
   let label = '';
   return {
     start: (t) => (bar = multi.create(t, 0, { label: 'starting', rate: '-', reqs: 0 })),
+    extend: (k) => bar?.setTotal(bar.getTotal() + k),
     step: (l) => {
       label = l;
       bar?.update({ label, rate: '-', reqs: 0 });

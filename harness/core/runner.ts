@@ -39,6 +39,20 @@ export interface RunParams {
   shard?: { index: number; count: number };
   /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
   fingerprint?: Fingerprint;
+  /** Adaptive repetitions (gate): keep adding rounds while a comparison is undecided, within a budget. */
+  adaptive?: AdaptiveParams;
+}
+
+/** The budget of adaptive repetitions and the interim look that says which variants need more. */
+export interface AdaptiveParams {
+  /** Repetitions added per look. */
+  batch: number;
+  /** Most repetitions per variant. */
+  maxRuns: number;
+  /** Most wall time spent on added repetitions per suite (seconds). */
+  maxExtraSec: number;
+  /** Variants of the suite still undecided after the repetitions so far (an interim look). */
+  undecided: (record: RunRecord, suiteId: string) => string[];
 }
 
 /** A fresh run id: sortable UTC time plus a short random suffix. */
@@ -192,7 +206,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
     for (const plan of plans) {
       if (plan.runnable.length === 0) continue;
-      await runSuite(env, plan, record, runDir);
+      await runSuite(env, plan, record, runDir, p.adaptive);
     }
     record.status = record.errors.length ? 'incomplete' : 'complete';
   } catch (e) {
@@ -215,7 +229,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   return { record, runDir };
 }
 
-async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }, record: RunRecord, runDir: string) {
+async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }, record: RunRecord, runDir: string, adaptive?: AdaptiveParams) {
   const { suite, result } = plan;
   const { options, signal, progress, fingerprint } = env;
   const suiteStack = new CleanupStack();
@@ -259,8 +273,69 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     record.restoreFailures.push(...(await ctx.knobStack.unwind((l) => progress.log(l))));
   };
 
+  let sessions = new Map<string, VariantSession>();
+  // One repetition of a variant: knobs, deadline, verification and proof, saved at once.
+  const repeat = async (v: VariantDef, r: number) => {
+    if (!sessions.has(v.id)) return;
+    if (signal.aborted) throw interruptedError();
+    const startedAt = new Date().toISOString();
+    const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
+    if (m) {
+      const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
+      if (missed.length) m.proofFailures = missed;
+      variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
+      const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
+      const proof = missed.length ? ` FEATURE NOT ENGAGED: ${missed[0]}` : '';
+      progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${headline(suite.manifest.metrics, m.metrics)}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
+    }
+    await saveRun(runDir, record);
+  };
+  // One warm-up or repetition: the variant's knobs set, a deadline, the knobs restored whatever
+  // happens; an infrastructure failure retires the variant, the others go on.
+  const attempt = async <T>(v: VariantDef, label: string, loadSec: number, fn: (s: VariantSession) => Promise<T>): Promise<T | undefined> => {
+    const s = sessions.get(v.id);
+    if (!s) return undefined;
+    try {
+      await applyKnobs(v);
+      return await step(label, loadSec, () => fn(s));
+    } catch (e) {
+      rethrowIfFatal(e);
+      fail(v, e);
+      sessions.delete(v.id);
+      return undefined;
+    } finally {
+      await restoreKnobs();
+    }
+  };
+  // Adaptive repetitions: after each look, undecided variants get another batch of interleaved
+  // rounds, until every one is settled or the budget (count, then wall time) is spent.
+  const addRepetitions = async (a: AdaptiveParams) => {
+    const t0 = Date.now();
+    let n = options.runs;
+    for (const v of plan.runnable) if (sessions.has(v.id)) variantResult(v.id).adaptive = { looks: [n], stoppedBy: n >= a.maxRuns ? 'budget' : 'settled' };
+    while (n < a.maxRuns) {
+      const want = new Set(a.undecided(record, suite.manifest.id));
+      const more = plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id));
+      if (more.length === 0) return;
+      if ((Date.now() - t0) / 1000 >= a.maxExtraSec) {
+        for (const v of more) variantResult(v.id).adaptive!.stoppedBy = 'time';
+        progress.log(`${suite.manifest.id}: adaptive repetitions stopped by the ${a.maxExtraSec} s budget with ${more.map((v) => v.id).join(', ')} undecided`);
+        return;
+      }
+      const add = Math.min(a.batch, a.maxRuns - n);
+      progress.log(`${suite.manifest.id}: ${more.map((v) => v.id).join(', ')} undecided after ${n} repetitions: adding ${add}`);
+      progress.extend(add * more.length);
+      for (let r = n; r < n + add; r++) for (const v of more) await repeat(v, r);
+      n += add;
+      for (const v of more) {
+        const ad = variantResult(v.id).adaptive!;
+        ad.looks.push(variantResult(v.id).repetitions.length);
+        ad.stoppedBy = n >= a.maxRuns ? 'budget' : 'settled';
+      }
+      await saveRun(runDir, record);
+    }
+  };
   try {
-    const sessions = new Map<string, VariantSession>();
     for (const v of plan.runnable) {
       try {
         if (suite.probe) {
@@ -276,41 +351,9 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
         fail(v, e);
       }
     }
-    // One warm-up or repetition: the variant's knobs set, a deadline, the knobs restored whatever
-    // happens; an infrastructure failure retires the variant, the others go on.
-    const attempt = async <T>(v: VariantDef, label: string, loadSec: number, fn: (s: VariantSession) => Promise<T>): Promise<T | undefined> => {
-      const s = sessions.get(v.id);
-      if (!s) return undefined;
-      try {
-        await applyKnobs(v);
-        return await step(label, loadSec, () => fn(s));
-      } catch (e) {
-        rethrowIfFatal(e);
-        fail(v, e);
-        sessions.delete(v.id);
-        return undefined;
-      } finally {
-        await restoreKnobs();
-      }
-    };
     for (const v of plan.runnable) await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
-    for (let r = 0; r < options.runs; r++) {
-      for (const v of plan.runnable) {
-        if (!sessions.has(v.id)) continue;
-        if (signal.aborted) throw interruptedError();
-        const startedAt = new Date().toISOString();
-        const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
-        if (m) {
-          const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
-          if (missed.length) m.proofFailures = missed;
-          variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
-          const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
-          const proof = missed.length ? ` FEATURE NOT ENGAGED: ${missed[0]}` : '';
-          progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${headline(suite.manifest.metrics, m.metrics)}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
-        }
-        await saveRun(runDir, record);
-      }
-    }
+    for (let r = 0; r < options.runs; r++) for (const v of plan.runnable) await repeat(v, r);
+    if (adaptive) await addRepetitions(adaptive);
   } finally {
     record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
     if (env.targetRunDir !== runDir) {

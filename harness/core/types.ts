@@ -127,6 +127,8 @@ export interface VariantResult {
   repetitions: Repetition[];
   /** Attachments kept in the run directory (relative paths), e.g. nginx.conf and error.log. */
   artifacts: Record<string, string>;
+  /** Adaptive repetitions: repetition counts at each look, and why the variant stopped. */
+  adaptive?: { looks: number[]; stoppedBy: 'settled' | 'budget' | 'time' };
 }
 
 /** One suite's results in a run. */
@@ -154,7 +156,15 @@ export interface MetricComparison {
   unit: string;
   direction: Direction;
   gating: boolean;
+  /** The practical threshold used (relative): calibrated noise or the suite's noise floor. */
   noiseFloor: number;
+  /** Where the threshold came from, in words. */
+  thresholdSource?: string;
+  /** Calibrated A/A noise of this metric (repetition CV, session drift), when calibrated. */
+  noise?: { cv: number; drift: number; n: number };
+  /** Looks taken (1 without adaptive repetitions) and the alpha of the deciding look. */
+  looks?: number;
+  lookAlpha?: number;
   verdict: MetricVerdict;
   /** Which rule decided the verdict, in words. */
   rule: string;
@@ -176,6 +186,10 @@ export interface MetricComparison {
 export interface Comparison {
   reference: { kind: 'baseline' | 'run'; id: string; profile?: string; file?: string };
   alpha: number;
+  /** Adaptive repetition budget, when used. */
+  plan?: { batch: number; nMax: number; rho: number; maxExtraSec?: number };
+  /** The noise calibration the thresholds came from. */
+  noise?: { measuredAt: string; target: string; sessions: number; runs: number };
   comparisons: MetricComparison[];
   integrityFailures: string[];
   fingerprintDifferences: string[];

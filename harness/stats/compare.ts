@@ -3,44 +3,67 @@ import { mannWhitneyU } from './mannwhitney.js';
 import { bootstrapRelativeShiftCI, relativeShift } from './shift.js';
 import { median } from './summary.js';
 
-/** Inputs to a single-metric decision after multiple-testing adjustment. */
+/** Inputs to a single-metric decision at one look, after multiple-testing adjustment. */
 export interface DecisionInput {
   direction: Direction;
-  noiseFloor: number;
+  /** Practical threshold: the smallest relative change worth a verdict (see thresholdFor). */
+  threshold: number;
   relChange: number;
-  pAdjusted: number;
+  /** Bootstrap interval of relChange. */
+  ciLow: number;
+  ciHigh: number;
+  /** Adjusted one-sided p-values for "worse" and "better". */
+  pWorse: number;
+  pBetter: number;
+  /** Significance level of this look (see sequential.ts). */
   alpha: number;
   identical: boolean;
+  /** No more repetitions will come: undecided becomes inconclusive or unchanged. */
+  final: boolean;
 }
 
-/** The verdict and the rule that produced it. */
+/** The verdict, the rule that produced it, and whether more repetitions could change it. */
 export interface Decision {
   verdict: MetricVerdict;
   rule: string;
+  /** True when the answer is clear; false means "add repetitions" (only before the final look). */
+  settled: boolean;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pFmt = (p: number) => (p < 1e-4 ? p.toExponential(1) : String(Number(p.toPrecision(2))));
 
 /**
- * Decides one metric. A regression needs both statistical significance (after correction
- * for many metrics) and an effect beyond the metric's noise floor in the bad direction.
+ * Decides one metric, in this order:
+ *  1. regressed: worse with significance (one-sided, adjusted p below this look's alpha) and by
+ *     at least the threshold;
+ *  2. improved: the same in the good direction;
+ *  3. unchanged (equivalent): the whole interval lies within the threshold on the bad side;
+ *  4. before the final look: undecided, add repetitions;
+ *  5. at the final look: inconclusive when the estimate is worse by the threshold or more but not
+ *     significant, else unchanged.
  */
 export function decide(d: DecisionInput): Decision {
-  if (d.identical) return { verdict: 'unchanged', rule: 'identical samples' };
-  const worse = d.direction === 'higher' ? -d.relChange : d.relChange;
-  const significant = d.pAdjusted < d.alpha;
-  const beyond = Math.abs(d.relChange) >= d.noiseFloor;
-  const p = `p_adj=${d.pAdjusted.toPrecision(2)}`;
-  if (significant && beyond) {
-    return worse > 0
-      ? { verdict: 'regressed', rule: `significant (${p} < ${d.alpha}) and ${pct(worse)} worse, beyond the ${pct(d.noiseFloor)} noise floor` }
-      : { verdict: 'improved', rule: `significant (${p} < ${d.alpha}) and ${pct(-worse)} better, beyond the ${pct(d.noiseFloor)} noise floor` };
+  if (d.identical) return { verdict: 'unchanged', rule: 'identical samples', settled: true };
+  const sign = d.direction === 'higher' ? -1 : 1;
+  const worse = sign * d.relChange;
+  // The interval of "worse" (sign flips the bounds for higher-is-better metrics).
+  const worseHigh = sign > 0 ? d.ciHigh : -d.ciLow;
+  const a = `alpha ${pFmt(d.alpha)}`;
+  if (d.pWorse <= d.alpha && worse >= d.threshold) {
+    return { verdict: 'regressed', rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };
   }
-  if (significant) return { verdict: 'unchanged', rule: `significant (${p}) but within the ${pct(d.noiseFloor)} noise floor` };
-  if (worse >= d.noiseFloor) {
-    return { verdict: 'inconclusive', rule: `${pct(worse)} worse by estimate, beyond the noise floor, but not significant (${p}): add repetitions` };
+  if (d.pBetter <= d.alpha && -worse >= d.threshold) {
+    return { verdict: 'improved', rule: `${pct(-worse)} better, significant (p_adj=${pFmt(d.pBetter)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };
   }
-  return { verdict: 'unchanged', rule: `no significant change (${p})` };
+  if (worseHigh < d.threshold) {
+    return { verdict: 'unchanged', rule: `equivalent: at worst ${pct(worseHigh)} worse (95% CI bound), inside the ${pct(d.threshold)} threshold`, settled: true };
+  }
+  if (!d.final) return { verdict: 'inconclusive', rule: `undecided: ${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)} vs ${a}: add repetitions`, settled: false };
+  if (worse >= d.threshold) {
+    return { verdict: 'inconclusive', rule: `${pct(worse)} worse by estimate, beyond the ${pct(d.threshold)} threshold, but not significant (p_adj=${pFmt(d.pWorse)} > ${a}) within the repetition budget`, settled: true };
+  }
+  return { verdict: 'unchanged', rule: `no change beyond the ${pct(d.threshold)} threshold (${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)})`, settled: true };
 }
 
 /** Test statistics of one metric before multiple-testing adjustment. */
@@ -50,12 +73,16 @@ export interface MetricStats {
   relChange: number;
   ciLow: number;
   ciHigh: number;
+  /** Two-sided Mann-Whitney p (for display). */
   pValue: number;
+  /** One-sided p-values for a change in the bad and in the good direction. */
+  pWorse: number;
+  pBetter: number;
   identical: boolean;
 }
 
-/** Computes the effect, its bootstrap interval and the Mann-Whitney p-value for one metric. */
-export function metricStats(baseline: readonly number[], current: readonly number[], seed = 1): MetricStats {
+/** Computes the effect, its bootstrap interval and the Mann-Whitney p-values for one metric. */
+export function metricStats(baseline: readonly number[], current: readonly number[], direction: Direction, seed = 1): MetricStats {
   const all = [...baseline, ...current];
   const identical = all.length > 0 && all.every((v) => v === all[0]);
   const [ciLow, ciHigh] = identical ? [0, 0] : bootstrapRelativeShiftCI(baseline, current, { seed });
@@ -65,7 +92,13 @@ export function metricStats(baseline: readonly number[], current: readonly numbe
     relChange: identical ? 0 : relativeShift(baseline, current),
     ciLow,
     ciHigh,
-    pValue: identical ? 1 : mannWhitneyU(baseline, current).pValue,
+    ...pValues(identical, baseline, current, direction),
     identical,
   };
+}
+
+function pValues(identical: boolean, baseline: readonly number[], current: readonly number[], direction: Direction) {
+  if (identical) return { pValue: 1, pWorse: 1, pBetter: 1 };
+  const r = mannWhitneyU(baseline, current);
+  return direction === 'higher' ? { pValue: r.pValue, pWorse: r.pLess, pBetter: r.pGreater } : { pValue: r.pValue, pWorse: r.pGreater, pBetter: r.pLess };
 }

@@ -1,7 +1,12 @@
-/** Result of a two-sided Mann-Whitney U test. */
+/** Result of a Mann-Whitney U test of x against y. */
 export interface MannWhitneyResult {
   u: number;
+  /** Two-sided p-value. */
   pValue: number;
+  /** One-sided p-value for "y tends to be larger than x". */
+  pGreater: number;
+  /** One-sided p-value for "y tends to be smaller than x". */
+  pLess: number;
   method: 'exact' | 'normal';
 }
 
@@ -50,30 +55,40 @@ function exactCounts(m: number, n: number): number[] {
 }
 
 /**
- * Two-sided Mann-Whitney U test of x against y. Exact null distribution for small samples
+ * Mann-Whitney U test of x against y, two- and one-sided. Exact null distribution for small samples
  * without ties; otherwise the normal approximation with tie and continuity corrections.
  */
 export function mannWhitneyU(x: readonly number[], y: readonly number[]): MannWhitneyResult {
   const m = x.length;
   const n = y.length;
-  if (m === 0 || n === 0) return { u: NaN, pValue: 1, method: 'normal' };
+  if (m === 0 || n === 0) return { u: NaN, pValue: 1, pGreater: 1, pLess: 1, method: 'normal' };
   const { ranks: r, tieTerm } = ranks([...x, ...y]);
   const rx = r.slice(0, m).reduce((a, b) => a + b, 0);
+  // ux counts pairs where x beats y: small ux means y tends to be larger.
   const ux = rx - (m * (m + 1)) / 2;
-  const uMin = Math.min(ux, m * n - ux);
+  const two = (a: number, b: number) => Math.min(1, 2 * Math.min(a, b));
   if (tieTerm === 0 && m * n <= 2500 && m + n <= 60) {
     const counts = exactCounts(m, n);
     const total = counts.reduce((a, b) => a + b, 0);
-    let tail = 0;
-    for (let u = 0; u <= Math.floor(uMin); u++) tail += counts[u];
-    return { u: ux, pValue: Math.min(1, (2 * tail) / total), method: 'exact' };
+    const cdf = (k: number) => {
+      let t = 0;
+      for (let u = 0; u <= Math.floor(k); u++) t += counts[u];
+      return t / total;
+    };
+    // The null distribution is symmetric: P(U >= ux) = P(U <= mn - ux).
+    const pGreater = cdf(ux);
+    const pLess = cdf(m * n - ux);
+    return { u: ux, pValue: two(pGreater, pLess), pGreater, pLess, method: 'exact' };
   }
   const N = m + n;
   const mu = (m * n) / 2;
   const variance = ((m * n) / 12) * (N + 1 - tieTerm / (N * (N - 1)));
-  if (variance <= 0) return { u: ux, pValue: 1, method: 'normal' };
-  const z = Math.max(0, Math.abs(ux - mu) - 0.5) / Math.sqrt(variance);
-  return { u: ux, pValue: Math.min(1, 2 * (1 - normalCdf(z))), method: 'normal' };
+  if (variance <= 0) return { u: ux, pValue: 1, pGreater: 1, pLess: 1, method: 'normal' };
+  const sd = Math.sqrt(variance);
+  // Continuity-corrected one-sided tails; y larger means ux below its mean.
+  const pGreater = normalCdf((ux - mu + 0.5) / sd);
+  const pLess = normalCdf((mu - ux + 0.5) / sd);
+  return { u: ux, pValue: two(pGreater, pLess), pGreater: Math.min(1, pGreater), pLess: Math.min(1, pLess), method: 'normal' };
 }
 
 /** Standard normal CDF (Abramowitz-Stegun 7.1.26 via erf; error < 1.5e-7). */

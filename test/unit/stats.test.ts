@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide, metricStats } from '../../harness/stats/compare.js';
 import { mannWhitneyU, normalCdf } from '../../harness/stats/mannwhitney.js';
 import { holmAdjust } from '../../harness/stats/multiple.js';
+import { alphaSpent, lookAlpha, lookSchedule } from '../../harness/stats/sequential.js';
 import { bootstrapRelativeShiftCI, hodgesLehmann, mulberry32, relativeShift } from '../../harness/stats/shift.js';
 import { median, quantile } from '../../harness/stats/summary.js';
 
@@ -121,20 +122,38 @@ describe('Holm correction', () => {
 });
 
 describe('decide', () => {
-  const base = { direction: 'higher' as const, noiseFloor: 0.05, alpha: 0.05, identical: false };
-  it('regressed needs significance and an effect beyond the floor in the bad direction', () => {
-    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.01 }).verdict).toBe('regressed');
-    expect(decide({ ...base, relChange: 0.3, pAdjusted: 0.01 }).verdict).toBe('improved');
-    expect(decide({ ...base, relChange: -0.02, pAdjusted: 0.001 }).verdict).toBe('unchanged');
-    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.2 }).verdict).toBe('inconclusive');
-    expect(decide({ ...base, relChange: -0.01, pAdjusted: 0.5 }).verdict).toBe('unchanged');
+  // A 30% drop with a tight interval, and p-values a test would give for it.
+  const base = { direction: 'higher' as const, threshold: 0.05, alpha: 0.01, identical: false, final: true, pBetter: 1 };
+  const drop = { ...base, relChange: -0.3, ciLow: -0.35, ciHigh: -0.25, pWorse: 0.001 };
+  it('regressed needs significance and an effect beyond the threshold in the bad direction', () => {
+    expect(decide(drop).verdict).toBe('regressed');
+    expect(decide({ ...base, relChange: 0.3, ciLow: 0.25, ciHigh: 0.35, pWorse: 1, pBetter: 0.001 }).verdict).toBe('improved');
+    // Significant but small: the interval lies inside the threshold, so equivalent.
+    expect(decide({ ...base, relChange: -0.02, ciLow: -0.03, ciHigh: -0.01, pWorse: 0.001 }).verdict).toBe('unchanged');
+    expect(decide({ ...drop, pWorse: 0.2, ciLow: -0.6, ciHigh: 0.1 }).verdict).toBe('inconclusive');
+    expect(decide({ ...base, relChange: -0.01, ciLow: -0.08, ciHigh: 0.06, pWorse: 0.5 }).verdict).toBe('unchanged');
   });
   it('for lower-is-better metrics an increase is the bad direction', () => {
-    expect(decide({ ...base, direction: 'lower', relChange: 0.3, pAdjusted: 0.01 }).verdict).toBe('regressed');
-    expect(decide({ ...base, direction: 'lower', relChange: -0.3, pAdjusted: 0.01 }).verdict).toBe('improved');
+    expect(decide({ ...drop, direction: 'lower', relChange: 0.3, ciLow: 0.25, ciHigh: 0.35 }).verdict).toBe('regressed');
+    expect(decide({ ...base, direction: 'lower', relChange: -0.3, ciLow: -0.35, ciHigh: -0.25, pWorse: 1, pBetter: 0.001 }).verdict).toBe('improved');
+    // The bad side of a lower-is-better interval is its upper bound.
+    expect(decide({ ...base, direction: 'lower', relChange: 0.01, ciLow: -0.02, ciHigh: 0.04, pWorse: 0.3 }).rule).toMatch(/^equivalent: at worst 4\.0% worse/);
+  });
+  it('a significant change is not a regression at this look when p exceeds the look alpha', () => {
+    expect(decide({ ...drop, pWorse: 0.004, alpha: 0.003 }).verdict).toBe('inconclusive');
+    expect(decide({ ...drop, pWorse: 0.004, alpha: 0.005 }).verdict).toBe('regressed');
+  });
+  it('before the final look an undecided metric asks for repetitions instead of a verdict', () => {
+    const wide = { ...base, relChange: -0.06, ciLow: -0.15, ciHigh: 0.02, pWorse: 0.08 };
+    const interim = decide({ ...wide, final: false });
+    expect(interim.settled).toBe(false);
+    expect(interim.rule).toMatch(/add repetitions/);
+    expect(decide(wide)).toMatchObject({ verdict: 'inconclusive', settled: true });
+    // An interval wholly inside the threshold settles early as unchanged.
+    expect(decide({ ...base, relChange: 0, ciLow: -0.02, ciHigh: 0.02, pWorse: 0.5, final: false })).toMatchObject({ verdict: 'unchanged', settled: true });
   });
   it('the rule text names what decided', () => {
-    expect(decide({ ...base, relChange: -0.3, pAdjusted: 0.01 }).rule).toMatch(/significant.*noise floor/);
+    expect(decide(drop).rule).toMatch(/30\.0% worse, significant \(p_adj=0\.001 <= alpha 0\.01\) and beyond the 5\.0% threshold/);
   });
 });
 
@@ -142,12 +161,54 @@ describe('metricStats', () => {
   it('detects a 30% throughput drop between separated samples', () => {
     const b = [10.1, 10.4, 9.9, 10.2, 10.0, 10.3];
     const c = b.map((v) => v * 0.7);
-    const s = metricStats(b, c);
+    const s = metricStats(b, c, 'higher');
     expect(s.pValue).toBeLessThan(0.01);
+    // One-sided: all of the evidence is on the "worse" side for a higher-is-better metric.
+    expect(s.pWorse).toBeCloseTo(1 / 924, 12);
+    expect(s.pBetter).toBeCloseTo(1, 12);
+    expect(metricStats(b, c, 'lower').pBetter).toBeCloseTo(1 / 924, 12);
     expect(s.relChange).toBeCloseTo(hodgesLehmann(b, c) / median(b), 10);
     expect(s.ciHigh).toBeLessThan(0);
   });
   it('identical constant samples are marked identical', () => {
-    expect(metricStats([0, 0, 0], [0, 0, 0]).identical).toBe(true);
+    expect(metricStats([0, 0, 0], [0, 0, 0], 'higher').identical).toBe(true);
+  });
+});
+
+describe('Mann-Whitney one-sided p-values', () => {
+  it('exact tails are P(U <= u) and P(U >= u) and add to 1 + P(U = u)', () => {
+    // x = 1..3, y = 4..6: every y beats every x; U_x = 0.
+    const r = mannWhitneyU([1, 2, 3], [4, 5, 6]);
+    expect(r.pGreater).toBeCloseTo(1 / 20, 12);
+    expect(r.pLess).toBeCloseTo(1, 12);
+    const m = mannWhitneyU([1, 4, 5], [2, 3, 6]);
+    // P(U = u) for u = 4 in 3 vs 3: 3 of 20 arrangements.
+    expect(m.pGreater + m.pLess).toBeCloseTo(1 + 3 / 20, 12);
+  });
+  it('normal tails agree with the exact ones on larger samples', () => {
+    const rnd = mulberry32(9);
+    const x = Array.from({ length: 30 }, () => rnd());
+    const y = Array.from({ length: 30 }, () => rnd() + 0.2);
+    const exact = mannWhitneyU(x, y);
+    const withTie = mannWhitneyU([...x, 0.5], [...y, 0.5]);
+    expect(exact.method).toBe('exact');
+    expect(withTie.method).toBe('normal');
+    expect(Math.abs(Math.log(withTie.pGreater / exact.pGreater))).toBeLessThan(0.5);
+    expect(exact.pValue).toBeCloseTo(2 * Math.min(exact.pGreater, exact.pLess), 12);
+  });
+});
+
+describe('alpha spending over looks', () => {
+  const plan = { alpha: 0.01, nStart: 8, batch: 4, nMax: 24, rho: 2 };
+  it('looks at 8, 12, ..., 24 and their alphas add up to exactly alpha', () => {
+    const looks = lookSchedule(plan);
+    expect(looks).toEqual([8, 12, 16, 20, 24]);
+    const total = looks.reduce((a, n, i) => a + lookAlpha(plan, i ? looks[i - 1] : 0, n), 0);
+    expect(total).toBeCloseTo(0.01, 15);
+    // rho = 2: the first look gets (8/24)^2 of alpha.
+    expect(lookAlpha(plan, 0, 8)).toBeCloseTo(0.01 / 9, 15);
+  });
+  it('a look that ends the budget early (wall time) gets what is left', () => {
+    expect(lookAlpha(plan, 12, 16, true)).toBeCloseTo(0.01 - alphaSpent(plan, 12), 15);
   });
 });

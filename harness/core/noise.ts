@@ -1,0 +1,135 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { hodgesLehmann } from '../stats/shift.js';
+import { median, quantile } from '../stats/summary.js';
+import { writeJsonAtomic } from './atomic.js';
+import { inputError } from './errors.js';
+import type { MetricDef, RunOptions, RunRecord } from './types.js';
+
+/** Measured A/A noise of one metric of one variant (from `headgate calibrate`). */
+export interface NoiseEntry {
+  /** Repetitions measured (all sessions). */
+  n: number;
+  /** Robust coefficient of variation of one repetition: 1.4826 * MAD / median. */
+  cv: number;
+  /** Largest |relative Hodges-Lehmann shift| between two A/A sessions: drift no test can see. */
+  drift: number;
+  /** Every repetition as a relative deviation from its session's median (the shape of the noise). */
+  residuals: number[];
+}
+
+/** A profile's calibrated noise: baselines/<profile>/noise.json, reviewed like a baseline. */
+export interface NoiseProfile {
+  schemaVersion: 1;
+  profile: string;
+  target: string;
+  measuredAt: string;
+  /** A/A sessions (separate runs, fresh servers) and repetitions per session. */
+  sessions: number;
+  runs: number;
+  options: RunOptions;
+  sourceRuns: string[];
+  /** Keyed by "suite/variant/metric". */
+  metrics: Record<string, NoiseEntry>;
+}
+
+/** Where a profile's noise calibration lives. */
+export function noisePath(baselinesDir: string, profile: string): string {
+  return path.join(baselinesDir, profile, 'noise.json');
+}
+
+/** Reads a profile's noise calibration, or null when the profile was never calibrated. */
+export async function loadNoise(baselinesDir: string, profile: string): Promise<NoiseProfile | null> {
+  const file = noisePath(baselinesDir, profile);
+  if (!existsSync(file)) return null;
+  let doc: NoiseProfile;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8')) as NoiseProfile;
+  } catch (e) {
+    throw inputError(`${file}: not valid JSON (${(e as Error).message}); restore it from git or run \`headgate calibrate\` again`);
+  }
+  if (doc.schemaVersion !== 1 || typeof doc.metrics !== 'object' || doc.metrics === null) {
+    throw inputError(`${file}: schemaVersion: expected 1 with a "metrics" object; run \`headgate calibrate\` again`);
+  }
+  for (const [k, e] of Object.entries(doc.metrics)) {
+    if (!(e.cv >= 0) || !(e.drift >= 0) || !Array.isArray(e.residuals)) throw inputError(`${file}: metrics/${k}: needs cv >= 0, drift >= 0 and residuals[]`);
+  }
+  return doc;
+}
+
+/** Writes a noise calibration atomically. */
+export async function saveNoise(baselinesDir: string, doc: NoiseProfile): Promise<string> {
+  const file = noisePath(baselinesDir, doc.profile);
+  await writeJsonAtomic(file, doc);
+  return file;
+}
+
+/** Robust CV of one sample: 1.4826 * MAD / |median| (0 for a constant sample). */
+export function robustCv(xs: readonly number[]): number {
+  const m = median(xs);
+  if (!xs.length || m === 0) return 0;
+  const mad = median(xs.map((x) => Math.abs(x - m)));
+  return (1.4826 * mad) / Math.abs(m);
+}
+
+/**
+ * Noise per metric from A/A sessions of one configuration: each session's repetitions become
+ * residuals around that session's median, and every pair of sessions gives a relative shift.
+ * Pure: the sessions are run records.
+ */
+export function measureNoise(sessions: RunRecord[]): Record<string, NoiseEntry> {
+  const series = new Map<string, number[][]>();
+  for (const run of sessions)
+    for (const s of run.suites)
+      for (const v of s.variants) {
+        if (v.status !== 'ran') continue;
+        for (const m of s.metrics) {
+          const xs = v.repetitions.map((r) => r.metrics[m.id]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+          if (xs.length < 2) continue;
+          const key = `${s.id}/${v.id}/${m.id}`;
+          series.set(key, [...(series.get(key) ?? []), xs]);
+        }
+      }
+  const out: Record<string, NoiseEntry> = {};
+  for (const [key, groups] of series) {
+    const residuals: number[] = [];
+    for (const g of groups) {
+      const m = median(g);
+      for (const x of g) residuals.push(m === 0 ? 0 : x / m - 1);
+    }
+    let drift = 0;
+    for (let i = 0; i < groups.length; i++)
+      for (let j = i + 1; j < groups.length; j++) {
+        const base = median(groups[i]);
+        if (base !== 0) drift = Math.max(drift, Math.abs(hodgesLehmann(groups[i], groups[j]) / base));
+      }
+    const round = (x: number) => Number(x.toPrecision(4));
+    out[key] = { n: residuals.length, cv: round(1.4826 * quantile(residuals.map(Math.abs), 0.5)), drift: round(drift), residuals: residuals.map(round) };
+  }
+  return out;
+}
+
+/** Default practical minimum effect once a metric is calibrated: changes under 1% get no verdict. */
+export const DEFAULT_MIN_EFFECT = 0.01;
+
+/** The threshold a comparison uses and where it came from, for the report. */
+export interface Threshold {
+  value: number;
+  source: string;
+  noise?: { cv: number; drift: number; n: number };
+}
+
+/**
+ * The practical threshold of one metric: with a calibration, the larger of the minimum effect
+ * and the A/A drift between sessions (a baseline from another day carries that much offset);
+ * without one, the suite's declared noise floor (an uncalibrated, conservative guess).
+ */
+export function thresholdFor(metric: MetricDef, entry: NoiseEntry | undefined, minEffect = DEFAULT_MIN_EFFECT): Threshold {
+  if (!entry) return { value: metric.noiseFloor, source: 'suite noise floor (not calibrated)' };
+  const value = Math.max(minEffect, entry.drift);
+  const noise = { cv: entry.cv, drift: entry.drift, n: entry.n };
+  return value === minEffect
+    ? { value, source: `minimum effect (calibrated: repetition noise ${(entry.cv * 100).toFixed(1)}%, A/A drift ${(entry.drift * 100).toFixed(1)}%)`, noise }
+    : { value, source: `calibrated A/A drift between sessions (repetition noise ${(entry.cv * 100).toFixed(1)}%)`, noise };
+}
