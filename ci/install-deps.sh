@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates openssl fio iperf3)
+# g++, make and python3: better-sqlite3 (the history store) compiles against Debian's Node headers
+# when no prebuilt binary can be fetched.
+packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates openssl fio iperf3 g++ make python3)
 # Lab targets: the system OpenSSH client (ssh targets) and server (sshd in netns labs), QEMU and
 # busybox (qemu targets boot Debian's kernel), Vagrant (its Vagrantfile is validated), Groovy (the
 # Jenkinsfile in ci/jenkins is parse-checked: no Jenkins linter runs without Jenkins). Installed

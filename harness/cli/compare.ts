@@ -3,6 +3,8 @@ import path from 'node:path';
 import { baselinesAsReference, readBaseline } from '../baselines/store.js';
 import { compareRun, runAsReference, type InconclusivePolicy, type Reference } from '../core/compare.js';
 import { inputError } from '../core/errors.js';
+import { loadNoise } from '../core/noise.js';
+import { DEFAULTS } from '../config/config.js';
 import { verdictTable } from '../reporters/console.js';
 import { saveRun } from '../core/runner.js';
 import { action, collect, loadRun, numArg, onInconclusiveOption } from './common.js';
@@ -15,14 +17,16 @@ export function registerCompare(program: Command): void {
     .option('--baseline <file>', 'baseline file(s) to compare with; repeatable', collect)
     .option('--against <run>', 'another run to compare with (A/B of two existing runs)')
     .option('--baseline-variant <id>', 'compare every variant with this reference variant')
-    .option('--alpha <p>', 'family-wise significance level', numArg, 0.05)
+    .option('--alpha <p>', 'false-alarm budget over all metrics and looks', numArg, DEFAULTS.alpha)
+    .option('--baselines <dir>', 'baselines directory whose noise calibration sets the thresholds (default: baselines)', 'baselines')
+    .option('--min-effect <fraction>', 'smallest relative change a calibrated metric can regress by (default 0.01)', numArg)
     .addOption(onInconclusiveOption())
     .option('--out <dir>', 'reports directory to look up run ids in', 'reports')
     .option('--save', 'store the comparison in the run\'s run.json (then `headgate report RUN` renders it)')
     .option('--all', 'show informational metrics too')
     .option('--json', 'print the comparison as JSON')
     .action(
-      action(async (spec: string, o: { baseline?: string[]; against?: string; baselineVariant?: string; alpha: number; onInconclusive: InconclusivePolicy; out: string; save?: boolean; all?: boolean; json?: boolean }) => {
+      action(async (spec: string, o: { baseline?: string[]; against?: string; baselineVariant?: string; alpha: number; onInconclusive: InconclusivePolicy; out: string; baselines: string; minEffect?: number; save?: boolean; all?: boolean; json?: boolean }) => {
         if (!!o.baseline?.length === !!o.against) throw inputError('compare: give exactly one of --baseline FILE or --against OTHER_RUN');
         const { run, runDir } = await loadRun(spec, o.out);
         let ref: Reference | null;
@@ -31,7 +35,9 @@ export function registerCompare(program: Command): void {
           const files = await Promise.all(o.baseline!.map((f) => readBaseline(f)));
           ref = baselinesAsReference(files, path.dirname(path.dirname(o.baseline![0])), files[0].profile);
         }
-        const c = compareRun(run, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant, onInconclusive: o.onInconclusive });
+        // The looks a gate took are part of the evidence: decide at the alpha of the last one.
+        const noise = await loadNoise(o.baselines, run.profile);
+        const c = compareRun(run, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant, onInconclusive: o.onInconclusive, plan: run.comparison?.plan, noise, minEffect: o.minEffect });
         if (c.comparisons.length === 0) throw inputError(`compare: nothing in common between run ${run.runId} and ${ref!.kind} ${ref!.id} (${c.missing.join('; ') || 'no matching suite'})`);
         if (o.save) {
           run.comparison = c;

@@ -2,7 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { registerBaseline } from './baseline.js';
+import { registerCalibrate } from './calibrate.js';
 import { registerCompare } from './compare.js';
+import { registerAb } from './ab.js';
+import { registerBisect } from './bisect.js';
+import { registerHistory } from './history.js';
 import { registerDoctor } from './doctor.js';
 import { registerMigrate } from './migrate.js';
 import { registerObjects } from './objects.js';
@@ -22,6 +26,10 @@ const program = new Command('headgate')
 
 registerRunCommands(program);
 registerCompare(program);
+registerCalibrate(program);
+registerAb(program);
+registerBisect(program);
+registerHistory(program);
 registerBaseline(program);
 registerReport(program);
 registerSuites(program);

@@ -1,9 +1,11 @@
+import { DEFAULTS } from '../config/config.js';
 import type { Command } from 'commander';
 import { cp, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { compareRun, type InconclusivePolicy } from '../core/compare.js';
+import { loadNoise } from '../core/noise.js';
 import { ExitCode } from '../core/errors.js';
 import { mergeRuns } from '../core/merge.js';
 import { newRunId, saveRun } from '../core/runner.js';
@@ -21,7 +23,7 @@ export function registerMerge(program: Command): void {
     .option('--out <dir>', 'reports directory for the merged run', 'reports')
     .option('--baselines <dir>', 'baselines directory', 'baselines')
     .option('--baseline-variant <id>', 'compare every variant with this baseline variant')
-    .option('--alpha <p>', 'family-wise significance level', numArg, 0.05)
+    .option('--alpha <p>', 'family-wise significance level', numArg, DEFAULTS.alpha)
     .addOption(onInconclusiveOption())
     .option('--json', 'print a machine-readable result on stdout')
     .action(
@@ -41,7 +43,10 @@ export function registerMerge(program: Command): void {
           }
           const files = await loadBaselines(o.baselines, merged.profile, merged.suites.map((s) => s.id));
           const ref = baselinesAsReference(files, o.baselines, merged.profile);
-          merged.comparison = compareRun(merged, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant, onInconclusive: o.onInconclusive });
+          // Shards that added repetitions were planned with the same budget; decide at their last looks.
+          const plan = group.map((g) => g.run.comparison?.plan).find(Boolean);
+          const noise = await loadNoise(o.baselines, merged.profile);
+          merged.comparison = compareRun(merged, ref, { alpha: o.alpha, referenceVariant: o.baselineVariant, onInconclusive: o.onInconclusive, plan, noise });
           await saveRun(runDir, merged);
           const { files: written } = await renderAll(defaultReporters, { run: merged, runDir, reportsDir: path.resolve(o.out), log: (l) => process.stderr.write(l + '\n') });
           const c = merged.comparison;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { baselinesAsReference, loadBaselines } from '../baselines/store.js';
 import { loadConfigFile, resolveOptions, type FlagValues, type Settings } from '../config/config.js';
 import { abortOnSignals } from '../core/cleanup.js';
-import { compareRun, infrastructureErrors, integrityFailures, runVerdict, undecidedVariants, type CompareOptions, type InconclusivePolicy } from '../core/compare.js';
+import { compareRun, infrastructureErrors, integrityFailures, runVerdict, undecidedVariants, type CompareOptions, type InconclusivePolicy, type Reference } from '../core/compare.js';
 import { loadNoise, type NoiseProfile } from '../core/noise.js';
 import { DEFAULT_RHO } from '../stats/sequential.js';
 import { discoverSuites, selectSuites } from '../core/discovery.js';
@@ -16,6 +16,7 @@ import type { RunRecord } from '../core/types.js';
 import { verdictTable } from '../reporters/console.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { junitReporter } from '../reporters/junit.js';
+import { HistoryStore, historyPath } from '../history/store.js';
 import { markdownReporter } from '../reporters/markdown.js';
 import { openHost, resolveClients, resolveTargets } from '../targets/index.js';
 import type { LoadClient } from '../core/context.js';
@@ -60,7 +61,7 @@ export function verdictOptions(flags: VerdictFlags & { baselineVariant?: string 
 const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Resolves flags + config file into run options and settings. */
-async function resolve(flags: Flags) {
+export async function resolveRun(flags: Flags) {
   const { config } = await loadConfigFile(flags.config);
   const r = resolveOptions(config, flags);
   checkOptions(r.options);
@@ -82,7 +83,7 @@ export async function runOnTarget(
   r: { options: RunOptions; settings: Settings },
   signal: AbortSignal,
   prefix: string,
-  work: { suites?: string[]; shard?: Shard } = {},
+  work: { suites?: string[]; shard?: Shard; reference?: Reference; recordHistory?: boolean } = {},
 ): Promise<{ code: number; runDir?: string; record?: RunRecord }> {
   const { options } = r;
   const settings = { ...r.settings, profile: r.settings.profile ?? host.profile };
@@ -97,9 +98,13 @@ export async function runOnTarget(
     const all = await discoverSuites();
     const suites = selectSuites(all, work.suites ?? options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.
-    let reference = null;
+    let reference: Reference | null = null;
     let fp;
-    if (gate) {
+    if (gate && work.reference) {
+      // A given reference (bisect: the good commit's run) instead of the stored baselines.
+      fp = await (await target.os()).fingerprint();
+      reference = work.reference;
+    } else if (gate) {
       fp = await (await target.os()).fingerprint();
       const profile = settings.profile ?? deriveProfile(fp);
       const files = await loadBaselines(settings.baselinesDir, profile, suites.map((s) => s.manifest.id));
@@ -116,8 +121,23 @@ export async function runOnTarget(
       record.comparison = compareRun(record, reference, { ...cmp!, plan: adaptive ? cmp!.plan : undefined });
       await saveRun(runDir, record);
     }
+    // Every gate run goes into the history (a failure to record is a warning, not a verdict).
+    let history: HistoryStore | null = null;
+    if (gate && work.recordHistory !== false) {
+      try {
+        history = new HistoryStore(historyPath(settings.reportsDir));
+        history.record(record);
+      } catch (e) {
+        process.stderr.write(`${prefix}warning: not recorded in ${historyPath(settings.reportsDir)}: ${(e as Error).message}\n`);
+      }
+    }
     const reporters = gate || flags.report ? defaultReporters : [markdownReporter, junitReporter];
-    const { files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(prefix + l + '\n') });
+    let files: string[];
+    try {
+      ({ files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => process.stderr.write(prefix + l + '\n'), history: history?.source(record.profile) }));
+    } finally {
+      history?.close();
+    }
     // With several targets, stdout carries the combined table (or JSON); each target's own lines go to stderr.
     code = finish(record, runDir, files, flags, settings, gate, prefix ? (t) => process.stderr.write(t.split('\n').map((l) => (l ? prefix + l : l)).join('\n')) : undefined, prefix);
     return { code, runDir, record };
@@ -137,7 +157,7 @@ export function combineExitCodes(codes: number[]): number {
 }
 
 async function runCommon(flags: Flags, gate: boolean): Promise<number> {
-  const r = await resolve(flags);
+  const r = await resolveRun(flags);
   let hosts = await resolveTargets(r.settings.target, flags.inventory ?? r.settings.inventory);
   // --shard i/n: this agent's part of the target x suite work; the other agents compute the same split.
   const shard = flags.shard ? parseShard(flags.shard) : undefined;

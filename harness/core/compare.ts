@@ -110,6 +110,8 @@ export interface CompareOptions {
   noise?: NoiseProfile | null;
   /** Practical minimum effect for calibrated metrics (default 1%). */
   minEffect?: number;
+  /** Both sides were measured in one session (ab, variants of one run): session drift cancels. */
+  sameSession?: boolean;
 }
 
 /** The sequential plan one variant was run under (nStart = its first look). */
@@ -133,7 +135,6 @@ type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identi
 /** Statistics of every metric of the given suites against the reference (no decision yet). */
 function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[]): Raw[] {
   const raw: Raw[] = [];
-  let seed = 1;
   for (const s of suites) {
     for (const v of s.variants) {
       if (v.status !== 'ran' || v.repetitions.length === 0) continue;
@@ -144,8 +145,8 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const base = ref?.samples(s.id, refVariant, m.id);
         if (!base || base.length === 0 || current.length === 0) continue;
         any = true;
-        const st = metricStats(base, current, m.direction, seed++);
-        const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT);
+        const st = metricStats(base, current, m.direction);
+        const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
         raw.push({
           identical: st.identical,
           pWorse: st.pWorse,
@@ -184,7 +185,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
 }
 
 /** Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. */
-function decideFamily(family: Raw[], final: boolean, adjust: (ps: number[]) => number[] = holmAdjust): (MetricComparison & { settled: boolean })[] {
+function decideFamily(family: Raw[], final: boolean, runAlpha: number, adjust: (ps: number[]) => number[] = holmAdjust): (MetricComparison & { settled: boolean })[] {
   const worse = adjust(family.map((r) => r.pWorse));
   const better = adjust(family.map((r) => r.pBetter));
   return family.map((r, i) => {
@@ -197,6 +198,7 @@ function decideFamily(family: Raw[], final: boolean, adjust: (ps: number[]) => n
       pWorse: worse[i],
       pBetter: better[i],
       alpha: r.lookAlpha,
+      runAlpha,
       identical: r.identical,
       final,
     });
@@ -230,6 +232,7 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
   const decided = decideFamily(
     raw.map((r) => ({ ...r, lookAlpha: lookAlpha(variantPlan(opts, suite.variants.find((v) => v.id === r.c.variant)!, r.c.nCurrent), prevLook(suite, r.c.variant), r.c.nCurrent) })),
     false,
+    opts.alpha,
     (ps) => ps.map((p) => Math.min(1, p * m)),
   );
   const out: string[] = [];
@@ -255,7 +258,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   const missing: string[] = [];
   const raw = collect(run.suites, ref, opts, missing);
   for (const gating of [true, false]) {
-    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true)) {
+    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true, opts.alpha)) {
       const { settled: _settled, ...c } = d;
       comparisons.push(c);
     }

@@ -57,3 +57,33 @@ export function mergeRuns(runs: RunRecord[], newRunId: string): RunRecord {
   delete merged.comparison;
   return merged;
 }
+
+/**
+ * Joins interleaved blocks of one configuration (A/B mode: A B B A ...) into one run: the same
+ * suites and variants, repetitions appended in time order and renumbered. Blocks must come from
+ * one target and option set; the newest block's status and errors are kept with all others'.
+ */
+export function concatRuns(blocks: RunRecord[], newRunId: string): RunRecord {
+  if (blocks.length === 0) throw inputError('concat: no runs given');
+  const first = blocks[0];
+  const merged: RunRecord = structuredClone({ ...first, runId: newRunId, mergedFrom: blocks.map((b) => b.runId) });
+  delete merged.comparison;
+  for (const b of blocks.slice(1)) {
+    if (b.target.name !== first.target.name) throw inputError(`concat: run ${b.runId} is from target ${b.target.name}, not ${first.target.name}`);
+    for (const s of b.suites) {
+      const ms = merged.suites.find((x) => x.id === s.id);
+      if (!ms) continue;
+      for (const v of s.variants) {
+        const mv = ms.variants.find((x) => x.id === v.id);
+        if (!mv) continue;
+        if (v.status === 'error' && mv.status === 'ran') Object.assign(mv, { status: 'error', reason: v.reason });
+        for (const r of v.repetitions) mv.repetitions.push({ ...structuredClone(r), index: mv.repetitions.length });
+      }
+    }
+    merged.errors.push(...b.errors);
+    merged.restoreFailures.push(...b.restoreFailures);
+    if (b.status !== 'complete') merged.status = b.status;
+    merged.finishedAt = b.finishedAt;
+  }
+  return merged;
+}

@@ -312,7 +312,10 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
   const addRepetitions = async (a: AdaptiveParams) => {
     const t0 = Date.now();
     let n = options.runs;
-    for (const v of plan.runnable) if (sessions.has(v.id)) variantResult(v.id).adaptive = { looks: [n], stoppedBy: n >= a.maxRuns ? 'budget' : 'settled' };
+    for (const v of plan.runnable) {
+      const vr = variantResult(v.id);
+      if (sessions.has(v.id) && vr.repetitions.length) vr.adaptive = { looks: [vr.repetitions.length], stoppedBy: n >= a.maxRuns ? 'budget' : 'settled' };
+    }
     while (n < a.maxRuns) {
       const want = new Set(a.undecided(record, suite.manifest.id));
       const more = plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id));

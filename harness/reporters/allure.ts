@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { $ } from 'zx';
 import { writeJsonAtomic } from '../core/atomic.js';
 import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../core/types.js';
-import { samplesChart } from './chart.js';
-import { changeWithCi, fmt, verdictLine } from './format.js';
-import type { Reporter } from './reporter.js';
+import { historyChart, samplesChart } from './chart.js';
+import { changeWithCi, fmt, repsCell, thresholdCell, verdictLine } from './format.js';
+import type { HistorySource, Reporter } from './reporter.js';
 
 const escHtml = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -46,7 +46,7 @@ const statusOf = (c: MetricComparison) =>
   c.gating && c.verdict === 'regressed' ? Status.FAILED : c.gating && c.verdict === 'inconclusive' ? Status.BROKEN : Status.PASSED;
 
 /** Writes Allure results (one test case per suite x variant x metric) into dir. */
-export async function writeAllureResults(run: RunRecord, runDir: string, dir: string): Promise<void> {
+export async function writeAllureResults(run: RunRecord, runDir: string, dir: string, history?: HistorySource): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   const runtime = new ReporterRuntime({
     writer: new FileSystemWriter({ resultsDir: dir }),
@@ -158,15 +158,17 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
           ]),
           parameters: params([
             { name: 'metric', value: `${m.id} (${m.unit}, ${m.direction} is better)` },
-            { name: 'noise floor', value: `${(m.noiseFloor * 100).toFixed(1)}%` },
+            { name: 'threshold', value: cmp ? thresholdCell(cmp) : `${(m.noiseFloor * 100).toFixed(1)}% (suite floor)`, excluded: true },
+            ...(cmp ? [{ name: 'repetitions', value: repsCell(cmp), excluded: true }] : []),
           ]),
           descriptionHtml: cmp
             ? [
                 `<p><b>${cmp.verdict.toUpperCase()}</b>: ${escHtml(cmp.rule)}.</p>`,
                 '<table border="1" cellpadding="4" style="border-collapse:collapse;margin:6px 0"><tr><th></th><th>baseline (' + escHtml(cmp.referenceVariant) + ')</th><th>current (' + escHtml(cmp.variant) + ')</th></tr>',
                 `<tr><td>median</td><td>${fmt(cmp.baselineMedian)} ${escHtml(m.unit)}</td><td>${fmt(cmp.currentMedian)} ${escHtml(m.unit)}</td></tr>`,
-                `<tr><td>samples</td><td>${cmp.nBaseline}</td><td>${cmp.nCurrent}</td></tr></table>`,
-                `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% bootstrap CI); Mann-Whitney p=${cmp.pValue.toPrecision(3)}, Holm-adjusted p=${cmp.pAdjusted.toPrecision(3)}; noise floor ${(m.noiseFloor * 100).toFixed(1)}%.</p>`,
+                `<tr><td>samples</td><td>${cmp.nBaseline}</td><td>${cmp.nCurrent}${(cmp.looks ?? 1) > 1 ? ` after ${cmp.looks} looks (adaptive repetitions)` : ''}</td></tr></table>`,
+                `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% distribution-free interval); one-sided Mann-Whitney p in the bad direction, Holm-adjusted: ${cmp.pAdjusted.toPrecision(3)} against this look's alpha ${cmp.lookAlpha?.toPrecision(2) ?? c!.alpha}.</p>`,
+                `<p>Threshold ${(cmp.noiseFloor * 100).toFixed(1)}%: ${escHtml(cmp.thresholdSource ?? 'suite noise floor')}.${cmp.noise ? ` Measured A/A noise of this metric: ${(cmp.noise.cv * 100).toFixed(1)}% per repetition, ${(cmp.noise.drift * 100).toFixed(1)}% between sessions (${cmp.noise.n} repetitions).` : ''}</p>`,
               ].join('')
             : `<p>No baseline. Samples: ${samples.map(fmt).join(', ')} ${escHtml(m.unit)}.</p>`,
           start: first,
@@ -187,6 +189,11 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
           currentLabel: `current ${v.id}`,
         });
         runtime.writeAttachment(uuid, null, 'samples vs baseline (chart)', Buffer.from(chart), { contentType: 'image/svg+xml', fileExtension: 'svg' });
+        const h = history?.(s.id, v.id, m.id);
+        if (h && h.points.length >= 2) {
+          const svg = historyChart({ title: `${m.title} (${v.id}), ${run.profile}: last ${h.points.length} gate runs`, unit: m.unit, points: h.points, changes: h.changes, current: run.runId });
+          runtime.writeAttachment(uuid, null, 'history (chart)', Buffer.from(svg), { contentType: 'image/svg+xml', fileExtension: 'svg' });
+        }
         if (m.gating) await attachArtifacts(uuid, v);
         runtime.stopTest(uuid, { stop: last });
         runtime.writeTest(uuid);
@@ -247,7 +254,7 @@ export const allureReporter: Reporter = {
   name: 'allure',
   async render(ctx) {
     const results = path.join(ctx.runDir, 'allure-results');
-    await writeAllureResults(ctx.run, ctx.runDir, results);
+    await writeAllureResults(ctx.run, ctx.runDir, results, ctx.history);
     const hist = await previousHistory(ctx.reportsDir, ctx.run.runId);
     if (hist) await cp(hist, path.join(results, 'history'), { recursive: true });
     const out = path.join(ctx.runDir, 'allure-report');

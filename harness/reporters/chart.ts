@@ -41,3 +41,38 @@ ${row(o.current, 105, '#d62728', o.currentLabel)}
 </svg>
 `;
 }
+
+/**
+ * An SVG line chart of a metric over gate runs (oldest left), change points as dashed lines and
+ * the current run ringed: the "when did this start" picture next to a verdict.
+ */
+export function historyChart(o: { title: string; unit: string; points: { runId: string; value: number }[]; changes: number[]; current?: string }): string {
+  const W = 640;
+  const H = 200;
+  const left = 64;
+  const right = 16;
+  const top = 28;
+  const bottom = 28;
+  const vals = o.points.map((p) => p.value);
+  let lo = Math.min(...vals);
+  let hi = Math.max(...vals);
+  if (!(hi > lo)) {
+    lo -= 1;
+    hi += 1;
+  }
+  const pad = (hi - lo) * 0.1;
+  lo -= pad;
+  hi += pad;
+  const n = o.points.length;
+  const x = (i: number) => left + (n === 1 ? 0 : (i / (n - 1)) * (W - left - right));
+  const y = (v: number) => top + (1 - (v - lo) / (hi - lo)) * (H - top - bottom);
+  const line = o.points.map((p, i) => `${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(' ');
+  const dots = o.points
+    .map((p, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="${p.runId === o.current ? 5 : 3}" fill="${p.runId === o.current ? '#fff' : '#1f77b4'}" stroke="#1f77b4" stroke-width="2"><title>${escXml(p.runId)}: ${fmt(p.value)} ${escXml(o.unit)}</title></circle>`)
+    .join('');
+  const cps = o.changes
+    .map((i) => `<line x1="${((x(i - 1) + x(i)) / 2).toFixed(1)}" x2="${((x(i - 1) + x(i)) / 2).toFixed(1)}" y1="${top}" y2="${H - bottom}" stroke="#d62728" stroke-dasharray="5,4"/><text x="${((x(i - 1) + x(i)) / 2 + 3).toFixed(1)}" y="${top + 10}" font-size="10" fill="#d62728">change</text>`)
+    .join('');
+  const axis = [hi - pad, lo + pad].map((v) => `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" font-size="10" text-anchor="end">${fmt(v)}</text>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/><text x="8" y="16" font-size="13" font-weight="bold">${escXml(o.title)} (${escXml(o.unit)})</text><line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="#999"/>${axis}${cps}<polyline points="${line}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>${dots}<text x="${left}" y="${H - 8}" font-size="10">oldest</text><text x="${W - right}" y="${H - 8}" font-size="10" text-anchor="end">newest</text></svg>`;
+}

@@ -65,3 +65,14 @@ export function keyMetrics(run: RunRecord, suite: string, variant: string): stri
     .filter(Boolean)
     .join(' · ');
 }
+
+/** Threshold with the measured noise beside it: "1.0% (noise 1.2%, drift 0.4%)" or "5.0% (suite floor)". */
+export function thresholdCell(c: MetricComparison): string {
+  const t = `${(c.noiseFloor * 100).toFixed(1)}%`;
+  return c.noise ? `${t} (noise ${(c.noise.cv * 100).toFixed(1)}%, drift ${(c.noise.drift * 100).toFixed(1)}%)` : `${t} (suite floor)`;
+}
+
+/** Repetitions behind a verdict: "8 vs 16 (3 looks)". */
+export function repsCell(c: MetricComparison): string {
+  return `${c.nBaseline} vs ${c.nCurrent}${(c.looks ?? 1) > 1 ? ` (${c.looks} looks)` : ''}`;
+}

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { writeAtomic } from '../core/atomic.js';
 import { integrityFailures } from '../core/compare.js';
 import type { RunRecord } from '../core/types.js';
-import { changeWithCi, fmt, notRun, VERDICT_MARK, keyMetrics } from './format.js';
+import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics } from './format.js';
 import type { Reporter } from './reporter.js';
 
 const HEAD: Record<string, string> = {
@@ -22,7 +22,7 @@ export function renderMarkdown(run: RunRecord): string {
   if (c) out.push(`**${c.summary}** (exit ${c.exitCode})`, '');
   out.push(`Target \`${run.target.name}\` (${run.target.kind}; ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
   for (const n of run.target.notes ?? []) out.push('', `> **Note:** ${n}`);
-  if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; alpha ${c.alpha}, Holm-corrected Mann-Whitney U, Hodges-Lehmann shift with 95% bootstrap interval.`);
+  if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; false-alarm budget ${c.alpha} over all metrics and looks: one-sided Mann-Whitney U in the bad direction, Holm-corrected, Hodges-Lehmann shift with its 95% distribution-free interval.`);
   out.push('');
   const integrity = c?.integrityFailures ?? integrityFailures(run);
   if (integrity.length) {
@@ -35,10 +35,10 @@ export function renderMarkdown(run: RunRecord): string {
       if (!rows.length) continue;
       if (!gating) out.push('<details><summary>Informational metrics</summary>', '');
       else out.push('## Gating metrics', '');
-      out.push(row(['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'p_adj', 'verdict']), row(['---', '---', '---:', '---:', '---', '---:', '---']));
+      out.push(row(['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'threshold (noise)', 'reps', 'p_adj', 'verdict']), row(['---', '---', '---:', '---:', '---', '---', '---', '---:', '---']));
       for (const m of rows) {
         const v = VERDICT_MARK[m.verdict];
-        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), m.pAdjusted.toPrecision(2), m.verdict === 'regressed' ? `**${v}**` : v]));
+        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), m.verdict === 'regressed' ? `**${v}**` : v]));
       }
       out.push('');
       if (!gating) out.push('</details>', '');

@@ -6,7 +6,12 @@ export interface ReportContext {
   runDir: string;
   reportsDir: string;
   log(line: string): void;
+  /** The profile's history of a metric, for trend charts (absent: no history store). */
+  history?: HistorySource;
 }
+
+/** A metric's history for charts: values oldest first and the indexes where a change point starts. */
+export type HistorySource = (suite: string, variant: string, metric: string) => { points: { runId: string; value: number }[]; changes: number[] };
 
 /** A reporter renders; it never decides the verdict or the exit code. */
 export interface Reporter {

@@ -1,6 +1,6 @@
 import type { Direction, MetricVerdict } from '../core/types.js';
 import { mannWhitneyU } from './mannwhitney.js';
-import { bootstrapRelativeShiftCI, relativeShift } from './shift.js';
+import { relativeShift, relativeShiftCI } from './shift.js';
 import { median } from './summary.js';
 
 /** Inputs to a single-metric decision at one look, after multiple-testing adjustment. */
@@ -9,7 +9,7 @@ export interface DecisionInput {
   /** Practical threshold: the smallest relative change worth a verdict (see thresholdFor). */
   threshold: number;
   relChange: number;
-  /** Bootstrap interval of relChange. */
+  /** 95% interval of relChange (distribution-free, see relativeShiftCI). */
   ciLow: number;
   ciHigh: number;
   /** Adjusted one-sided p-values for "worse" and "better". */
@@ -17,6 +17,8 @@ export interface DecisionInput {
   pBetter: number;
   /** Significance level of this look (see sequential.ts). */
   alpha: number;
+  /** The run's whole alpha (all looks), for the "suggestive" band; default: alpha. */
+  runAlpha?: number;
   identical: boolean;
   /** No more repetitions will come: undecided becomes inconclusive or unchanged. */
   final: boolean;
@@ -33,15 +35,20 @@ export interface Decision {
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const pFmt = (p: number) => (p < 1e-4 ? p.toExponential(1) : String(Number(p.toPrecision(2))));
 
+/** Evidence between alpha and this multiple of it is "suggestive": inconclusive, not a pass. */
+export const SUGGESTIVE_FACTOR = 5;
+
 /**
  * Decides one metric, in this order:
- *  1. regressed: worse with significance (one-sided, adjusted p below this look's alpha) and by
- *     at least the threshold;
+ *  1. regressed: worse with significance (one-sided, adjusted p at most this look's alpha) and
+ *     by at least the threshold;
  *  2. improved: the same in the good direction;
  *  3. unchanged (equivalent): the whole interval lies within the threshold on the bad side;
- *  4. before the final look: undecided, add repetitions;
- *  5. at the final look: inconclusive when the estimate is worse by the threshold or more but not
- *     significant, else unchanged.
+ *  4. before the final look: unchanged (futile) when the data point the other way (adjusted
+ *     p >= 0.5), else undecided: add repetitions;
+ *  5. at the final look: inconclusive when the estimate is worse by the threshold or more and the
+ *     evidence is suggestive (adjusted p at most 5 x the run's alpha), else unchanged.
+ * Stopping early as equivalent or futile can only lower the false-alarm rate.
  */
 export function decide(d: DecisionInput): Decision {
   if (d.identical) return { verdict: 'unchanged', rule: 'identical samples', settled: true };
@@ -57,13 +64,17 @@ export function decide(d: DecisionInput): Decision {
     return { verdict: 'improved', rule: `${pct(-worse)} better, significant (p_adj=${pFmt(d.pBetter)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };
   }
   if (worseHigh < d.threshold) {
-    return { verdict: 'unchanged', rule: `equivalent: at worst ${pct(worseHigh)} worse (95% CI bound), inside the ${pct(d.threshold)} threshold`, settled: true };
+    return { verdict: 'unchanged', rule: `equivalent: at worst ${pct(worseHigh)} worse (95% interval bound), inside the ${pct(d.threshold)} threshold`, settled: true };
   }
-  if (!d.final) return { verdict: 'inconclusive', rule: `undecided: ${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)} vs ${a}: add repetitions`, settled: false };
-  if (worse >= d.threshold) {
-    return { verdict: 'inconclusive', rule: `${pct(worse)} worse by estimate, beyond the ${pct(d.threshold)} threshold, but not significant (p_adj=${pFmt(d.pWorse)} > ${a}) within the repetition budget`, settled: true };
+  if (!d.final) {
+    if (d.pWorse >= 0.5) return { verdict: 'unchanged', rule: `no sign of a regression (p_adj=${pFmt(d.pWorse)}): more repetitions would not help`, settled: true };
+    return { verdict: 'inconclusive', rule: `undecided: ${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)} vs ${a}: add repetitions`, settled: false };
   }
-  return { verdict: 'unchanged', rule: `no change beyond the ${pct(d.threshold)} threshold (${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)})`, settled: true };
+  const suggestive = Math.min(1, SUGGESTIVE_FACTOR * (d.runAlpha ?? d.alpha));
+  if (worse >= d.threshold && d.pWorse <= suggestive) {
+    return { verdict: 'inconclusive', rule: `${pct(worse)} worse by estimate, beyond the ${pct(d.threshold)} threshold, with suggestive but not significant evidence (p_adj=${pFmt(d.pWorse)}, above ${a}) within the repetition budget`, settled: true };
+  }
+  return { verdict: 'unchanged', rule: `no significant change beyond the ${pct(d.threshold)} threshold (${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)})`, settled: true };
 }
 
 /** Test statistics of one metric before multiple-testing adjustment. */
@@ -81,11 +92,11 @@ export interface MetricStats {
   identical: boolean;
 }
 
-/** Computes the effect, its bootstrap interval and the Mann-Whitney p-values for one metric. */
-export function metricStats(baseline: readonly number[], current: readonly number[], direction: Direction, seed = 1): MetricStats {
+/** Computes the effect, its distribution-free interval and the Mann-Whitney p-values for one metric. */
+export function metricStats(baseline: readonly number[], current: readonly number[], direction: Direction): MetricStats {
   const all = [...baseline, ...current];
   const identical = all.length > 0 && all.every((v) => v === all[0]);
-  const [ciLow, ciHigh] = identical ? [0, 0] : bootstrapRelativeShiftCI(baseline, current, { seed });
+  const [ciLow, ciHigh] = identical ? [0, 0] : relativeShiftCI(baseline, current);
   return {
     baselineMedian: median(baseline),
     currentMedian: median(current),

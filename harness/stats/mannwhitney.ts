@@ -98,3 +98,36 @@ export function normalCdf(z: number): number {
   const erf = 1 - poly * Math.exp(-(z * z) / 2);
   return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
+
+/**
+ * How many of the m*n pairwise differences to cut from each end for a two-sided interval at this
+ * confidence (Moses): the largest k with P(U < k) <= (1 - confidence) / 2 under the null. Exact
+ * for small samples, normal approximation beyond; at least 1 (the extremes).
+ */
+export function shiftIntervalRank(m: number, n: number, confidence = 0.95): number {
+  const tail = (1 - confidence) / 2;
+  if (m * n <= 2500 && m + n <= 60) {
+    const counts = exactCounts(m, n);
+    const total = counts.reduce((a, b) => a + b, 0);
+    let cum = 0;
+    let k = 0;
+    // P(U <= k - 1) <= tail: count how many lowest values of U fit in the tail.
+    while (k < counts.length && (cum + counts[k]) / total <= tail) cum += counts[k++];
+    return Math.max(1, k);
+  }
+  // Normal approximation: k = mn/2 - z sqrt(mn(m+n+1)/12), rounded down.
+  const z = inverseNormalUpper(tail);
+  return Math.max(1, Math.floor((m * n) / 2 - z * Math.sqrt((m * n * (m + n + 1)) / 12)));
+}
+
+/** z with P(Z > z) = p, by bisection on normalCdf (accurate to 1e-9; only used for intervals). */
+function inverseNormalUpper(p: number): number {
+  let lo = 0;
+  let hi = 10;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (1 - normalCdf(mid) > p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}

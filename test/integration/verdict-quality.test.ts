@@ -1,0 +1,213 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { $ } from 'zx';
+import { describe, expect, it } from 'vitest';
+import type { NoiseProfile } from '../../harness/core/noise.js';
+import type { RunRecord } from '../../harness/core/types.js';
+import { mulberry32 } from '../../harness/stats/shift.js';
+import { cli, ROOT } from '../helpers/cli.js';
+import { makeRun } from '../helpers/records.js';
+
+// Calibration, A/B, history and bisection through the real CLI with real nginx and real load.
+const work = mkdtempSync(path.join(os.tmpdir(), 'hg-vq-'));
+const reports = path.join(work, 'reports');
+const baselines = path.join(work, 'baselines');
+const short = ['--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '4', '--duration', '1', '--warmup', '0.5', '--out', reports, '--baselines', baselines];
+const readRun = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
+
+describe('calibrate, then gate with calibrated thresholds', () => {
+  it('stores per-metric A/A noise for the profile and the gate shows it next to each change', async () => {
+    const c = await cli(['calibrate', ...short, '--sessions', '2']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/sendfile\/sendfile-on\/throughput_gbps\s+8\s+\d+\.\d%\s+\d+\.\d%/);
+    const file = c.stdout.match(/wrote (\S+noise\.json)/)![1];
+    const noise = JSON.parse(readFileSync(path.resolve(ROOT, file), 'utf8')) as NoiseProfile;
+    const e = noise.metrics['sendfile/sendfile-on/throughput_gbps'];
+    expect(e.residuals).toHaveLength(8);
+    expect(noise.sourceRuns).toHaveLength(2);
+    // Drift recomputed from the two sessions' own samples.
+    const [a, b] = noise.sourceRuns.map((id) => readRun(path.join(reports, id)).suites[0].variants[0].repetitions.map((r) => r.metrics.throughput_gbps));
+    const diffs = a.flatMap((x) => b.map((y) => y - x)).sort((p, q) => p - q);
+    const hl = (diffs[diffs.length / 2 - 1] + diffs[diffs.length / 2]) / 2;
+    const med = [...a].sort((p, q) => p - q);
+    expect(e.drift).toBeCloseTo(Math.abs(hl / ((med[1] + med[2]) / 2)), 3);
+
+    const r = await cli(['run', ...short, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const runDir = JSON.parse(r.stdout).runDir as string;
+    expect((await cli(['baseline', 'promote', runDir, '--reason', 'test', '--baselines', baselines])).code).toBe(0);
+    const g = await cli(['gate', ...short, '--max-runs', '8', '--json']);
+    expect([0, 4], g.stdout + g.stderr).toContain(g.code);
+    const run = readRun(JSON.parse(g.stdout).runDir);
+    const tp = run.comparison!.comparisons.find((x) => x.metric === 'throughput_gbps')!;
+    expect(tp.noise).toEqual({ cv: e.cv, drift: e.drift, n: 8 });
+    expect(tp.noiseFloor).toBe(Math.max(0.01, e.drift));
+    expect(run.comparison!.plan).toMatchObject({ nMax: 8, batch: 2 });
+    const v = run.suites[0].variants[0];
+    expect(v.adaptive!.looks[0]).toBe(4);
+    expect(v.repetitions.length).toBe(v.adaptive!.looks.at(-1));
+    const md = readFileSync(path.join(JSON.parse(g.stdout).runDir, 'summary.md'), 'utf8');
+    expect(md).toContain(`(noise ${(e.cv * 100).toFixed(1)}%, drift ${(e.drift * 100).toFixed(1)}%)`);
+    expect(md).toContain(`4 vs ${v.repetitions.length}`);
+    // The gate went into the history.
+    const h = await cli(['history', '--suite', 'sendfile', '--metric', 'throughput_gbps', '--out', reports]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/sendfile\/sendfile-on throughput_gbps: 1 runs/);
+  }, 300_000);
+
+  it('bad input: one-line errors with exit 2', async () => {
+    const one = await cli(['calibrate', ...short, '--sessions', '1']);
+    expect(one.code).toBe(2);
+    expect(one.stderr.trim()).toBe('headgate: --sessions 1: need at least 2 sessions to measure drift between them');
+    const broken = path.join(work, 'baselines-broken');
+    const prof = readdirSync(baselines)[0];
+    mkdirSync(path.join(broken, prof), { recursive: true });
+    writeFileSync(path.join(broken, prof, 'noise.json'), '{"schemaVersion": 1, "metrics": {"a/b/c": {"cv": -1}}}');
+    const g = await cli(['gate', ...short, '--baselines', broken]);
+    expect(g.code).toBe(2);
+    expect(g.stderr.trim()).toBe(`headgate: ${path.join(broken, prof, 'noise.json')}: metrics/a/b/c: needs cv >= 0, drift >= 0 and residuals[]`);
+    const h = await cli(['history', '--suite', 'sendfile', '--metric', 'nope', '--out', reports]);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toMatch(/no points for --suite sendfile --metric nope .*metrics recorded for sendfile: .*throughput_gbps/);
+  });
+});
+
+
+describe('headgate ab: two configurations interleaved in one session', () => {
+  it('two variants on one target: B is compared with A and both got the same repetitions', async () => {
+    const r = await cli(['ab', '--suite', 'sendfile', '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-off', '--quick', '--runs', '4', '--duration', '1', '--warmup', '0.5', '--max-runs', '6', '--out', reports, '--baselines', baselines, '--json']);
+    expect([0, 1, 4], r.stderr).toContain(r.code);
+    const out = JSON.parse(r.stdout);
+    const run = readRun(out.runDir);
+    const c = run.comparison!;
+    expect(c.reference.kind).toBe('run');
+    expect(c.comparisons.every((x) => x.variant === 'sendfile-off' && x.referenceVariant === 'sendfile-on')).toBe(true);
+    const [a, b] = ['sendfile-on', 'sendfile-off'].map((id) => run.suites[0].variants.find((v) => v.id === id)!);
+    expect(a.repetitions.length).toBe(b.repetitions.length);
+    // Interleaved: A and B alternate in time.
+    const times = [...a.repetitions.map((x) => ({ v: 'a', t: x.startedAt })), ...b.repetitions.map((x) => ({ v: 'b', t: x.startedAt }))].sort((p, q) => p.t.localeCompare(q.t));
+    expect(times.map((x) => x.v).join('')).toMatch(/^(ab)+$/);
+    expect(c.summary).toMatch(/^B \(sendfile-off\) against A \(sendfile-on\)/);
+    // The exit code is the verdict's.
+    expect(out.exitCode).toBe({ pass: 0, fail: 1, inconclusive: 4 }[c.verdict as 'pass']);
+  }, 240_000);
+
+  it('refuses unclear requests with exit 2', async () => {
+    const both = await cli(['ab', '--suite', 'sendfile', '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-on']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/both sendfile-on; for an A\/A measurement use `headgate calibrate`/);
+    const mixed = await cli(['ab', '--suite', 'sendfile', '--a-variant', 'x', '--a-target', 'local', '--b-target', 'local']);
+    expect(mixed.code).toBe(2);
+    const two = await cli(['ab', '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-off']);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toMatch(/--suite must name exactly one suite/);
+  });
+});
+
+describe('history: change points through the CLI and a crash mid-write', () => {
+  it('finds the injected step in 50 recorded runs and none in a flat series', async () => {
+    const dir = path.join(work, 'history-synthetic');
+    const rnd = mulberry32(4);
+    const noisy = (level: number) => level * Math.exp(0.015 * (rnd() + rnd() + rnd() - 1.5) * 2) * (rnd() < 0.05 ? 0.85 : 1);
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const id = `2026110${Math.floor(i / 10)}T0${i % 10}0000Z-step${String(i).padStart(2, '0')}`;
+      const tp = Array.from({ length: 6 }, () => noisy(i < 35 ? 10 : 9.4));
+      const run = makeRun({ on: { throughput_gbps: tp, latency_p99_ms: tp.map((x) => 100 / x), errors: tp.map(() => 0) } }, { runId: id, startedAt: new Date(Date.UTC(2026, 10, 1 + i)).toISOString() });
+      mkdirSync(path.join(dir, id), { recursive: true });
+      writeFileSync(path.join(dir, id, 'run.json'), JSON.stringify(run));
+      ids.push(path.join(dir, id));
+    }
+    const add = await cli(['history', '--add', ...ids, '--out', dir]);
+    expect(add.code, add.stderr).toBe(0);
+    const h = await cli(['history', '--suite', 'sendfile', '--metric', 'throughput_gbps', '--out', dir, '--json']);
+    expect(h.code, h.stderr).toBe(0);
+    const j = JSON.parse(h.stdout);
+    expect(j.points).toHaveLength(50);
+    expect(j.changePoints).toHaveLength(1);
+    expect(Math.abs(j.changePoints[0].index - 35)).toBeLessThanOrEqual(1);
+    const text = await cli(['history', '--suite', 'sendfile', '--metric', 'throughput_gbps', '--out', dir]);
+    expect(text.stdout).toMatch(/[▁▂▃▄▅▆▇█]{50}/);
+    expect(text.stdout).toMatch(/change point at run 2026110\dT0\d0000Z-step3[4-6]/);
+    // The flat part alone (the first 35 runs) has no change point.
+    const flatDir = path.join(work, 'history-flat');
+    const add2 = await cli(['history', '--add', ...ids.slice(0, 35), '--out', flatDir]);
+    expect(add2.code).toBe(0);
+    const f = JSON.parse((await cli(['history', '--suite', 'sendfile', '--metric', 'throughput_gbps', '--out', flatDir, '--json'])).stdout);
+    expect(f.points).toHaveLength(35);
+    expect(f.changePoints).toEqual([]);
+  }, 120_000);
+
+  it('a writer killed mid-transaction leaves every run either whole or absent', async () => {
+    const file = path.join(work, 'crash', 'history.sqlite');
+    mkdirSync(path.dirname(file), { recursive: true });
+    // A child records runs with 200 metric points each as fast as it can; SIGKILL lands mid-write.
+    const script = `
+      import { HistoryStore } from ${JSON.stringify(path.join(ROOT, 'harness/history/store.ts'))};
+      import { makeRun } from ${JSON.stringify(path.join(ROOT, 'test/helpers/records.ts'))};
+      const store = new HistoryStore(${JSON.stringify(file)});
+      const xs = Array.from({ length: 6 }, (_, i) => 10 + i);
+      const variants = Object.fromEntries(Array.from({ length: 100 }, (_, i) => ['v' + i, { throughput_gbps: xs, latency_p99_ms: xs }]));
+      for (let i = 0; ; i++) { store.record(makeRun(variants, { runId: 'run' + String(i).padStart(6, '0') })); if (i === 5) process.stdout.write('go\\n'); }
+    `;
+    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.on('data', () => resolve()));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    const db = new Database(file);
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const runs = db.prepare('SELECT run_id, (SELECT COUNT(*) FROM points p WHERE p.run_id = r.run_id) AS n FROM runs r').all() as { run_id: string; n: number }[];
+      expect(runs.length).toBeGreaterThan(5);
+      expect(runs.every((r) => r.n === 200)).toBe(true);
+      expect((db.prepare('SELECT COUNT(*) AS n FROM points WHERE run_id NOT IN (SELECT run_id FROM runs)').get() as { n: number }).n).toBe(0);
+    } finally {
+      db.close();
+    }
+  }, 60_000);
+});
+
+describe('headgate bisect: the first slow commit of a test "kernel" repository', () => {
+  it('finds it, skips the commit whose build fails, and leaves the repository where it was', async () => {
+    const repo = path.join(work, 'kernel');
+    const include = path.join(work, 'deployed.conf');
+    writeFileSync(include, '');
+    mkdirSync(repo);
+    const g = $({ cwd: repo, quiet: true });
+    await g`git init -q -b main && git config user.email t@example.invalid && git config user.name test`;
+    // c0..c7: the "kernel" prints nginx directives; from c5 on it serves at a crawl; c3 does not build.
+    for (let i = 0; i < 8; i++) {
+      const body = i >= 5 ? 'limit_rate 2m;' : '# fast';
+      writeFileSync(path.join(repo, 'kernel.sh'), `#!/bin/sh\n${i === 3 ? 'echo "syntax error in c3" >&2; exit 1\n' : ''}echo '${body}'\n`);
+      await g`git add kernel.sh && git commit -q -m ${`c${i}${i === 5 ? ': the slow one' : ''}`}`;
+    }
+    const log = (await g`git log --format=%H --reverse`).stdout.trim().split('\n');
+    const r = await cli([
+      'bisect', '--repo', repo, '--good', log[0], '--bad', log[7],
+      '--build-cmd', 'sh kernel.sh > /tmp/headgate-bisect-$PPID.out && mv /tmp/headgate-bisect-$PPID.out build.out',
+      '--deploy-cmd', `cp build.out ${include}`,
+      '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '3', '--duration', '1', '--warmup', '0.5', '--max-runs', '3',
+      '--server-directive', `include ${include};`, '--out', reports, '--baselines', baselines,
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`first bad commit: ${log[5]} c5: the slow one`);
+    expect(r.stdout).toMatch(/c3\s+│?\s*skip\s+│?\s*build failed \(exit 1\)/);
+    expect((await g`git rev-parse --abbrev-ref HEAD`).stdout.trim()).toBe('main');
+    expect(existsSync(path.join(repo, '.git', 'BISECT_LOG'))).toBe(false);
+  }, 600_000);
+
+  it('bad refs and a dirty tree are exit 2 before anything is built', async () => {
+    const repo = path.join(work, 'kernel');
+    const bad = await cli(['bisect', '--repo', repo, '--good', 'nope', '--bad', 'HEAD', '--build-cmd', 'true']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe(`headgate: --good nope: no such commit in ${repo}`);
+    writeFileSync(path.join(repo, 'kernel.sh'), 'dirty');
+    const dirty = await cli(['bisect', '--repo', repo, '--good', 'HEAD~1', '--bad', 'HEAD', '--build-cmd', 'true']);
+    expect(dirty.code).toBe(2);
+    expect(dirty.stderr).toMatch(/the work tree has changes/);
+  });
+});
