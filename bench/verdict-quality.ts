@@ -9,7 +9,7 @@
  *     gates and N gates against the same nginx slowed by a per-connection rate limit (limit_rate,
  *     set through an include file so the run options stay identical), each a real `headgate gate`.
  *
- * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-runs 10]
+ * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-runs 10] [--slow-fraction 0.15] [--no-sim] [--keep]
  */
 import Table from 'cli-table3';
 import { spawnSync } from 'node:child_process';
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     'real-runs': { type: 'string', default: '10' },
     'slow-fraction': { type: 'string', default: '0.15' },
     'no-sim': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
@@ -137,7 +138,8 @@ async function real() {
       }
     }
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (values.keep) process.stdout.write(`kept ${work}\n`);
+    else rmSync(work, { recursive: true, force: true });
   }
   const t = new Table({ head: ['real gates', 'runs', 'FAIL', 'pass', 'inconclusive', 'other', 'throughput change (median)', 'reps (median)', 'wall s per verdict (median, max)'], style: { head: [], border: [] } });
   for (const kind of ['A/A', 'slowed']) {

@@ -174,9 +174,10 @@ async function runBisect(f: BisectFlags): Promise<number> {
     throw infraError(`git bisect run ended without a first bad commit: ${run.out.trim().split('\n').slice(-2).join(' / ')}`);
   } finally {
     dispose();
-    if (started) await git(repo, 'bisect', 'reset', '--quiet');
-    await git(repo, 'checkout', '--quiet', original);
-    process.stderr.write(`bisect: ${f.repo} back at ${original}; the target still runs the last commit deployed\n`);
+    // Back to where the tree was, whatever happened; say so if git would not.
+    const reset = started ? await git(repo, 'bisect', 'reset', original) : await git(repo, 'checkout', '--quiet', original);
+    if (reset.code !== 0) process.stderr.write(`bisect: warning: could not return ${f.repo} to ${original}: ${reset.out.trim().split('\n').at(-1)}\n`);
+    else process.stderr.write(`bisect: ${f.repo} back at ${original}; the target still runs the last commit deployed\n`);
   }
 }
 

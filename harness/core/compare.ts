@@ -130,7 +130,7 @@ function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number): nu
   return lookAlpha(plan, prev, n, last);
 }
 
-type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean; pWorse: number; pBetter: number; lookAlpha: number };
+type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean; separatedWorse: boolean; pWorse: number; pBetter: number; lookAlpha: number };
 
 /** Statistics of every metric of the given suites against the reference (no decision yet). */
 function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[]): Raw[] {
@@ -149,6 +149,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
         raw.push({
           identical: st.identical,
+          separatedWorse: st.separatedWorse,
           pWorse: st.pWorse,
           pBetter: st.pBetter,
           lookAlpha: variantLookAlpha(opts, v, current.length),
@@ -200,6 +201,7 @@ function decideFamily(family: Raw[], final: boolean, runAlpha: number, adjust: (
       alpha: r.lookAlpha,
       runAlpha,
       identical: r.identical,
+      separatedWorse: r.separatedWorse,
       final,
     });
     return { ...r.c, pAdjusted: worse[i], lookAlpha: r.lookAlpha, verdict: d.verdict, rule: d.rule, settled: d.settled };

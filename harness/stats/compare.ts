@@ -20,6 +20,8 @@ export interface DecisionInput {
   /** The run's whole alpha (all looks), for the "suggestive" band; default: alpha. */
   runAlpha?: number;
   identical: boolean;
+  /** Every current sample is worse than every reference sample (the strongest evidence n vs m allows). */
+  separatedWorse?: boolean;
   /** No more repetitions will come: undecided becomes inconclusive or unchanged. */
   final: boolean;
 }
@@ -71,6 +73,9 @@ export function decide(d: DecisionInput): Decision {
     return { verdict: 'inconclusive', rule: `undecided: ${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)} vs ${a}: add repetitions`, settled: false };
   }
   const suggestive = Math.min(1, SUGGESTIVE_FACTOR * (d.runAlpha ?? d.alpha));
+  if (worse >= d.threshold && d.separatedWorse) {
+    return { verdict: 'inconclusive', rule: `${pct(worse)} worse, every repetition worse than every reference one, but too few repetitions for significance (p_adj=${pFmt(d.pWorse)} > ${a}): add repetitions`, settled: true };
+  }
   if (worse >= d.threshold && d.pWorse <= suggestive) {
     return { verdict: 'inconclusive', rule: `${pct(worse)} worse by estimate, beyond the ${pct(d.threshold)} threshold, with suggestive but not significant evidence (p_adj=${pFmt(d.pWorse)}, above ${a}) within the repetition budget`, settled: true };
   }
@@ -90,6 +95,8 @@ export interface MetricStats {
   pWorse: number;
   pBetter: number;
   identical: boolean;
+  /** Every current sample worse than every baseline sample. */
+  separatedWorse: boolean;
 }
 
 /** Computes the effect, its distribution-free interval and the Mann-Whitney p-values for one metric. */
@@ -105,6 +112,7 @@ export function metricStats(baseline: readonly number[], current: readonly numbe
     ciHigh,
     ...pValues(identical, baseline, current, direction),
     identical,
+    separatedWorse: !identical && (direction === 'higher' ? Math.max(...current) < Math.min(...baseline) : Math.min(...current) > Math.max(...baseline)),
   };
 }
 

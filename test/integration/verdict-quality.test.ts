@@ -5,7 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { $ } from 'zx';
 import { describe, expect, it } from 'vitest';
-import type { NoiseProfile } from '../../harness/core/noise.js';
+import { DRIFT_MARGIN, type NoiseProfile } from '../../harness/core/noise.js';
 import type { RunRecord } from '../../harness/core/types.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
 import { cli, ROOT } from '../helpers/cli.js';
@@ -22,7 +22,7 @@ describe('calibrate, then gate with calibrated thresholds', () => {
   it('stores per-metric A/A noise for the profile and the gate shows it next to each change', async () => {
     const c = await cli(['calibrate', ...short, '--sessions', '2']);
     expect(c.code, c.stderr).toBe(0);
-    expect(c.stdout).toMatch(/sendfile\/sendfile-on\/throughput_gbps\s+8\s+\d+\.\d%\s+\d+\.\d%/);
+    expect(c.stdout).toMatch(/sendfile\/sendfile-on\/throughput_gbps\s*│\s*8\s*│\s*\d+\.\d%\s*│\s*\d+\.\d%/);
     const file = c.stdout.match(/wrote (\S+noise\.json)/)![1];
     const noise = JSON.parse(readFileSync(path.resolve(ROOT, file), 'utf8')) as NoiseProfile;
     const e = noise.metrics['sendfile/sendfile-on/throughput_gbps'];
@@ -44,7 +44,7 @@ describe('calibrate, then gate with calibrated thresholds', () => {
     const run = readRun(JSON.parse(g.stdout).runDir);
     const tp = run.comparison!.comparisons.find((x) => x.metric === 'throughput_gbps')!;
     expect(tp.noise).toEqual({ cv: e.cv, drift: e.drift, n: 8 });
-    expect(tp.noiseFloor).toBe(Math.max(0.01, e.drift));
+    expect(tp.noiseFloor).toBe(Math.max(0.01, DRIFT_MARGIN * e.drift));
     expect(run.comparison!.plan).toMatchObject({ nMax: 8, batch: 2 });
     const v = run.suites[0].variants[0];
     expect(v.adaptive!.looks[0]).toBe(4);
@@ -128,10 +128,12 @@ describe('history: change points through the CLI and a crash mid-write', () => {
     const j = JSON.parse(h.stdout);
     expect(j.points).toHaveLength(50);
     expect(j.changePoints).toHaveLength(1);
-    expect(Math.abs(j.changePoints[0].index - 35)).toBeLessThanOrEqual(1);
+    expect(Math.abs(j.changePoints[0].index - 35)).toBeLessThanOrEqual(2);
+    expect(j.changePoints[0].relChange).toBeLessThan(-0.04);
+    expect(j.changePoints[0].relChange).toBeGreaterThan(-0.08);
     const text = await cli(['history', '--suite', 'sendfile', '--metric', 'throughput_gbps', '--out', dir]);
     expect(text.stdout).toMatch(/[▁▂▃▄▅▆▇█]{50}/);
-    expect(text.stdout).toMatch(/change point at run 2026110\dT0\d0000Z-step3[4-6]/);
+    expect(text.stdout).toMatch(/change point at run 2026110\dT0\d0000Z-step3[3-7]/);
     // The flat part alone (the first 35 runs) has no change point.
     const flatDir = path.join(work, 'history-flat');
     const add2 = await cli(['history', '--add', ...ids.slice(0, 35), '--out', flatDir]);
@@ -145,16 +147,25 @@ describe('history: change points through the CLI and a crash mid-write', () => {
     const file = path.join(work, 'crash', 'history.sqlite');
     mkdirSync(path.dirname(file), { recursive: true });
     // A child records runs with 200 metric points each as fast as it can; SIGKILL lands mid-write.
-    const script = `
-      import { HistoryStore } from ${JSON.stringify(path.join(ROOT, 'harness/history/store.ts'))};
+    const script = path.join(work, 'crash', 'writer.mts');
+    writeFileSync(
+      script,
+      `import { HistoryStore } from ${JSON.stringify(path.join(ROOT, 'harness/history/store.ts'))};
       import { makeRun } from ${JSON.stringify(path.join(ROOT, 'test/helpers/records.ts'))};
       const store = new HistoryStore(${JSON.stringify(file)});
       const xs = Array.from({ length: 6 }, (_, i) => 10 + i);
       const variants = Object.fromEntries(Array.from({ length: 100 }, (_, i) => ['v' + i, { throughput_gbps: xs, latency_p99_ms: xs }]));
       for (let i = 0; ; i++) { store.record(makeRun(variants, { runId: 'run' + String(i).padStart(6, '0') })); if (i === 5) process.stdout.write('go\\n'); }
-    `;
-    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout!.on('data', () => resolve()));
+      `,
+    );
+    // node with the tsx loader, not the tsx wrapper: SIGKILL must hit the writing process itself.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const started = await Promise.race([
+      new Promise<boolean>((resolve) => child.stdout!.on('data', () => resolve(true))),
+      new Promise<boolean>((resolve) => child.on('close', () => resolve(false))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000)),
+    ]);
+    expect(started, 'the writer child did not start recording').toBe(true);
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
@@ -182,15 +193,16 @@ describe('headgate bisect: the first slow commit of a test "kernel" repository',
     // c0..c7: the "kernel" prints nginx directives; from c5 on it serves at a crawl; c3 does not build.
     for (let i = 0; i < 8; i++) {
       const body = i >= 5 ? 'limit_rate 2m;' : '# fast';
-      writeFileSync(path.join(repo, 'kernel.sh'), `#!/bin/sh\n${i === 3 ? 'echo "syntax error in c3" >&2; exit 1\n' : ''}echo '${body}'\n`);
+      writeFileSync(path.join(repo, 'kernel.sh'), `#!/bin/sh\n# kernel c${i}\n${i === 3 ? 'echo "syntax error in c3" >&2; exit 1\n' : ''}echo '${body}'\n`);
       await g`git add kernel.sh && git commit -q -m ${`c${i}${i === 5 ? ': the slow one' : ''}`}`;
     }
     const log = (await g`git log --format=%H --reverse`).stdout.trim().split('\n');
     const r = await cli([
       'bisect', '--repo', repo, '--good', log[0], '--bad', log[7],
-      '--build-cmd', 'sh kernel.sh > /tmp/headgate-bisect-$PPID.out && mv /tmp/headgate-bisect-$PPID.out build.out',
+      '--build-cmd', 'sh kernel.sh > build.out',
       '--deploy-cmd', `cp build.out ${include}`,
-      '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '3', '--duration', '1', '--warmup', '0.5', '--max-runs', '3',
+      // 6 vs 6 repetitions: complete separation (p = 1/924) can pass alpha 0.01 over 3 metrics.
+      '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '6', '--duration', '1', '--warmup', '0.5', '--no-adaptive',
       '--server-directive', `include ${include};`, '--out', reports, '--baselines', baselines,
     ]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -198,6 +210,7 @@ describe('headgate bisect: the first slow commit of a test "kernel" repository',
     expect(r.stdout).toMatch(/c3\s+│?\s*skip\s+│?\s*build failed \(exit 1\)/);
     expect((await g`git rev-parse --abbrev-ref HEAD`).stdout.trim()).toBe('main');
     expect(existsSync(path.join(repo, '.git', 'BISECT_LOG'))).toBe(false);
+    expect(r.stderr).toContain(`bisect: ${repo} back at main`);
   }, 600_000);
 
   it('bad refs and a dirty tree are exit 2 before anything is built', async () => {

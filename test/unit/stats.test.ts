@@ -174,6 +174,12 @@ describe('decide', () => {
     // Data pointing the other way settle as futile: more repetitions would not find a regression.
     expect(decide({ ...base, relChange: 0.01, ciLow: -0.1, ciHigh: 0.12, pWorse: 0.6, final: false })).toMatchObject({ verdict: 'unchanged', settled: true, rule: expect.stringMatching(/^no sign of a regression/) });
   });
+  it('a drop too large to miss on too few repetitions is inconclusive, never a pass', () => {
+    // 3 vs 3, complete separation: the smallest one-sided p is 1/20, which cannot reach 0.01.
+    const d = decide({ ...drop, pWorse: 0.15, separatedWorse: true });
+    expect(d.verdict).toBe('inconclusive');
+    expect(d.rule).toMatch(/every repetition worse than every reference one, but too few repetitions/);
+  });
   it('the rule text names what decided', () => {
     expect(decide(drop).rule).toMatch(/30\.0% worse, significant \(p_adj=0\.001 <= alpha 0\.01\) and beyond the 5\.0% threshold/);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareRun, runAsReference, undecidedVariants } from '../../harness/core/compare.js';
-import { measureNoise, robustCv, thresholdFor, type NoiseProfile } from '../../harness/core/noise.js';
+import { DRIFT_MARGIN, measureNoise, robustCv, thresholdFor, type NoiseProfile } from '../../harness/core/noise.js';
 import { changePoints, trend } from '../../harness/stats/changepoint.js';
 import { lookAlpha } from '../../harness/stats/sequential.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
@@ -59,11 +59,13 @@ describe('noise calibration', () => {
     expect(e.drift).toBeCloseTo(0.03, 3);
     expect(e.cv).toBeCloseTo(robustCv(a), 2);
   });
-  it('thresholds: the calibrated drift or the 1% minimum; the suite floor when never calibrated', () => {
+  it('thresholds: 3 x the calibrated drift or the 1% minimum; drift cancels in one session; the suite floor when never calibrated', () => {
     const tp = METRICS[0];
+    expect(DRIFT_MARGIN).toBe(3);
     expect(thresholdFor(tp, undefined)).toMatchObject({ value: 0.05, source: 'suite noise floor (not calibrated)' });
-    expect(thresholdFor(tp, { n: 10, cv: 0.02, drift: 0.004, residuals: [] }).value).toBe(0.01);
-    expect(thresholdFor(tp, { n: 10, cv: 0.02, drift: 0.03, residuals: [] })).toMatchObject({ value: 0.03, source: expect.stringMatching(/A\/A drift/) });
+    expect(thresholdFor(tp, { n: 10, cv: 0.02, drift: 0.002, residuals: [] }).value).toBe(0.01);
+    expect(thresholdFor(tp, { n: 10, cv: 0.02, drift: 0.03, residuals: [] })).toMatchObject({ value: 0.09, source: expect.stringMatching(/^3 x the calibrated A\/A drift/) });
+    expect(thresholdFor(tp, { n: 10, cv: 0.02, drift: 0.03, residuals: [] }, 0.01, true)).toMatchObject({ value: 0.01, source: expect.stringMatching(/one session, so drift cancels/) });
   });
 });
 
@@ -80,7 +82,7 @@ describe('adaptive looks in the comparison', () => {
     runs: 8,
     options: makeRun({}).options,
     sourceRuns: [],
-    metrics: { 'sendfile/on/throughput_gbps': { n: 24, cv: 0.02, drift: 0.005, residuals: [] }, 'sendfile/on/latency_p99_ms': { n: 24, cv: 0.02, drift: 0.005, residuals: [] } },
+    metrics: { 'sendfile/on/throughput_gbps': { n: 24, cv: 0.02, drift: 0.002, residuals: [] }, 'sendfile/on/latency_p99_ms': { n: 24, cv: 0.02, drift: 0.002, residuals: [] } },
   };
   const run = (xs: number[]) => makeRun({ on: { throughput_gbps: xs, latency_p99_ms: xs.map((x) => 100 / x), errors: xs.map(() => 0) } });
   const ref = runAsReference(run(draw(8, 10)));
@@ -100,7 +102,7 @@ describe('adaptive looks in the comparison', () => {
     expect(tp.lookAlpha).toBeCloseTo(lookAlpha({ alpha: 0.01, nStart: 8, ...plan }, 12, 16), 15);
     expect(tp.verdict).toBe('regressed');
     expect(tp.noiseFloor).toBe(0.01);
-    expect(tp.noise).toEqual({ cv: 0.02, drift: 0.005, n: 24 });
+    expect(tp.noise).toEqual({ cv: 0.02, drift: 0.002, n: 24 });
     // A look cut short by the wall-time budget gets the rest of alpha.
     cur.suites[0].variants[0].adaptive = { looks: [8, 12, 16], stoppedBy: 'time' };
     const t = compareRun(cur, ref, { alpha: 0.01, plan, noise }).comparisons.find((x) => x.metric === 'throughput_gbps')!;
