@@ -5,11 +5,13 @@
  *     repetitions drawn from noise measured on a real machine (a `headgate calibrate` noise.json:
  *     skewed, with outliers, with session-to-session drift), at the default gate's sample sizes
  *     and budget; A/A and true slowdowns of 1, 2, 5 and 10%.
- *   real (--real): on the local target, a quick calibration, a promoted baseline, then N A/A
- *     gates and N gates against the same nginx slowed by a per-connection rate limit (limit_rate,
- *     set through an include file so the run options stay identical), each a real `headgate gate`.
+ *   real (--real): on the local target, N A/A verdicts and N against the same nginx slowed by a
+ *     per-connection rate limit (limit_rate), each a real `headgate ab` session (--real-mode ab,
+ *     the default) or a real `headgate gate` against a promoted baseline with a calibration
+ *     (--real-mode gate; the limit goes through an include file so the run options stay equal).
  *
- * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-runs 10] [--slow-fraction 0.15] [--no-sim] [--keep]
+ * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-mode ab|gate]
+ *          [--real-runs 10] [--slow-limit 76m] [--no-sim] [--keep]
  */
 import Table from 'cli-table3';
 import { spawnSync } from 'node:child_process';
@@ -34,9 +36,12 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '1000' },
     real: { type: 'boolean', default: false },
     'real-runs': { type: 'string', default: '10' },
-    'slow-fraction': { type: 'string', default: '0.15' },
+    // nginx lets each response run free for its first second, so the limit bites on large objects
+    // only: 76m slowed sendfile-on by about 17% here (16m: -74%, 64m: -23%, 105m: none).
+    'slow-limit': { type: 'string', default: '76m' },
     'no-sim': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'real-mode': { type: 'string', default: 'ab' },
   },
 });
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
@@ -93,66 +98,95 @@ function hg(args: string[]): { code: number; out: string; err: string; sec: numb
   return { code: r.status ?? 3, out: r.stdout, err: r.stderr, sec: (Date.now() - t0) / 1000 };
 }
 
-async function real() {
+/** One real verdict: which kind of run, its exit code and verdict, wall time, repetitions, throughput change. */
+interface RealRun {
+  kind: 'A/A' | 'slowed';
+  code: number;
+  verdict: string;
+  sec: number;
+  reps: number;
+  change: number | null;
+}
+
+/** Reads the throughput comparison of a finished gate or ab (its --json output names the run). */
+function outcome(kind: RealRun['kind'], g: ReturnType<typeof hg>): RealRun {
+  let verdict = `exit ${g.code}`;
+  let reps = 0;
+  let change: number | null = null;
+  try {
+    const j = JSON.parse(g.out);
+    verdict = j.verdict;
+    const rec = JSON.parse(readFileSync(path.join(j.runDir, 'run.json'), 'utf8')) as RunRecord;
+    const c = rec.comparison?.comparisons.find((x) => x.metric === 'throughput_gbps');
+    reps = c?.nCurrent ?? 0;
+    change = c?.relChange ?? null;
+  } catch {
+    /* the exit code says enough */
+  }
+  return { kind, code: g.code, verdict, sec: g.sec, reps, change };
+}
+
+/**
+ * Real verdicts on the local target. mode "ab": each verdict is one `headgate ab` session, the
+ * unchanged server (A) against B = the same server with `limit_rate 0` (no limit: A/A) or with a
+ * per-connection limit (slowed). mode "gate": a calibration, a promoted baseline, then `headgate
+ * gate` runs against it with the limit set through an include file (same run options).
+ */
+async function real(mode: 'ab' | 'gate') {
   const n = Number(values['real-runs']);
   const work = mkdtempSync(path.join(os.tmpdir(), 'headgate-vq-'));
   const include = path.join(work, 'slowdown.conf');
   await writeAtomic(include, '# no slowdown\n');
-  const common = ['--target', 'local', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--server-directive', `include ${include};`, '--out', path.join(work, 'reports'), '--baselines', path.join(work, 'baselines'), '--quiet'];
-  const runs: { kind: string; code: number; verdict: string; sec: number; reps: number; change: number | null }[] = [];
+  const dirs = ['--out', path.join(work, 'reports'), '--baselines', path.join(work, 'baselines')];
+  const load = ['--target', 'local', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick'];
+  const common = [...load, ...(mode === 'gate' ? ['--server-directive', `include ${include};`] : []), ...dirs, '--quiet'];
+  const runs: RealRun[] = [];
+  const limitArg = values['slow-limit']!;
   try {
-    process.stdout.write(`real: local target, sendfile/sendfile-on, --quick, work dir ${work}\n`);
-    const cal = hg(['calibrate', ...common, '--sessions', '3']);
-    if (cal.code !== 0) throw new Error(`calibrate failed (exit ${cal.code}): ${cal.err.trim().split('\n').at(-1)}`);
-    process.stdout.write(cal.out);
+    process.stdout.write(`real (${mode}): local target, sendfile/sendfile-on, --quick, work dir ${work}\n`);
+    if (mode === 'gate') {
+      const cal = hg(['calibrate', ...common, '--sessions', '3']);
+      if (cal.code !== 0) throw new Error(`calibrate failed (exit ${cal.code}): ${cal.err.trim().split('\n').at(-1)}`);
+      process.stdout.write(cal.out);
+    }
     const first = hg(['run', ...common, '--json']);
-    if (first.code !== 0) throw new Error(`baseline run failed (exit ${first.code}): ${first.err.trim().split('\n').at(-1)}`);
+    if (first.code !== 0) throw new Error(`reference run failed (exit ${first.code}): ${first.err.trim().split('\n').at(-1)}`);
     const runId = JSON.parse(first.out).runId as string;
-    const prom = hg(['baseline', 'promote', runId, '--reason', 'verdict-quality bench', '--out', path.join(work, 'reports'), '--baselines', path.join(work, 'baselines')]);
-    if (prom.code !== 0) throw new Error(`promote failed: ${prom.err.trim()}`);
+    if (mode === 'gate') {
+      const prom = hg(['baseline', 'promote', runId, '--reason', 'verdict-quality bench', ...dirs]);
+      if (prom.code !== 0) throw new Error(`promote failed: ${prom.err.trim()}`);
+    }
     const base = JSON.parse(readFileSync(path.join(work, 'reports', runId, 'run.json'), 'utf8')) as RunRecord;
     const baseGbps = median(base.suites[0].variants[0].repetitions.map((r) => r.metrics.throughput_gbps));
-    // limit_rate is per connection: aim each connection at (1 - fraction) of its share.
-    const fraction = Number(values['slow-fraction']);
-    const perConnBytes = Math.floor(((baseGbps * 1e9) / 8 / DEFAULTS.quick.connections) * (1 - fraction));
-    process.stdout.write(`baseline ${runId}: ${baseGbps.toFixed(2)} Gb/s; slowed runs: limit_rate ${perConnBytes} bytes/s per connection (aiming at -${fraction * 100}%)\n`);
-    for (const kind of ['A/A', 'slowed']) {
-      await writeAtomic(include, kind === 'A/A' ? '# no slowdown\n' : `limit_rate ${perConnBytes};\n`);
+    process.stdout.write(`reference ${runId}: ${baseGbps.toFixed(2)} Gb/s; slowed runs: limit_rate ${limitArg} per connection\n`);
+    for (const kind of ['A/A', 'slowed'] as const) {
+      // limit_rate 0 is nginx's default (no limit): B is then the same server as A.
+      const limit = kind === 'A/A' ? '0' : limitArg;
+      if (mode === 'gate') await writeAtomic(include, limit ? `limit_rate ${limit};\n` : '# no slowdown\n');
       for (let i = 0; i < n; i++) {
-        const g = hg(['gate', ...common, '--json']);
-        let verdict = `exit ${g.code}`;
-        let reps = 0;
-        let change: number | null = null;
-        try {
-          const j = JSON.parse(g.out);
-          verdict = j.verdict;
-          const rec = JSON.parse(readFileSync(path.join(j.runDir, 'run.json'), 'utf8')) as RunRecord;
-          const c = rec.comparison?.comparisons.find((x) => x.metric === 'throughput_gbps');
-          reps = c?.nCurrent ?? 0;
-          change = c?.relChange ?? null;
-        } catch {
-          /* the exit code says enough */
-        }
-        runs.push({ kind, code: g.code, verdict, sec: g.sec, reps, change });
-        process.stdout.write(`  ${kind} #${i + 1}: ${verdict} (exit ${g.code}), throughput ${change === null ? '?' : `${(change * 100).toFixed(1)}%`}, ${reps} reps, ${g.sec.toFixed(0)} s\n`);
+        const g = mode === 'gate' ? hg(['gate', ...common, '--json']) : hg(['ab', ...common, '--b-server-directive', `limit_rate ${limit}`, '--json']);
+        const r = outcome(kind, g);
+        runs.push(r);
+        process.stdout.write(`  ${kind} #${i + 1}: ${r.verdict} (exit ${g.code}), throughput ${r.change === null ? '?' : `${(r.change * 100).toFixed(1)}%`}, ${r.reps} reps, ${g.sec.toFixed(0)} s\n`);
       }
     }
   } finally {
     if (values.keep) process.stdout.write(`kept ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }
-  const t = new Table({ head: ['real gates', 'runs', 'FAIL', 'pass', 'inconclusive', 'other', 'throughput change (median)', 'reps (median)', 'wall s per verdict (median, max)'], style: { head: [], border: [] } });
-  for (const kind of ['A/A', 'slowed']) {
+  const t = new Table({ head: [`real ${mode}`, 'runs', 'FAIL', 'pass', 'inconclusive', 'other', 'throughput change (median, range)', 'reps (median)', 'wall s per verdict (median, max)'], style: { head: [], border: [] } });
+  for (const kind of ['A/A', 'slowed'] as const) {
     const rs = runs.filter((r) => r.kind === kind);
     const changes = rs.map((r) => r.change).filter((x): x is number => x !== null);
+    const p = (x: number) => `${(x * 100).toFixed(1)}%`;
     t.push([
-      kind === 'A/A' ? 'A/A (same server)' : `slowed (limit_rate, aim -${Number(values['slow-fraction']) * 100}%)`,
+      kind === 'A/A' ? 'A/A (limit_rate 0: same server)' : `slowed (limit_rate ${limitArg})`,
       rs.length,
       rs.filter((r) => r.code === 1).length,
       rs.filter((r) => r.code === 0).length,
       rs.filter((r) => r.code === 4).length,
       rs.filter((r) => ![0, 1, 4].includes(r.code)).length,
-      changes.length ? `${(median(changes) * 100).toFixed(1)}%` : '-',
+      changes.length ? `${p(median(changes))} (${p(Math.min(...changes))} .. ${p(Math.max(...changes))})` : '-',
       rs.length ? median(rs.map((r) => r.reps)) : '-',
       rs.length ? `${median(rs.map((r) => r.sec)).toFixed(0)}, ${Math.max(...rs.map((r) => r.sec)).toFixed(0)}` : '-',
     ]);
@@ -161,4 +195,4 @@ async function real() {
 }
 
 if (!values['no-sim']) await simulation();
-if (values.real) await real();
+if (values.real) await real(values['real-mode'] === 'gate' ? 'gate' : 'ab');

@@ -10,15 +10,15 @@ import { loadNoise } from '../core/noise.js';
 import { deriveProfile } from '../core/profile.js';
 import { createProgress } from '../core/progress.js';
 import { executeRun, newRunId, saveRun } from '../core/runner.js';
-import type { RunRecord } from '../core/types.js';
+import type { RunRecord, VariantDef } from '../core/types.js';
 import { verdictTable } from '../reporters/console.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { openHost, resolveTargets } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
-import { action, addRunFlags, addVerdictFlags } from './common.js';
+import { action, addRunFlags, addVerdictFlags, collectRaw } from './common.js';
 import { resolveRun, verdictOptions, type Flags } from './run.js';
 
-type AbFlags = Flags & { aVariant?: string; bVariant?: string; aTarget?: string; bTarget?: string };
+type AbFlags = Flags & { aVariant?: string; bVariant?: string; aTarget?: string; bTarget?: string; bServerDirective?: string[]; bKnob?: string[] };
 
 /** The run restricted to variant b of one suite: what is compared against variant a. */
 export function variantView(run: RunRecord, suite: string, b: string): RunRecord {
@@ -32,7 +32,7 @@ export function registerAb(program: Command): void {
       program
         .command('ab')
         .description(
-          'A/B in one session, interleaved: two variants (knob settings) of a suite on one target (--a-variant X --b-variant Y), or one variant on two targets of the same profile, e.g. two kernels (--a-target T1 --b-target T2); exits 1 when B is worse than A',
+          'A/B in one session, interleaved: two variants of a suite on one target (--a-variant X --b-variant Y), one variant against itself with other settings (--variant V --b-server-directive D / --b-knob K=V), or one variant on two targets of the same profile, e.g. two kernels (--a-target T1 --b-target T2); exits 1 when B is worse than A',
         ),
     ),
   )
@@ -40,13 +40,18 @@ export function registerAb(program: Command): void {
     .option('--b-variant <id>', 'variant B (the candidate) on --target')
     .option('--a-target <spec>', 'target A (the reference kernel)')
     .option('--b-target <spec>', 'target B (the candidate kernel), same profile as A')
+    .option('--b-server-directive <text>', 'B is --variant with this nginx directive added (replacing one of the same name); repeatable', collectRaw)
+    .option('--b-knob <name=value>', "B is --variant with this kernel knob set (sysctl or /sys path, for the target's OS); repeatable", collectRaw)
     .action(action((flags: AbFlags) => runAb(flags)));
 }
 
 async function runAb(flags: AbFlags): Promise<number> {
+  const bySettings = !!(flags.bServerDirective?.length || flags.bKnob?.length);
   const byVariant = !!(flags.aVariant || flags.bVariant);
   const byTarget = !!(flags.aTarget || flags.bTarget);
-  if (byVariant === byTarget) throw inputError('ab: give either --a-variant X --b-variant Y (one target) or --a-target T1 --b-target T2 (one variant)');
+  if (Number(byVariant) + Number(byTarget) + Number(bySettings) !== 1) {
+    throw inputError('ab: give one of --a-variant X --b-variant Y (one target), --variant V with --b-server-directive/--b-knob (one target), or --a-target T1 --b-target T2 (one variant)');
+  }
   if (byVariant && !(flags.aVariant && flags.bVariant)) throw inputError('ab: --a-variant and --b-variant go together');
   if (byTarget && !(flags.aTarget && flags.bTarget)) throw inputError('ab: --a-target and --b-target go together');
   if (flags.aVariant && flags.aVariant === flags.bVariant) throw inputError(`ab: --a-variant and --b-variant are both ${flags.aVariant}; for an A/A measurement use \`headgate calibrate\``);
@@ -57,6 +62,15 @@ async function runAb(flags: AbFlags): Promise<number> {
   const sid = suite.manifest.id;
   const { signal, dispose } = abortOnSignals();
   try {
+    if (bySettings) {
+      // B is the variant itself with other settings: a variant of its own, made here.
+      if (r.options.variants.length !== 1) throw inputError(`ab: --b-server-directive/--b-knob need exactly one --variant of ${sid} (got ${r.options.variants.length})`);
+      const base = suite.manifest.variants.find((v) => v.id === r.options.variants[0]);
+      if (!base) throw inputError(`ab: suite ${sid} has no variant ${r.options.variants[0]} (known: ${suite.manifest.variants.map((x) => x.id).join(', ')})`);
+      const b = withSettings(base, flags.bServerDirective ?? [], flags.bKnob ?? []);
+      const s2 = { ...suite, manifest: { ...suite.manifest, variants: [...suite.manifest.variants, b] } } as SuiteT;
+      return await abVariants({ ...flags, aVariant: base.id, bVariant: b.id }, { ...r, options: { ...r.options, variants: [] } }, s2, sid, signal);
+    }
     return byVariant ? await abVariants(flags, r, suite, sid, signal) : await abTargets(flags, r, suite, sid, signal);
   } finally {
     dispose();
@@ -64,6 +78,30 @@ async function runAb(flags: AbFlags): Promise<number> {
 }
 
 type Resolved = Awaited<ReturnType<typeof resolveRun>>;
+
+const directiveName = (d: string) => d.trim().split(/\s+/)[0];
+
+/** Variant `v` with nginx directives added (same name replaced) and knobs set on every OS it runs on: B of a settings A/B. */
+export function withSettings(v: VariantDef, directives: string[], knobs: string[]): VariantDef {
+  const dirs = directives.map((d) => d.trim().replace(/;$/, ''));
+  const set: Record<string, string> = {};
+  for (const k of knobs) {
+    const m = /^([^=\s]+)=(.*)$/.exec(k);
+    if (!m) throw inputError(`--b-knob ${k}: expected NAME=VALUE, e.g. net.inet.tcp.functions_default=rack`);
+    set[m[1]] = m[2];
+  }
+  const label = [...dirs, ...Object.entries(set).map(([k, x]) => `${k}=${x}`)].join('; ');
+  const knobsByOs: VariantDef['knobs'] = { ...v.knobs };
+  if (Object.keys(set).length) for (const os of ['linux', 'freebsd'] as const) knobsByOs[os] = { ...v.knobs?.[os], ...set };
+  return {
+    ...v,
+    id: `${v.id}+b`,
+    description: `${v.description}, with ${label}`,
+    nginx: [...(v.nginx ?? []).filter((d) => !dirs.some((x) => directiveName(x) === directiveName(d))), ...dirs],
+    knobs: knobsByOs,
+    default: false,
+  };
+}
 type SuiteT = Awaited<ReturnType<typeof discoverSuites>>[number];
 
 /** Two variants on one target: the runner interleaves them (A B A B); B is compared with A. */
@@ -91,7 +129,8 @@ async function abVariants(flags: AbFlags, r: Resolved, suite: SuiteT, sid: strin
     const progress = createProgress({ quiet: flags.quiet });
     const { record, runDir } = await executeRun({ target, options, settings: { ...r.settings, profile }, suites: [suite], signal, progress, fingerprint: fp, adaptive });
     record.comparison = compareRun(variantView(record, sid, b), runAsReference(record), { ...cmp, plan: adaptive ? cmp.plan : undefined });
-    record.comparison.summary = `B (${b}) against A (${a}): ${record.comparison.summary}`;
+    const bDef = suite.manifest.variants.find((v) => v.id === b)!;
+    record.comparison.summary = `B (${b}${b.endsWith('+b') ? `: ${bDef.description}` : ''}) against A (${a}): ${record.comparison.summary}`;
     await saveRun(runDir, record);
     code = await finishAb(record, runDir, r, flags);
     return code;

@@ -18,6 +18,14 @@ import { registerLoadWorker } from './load-worker.js';
 import { registerMerge } from './merge.js';
 import { registerRollout } from './rollout.js';
 
+// A reader that goes away (a killed CI runner, `| head`) must not crash a run mid-way: that
+// would leave nginx running and knobs changed. Lost output is lost; the restores still happen.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
   .version(TOOL_VERSION)

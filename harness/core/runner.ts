@@ -273,7 +273,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     record.restoreFailures.push(...(await ctx.knobStack.unwind((l) => progress.log(l))));
   };
 
-  let sessions = new Map<string, VariantSession>();
+  const sessions = new Map<string, VariantSession>();
   // One repetition of a variant: knobs, deadline, verification and proof, saved at once.
   const repeat = async (v: VariantDef, r: number) => {
     if (!sessions.has(v.id)) return;

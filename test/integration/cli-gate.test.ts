@@ -226,4 +226,20 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     const leftovers = await $({ nothrow: true })`pgrep -f ${dir}`;
     expect(leftovers.stdout.trim()).toBe('');
   }, 90_000);
+
+  it('a reader that goes away mid-run (a killed CI runner, | head) does not stop the run half-way', async () => {
+    const p = startCli(['run', ...common, '--runs', '3', '--json']);
+    // Wait for the first repetition line, then close both pipes: later writes get EPIPE.
+    const deadline = Date.now() + 60_000;
+    while (!/\[1\/\d+\]/.test(p.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const dir = path.join(reports, /run (\S+) on local/.exec(p.stderr())![1]);
+    p.child.stdout!.destroy();
+    p.child.stderr!.destroy();
+    const code = await new Promise<number | null>((resolve) => p.child.on('exit', resolve));
+    expect(code).toBe(0);
+    const run = readRun(dir);
+    expect(run.status).toBe('complete');
+    expect(run.suites[0].variants[0].repetitions).toHaveLength(3);
+    expect((await $({ nothrow: true })`pgrep -f ${dir}`).stdout.trim()).toBe('');
+  }, 90_000);
 });

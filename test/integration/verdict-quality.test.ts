@@ -95,6 +95,27 @@ describe('headgate ab: two configurations interleaved in one session', () => {
     expect(out.exitCode).toBe({ pass: 0, fail: 1, inconclusive: 4 }[c.verdict as 'pass']);
   }, 240_000);
 
+  it('two targets of one profile: blocks alternate A B B A and B is judged against the joined A blocks', async () => {
+    // Both "targets" are this machine: an A/A across two targets, so no regression may come out.
+    const r = await cli(['ab', '--suite', 'sendfile', '--variant', 'sendfile-on', '--a-target', 'local', '--b-target', 'local', '--quick', '--runs', '4', '--duration', '1', '--warmup', '0.5', '--max-runs', '6', '--out', reports, '--baselines', baselines, '--json']);
+    expect([0, 4], r.stdout + r.stderr).toContain(r.code);
+    const b = readRun(JSON.parse(r.stdout).runDir);
+    const blocksB = b.mergedFrom!;
+    expect(blocksB.length).toBeGreaterThanOrEqual(2);
+    const aId = r.stderr.match(/A joined as run (\S+)/)![1];
+    const a = readRun(path.join(reports, aId));
+    expect(a.mergedFrom!.length).toBe(blocksB.length);
+    // Round 1 runs A then B, round 2 B then A: the blocks' start times interleave A B B A.
+    const starts = [...a.mergedFrom!.map((id) => ({ s: 'A', t: readRun(path.join(reports, id)).startedAt })), ...blocksB.map((id) => ({ s: 'B', t: readRun(path.join(reports, id)).startedAt }))].sort((x, y) => x.t.localeCompare(y.t));
+    expect(starts.slice(0, 4).map((x) => x.s).join('')).toBe('ABBA');
+    const v = b.suites[0].variants[0];
+    expect(v.repetitions.length).toBe(2 * blocksB.length);
+    expect(v.repetitions.map((x) => x.index)).toEqual(v.repetitions.map((_, i) => i));
+    expect(v.adaptive!.looks[0]).toBe(4);
+    expect(b.comparison!.reference).toMatchObject({ kind: 'run', id: aId });
+    expect(b.comparison!.comparisons.filter((c) => c.verdict === 'regressed')).toEqual([]);
+  }, 300_000);
+
   it('refuses unclear requests with exit 2', async () => {
     const both = await cli(['ab', '--suite', 'sendfile', '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-on']);
     expect(both.code).toBe(2);
