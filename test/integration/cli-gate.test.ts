@@ -35,7 +35,10 @@ describe('headgate gate end to end (real nginx, real load)', () => {
   }, 180_000);
 
   it('A/A: the same configuration gated against its own baseline never reports a regression', async () => {
-    const r = await cli(['gate', ...common, '--json']);
+    // One look: against a stored baseline, added repetitions turn this VM's drift within minutes
+    // into significance (in CI a run slid from 12.5 to 10.3 Gb/s mid-gate and failed at -8.7%
+    // over the 5% suite floor). Adaptive A/A runs in one session, in verdict-quality.test.ts.
+    const r = await cli(['gate', ...common, '--no-adaptive', '--json']);
     // On a host whose speed drifts between runs, "inconclusive" (exit 4) is a truthful answer;
     // a false "regressed" (exit 1) is the failure this test exists to catch.
     expect([0, 4], r.stdout + r.stderr).toContain(r.code);

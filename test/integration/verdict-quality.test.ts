@@ -116,6 +116,22 @@ describe('headgate ab: two configurations interleaved in one session', () => {
     expect(b.comparison!.comparisons.filter((c) => c.verdict === 'regressed')).toEqual([]);
   }, 300_000);
 
+  it('A/A in one session with adaptive repetitions: the same server as B (limit_rate 0) is no regression', async () => {
+    const r = await cli(['ab', '--suite', 'sendfile', '--variant', 'sendfile-on', '--b-server-directive', 'limit_rate 0', '--quick', '--runs', '6', '--duration', '1', '--warmup', '0.5', '--out', reports, '--baselines', baselines, '--json']);
+    expect([0, 4], r.stdout + r.stderr).toContain(r.code);
+    const run = readRun(JSON.parse(r.stdout).runDir);
+    const b = run.suites[0].variants.find((v) => v.id === 'sendfile-on+b')!;
+    expect(run.comparison!.comparisons.every((c) => c.variant === 'sendfile-on+b' && c.referenceVariant === 'sendfile-on')).toBe(true);
+    expect(run.comparison!.comparisons.filter((c) => c.verdict === 'regressed')).toEqual([]);
+    // One session: with the calibration of the first test, the threshold is the minimum effect,
+    // not 3 x the drift between sessions (run alone, the suite floor applies).
+    const tp = run.comparison!.comparisons.find((c) => c.metric === 'throughput_gbps')!;
+    if (tp.noise) expect([tp.noiseFloor, tp.thresholdSource]).toEqual([0.01, expect.stringMatching(/one session, so drift cancels/)]);
+    else expect(tp.thresholdSource).toBe('suite noise floor (not calibrated)');
+    expect(readFileSync(path.join(JSON.parse(r.stdout).runDir, 'servers', 'sendfile-sendfile-on+b', 'nginx.conf'), 'utf8')).toContain('limit_rate 0;');
+    expect(b.adaptive!.looks[0]).toBe(6);
+  }, 240_000);
+
   it('refuses unclear requests with exit 2', async () => {
     const both = await cli(['ab', '--suite', 'sendfile', '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-on']);
     expect(both.code).toBe(2);
