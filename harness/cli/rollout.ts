@@ -63,6 +63,8 @@ export function registerRollout(program: Command): void {
               warmup: g.warmupSec,
               connections: g.connections,
               objectsMib: g.objectsMiB,
+              maxRuns: g.maxRuns,
+              maxExtraSec: g.maxExtraSec,
               out: o.out,
               baselines: o.baselines,
               inventory: o.inventory,

@@ -28,7 +28,7 @@ export interface RolloutPlan {
   build: string;
   deploy: Hook;
   rollback?: Hook;
-  gate?: { quick?: boolean; runs?: number; durationSec?: number; warmupSec?: number; connections?: number; objectsMiB?: number };
+  gate?: { quick?: boolean; runs?: number; durationSec?: number; warmupSec?: number; connections?: number; objectsMiB?: number; maxRuns?: number; maxExtraSec?: number };
   phases: PlanPhase[];
 }
 
