@@ -16,7 +16,7 @@ import { defaultReporters, renderAll } from '../reporters/index.js';
 import { openHost, resolveTargets } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
 import { action, addRunFlags, addVerdictFlags, collectRaw } from './common.js';
-import { resolveRun, verdictOptions, type Flags } from './run.js';
+import { adaptiveParams, resolveRun, verdictOptions, type Flags } from './run.js';
 
 type AbFlags = Flags & { aVariant?: string; bVariant?: string; aTarget?: string; bTarget?: string; bServerDirective?: string[]; bKnob?: string[] };
 
@@ -117,18 +117,16 @@ async function abVariants(flags: AbFlags, r: Resolved, suite: SuiteT, sid: strin
   try {
     const fp = await (await target.os()).fingerprint();
     const profile = r.settings.profile ?? hosts[0].profile ?? deriveProfile(fp);
-    const cmp: CompareOptions & { adaptive?: { batch: number; maxRuns: number; maxExtraSec: number } } = {
+    const cmp: CompareOptions = {
       ...verdictOptions(flags, options, r.settings.alpha, await loadNoise(r.settings.baselinesDir, profile)),
       referenceVariant: a,
       sameSession: true,
     };
     // B is undecided: both variants get the added repetitions, so they stay interleaved.
-    const adaptive = cmp.adaptive
-      ? { ...cmp.adaptive, undecided: (rec: RunRecord, s: string) => (undecidedVariants(variantView(rec, s, b), s, runAsReference(rec), cmp).includes(b) ? [a, b] : []) }
-      : undefined;
+    const adaptive = adaptiveParams(cmp, (rec, s) => (undecidedVariants(variantView(rec, s, b), s, runAsReference(rec), cmp).includes(b) ? [a, b] : []));
     const progress = createProgress({ quiet: flags.quiet });
     const { record, runDir } = await executeRun({ target, options, settings: { ...r.settings, profile }, suites: [suite], signal, progress, fingerprint: fp, adaptive });
-    record.comparison = compareRun(variantView(record, sid, b), runAsReference(record), { ...cmp, plan: adaptive ? cmp.plan : undefined });
+    record.comparison = compareRun(variantView(record, sid, b), runAsReference(record), cmp);
     const bDef = suite.manifest.variants.find((v) => v.id === b)!;
     record.comparison.summary = `B (${b}${b.endsWith('+b') ? `: ${bDef.description}` : ''}) against A (${a}): ${record.comparison.summary}`;
     await saveRun(runDir, record);
@@ -162,7 +160,7 @@ async function abTargets(flags: AbFlags, r: Resolved, suite: SuiteT, sid: string
     const options = { ...r.options, runs: block };
     // Two boxes differ by more than time: their offset is like a session's, so the drift threshold stays.
     const cmp = verdictOptions(flags, r.options, r.settings.alpha, await loadNoise(r.settings.baselinesDir, pa));
-    const maxRuns = cmp.adaptive?.maxRuns ?? r.options.runs;
+    const maxRuns = cmp.plan?.nMax ?? r.options.runs;
     const blocksA: RunRecord[] = [];
     const blocksB: RunRecord[] = [];
     const looks: number[] = [];
@@ -197,7 +195,7 @@ async function abTargets(flags: AbFlags, r: Resolved, suite: SuiteT, sid: string
     }
     const { A, B } = joined();
     for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks, stoppedBy };
-    B.comparison = compareRun(B, runAsReference(A), { ...cmp, plan: cmp.adaptive ? cmp.plan : undefined });
+    B.comparison = compareRun(B, runAsReference(A), cmp);
     B.comparison.summary = `B (${hb.name}, ${fb.kernelRelease}) against A (${ha.name}, ${fa.kernelRelease}): ${B.comparison.summary}`;
     const runDir = path.resolve(r.settings.reportsDir, B.runId);
     await mkdir(runDir, { recursive: true });

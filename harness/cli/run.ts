@@ -11,7 +11,7 @@ import { ExitCode, inputError } from '../core/errors.js';
 import { parseShard, shardWork, type Shard } from '../core/shard.js';
 import { deriveProfile } from '../core/profile.js';
 import { createProgress } from '../core/progress.js';
-import { checkOptions, executeRun, saveRun } from '../core/runner.js';
+import { checkOptions, executeRun, saveRun, type AdaptiveParams } from '../core/runner.js';
 import type { RunRecord } from '../core/types.js';
 import { verdictTable } from '../reporters/console.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
@@ -39,7 +39,7 @@ export interface VerdictFlags {
 }
 
 /** Comparison options (budget, rho, calibration) from the verdict flags; plan is absent with --no-adaptive. */
-export function verdictOptions(flags: VerdictFlags & { baselineVariant?: string }, options: RunOptions, alpha: number, noise: NoiseProfile | null): CompareOptions & { adaptive?: { batch: number; maxRuns: number; maxExtraSec: number } } {
+export function verdictOptions(flags: VerdictFlags & { baselineVariant?: string }, options: RunOptions, alpha: number, noise: NoiseProfile | null): CompareOptions {
   const maxRuns = flags.maxRuns ?? options.runs * 3;
   if (maxRuns < options.runs) throw inputError(`--max-runs ${maxRuns}: must be at least --runs (${options.runs})`);
   const batch = flags.adaptiveBatch ?? Math.max(2, Math.floor(options.runs / 2));
@@ -53,8 +53,14 @@ export function verdictOptions(flags: VerdictFlags & { baselineVariant?: string 
     onInconclusive: flags.onInconclusive,
     noise,
     minEffect: flags.minEffect,
-    ...(on ? { plan: { batch, nMax: maxRuns, rho: DEFAULT_RHO, maxExtraSec }, adaptive: { batch, maxRuns, maxExtraSec } } : {}),
+    ...(on ? { plan: { batch, nMax: maxRuns, rho: DEFAULT_RHO, maxExtraSec } } : {}),
   };
+}
+
+/** The runner's adaptive-repetition parameters for a comparison plan (none without a plan). */
+export function adaptiveParams(cmp: CompareOptions, undecided: AdaptiveParams['undecided']): AdaptiveParams | undefined {
+  if (!cmp.plan) return undefined;
+  return { batch: cmp.plan.batch, maxRuns: cmp.plan.nMax, maxExtraSec: cmp.plan.maxExtraSec ?? Infinity, undecided };
 }
 
 /** This checkout: the default headgate directory on load-client hosts. */
@@ -115,7 +121,7 @@ export async function runOnTarget(
     }
     // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
     const cmp = gate ? verdictOptions(flags, options, settings.alpha, await loadNoise(settings.baselinesDir, settings.profile ?? deriveProfile(fp!))) : null;
-    const adaptive = cmp?.adaptive && reference ? { ...cmp.adaptive, undecided: (rec: RunRecord, suiteId: string) => undecidedVariants(rec, suiteId, reference, cmp) } : undefined;
+    const adaptive = cmp && reference ? adaptiveParams(cmp, (rec, suiteId) => undecidedVariants(rec, suiteId, reference, cmp)) : undefined;
     const { record, runDir } = await executeRun({ target, options, settings, suites, signal, progress, fingerprint: fp, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
     if (gate) {
       record.comparison = compareRun(record, reference, { ...cmp!, plan: adaptive ? cmp!.plan : undefined });

@@ -229,25 +229,15 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
   const suite = run.suites.find((s) => s.id === suiteId);
   if (!suite || !ref || !opts.plan) return [];
   const m = Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant));
+  // Not final: each metric is judged at its variant's current look; undecided means "add repetitions".
   const raw = collect([suite], ref, opts, []).filter((r) => r.c.gating);
-  // Not final: this look's alpha is the scheduled increment; undecided means "add repetitions".
-  const decided = decideFamily(
-    raw.map((r) => ({ ...r, lookAlpha: lookAlpha(variantPlan(opts, suite.variants.find((v) => v.id === r.c.variant)!, r.c.nCurrent), prevLook(suite, r.c.variant), r.c.nCurrent) })),
-    false,
-    opts.alpha,
-    (ps) => ps.map((p) => Math.min(1, p * m)),
-  );
+  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)));
   const out: string[] = [];
   for (const v of suite.variants) {
     const mine = decided.filter((d) => d.variant === v.id);
     if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
   }
   return out;
-}
-
-function prevLook(suite: SuiteResult, variant: string): number {
-  const looks = suite.variants.find((v) => v.id === variant)?.adaptive?.looks ?? [];
-  return looks.length > 1 ? looks[looks.length - 2] : 0;
 }
 
 /**
