@@ -9,12 +9,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { $ } from 'zx';
-import { CleanupStack } from '../harness/core/cleanup.js';
-import { runHttpLoad } from '../harness/load/http.js';
-import { objectBytes } from '../harness/load/objects.js';
-import { startNginx } from '../harness/servers/nginx.js';
-import { LocalTarget } from '../harness/targets/local.js';
-import { writeAtomic } from '../harness/core/atomic.js';
+import { CleanupStack } from '../harness/lib/cleanup.js';
+import { runHttpLoad } from '../harness/probes/http.js';
+import { objectBytes } from '../harness/probes/objects.js';
+import { startNginx } from '../harness/drivers/servers/nginx.js';
+import { LocalTarget } from '../harness/drivers/targets/local.js';
+import { writeAtomic } from '../harness/lib/atomic.js';
 import { median } from '../harness/stats/summary.js';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '8' } } });

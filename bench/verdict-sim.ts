@@ -4,9 +4,9 @@
  * noise measured on a real machine (a `headgate calibrate` noise.json), so the error rates it
  * reports are those of the code that gates merges, under noise that is skewed and has outliers.
  */
-import { compareRun, runAsReference, undecidedVariants, type CompareOptions } from '../harness/core/compare.js';
-import type { NoiseProfile } from '../harness/core/noise.js';
-import type { MetricDef, RunRecord, RunVerdict, SuiteResult } from '../harness/core/types.js';
+import { compareRun, runAsReference, undecidedVariants, type CompareOptions } from '../harness/verdict/compare.js';
+import type { NoiseProfile } from '../harness/verdict/noise.js';
+import type { MetricDef, RunRecord, RunVerdict, SuiteResult } from '../harness/model/types.js';
 import { mulberry32 } from '../harness/stats/shift.js';
 
 /** One gating metric of the simulated gate with its measured noise. */

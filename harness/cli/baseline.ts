@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { baselinePath, listBaselines, promoteRun, readBaseline } from '../baselines/store.js';
-import { inputError } from '../core/errors.js';
+import { baselinePath, listBaselines, promoteRun, readBaseline } from '../store/baselines.js';
+import { inputError } from '../model/errors.js';
 import { fmt } from '../reporters/format.js';
 import { median } from '../stats/summary.js';
 import { action, collect, loadRun } from './common.js';

@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
 import path from 'node:path';
-import { abortOnSignals } from '../core/cleanup.js';
-import { discoverSuites, selectSuites } from '../core/discovery.js';
-import { ExitCode, infraError, inputError } from '../core/errors.js';
-import { measureNoise, saveNoise, thresholdFor, type NoiseProfile } from '../core/noise.js';
-import { deriveProfile } from '../core/profile.js';
-import { createProgress } from '../core/progress.js';
-import { executeRun } from '../core/runner.js';
-import type { RunRecord } from '../core/types.js';
-import { openHost, resolveTargets } from '../targets/index.js';
+import { abortOnSignals } from '../lib/cleanup.js';
+import { discoverSuites, selectSuites } from '../engine/discovery.js';
+import { ExitCode, infraError, inputError } from '../model/errors.js';
+import { measureNoise, thresholdFor, type NoiseProfile } from '../verdict/noise.js';
+import { saveNoise } from '../store/noise.js';
+import { deriveProfile } from '../model/profile.js';
+import { createProgress } from '../lib/progress.js';
+import { executeRun } from '../engine/runner.js';
+import type { RunRecord } from '../model/types.js';
+import { openHost, resolveTargets } from '../drivers/targets/index.js';
 import { action, addRunFlags, intArg, numArg } from './common.js';
 import { resolveRun, type Flags } from './run.js';
 

@@ -1,9 +1,9 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { loadDoc } from '../config/validate.js';
-import { ExitCode, HeadgateError, inputError, isHeadgateError } from '../core/errors.js';
-import type { RunRecord } from '../core/types.js';
+import { loadDoc } from '../model/validate.js';
+import { ExitCode, HeadgateError, inputError, isHeadgateError } from '../model/errors.js';
+import type { RunRecord } from '../model/types.js';
 
 /** Parses a positive integer flag value; commander reports the flag name on failure (exit 2). */
 export function intArg(v: string): number {

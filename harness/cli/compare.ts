@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { baselinesAsReference, readBaseline } from '../baselines/store.js';
-import { compareRun, runAsReference, type InconclusivePolicy, type Reference } from '../core/compare.js';
-import { inputError } from '../core/errors.js';
-import { loadNoise } from '../core/noise.js';
-import { DEFAULTS } from '../config/config.js';
+import { baselinesAsReference, readBaseline } from '../store/baselines.js';
+import { compareRun, runAsReference, type InconclusivePolicy, type Reference } from '../verdict/compare.js';
+import { inputError } from '../model/errors.js';
+import { loadNoise } from '../store/noise.js';
+import { DEFAULTS } from '../model/options.js';
 import { verdictTable } from '../reporters/console.js';
-import { saveRun } from '../core/runner.js';
+import { saveRun } from '../engine/runner.js';
 import { action, collect, loadRun, numArg, onInconclusiveOption } from './common.js';
 
 /** Registers `compare RUN (--baseline FILE | --against OTHER_RUN)`. */

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { $ } from 'zx';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode } from '../model/errors.js';
 import { allureBin } from '../reporters/allure.js';
-import { openTarget } from '../targets/index.js';
+import { openTarget } from '../drivers/targets/index.js';
 import { action } from './common.js';
 
 /** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
-import { CHROMIUM_PATH } from '../load/browser.js';
+import { CHROMIUM_PATH } from '../probes/browser.js';
 
 export { CHROMIUM_PATH };
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { inputError } from '../core/errors.js';
-import { runLoadWorker, type LoadWorkerSpec } from '../load/worker.js';
+import { inputError } from '../model/errors.js';
+import { runLoadWorker, type LoadWorkerSpec } from '../probes/worker.js';
 import { action } from './common.js';
 
 /** Registers the hidden `load-worker` command: the harness's load client, run on a client host over ssh. */

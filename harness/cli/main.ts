@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode } from '../core/errors.js';
-import { TOOL_VERSION } from '../core/version.js';
+import { ExitCode } from '../model/errors.js';
+import { TOOL_VERSION } from '../model/version.js';
 import { registerBaseline } from './baseline.js';
 import { registerCalibrate } from './calibrate.js';
 import { registerCompare } from './compare.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { readDocFile, SCHEMA_VERSION, validateDoc, type DocKind } from '../config/validate.js';
-import { inputError } from '../core/errors.js';
+import { readDocFile, SCHEMA_VERSION, validateDoc, type DocKind } from '../model/validate.js';
+import { inputError } from '../model/errors.js';
 import { action } from './common.js';
 
 /** Known migrations, by kind and from-version. Version 1 is the first: none yet. */

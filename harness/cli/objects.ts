@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULTS } from '../config/config.js';
-import { materializeObjects } from '../load/objects.js';
+import { DEFAULTS } from '../model/options.js';
+import { materializeObjects } from '../probes/objects.js';
 import { action, intArg, numArg } from './common.js';
 
 /** Registers `objects --out DIR`: the object set for a server the user runs (lab-appliance mode). */

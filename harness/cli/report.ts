@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { defaultReporters, renderAll } from '../reporters/index.js';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode } from '../model/errors.js';
 import { action, loadRun } from './common.js';
 import { renderReleaseReport } from '../reporters/release.js';
-import { newRunId } from '../core/runner.js';
+import { newRunId } from '../engine/runner.js';
 
 /** Registers `report RUN`. */
 export function registerReport(program: Command): void {

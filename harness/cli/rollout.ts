@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { resolveOptions } from '../config/config.js';
-import { abortOnSignals } from '../core/cleanup.js';
-import { ExitCode } from '../core/errors.js';
-import { checkOptions } from '../core/runner.js';
-import { loadPlan, type Hook, type PlanPhase } from '../rollout/plan.js';
-import { runRollout } from '../rollout/run.js';
-import { loadState, rolloutPaths } from '../rollout/state.js';
-import { resolveTargets } from '../targets/index.js';
-import type { InventoryHost } from '../targets/inventory.js';
+import { resolveOptions } from '../model/options.js';
+import { abortOnSignals } from '../lib/cleanup.js';
+import { ExitCode } from '../model/errors.js';
+import { checkOptions } from '../engine/runner.js';
+import { loadPlan, type Hook, type PlanPhase } from '../app/rollout/plan.js';
+import { runRollout } from '../app/rollout/run.js';
+import { loadState, rolloutPaths } from '../app/rollout/state.js';
+import { resolveTargets } from '../drivers/targets/index.js';
+import type { InventoryHost } from '../drivers/targets/inventory.js';
 import { action, reportError } from './common.js';
 import { runOnTarget, type Flags } from './run.js';
 

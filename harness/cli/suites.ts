@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { discoverSuites } from '../core/discovery.js';
-import { variantApplies } from '../core/plan.js';
-import { openTarget } from '../targets/index.js';
+import { discoverSuites } from '../engine/discovery.js';
+import { variantApplies } from '../engine/plan.js';
+import { openTarget } from '../drivers/targets/index.js';
 import { action } from './common.js';
 
 /** Registers `suites`: what exists and whether it can run on the chosen target, and why not. */

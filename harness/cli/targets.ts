@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { inputError } from '../core/errors.js';
-import { openHost, resolveTargets } from '../targets/index.js';
-import { loadInventory } from '../targets/inventory.js';
+import { inputError } from '../model/errors.js';
+import { openHost, resolveTargets } from '../drivers/targets/index.js';
+import { loadInventory } from '../drivers/targets/inventory.js';
 import { action } from './common.js';
 
 /** Registers `targets` (what the inventory holds) and `provision` (bring a VM target up and keep it). */

@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
-import { integrityFailures } from '../core/compare.js';
-import type { Comparison, RunRecord } from '../core/types.js';
+import { integrityFailures } from '../verdict/compare.js';
+import type { Comparison, RunRecord } from '../model/types.js';
 import { changeWithCi, fmt, repsCell, thresholdCell, keyMetrics, notRun } from './format.js';
 
 const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v === 'improved' ? pc.green(v) : v === 'inconclusive' ? pc.yellow(v) : v);

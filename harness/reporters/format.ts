@@ -1,4 +1,4 @@
-import type { MetricComparison, MetricVerdict, RunRecord } from '../core/types.js';
+import type { MetricComparison, MetricVerdict, RunRecord } from '../model/types.js';
 import { median } from '../stats/summary.js';
 
 /** A number with a sensible number of significant digits for reports. */

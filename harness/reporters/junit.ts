@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { writeAtomic } from '../core/atomic.js';
-import type { RunRecord } from '../core/types.js';
+import { writeAtomic } from '../lib/atomic.js';
+import type { RunRecord } from '../model/types.js';
 import { verdictLine } from './format.js';
 import type { Reporter } from './reporter.js';
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { writeAtomic } from '../core/atomic.js';
-import { integrityFailures } from '../core/compare.js';
-import type { RunRecord } from '../core/types.js';
+import { writeAtomic } from '../lib/atomic.js';
+import { integrityFailures } from '../verdict/compare.js';
+import type { RunRecord } from '../model/types.js';
 import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics } from './format.js';
 import type { Reporter } from './reporter.js';
 

@@ -1,8 +1,8 @@
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { RunRecord } from '../core/types.js';
-import { writeAtomic } from '../core/atomic.js';
+import type { RunRecord } from '../model/types.js';
+import { writeAtomic } from '../lib/atomic.js';
 import { generateAllureHtml, writeAllureResults } from './allure.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');

@@ -1,4 +1,4 @@
-import type { RunRecord } from '../core/types.js';
+import type { HistorySource, RunRecord } from '../model/types.js';
 
 /** What every reporter gets: the run (with its comparison, if any) and where to write. */
 export interface ReportContext {
@@ -10,8 +10,8 @@ export interface ReportContext {
   history?: HistorySource;
 }
 
-/** A metric's history for charts: values oldest first and the indexes where a change point starts. */
-export type HistorySource = (suite: string, variant: string, metric: string) => { points: { runId: string; value: number }[]; changes: number[] };
+/** A metric's history for charts (declared in the model, where the history store reads it too). */
+export type { HistorySource };
 
 /** A reporter renders; it never decides the verdict or the exit code. */
 export interface Reporter {

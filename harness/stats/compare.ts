@@ -1,4 +1,4 @@
-import type { Direction, MetricVerdict } from '../core/types.js';
+import type { Direction, MetricVerdict } from '../model/types.js';
 import { mannWhitneyU } from './mannwhitney.js';
 import { relativeShift, relativeShiftCI } from './shift.js';
 import { median } from './summary.js';

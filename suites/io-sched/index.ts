@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { defineSuite, variantSession } from '../../harness/core/suite.js';
+import { defineSuite, variantSession } from '../../harness/engine/suite.js';
 
 /** Size of the default scratch loop device: large enough that reads miss the device's own caches. */
 const SCRATCH_MIB = 1024;

@@ -1,4 +1,4 @@
-import { defineSuite, httpVariantSession } from '../../harness/core/suite.js';
+import { defineSuite, httpVariantSession } from '../../harness/engine/suite.js';
 
 /** ktls suite: HTTPS per variant (user-space TLS or kTLS), measured by the load generator or a real browser. */
 export default defineSuite({

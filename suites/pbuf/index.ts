@@ -1,4 +1,4 @@
-import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/core/suite.js';
+import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/engine/suite.js';
 import { diskReadPct } from '../sendfile/index.js';
 
 /** Sleeps waiting for memory: FreeBSD pbuf zones' SLEEP column, Linux direct-reclaim stalls. */

@@ -1,4 +1,4 @@
-import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/core/suite.js';
+import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/engine/suite.js';
 
 /** Share of the bytes served that the kernel had to read from disk in the repetition (Linux pgpgin is KiB; FreeBSD counts 4 KiB pages read by sendfile). */
 export function diskReadPct(m: RepetitionMeasurement): Record<string, number> {

@@ -1,6 +1,6 @@
-import { defineSuite, variantSession } from '../../harness/core/suite.js';
-import type { Impairment } from '../../harness/net/bottleneck.js';
-import type { VariantDef } from '../../harness/core/types.js';
+import { defineSuite, variantSession } from '../../harness/engine/suite.js';
+import type { Impairment } from '../../harness/engine/suite.js';
+import type { VariantDef } from '../../harness/model/types.js';
 
 /** The variant's impairment from its params (imp.rateMbit, imp.queueMs, imp.delayMs, imp.lossPct). */
 export function impairmentOf(v: VariantDef): Impairment {

@@ -1,4 +1,4 @@
-import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/core/suite.js';
+import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/engine/suite.js';
 
 /** mbuf zone allocations (vmstat -z REQ deltas of the mbuf and extpgs zones) per GB of body served. */
 export function mbufRequestsPerGB(m: RepetitionMeasurement): Record<string, number> {

@@ -1,5 +1,5 @@
-import type { OsAdapter } from '../../harness/os/adapter.js';
-import type { ExecOptions, ExecResult, ProcessHandle, Target } from '../../harness/targets/target.js';
+import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
+import type { ExecOptions, ExecResult, ProcessHandle, Target } from '../../harness/drivers/targets/target.js';
 
 /** A scripted target: records every command (the transcript a real target would receive) and answers from fixtures. */
 export class FakeTarget implements Target {

@@ -1,4 +1,4 @@
-import type { Fingerprint, MetricDef, RunRecord } from '../../harness/core/types.js';
+import type { Fingerprint, MetricDef, RunRecord } from '../../harness/model/types.js';
 
 /** A fingerprint like the local machine's, for records built in tests. */
 export const FP: Fingerprint = {

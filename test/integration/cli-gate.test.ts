@@ -5,11 +5,11 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startNginx } from '../../harness/servers/nginx.js';
-import { freePort } from '../../harness/net/ports.js';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { LocalTarget } from '../../harness/targets/local.js';
-import type { RunRecord } from '../../harness/core/types.js';
+import { startNginx } from '../../harness/drivers/servers/nginx.js';
+import { freePort } from '../../harness/drivers/net/ports.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
+import type { RunRecord } from '../../harness/model/types.js';
 import { CHROMIUM_PATH } from '../../harness/cli/doctor.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { runHttpLoad, type ExpectedObject } from '../../harness/load/http.js';
-import { materializeObjects } from '../../harness/load/objects.js';
-import { startNginx, type HttpServer } from '../../harness/servers/nginx.js';
-import { LocalTarget } from '../../harness/targets/local.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
+import { materializeObjects } from '../../harness/probes/objects.js';
+import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
 
 // Real nginx on a free loopback port, real autocannon load: every body is checked byte for byte.
 describe('HTTP load with payload verification (real nginx on loopback)', () => {

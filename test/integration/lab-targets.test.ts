@@ -4,11 +4,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import type { RunRecord } from '../../harness/core/types.js';
-import { createLab, startSshd, type NetnsLab } from '../../harness/net/lab.js';
-import { freePort } from '../../harness/net/ports.js';
-import { LocalTarget } from '../../harness/targets/local.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import type { RunRecord } from '../../harness/model/types.js';
+import { createLab, startSshd, type NetnsLab } from '../../harness/drivers/net/lab.js';
+import { freePort } from '../../harness/drivers/net/ports.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 
 // Real targets: the CLI reaches sshds in network namespaces (198.18.0.0/15) over the system

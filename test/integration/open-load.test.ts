@@ -2,12 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { runHttpLoad, type ExpectedObject } from '../../harness/load/http.js';
-import { materializeObjects } from '../../harness/load/objects.js';
-import { runOpenLoad } from '../../harness/load/open.js';
-import { startNginx, type HttpServer } from '../../harness/servers/nginx.js';
-import { LocalTarget } from '../../harness/targets/local.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
+import { materializeObjects } from '../../harness/probes/objects.js';
+import { runOpenLoad } from '../../harness/probes/open.js';
+import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
 
 describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
   const stack = new CleanupStack();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
 import { describe, expect, it } from 'vitest';
-import { LocalTarget } from '../../harness/targets/local.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
 
 /** Bytes of the file resident in the page cache, per util-linux fincore (mincore(2)). */
 async function resident(file: string): Promise<number> {

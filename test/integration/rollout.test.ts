@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { createLab, type NetnsLab } from '../../harness/net/lab.js';
-import { LocalTarget } from '../../harness/targets/local.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { createLab, type NetnsLab } from '../../harness/drivers/net/lab.js';
+import { LocalTarget } from '../../harness/drivers/targets/local.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 
 // A four-phase rollout over four hosts in network namespaces, reached by ssh, with a deploy hook

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunRecord } from '../../harness/core/types.js';
+import type { RunRecord } from '../../harness/model/types.js';
 import { cli } from '../helpers/cli.js';
 
 // A gate split over three "CI agents" (three CLI invocations, one after another: two cores) and

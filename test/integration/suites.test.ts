@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RunRecord } from '../../harness/core/types.js';
+import type { RunRecord } from '../../harness/model/types.js';
 import { cli, ROOT } from '../helpers/cli.js';
 
 // Every suite in its quick form through the real CLI, on this machine's kernel: real nginx

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baselinesAsReference, listBaselines, loadBaselines, promoteRun, readBaseline } from '../../harness/baselines/store.js';
-import { HeadgateError } from '../../harness/core/errors.js';
+import { baselinesAsReference, listBaselines, loadBaselines, promoteRun, readBaseline } from '../../harness/store/baselines.js';
+import { HeadgateError } from '../../harness/model/errors.js';
 import { makeRun } from '../helpers/records.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'hg-bl-'));

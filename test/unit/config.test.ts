@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfigFile, resolveOptions } from '../../harness/config/config.js';
-import { loadDoc, validateDoc } from '../../harness/config/validate.js';
-import { HeadgateError } from '../../harness/core/errors.js';
+import { loadConfigFile, resolveOptions } from '../../harness/model/options.js';
+import { loadDoc, validateDoc } from '../../harness/model/validate.js';
+import { HeadgateError } from '../../harness/model/errors.js';
 import { makeRun } from '../helpers/records.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'hg-config-'));

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { compareRun, runAsReference, runVerdict } from '../../harness/core/compare.js';
-import { discoverSuites } from '../../harness/core/discovery.js';
-import { buildManifest, materializeObjects, objectBytes, planObjects } from '../../harness/load/objects.js';
-import { renderNginxConf } from '../../harness/servers/nginx.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { compareRun, runAsReference, runVerdict } from '../../harness/verdict/compare.js';
+import { discoverSuites } from '../../harness/engine/discovery.js';
+import { buildManifest, materializeObjects, objectBytes, planObjects } from '../../harness/probes/objects.js';
+import { renderNginxConf } from '../../harness/drivers/servers/nginx.js';
 import { makeRun } from '../helpers/records.js';
 
 describe('cleanup stack', () => {
@@ -134,7 +134,7 @@ describe('suite discovery', () => {
 
 describe('comparability of options', () => {
   it('flags a reference measured with other load options', async () => {
-    const { optionDifferences } = await import('../../harness/core/compare.js');
+    const { optionDifferences } = await import('../../harness/verdict/compare.js');
     const a = makeRun({ v: { throughput_gbps: [1, 2] } }).options;
     expect(optionDifferences(a, { ...a })).toEqual([]);
     expect(optionDifferences(a, { ...a, durationSec: 10, serverDirectives: ['limit_rate 1m'] })).toEqual([

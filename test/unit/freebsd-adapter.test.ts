@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { FreeBSDAdapter } from '../../harness/os/freebsd.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');

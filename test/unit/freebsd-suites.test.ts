@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { diff } from '../../harness/collectors/snapshot.js';
-import { CleanupStack } from '../../harness/core/cleanup.js';
-import { discoverSuites } from '../../harness/core/discovery.js';
-import { proofFailures, variantApplies } from '../../harness/core/plan.js';
-import { variantKnobs } from '../../harness/core/runner.js';
-import type { Suite, SuiteContext } from '../../harness/core/suite.js';
-import type { VariantDef } from '../../harness/core/types.js';
-import { FreeBSDAdapter } from '../../harness/os/freebsd.js';
+import { diff } from '../../harness/probes/snapshot.js';
+import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { discoverSuites } from '../../harness/engine/discovery.js';
+import { proofFailures, variantApplies } from '../../harness/engine/plan.js';
+import { variantKnobs } from '../../harness/engine/runner.js';
+import type { Suite, SuiteContext } from '../../harness/engine/suite.js';
+import type { VariantDef } from '../../harness/model/types.js';
+import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');

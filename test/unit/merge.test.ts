@@ -1,8 +1,8 @@
 import * as hdr from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
-import type { HttpLoadResult } from '../../harness/load/http.js';
-import { mergeLoadResults } from '../../harness/load/merge.js';
-import { latencySummary } from '../../harness/load/verify.js';
+import type { HttpLoadResult } from '../../harness/probes/http.js';
+import { mergeLoadResults } from '../../harness/probes/merge.js';
+import { latencySummary } from '../../harness/probes/verify.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
 
 const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCpTime, parseNetstatM, parseNetstatMJson, parsePsTime, parseSysctlLines, parseVmstatZ } from '../../harness/os/parsers/freebsd.js';
-import { parseCpuinfo, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat } from '../../harness/os/parsers/linux.js';
+import { parseCpTime, parseNetstatM, parseNetstatMJson, parsePsTime, parseSysctlLines, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
+import { parseCpuinfo, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat } from '../../harness/drivers/os/parsers/linux.js';
 
 const fx = (...p: string[]) => readFileSync(path.join(__dirname, '..', 'fixtures', ...p), 'utf8');
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { compareRun, runAsReference } from '../../harness/core/compare.js';
-import { mergeRuns } from '../../harness/core/merge.js';
-import { parseShard, shardWork } from '../../harness/core/shard.js';
-import type { RunRecord } from '../../harness/core/types.js';
+import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
+import { mergeRuns } from '../../harness/verdict/merge.js';
+import { parseShard, shardWork } from '../../harness/engine/shard.js';
+import type { RunRecord } from '../../harness/model/types.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
 import { makeRun } from '../helpers/records.js';
 

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { proofFailures, suiteApplies, variantApplies } from '../../harness/core/plan.js';
-import type { SuiteManifest } from '../../harness/core/types.js';
-import { fioArgs, parseFioJson } from '../../harness/load/fio.js';
-import { jainIndex, parseIperfJson } from '../../harness/load/iperf.js';
-import { qdiscCommands, staleLabNamespaces } from '../../harness/net/bottleneck.js';
-import { parseDiskstats, parseTlsStat, sysfsChoice } from '../../harness/os/parsers/linux.js';
-import { tlsDirectives } from '../../harness/servers/tls.js';
+import { proofFailures, suiteApplies, variantApplies } from '../../harness/engine/plan.js';
+import type { SuiteManifest } from '../../harness/model/types.js';
+import { fioArgs, parseFioJson } from '../../harness/probes/fio.js';
+import { jainIndex, parseIperfJson } from '../../harness/probes/iperf.js';
+import { qdiscCommands, staleLabNamespaces } from '../../harness/drivers/net/bottleneck.js';
+import { parseDiskstats, parseTlsStat, sysfsChoice } from '../../harness/drivers/os/parsers/linux.js';
+import { tlsDirectives } from '../../harness/drivers/servers/tls.js';
 import { camIoschedPrefix } from '../../suites/io-sched/index.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'linux', f), 'utf8');

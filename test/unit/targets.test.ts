@@ -4,12 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { combineExitCodes } from '../../harness/cli/run.js';
-import { freeLabSubnet } from '../../harness/net/lab.js';
-import { loadInventory, resolveTargetSpecs, type Inventory } from '../../harness/targets/inventory.js';
-import { ownerIsStale } from '../../harness/targets/lock.js';
-import { moduleClosure } from '../../harness/targets/qemu-image.js';
-import { classifySshFailure, parseSshTargetSpec, remoteCommand, shQuote } from '../../harness/targets/ssh.js';
-import { parseVagrantSshConfig } from '../../harness/targets/vagrant.js';
+import { freeLabSubnet } from '../../harness/drivers/net/lab.js';
+import { loadInventory, resolveTargetSpecs, type Inventory } from '../../harness/drivers/targets/inventory.js';
+import { ownerIsStale } from '../../harness/drivers/targets/lock.js';
+import { moduleClosure } from '../../harness/drivers/targets/qemu-image.js';
+import { classifySshFailure, parseSshTargetSpec, remoteCommand, shQuote } from '../../harness/drivers/targets/ssh.js';
+import { parseVagrantSshConfig } from '../../harness/drivers/targets/vagrant.js';
 
 describe('remote command quoting', () => {
   const nasty = ["it's", 'two words', '$HOME', '`id`', 'a"b', 'semi;colon', '*', 'back\\slash', 'new\nline', ''];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareRun, runAsReference, undecidedVariants } from '../../harness/core/compare.js';
-import { DRIFT_MARGIN, measureNoise, robustCv, thresholdFor, type NoiseProfile } from '../../harness/core/noise.js';
+import { compareRun, runAsReference, undecidedVariants } from '../../harness/verdict/compare.js';
+import { DRIFT_MARGIN, measureNoise, robustCv, thresholdFor, type NoiseProfile } from '../../harness/verdict/noise.js';
 import { changePoints, trend } from '../../harness/stats/changepoint.js';
 import { lookAlpha } from '../../harness/stats/sequential.js';
 import { mulberry32 } from '../../harness/stats/shift.js';

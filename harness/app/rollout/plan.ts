@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { loadDoc } from '../../model/validate.js';
+import { inputError } from '../../model/errors.js';
+
+/** A user hook: a shell command run on this machine. */
+export interface Hook {
+  command: string;
+  timeoutSec?: number;
+}
+
+/** What a verdict can do to a rollout. */
+export type Blocker = 'regression' | 'inconclusive' | 'infrastructure';
+
+/** One phase of a rollout plan. */
+export interface PlanPhase {
+  name: string;
+  targets: string;
+  suites?: string[];
+  variants?: string[];
+  policy?: { block?: Blocker[]; soakSec?: number };
+}
+
+/** A rollout plan (schemas/rollout.schema.json). */
+export interface RolloutPlan {
+  schemaVersion: 1;
+  name: string;
+  build: string;
+  deploy: Hook;
+  rollback?: Hook;
+  gate?: { quick?: boolean; runs?: number; durationSec?: number; warmupSec?: number; connections?: number; objectsMiB?: number; maxRuns?: number; maxExtraSec?: number };
+  phases: PlanPhase[];
+}
+
+/** Loads and checks a plan; its digest ties a saved state to the exact plan it ran. */
+export async function loadPlan(file: string): Promise<{ plan: RolloutPlan; digest: string }> {
+  const plan = await loadDoc<RolloutPlan>('rollout', file);
+  const names = plan.phases.map((p) => p.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw inputError(`${file}: phase ${dup} named twice`);
+  const digest = createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 16);
+  return { plan, digest };
+}
+
+/** The blockers of a phase (default: every kind of bad verdict stops the rollout). */
+export function blockersOf(p: PlanPhase): Blocker[] {
+  return p.policy?.block ?? ['regression', 'inconclusive', 'infrastructure'];
+}
+
+/** What a gate exit code means for a rollout, or null for a pass. */
+export function blockerOfExit(code: number): Blocker | null {
+  if (code === 0) return null;
+  if (code === 1) return 'regression';
+  if (code === 4) return 'inconclusive';
+  return 'infrastructure';
+}

@@ -1,0 +1,230 @@
+import type { CleanupStack } from '../../lib/cleanup.js';
+import { infraError, inputError } from '../../model/errors.js';
+import type { CounterGroup, Fingerprint } from '../../model/types.js';
+import type { Target } from '../targets/target.js';
+import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
+import { parseCpuinfo, parseDiskstats, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat, parseTlsStat, sysfsChoice } from './parsers/linux.js';
+
+/** Sysctls recorded in every Linux fingerprint: they change what the suites measure. */
+export const LINUX_FINGERPRINT_SYSCTLS = [
+  'net.ipv4.tcp_congestion_control',
+  'net.core.default_qdisc',
+  'net.ipv4.tcp_wmem',
+  'net.ipv4.tcp_rmem',
+  'net.core.somaxconn',
+  'vm.dirty_ratio',
+];
+
+/** /proc/vmstat counters kept as deltas (page cache and reclaim: what sendfile touches). */
+const VMSTAT_KEYS = ['pgpgin', 'pgpgout', 'pgmajfault', 'pgfault', 'workingset_refault_file', 'pgscan_direct', 'pgscan_kswapd', 'pgsteal_direct', 'allocstall_normal', 'allocstall_movable'];
+/** /proc/net/snmp counters kept as deltas. */
+const SNMP_KEYS = ['Tcp.ActiveOpens', 'Tcp.PassiveOpens', 'Tcp.InSegs', 'Tcp.OutSegs', 'Tcp.RetransSegs', 'Tcp.InErrs', 'Tcp.OutRsts'];
+
+/** A knob is a sysctl name (net.ipv4.x) or an absolute sysfs path (/sys/block/loop0/queue/scheduler). */
+const knobPath = (name: string) => (name.startsWith('/sys/') ? name : `/proc/sys/${name.replace(/\./g, '/')}`);
+
+/** Kernel TLS statistics; absent when the kernel was built without CONFIG_TLS or the module is not loaded. */
+export const TLS_STAT = '/proc/net/tls_stat';
+
+/** Shell loop that evicts files from the page cache: GNU dd iflag=nocache count=0 is posix_fadvise(DONTNEED). */
+const EVICT_ONCE = 'for f; do dd if="$f" iflag=nocache count=0 status=none || exit 1; done';
+
+/** Linux adapter: reads /proc and /sys, sets knobs by writing /proc/sys through the target. */
+export class LinuxAdapter implements OsAdapter {
+  readonly family = 'linux' as const;
+  constructor(private readonly target: Target) {}
+
+  async fingerprint(): Promise<Fingerprint> {
+    const t = this.target;
+    const [release, version, arch, hostname, cpuinfo, meminfo] = await Promise.all([
+      t.readFile('/proc/sys/kernel/osrelease'),
+      t.readFile('/proc/sys/kernel/version'),
+      t.exec(['uname', '-m']).then((r) => r.stdout),
+      t.readFile('/proc/sys/kernel/hostname'),
+      t.readFile('/proc/cpuinfo'),
+      t.readFile('/proc/meminfo'),
+    ]);
+    const cpu = parseCpuinfo(cpuinfo);
+    const sysctls: Record<string, string> = {};
+    for (const name of LINUX_FINGERPRINT_SYSCTLS) {
+      const v = await t.readFileIfExists(knobPath(name));
+      if (v !== null) sysctls[name] = v.trim().replace(/\s+/g, ' ');
+    }
+    const tools: Record<string, string> = {};
+    const nginx = await t.exec(['nginx', '-v'], { allowFail: true }).catch(() => null);
+    const m = nginx && /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout);
+    if (m) tools.nginx = m[1];
+    return {
+      os: 'linux',
+      hostname: hostname.trim(),
+      kernelRelease: release.trim(),
+      kernelVersion: version.trim(),
+      arch: arch.trim(),
+      cpuModel: cpu.model,
+      cpuCount: cpu.count,
+      memoryBytes: parseMeminfoTotal(meminfo),
+      sysctls,
+      tools,
+    };
+  }
+
+  async cpuTimes(): Promise<CpuTimes> {
+    return parseProcStat(await this.target.readFile('/proc/stat'));
+  }
+
+  async processCpuSeconds(pids: number[]): Promise<number> {
+    let ticks = 0;
+    for (const pid of pids) {
+      const s = await this.target.readFileIfExists(`/proc/${pid}/stat`);
+      if (s) ticks += parseProcPidStat(s);
+    }
+    return ticks / 100; // USER_HZ is 100 on every Linux architecture's /proc interface
+  }
+
+  async childPids(pid: number): Promise<number[]> {
+    const text = await this.target.readFileIfExists(`/proc/${pid}/task/${pid}/children`);
+    return text ? text.trim().split(/\s+/).filter(Boolean).map(Number) : [];
+  }
+
+  async counters(groups: CounterGroup[] = ['vm', 'tcp']): Promise<Record<string, number>> {
+    const t = this.target;
+    const out: Record<string, number> = {};
+    if (groups.includes('vm')) {
+      const v = parseKeyValueLines(await t.readFile('/proc/vmstat'));
+      for (const k of VMSTAT_KEYS) if (k in v) out[`vmstat.${k}`] = v[k];
+    }
+    if (groups.includes('tcp')) {
+      const s = parseProcNetSnmp(await t.readFile('/proc/net/snmp'));
+      for (const k of SNMP_KEYS) if (k in s) out[`snmp.${k}`] = s[k];
+    }
+    if (groups.includes('ktls')) {
+      const tls = await t.readFileIfExists(TLS_STAT);
+      for (const [k, v] of Object.entries(tls ? parseTlsStat(tls) : {})) out[`tls.${k}`] = v;
+    }
+    if (groups.includes('block')) {
+      for (const [dev, d] of Object.entries(parseDiskstats(await t.readFile('/proc/diskstats')))) {
+        if (d.reads + d.writes === 0 || /^(ram|zram)/.test(dev)) continue;
+        out[`disk.${dev}.reads`] = d.reads;
+        out[`disk.${dev}.sectors_read`] = d.sectorsRead;
+        out[`disk.${dev}.read_ms`] = d.readMs;
+        out[`disk.${dev}.writes`] = d.writes;
+        out[`disk.${dev}.sectors_written`] = d.sectorsWritten;
+        out[`disk.${dev}.io_ms`] = d.ioMs;
+      }
+    }
+    return out;
+  }
+
+  async getKnob(name: string): Promise<string> {
+    const v = await this.target.readFileIfExists(knobPath(name));
+    if (v === null) throw inputError(`knob ${name}: no such ${name.startsWith('/sys/') ? 'sysfs file' : 'sysctl'} on this Linux target (${knobPath(name)} absent)`);
+    return name.startsWith('/sys/') ? sysfsChoice(v) : v.trim();
+  }
+
+  async setKnob(name: string, value: string, stack: CleanupStack): Promise<void> {
+    const old = await this.getKnob(name);
+    if (old.replace(/\s+/g, ' ') === value.replace(/\s+/g, ' ')) return;
+    await this.write(name, value);
+    stack.push(name.startsWith('/sys/') ? `${name} = ${old}` : `sysctl ${name}=${old}`, () => this.write(name, old));
+  }
+
+  private async write(name: string, value: string): Promise<void> {
+    const argv = name.startsWith('/sys/') ? ['sh', '-c', 'printf %s "$1" > "$2"', 'sh', value, name] : ['sysctl', '-q', '-w', `${name}=${value}`];
+    const r = await this.target.exec(argv, { allowFail: true });
+    if (r.code !== 0) throw infraError(`sysctl -w ${name}=${value} failed: ${r.stderr.trim()}`);
+  }
+
+  async primePageCache(files: string[]): Promise<string | null> {
+    if (files.length === 0) return null;
+    const script = `${EVICT_ONCE}; for f; do cat "$f" > /dev/null || exit 1; done`;
+    const r = await this.target.exec(['sh', '-c', script, 'sh', ...files], { allowFail: true, timeoutMs: 600_000 });
+    return r.code === 0 ? null : `page cache not primed (dd iflag=nocache failed: ${r.stderr.trim().split('\n')[0]})`;
+  }
+
+  async coldCache(files: string[], logFile: string, maxSec: number): Promise<ColdCache> {
+    const once = await this.target.exec(['sh', '-c', EVICT_ONCE, 'sh', ...files], { allowFail: true, timeoutMs: 120_000 });
+    if (once.code !== 0) throw infraError(`cold cache: dd iflag=nocache failed: ${once.stderr.trim().split('\n')[0]}`);
+    // Clients re-read objects within a repetition: keep evicting so most reads go to the disk.
+    // Bounded in time too, so a harness killed with SIGKILL cannot leave it running for ever.
+    const end = `$(( $(date +%s) + ${Math.ceil(maxSec)} ))`;
+    const loop = await this.target.spawn(['sh', '-c', `end=${end}; while [ "$(date +%s)" -lt "$end" ]; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
+    return {
+      stop: async () => {
+        loop.kill('SIGKILL');
+        await loop.exited;
+      },
+    };
+  }
+
+  readonly fioEngine = 'libaio';
+
+  async scratchBlockDevice(file: string, sizeMiB: number, stack: CleanupStack): Promise<string> {
+    const t = this.target;
+    await t.exec(['fallocate', '-l', `${sizeMiB}M`, file]);
+    stack.push(`remove ${file}`, async () => void (await t.exec(['rm', '-f', file], { allowFail: true })));
+    // direct-io=on: the loop device passes O_DIRECT through, so its queue (and scheduler) sees every I/O.
+    const r = await t.exec(['losetup', '--find', '--show', '--direct-io=on', file], { allowFail: true });
+    if (r.code !== 0) throw infraError(`losetup on ${file} failed: ${r.stderr.trim()}`);
+    const dev = r.stdout.trim();
+    stack.push(`losetup -d ${dev}`, async () => void (await t.exec(['losetup', '-d', dev])));
+    return dev;
+  }
+
+  async checkDeviceUnused(device: string): Promise<void> {
+    const mounts = await this.target.readFile('/proc/mounts');
+    const hit = mounts.split('\n').find((l) => l.split(' ')[0] === device || l.split(' ')[0].startsWith(device) && /\d$/.test(l.split(' ')[0]));
+    if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.split(' ').slice(0, 2).join(' on ')}); the io-sched writer would overwrite it`);
+    if ((await this.target.exec(['test', '-b', device], { allowFail: true })).code !== 0) throw inputError(`--block-device ${device}: not a block device on ${this.target.name}`);
+  }
+
+  async capability(name: string): Promise<Capability> {
+    const [kind, arg] = name.split(':', 2);
+    switch (kind) {
+      case 'sendfile':
+        return { ok: true };
+      case 'aio-threads':
+        // nginx's thread-pool offload of blocking sendfile; whether nginx was built with threads is checked by nginx -t.
+        return { ok: true };
+      case 'cache-cold':
+        return (await this.target.which('dd')) ? { ok: true } : { ok: false, reason: 'dd (GNU coreutils) not found: cannot evict pages with posix_fadvise' };
+      case 'ktls':
+        if ((await this.target.readFileIfExists(TLS_STAT)) === null) {
+          return { ok: false, reason: `kernel built without kTLS (CONFIG_TLS) or the tls module is not loaded: ${TLS_STAT} absent` };
+        }
+        return { ok: true };
+      case 'unmapped-mbufs':
+        return { ok: false, reason: 'not applicable on Linux: no unmapped-mbuf knob (socket buffers already reference page-cache pages)' };
+      case 'tool':
+        return (await this.target.which(arg)) ? { ok: true } : { ok: false, reason: `${arg} not installed on the target (Debian: apt-get install ${arg})` };
+      case 'cc': {
+        const avail = (await this.target.readFileIfExists('/proc/sys/net/ipv4/tcp_available_congestion_control')) ?? '';
+        return avail.split(/\s+/).includes(arg)
+          ? { ok: true }
+          : { ok: false, reason: `congestion control ${arg} not available (tcp_available_congestion_control: ${avail.trim()})` };
+      }
+      case 'iosched': {
+        // Probed on a loop device: the scratch device the io-sched suite creates is one.
+        const list = (await this.target.readFileIfExists('/sys/block/loop0/queue/scheduler')) ?? '';
+        return list.replace(/[[\]]/g, '').split(/\s+/).includes(arg)
+          ? { ok: true }
+          : { ok: false, reason: `I/O scheduler ${arg} not built into this kernel (loop0 offers: ${list.trim() || 'no loop devices'})` };
+      }
+      case 'netem':
+        return this.qdiscAvailable('netem');
+      case 'netns':
+        return (await this.target.which('ip')) && process.getuid?.() === 0
+          ? { ok: true }
+          : { ok: false, reason: 'network namespaces need root and iproute2 (ip) on the target' };
+      default:
+        return { ok: false, reason: `capability "${name}" is not known to the Linux adapter` };
+    }
+  }
+
+  /** Whether a qdisc can be created: tries it on a dummy device in a throwaway namespace. */
+  private async qdiscAvailable(qdisc: string): Promise<Capability> {
+    const ns = `hg-probe-${process.pid}`;
+    const script = `ip netns add ${ns} && ip -n ${ns} link set lo up && tc -n ${ns} qdisc add dev lo root ${qdisc}; rc=$?; ip netns del ${ns}; exit $rc`;
+    const r = await this.target.exec(['sh', '-c', script], { allowFail: true });
+    return r.code === 0 ? { ok: true } : { ok: false, reason: `kernel has no ${qdisc} qdisc (sch_${qdisc}): tc said "${r.stderr.trim().split('\n').pop()}"` };
+  }
+}

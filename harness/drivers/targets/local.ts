@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, existsSync } from 'node:fs';
+import { cp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { $ } from 'zx';
+import { infraError } from '../../model/errors.js';
+import type { OsAdapter } from '../os/adapter.js';
+import { adapterFor } from '../os/index.js';
+import { freePort } from '../net/ports.js';
+import type { ExecOptions, ExecResult, ProcessHandle, Target } from './target.js';
+
+/** The machine the harness runs on. Commands run without a shell, quoted by zx. */
+export class LocalTarget implements Target {
+  readonly kind = 'local';
+  readonly name = 'local';
+  readonly address = '127.0.0.1';
+  readonly workDir = null;
+  readonly runsAsRoot = process.getuid?.() === 0;
+  private adapter?: OsAdapter;
+  // One zx instance per target: quiet (no echo of child output), no throw (we map errors).
+  private readonly sh = $({ quiet: true, nothrow: true });
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000, input: opts.input })`${argv}`;
+    const out = await p;
+    const res = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? -1 };
+    if (res.code !== 0 && !opts.allowFail) {
+      throw infraError(`local: \`${argv.join(' ')}\` exited ${res.code}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
+    }
+    return res;
+  }
+
+  async spawn(argv: string[], opts: { logFile: string }): Promise<ProcessHandle> {
+    await mkdir(path.dirname(opts.logFile), { recursive: true });
+    const fd = openSync(opts.logFile, 'a');
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    let alive = true;
+    const exited = new Promise<number | string>((resolve) => {
+      child.on('exit', (code, sig) => {
+        alive = false;
+        resolve(code ?? sig ?? -1);
+      });
+      child.on('error', (e) => {
+        alive = false;
+        resolve(`spawn failed: ${e.message}`);
+      });
+    });
+    return {
+      pid: child.pid ?? -1,
+      exited,
+      running: () => alive,
+      kill: (signal = 'SIGTERM') => {
+        if (alive) child.kill(signal);
+      },
+    };
+  }
+
+  readFile(file: string): Promise<string> {
+    return readFile(file, 'utf8');
+  }
+
+  async readFileIfExists(file: string): Promise<string | null> {
+    return existsSync(file) ? readFile(file, 'utf8') : null;
+  }
+
+  async writeFile(file: string, data: string | Buffer): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, data);
+  }
+
+  async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
+    if (path.resolve(localDir) === path.resolve(targetDir)) return;
+    const root = path.resolve(localDir);
+    // Top-level shell-style patterns (only * is used), as tar --exclude=./PATTERN matches them.
+    const skip = (opts.exclude ?? []).map((e) => new RegExp(`^${e.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+    await cp(localDir, targetDir, {
+      recursive: true,
+      filter: (src) => {
+        const rel = path.relative(root, path.resolve(src));
+        return rel === '' || rel.includes(path.sep) || !skip.some((re) => re.test(rel));
+      },
+    });
+  }
+
+  async download(targetDir: string, localDir: string): Promise<void> {
+    await this.upload(targetDir, localDir);
+  }
+
+  pickPort(address: string): Promise<number> {
+    return freePort(address);
+  }
+
+  async which(program: string): Promise<string | null> {
+    const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+    for (const d of dirs) {
+      const p = path.join(d, program);
+      if (existsSync(p)) return p;
+    }
+    return null;
+  }
+
+  async os(): Promise<OsAdapter> {
+    if (!this.adapter) this.adapter = adapterFor(os.platform(), this);
+    return this.adapter;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { infraError, inputError } from '../../model/errors.js';
+import type { InventoryHost } from './inventory.js';
+import { SshTarget } from './ssh.js';
+
+/** The repository's vagrant/ directory (Vagrantfile and provisioning). */
+export const VAGRANT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'vagrant');
+
+/** One Host block of `vagrant ssh-config`. */
+export interface VagrantSshConfig {
+  host: string;
+  hostName: string;
+  user: string;
+  port: number;
+  identityFile?: string;
+}
+
+/** Parses `vagrant ssh-config` output (OpenSSH config syntax; IdentityFile may be quoted). */
+export function parseVagrantSshConfig(text: string): VagrantSshConfig {
+  const kv = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\w+)\s+(.+?)\s*$/.exec(line);
+    if (!m) continue;
+    const key = m[1].toLowerCase();
+    if (!kv.has(key)) kv.set(key, m[2].replace(/^"(.*)"$/, '$1'));
+  }
+  const need = (k: string) => {
+    const v = kv.get(k);
+    if (!v) throw infraError(`vagrant ssh-config: no ${k} in its output`);
+    return v;
+  };
+  return { host: need('host'), hostName: need('hostname'), user: kv.get('user') ?? 'vagrant', port: Number(kv.get('port') ?? 22), identityFile: kv.get('identityfile') };
+}
+
+/** Runs vagrant in the Vagrantfile's directory; resolves with its output. Long steps (up) stream to the log. */
+function vagrant(dir: string, args: string[], o: { timeoutMs: number; log?: (line: string) => void }): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn('vagrant', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VAGRANT_NO_COLOR: '1', VAGRANT_CHECKPOINT_DISABLE: '1' } });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (o.log) for (const l of b.toString().split('\n').filter(Boolean)) o.log(l);
+    });
+    c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const t = setTimeout(() => c.kill('SIGTERM'), o.timeoutMs);
+    c.on('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: 127, stdout: out, stderr: `${e.message}` });
+    });
+    c.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code: code ?? 124, stdout: out, stderr: err });
+    });
+  });
+}
+
+/** A VM brought up by `vagrant up`, reached over ssh; close() halts or destroys it by policy. */
+class VagrantTarget extends SshTarget {
+  constructor(
+    spec: ConstructorParameters<typeof SshTarget>[0],
+    private readonly dir: string,
+    private readonly machine: string,
+    private readonly keep: 'always' | 'on-failure' | 'never',
+  ) {
+    super(spec);
+  }
+  override async close(outcome?: { failed: boolean }): Promise<void> {
+    await super.close();
+    const destroy = this.keep === 'never' || (this.keep === 'on-failure' && !outcome?.failed);
+    if (destroy) {
+      const r = await vagrant(this.dir, ['destroy', '-f', this.machine], { timeoutMs: 600_000 });
+      if (r.code !== 0) process.stderr.write(`headgate: vagrant destroy ${this.machine} failed: ${r.stderr.trim().split('\n').pop()}\n`);
+    }
+  }
+}
+
+/**
+ * `vagrant up` (with provisioning), then `vagrant ssh-config` turned into an ssh target. The
+ * box's own config switches host-key checking off; here the key is read once from the VM this
+ * call just booted, printed, and pinned in a known_hosts file of the machine's, so a key change
+ * later in the run is still caught.
+ */
+export async function openVagrantTarget(h: InventoryHost, log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<SshTarget> {
+  const dir = path.resolve(h.vagrant?.dir ?? VAGRANT_DIR);
+  const machine = h.vagrant?.machine ?? h.name;
+  if (!/^[A-Za-z0-9._-]+$/.test(machine)) throw inputError(`--target vagrant:${machine}: not a Vagrant machine name`);
+  log(`vagrant: up ${machine} in ${dir} (boots and provisions; can take minutes)`);
+  const up = await vagrant(dir, ['up', '--provision', machine], { timeoutMs: 3_600_000, log: (l) => log(`  ${l}`) });
+  if (up.code !== 0) throw infraError(`vagrant up ${machine} failed (exit ${up.code}): ${(up.stderr || up.stdout).trim().split('\n').pop()}`);
+  const sc = await vagrant(dir, ['ssh-config', machine], { timeoutMs: 120_000 });
+  if (sc.code !== 0) throw infraError(`vagrant ssh-config ${machine} failed: ${sc.stderr.trim().split('\n').pop()}`);
+  const cfg = parseVagrantSshConfig(sc.stdout);
+  const stateDir = path.join(dir, '.headgate', machine);
+  await mkdir(stateDir, { recursive: true });
+  const knownHostsFile = path.join(stateDir, 'known_hosts');
+  const keys = await new Promise<string>((resolve) => {
+    const c = spawn('ssh-keyscan', ['-T', '10', '-p', String(cfg.port), cfg.hostName], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let o = '';
+    c.stdout.on('data', (b: Buffer) => (o += b.toString()));
+    c.on('error', () => resolve(''));
+    c.on('close', () => resolve(o));
+  });
+  if (!keys.trim()) throw infraError(`vagrant ${machine}: no ssh host key from ${cfg.hostName}:${cfg.port}`);
+  await writeFile(knownHostsFile, keys);
+  log(`vagrant: pinned the host keys of ${machine} (${cfg.hostName}:${cfg.port}), read from the VM this run booted, in ${knownHostsFile}`);
+  const t = new VagrantTarget(
+    {
+      name: h.name,
+      kind: 'vagrant',
+      host: cfg.hostName,
+      port: cfg.port,
+      user: cfg.user,
+      identityFile: cfg.identityFile,
+      knownHostsFile,
+      address: h.address ?? cfg.hostName,
+      workDir: h.workDir,
+      sudo: h.sudo,
+    },
+    dir,
+    machine,
+    h.vagrant?.keep ?? 'on-failure',
+  );
+  await t.connect();
+  return t;
+}

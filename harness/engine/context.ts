@@ -1,0 +1,398 @@
+import path from 'node:path';
+import type { ExpectedObject } from '../probes/http.js';
+import { runHttpLoad, type HttpLoadResult } from '../probes/http.js';
+import { mergeLoadResults } from '../probes/merge.js';
+import type { LoadWorkerSpec } from '../probes/worker.js';
+import { runOpenLoad } from '../probes/open.js';
+import { diff, snapshot, type SnapshotDelta } from '../probes/snapshot.js';
+import { launchBrowser, runBrowserLoad } from '../probes/browser.js';
+import { runFio, type FioSide } from '../probes/fio.js';
+import { jainIndex, runIperf } from '../probes/iperf.js';
+import { createBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
+import { ensureCertificate, probeTls, tlsDirectives } from '../drivers/servers/tls.js';
+import { median, quantile } from '../stats/summary.js';
+import type { Browser } from 'playwright-core';
+import type { OsAdapter } from '../drivers/os/adapter.js';
+import { externalServer, startNginx, type HttpServer } from '../drivers/servers/nginx.js';
+import { freePort } from '../drivers/net/ports.js';
+import type { Target } from '../drivers/targets/target.js';
+import { CleanupStack } from '../lib/cleanup.js';
+import { infraError, inputError } from '../model/errors.js';
+import type { Progress } from '../lib/progress.js';
+import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
+import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from '../model/types.js';
+
+/** Everything the runner shares with the suite contexts it creates. */
+export interface RunEnvironment {
+  target: Target;
+  os: OsAdapter;
+  fingerprint: Fingerprint;
+  options: RunOptions;
+  signal: AbortSignal;
+  progress: Progress;
+  /** The run directory on this machine (run.json, reports, downloaded artifacts). */
+  runDir: string;
+  /** The run directory on the target (the same as runDir when the target shares this filesystem). */
+  targetRunDir: string;
+  /** The object set on the target. */
+  objectsDir: string;
+  /** This machine, for the parts of a lab that live here (namespaces, the iperf3 receiver). */
+  host: Target;
+  /** Load-client hosts; empty: the load runs in this process. */
+  clients?: LoadClient[];
+  objects: (ExpectedObject & { kind: string })[];
+  /** The cold-cache set (paths under objectsDir/cold-NMiB/); empty when no cold variant is selected. */
+  coldObjects: (ExpectedObject & { kind: string })[];
+}
+
+/** A host that runs the harness's load client (`headgate load-worker`) against the target. */
+export interface LoadClient {
+  name: string;
+  target: Target;
+  /** The headgate checkout on that host. */
+  headgateDir: string;
+}
+
+const ms = (us: number) => us / 1000;
+/** Verification result of a measurement with no payload to check (fio, iperf3). */
+const NOTHING_VERIFIED = { verified: 0, failed: 0, failures: [] };
+
+/**
+ * The harness API given to one suite. Servers live on the suite's stack (stopped when the suite
+ * ends); knobs live on a per-repetition stack the runner unwinds after each repetition.
+ */
+export class HarnessContext implements SuiteContext {
+  readonly knobStack = new CleanupStack();
+  /** The signal of the current step (the run's signal plus the step deadline); set by the runner. */
+  stepSignal?: AbortSignal;
+  constructor(
+    private readonly env: RunEnvironment,
+    readonly suiteId: string,
+    private readonly suiteStack: CleanupStack,
+    private readonly artifacts: (variant: string, files: Record<string, string>) => void,
+    private readonly counterGroups: CounterGroup[] = ['vm', 'tcp', 'sendfile'],
+  ) {}
+
+  /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
+  private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
+    const { os, fingerprint } = this.env;
+    const before = await snapshot(os, pids, this.counterGroups);
+    const result = await fn();
+    const after = await snapshot(os, pids, this.counterGroups);
+    return { result, delta: diff(before, after, fingerprint.cpuCount) };
+  }
+
+  private browser?: Browser;
+  private scratchDevice?: string;
+  private selectObjects(kind?: ObjectClass, cache: 'hot' | 'cold' = 'hot') {
+    const set = cache === 'cold' ? this.env.coldObjects : this.env.objects;
+    return !kind || kind === 'all' ? set : set.filter((x) => x.kind === kind);
+  }
+
+  get options(): RunOptions {
+    return this.env.options;
+  }
+  get fingerprint(): Fingerprint {
+    return this.env.fingerprint;
+  }
+  get signal(): AbortSignal {
+    return this.stepSignal ?? this.env.signal;
+  }
+  log(line: string): void {
+    this.env.progress.log(line);
+  }
+  capability(name: string) {
+    return this.env.os.capability(name);
+  }
+  private async knobOs(where: KnobHost) {
+    return where === 'path-host' && this.env.target.lab ? this.env.host.os() : this.env.os;
+  }
+  async getKnob(name: string, where: KnobHost = 'target'): Promise<string> {
+    return (await this.knobOs(where)).getKnob(name);
+  }
+  async setKnob(name: string, value: string, where: KnobHost = 'target'): Promise<void> {
+    return (await this.knobOs(where)).setKnob(name, value, this.knobStack);
+  }
+
+  async startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer> {
+    if (this.env.options.serverUrl) return externalServer(this.env.options.serverUrl);
+    const address = where?.bottleneck?.serverAddress ?? this.env.target.address;
+    const tls = variant.tls ? await ensureCertificate(this.env.target, path.posix.join(this.env.targetRunDir, 'tls'), address) : undefined;
+    const server = await startNginx(
+      this.env.target,
+      {
+        suite: this.suiteId,
+        variant: variant.id,
+        prefix: path.posix.join(this.env.targetRunDir, 'servers', `${this.suiteId}-${variant.id}`),
+        root: this.env.objectsDir,
+        address,
+        listenAddress: where?.bottleneck ? undefined : this.env.target.listenAddress,
+        tls,
+        wrap: where?.bottleneck?.serverWrap,
+        workers: this.env.options.serverWorkers,
+        variantDirectives: [...(variant.tls ? tlsDirectives(variant.tls) : []), ...(variant.nginx ?? [])],
+        userDirectives: this.env.options.serverDirectives,
+        cpus: this.env.options.serverCpus,
+      },
+      this.suiteStack,
+    );
+    this.artifacts(variant.id, server.artifacts);
+    if (variant.tls && server.host && server.port) {
+      // Prove the variant's protocol and cipher are what the server actually negotiates.
+      const got = await probeTls(server.host, server.port);
+      const want = variant.tls;
+      server.tlsInfo = `${got.protocol} ${got.cipher}`;
+      if (got.protocol !== want.protocol || got.cipher !== want.ciphers) {
+        throw infraError(`${this.suiteId}/${variant.id}: server negotiated ${got.protocol} ${got.cipher}, the variant asks for ${want.protocol} ${want.ciphers}`);
+      }
+    }
+    return server;
+  }
+
+  async measureHttp(
+    server: HttpServer,
+    o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
+  ): Promise<RepetitionMeasurement> {
+    const { os, progress } = this.env;
+    progress.step(o.label);
+    const pids = await server.pids();
+    const objects = this.selectObjects(o.objects, o.cache);
+    if (objects.length === 0) throw infraError(`${this.suiteId} ${o.label}: no ${o.cache === 'cold' ? 'cold-cache ' : ''}objects to request`);
+    const cold =
+      o.cache === 'cold'
+        ? await os.coldCache(
+            objects.map((x) => path.posix.join(this.env.objectsDir, x.path)),
+            path.posix.join(this.env.targetRunDir, 'servers', `${this.suiteId}-evictor.log`),
+            o.durationSec + 60,
+          )
+        : null;
+    const spec = {
+      baseUrl: server.baseUrl,
+      objects,
+      connections: o.connections ?? this.env.options.connections,
+      durationSec: o.durationSec,
+      signal: this.signal,
+      onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
+    };
+    const rate = this.env.options.rate;
+    const clients = this.env.clients ?? [];
+    if (rate && clients.length) throw inputError('--rate with --client: the open model runs in this process only; drop one of them');
+    let measured;
+    try {
+      measured = await this.bracketed(pids, () =>
+        rate ? runOpenLoad({ ...spec, rate }) : clients.length ? this.loadFromClients(clients, server, spec.connections, o) : runHttpLoad(spec),
+      );
+    } finally {
+      await cold?.stop();
+    }
+    const { result: load, delta: d } = measured;
+    if (!server.alive()) throw infraError(`${this.suiteId} ${o.label}: the server exited during the load (see its error.log)`);
+    if (load.requests === 0) {
+      throw infraError(`${this.suiteId} ${o.label}: no response from ${server.baseUrl} (${load.errors} connection errors, ${load.timeouts} timeouts)`);
+    }
+    // Charge the kernel only with the server's CPU: on the local target the client shares the box.
+    const serverCores = d.serverCores ?? (this.env.target.kind === 'local' ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
+    const gbps = (load.bodyBytes * 8) / load.durationSec / 1e9;
+    const notes: string[] = [];
+    if (load.clients) {
+      notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU`).join('; ')}`);
+      for (const c of load.clients.filter((x) => x.clientBound)) notes.push(`client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
+    } else if (load.clientBound) {
+      notes.push(`client-bound: the load generator used ${(load.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
+    }
+    if (load.non2xx > 0) notes.push(`${load.non2xx} non-2xx responses`);
+    if (server.tlsInfo) notes.push(`TLS: ${server.tlsInfo}`);
+    const ttfb: Record<string, number> = 'ttfbUs' in load && load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {};
+    return {
+      durationMs: load.durationSec * 1000,
+      metrics: {
+        throughput_gbps: gbps,
+        requests_per_sec: load.requests / load.durationSec,
+        latency_p50_ms: ms(load.latencyUs.p50),
+        latency_p99_ms: ms(load.latencyUs.p99),
+        latency_p999_ms: ms(load.latencyUs.p999),
+        server_cpu_pct: serverCores * 100,
+        target_cpu_pct: d.targetBusy * 100,
+        client_cpu_pct: load.clientCpu * 100,
+        gbps_per_core: gbps / Math.max(serverCores, 0.01),
+        errors: load.errors + load.timeouts,
+        verification_failures: load.verification.failed,
+        ...ttfb,
+      },
+      counters: d.counters,
+      verification: load.verification,
+      clientBound: load.clientBound,
+      notes,
+    };
+  }
+
+  /**
+   * The same closed-model load from every client host at once (`headgate load-worker` over the
+   * client's driver, each verifying every body it reads), merged exactly (histograms add up).
+   */
+  private async loadFromClients(
+    clients: LoadClient[],
+    server: HttpServer,
+    connections: number,
+    o: { durationSec: number; objects?: ObjectClass; cache?: 'hot' | 'cold' },
+  ): Promise<HttpLoadResult> {
+    const { seed, totalMiB, coldMiB } = this.env.options.objects;
+    const cold = o.cache === 'cold';
+    const objects = cold ? { seed: seed + 1, totalMiB: coldMiB ?? totalMiB, prefix: `/cold-${coldMiB ?? totalMiB}MiB` } : { seed, totalMiB, prefix: '' };
+    const parts = await Promise.all(
+      clients.map(async (c, i) => {
+        const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i };
+        const r = await c.target.exec(['node', path.posix.join(c.headgateDir, 'bin', 'headgate.js'), 'load-worker'], {
+          input: JSON.stringify(spec),
+          allowFail: true,
+          timeoutMs: (o.durationSec + 90) * 1000,
+        });
+        if (r.code !== 0) throw infraError(`load client ${c.name}: load-worker exited ${r.code}: ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
+        let result: HttpLoadResult;
+        try {
+          result = JSON.parse(r.stdout) as HttpLoadResult;
+        } catch {
+          throw infraError(`load client ${c.name}: load-worker printed no result (${r.stdout.slice(0, 120)})`);
+        }
+        return { name: c.name, result };
+      }),
+    );
+    return mergeLoadResults(parts);
+  }
+
+  /** Fetches objects from the server in a real browser (Debian Chromium), verifying every body's SHA-256. */
+  async measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement> {
+    const { progress } = this.env;
+    progress.step(o.label);
+    if (!this.browser) {
+      const b = await launchBrowser();
+      this.browser = b;
+      this.suiteStack.push('close the browser client', async () => {
+        this.browser = undefined;
+        await b.close();
+      });
+    }
+    const pids = await server.pids();
+    const browser = this.browser;
+    const { result: r, delta: d } = await this.bracketed(pids, () =>
+      runBrowserLoad(browser, { baseUrl: server.baseUrl, objects: this.selectObjects(o.objects), durationSec: o.durationSec, signal: this.signal }),
+    );
+    if (r.fetches === 0) throw infraError(`${this.suiteId} ${o.label}: the browser fetched nothing from ${server.baseUrl}`);
+    const gbps = (r.bodyBytes * 8) / r.durationSec / 1e9;
+    return {
+      durationMs: r.durationSec * 1000,
+      metrics: {
+        browser_ttfb_ms: median(r.ttfbMs),
+        browser_ttfb_p90_ms: quantile(r.ttfbMs, 0.9),
+        browser_transfer_ms: median(r.transferMs),
+        browser_tls_ms: r.tlsMs,
+        // A browser is not a load generator: its rate is reported under its own name, never gated as throughput.
+        browser_gbps: gbps,
+        requests_per_sec: r.fetches / r.durationSec,
+        server_cpu_pct: (d.serverCores ?? 0) * 100,
+        verification_failures: r.verification.failed,
+      },
+      counters: d.counters,
+      verification: r.verification,
+      clientBound: false,
+      notes: [`browser: ${r.fetches} fetches over ${r.protocol || 'unknown protocol'}${server.tlsInfo ? `, TLS ${server.tlsInfo}` : ''}`],
+    };
+  }
+
+  /** The block device for I/O tests: the user's --block-device (checked unmounted) or a loop device made for this suite. */
+  async blockDevice(sizeMiB: number): Promise<string> {
+    const { os, options } = this.env;
+    if (options.blockDevice) {
+      await os.checkDeviceUnused(options.blockDevice);
+      return options.blockDevice;
+    }
+    if (!this.scratchDevice) {
+      this.scratchDevice = await os.scratchBlockDevice(path.posix.join(this.env.targetRunDir, `${this.suiteId}-scratch.img`), sizeMiB, this.suiteStack);
+      this.log(`${this.suiteId}: scratch block device ${this.scratchDevice} (${sizeMiB} MiB, removed at the end)`);
+    }
+    return this.scratchDevice;
+  }
+
+  /** Runs a reader against a concurrent writer on a block device with fio; read latency percentiles and rates. */
+  async measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement> {
+    const { os, progress, target } = this.env;
+    progress.step(o.label);
+    const { result: r, delta: d } = await this.bracketed([], () =>
+      runFio(target, { device: o.device, durationSec: o.durationSec, ioengine: os.fioEngine, reader: o.reader, writer: o.writer }, this.signal),
+    );
+    return {
+      durationMs: o.durationSec * 1000,
+      metrics: {
+        read_p50_ms: r.reader.p50Us / 1000,
+        read_p99_ms: r.reader.p99Us / 1000,
+        read_p999_ms: r.reader.p999Us / 1000,
+        read_iops: r.reader.iops,
+        read_mbps: r.reader.bytesPerSec / 1e6,
+        write_mbps: r.writer.bytesPerSec / 1e6,
+        target_cpu_pct: d.targetBusy * 100,
+      },
+      counters: d.counters,
+      verification: NOTHING_VERIFIED,
+      clientBound: false,
+      notes: [],
+    };
+  }
+
+  /** Builds the client - middle hop - server path with the impairment on the middle hop; removed when the suite ends. */
+  async bottleneck(imp: Impairment): Promise<Bottleneck> {
+    const netem = await this.env.os.capability('netem');
+    const wantsNetem = Boolean(imp.delayMs || imp.lossPct);
+    if (wantsNetem && !netem.ok) throw infraError(`${this.suiteId}: delay/loss asked for but ${netem.reason}`);
+    const b = await createBottleneck(this.env.host, this.env.target.lab, imp, netem.ok, path.join(this.env.runDir, 'lab'), this.suiteStack);
+    this.log(`${this.suiteId}: bottleneck ${b.clientAddress} <- [${b.qdisc}] <- ${b.serverAddress} (namespaces ${b.middleNs}, ${b.serverNs})`);
+    return b;
+  }
+
+  /** Sets a sysctl inside the bottleneck's server namespace (restored after the repetition, like setKnob). */
+  async setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void> {
+    const t = this.env.target;
+    const get = async () => (await t.exec([...b.serverWrap, 'sysctl', '-n', name])).stdout.trim();
+    const set = async (v: string) => void (await t.exec([...b.serverWrap, 'sysctl', '-q', '-w', `${name}=${v}`]));
+    const old = await get();
+    if (old === value) return;
+    await set(value);
+    this.knobStack.push(`${b.serverNs}: sysctl ${name}=${old}`, () => set(old));
+  }
+
+  /** Bulk TCP from the server namespace to the client through the bottleneck (iperf3), with per-flow fairness. */
+  async measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement> {
+    const { progress, target, host } = this.env;
+    progress.step(o.label);
+    const port = await freePort(b.clientAddress);
+    // The receiver sits on the client side of the lab: this machine for a netns target.
+    const receiver = target.lab ? host : target;
+    await b.activate();
+    const { result: r, delta: d } = await this.bracketed([], () =>
+      runIperf(target, receiver, {
+      senderWrap: b.serverWrap,
+      clientAddress: b.clientAddress,
+      port,
+      congestion: o.congestion,
+      flows: o.flows,
+      durationSec: o.durationSec,
+      logFile: path.join(target.lab ? this.env.runDir : this.env.targetRunDir, 'servers', `${this.suiteId}-iperf3.log`),
+        signal: this.signal,
+      }),
+    );
+    const notes = [`iperf3: ${o.flows} flows, congestion control ${r.congestion || o.congestion || 'default'}`];
+    if (o.congestion && r.congestion && r.congestion !== o.congestion) notes.push(`asked for ${o.congestion}, sender used ${r.congestion}`);
+    return {
+      durationMs: o.durationSec * 1000,
+      metrics: {
+        goodput_mbps: r.goodputBps / 1e6,
+        retrans_segs: r.retransmits,
+        rtt_ms: r.rttUs / 1000,
+        fairness: jainIndex(r.flowBps),
+      },
+      counters: { ...d.counters, 'iperf3.sender_congestion_matches': !o.congestion || r.congestion === o.congestion ? 1 : 0 },
+      verification: NOTHING_VERIFIED,
+      clientBound: false,
+      notes,
+    };
+  }
+}

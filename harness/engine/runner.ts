@@ -1,0 +1,380 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Settings } from '../model/options.js';
+import { buildManifest, materializeObjects } from '../probes/objects.js';
+import type { Target } from '../drivers/targets/target.js';
+import { acquireTargetLock } from '../drivers/targets/lock.js';
+import { LocalTarget } from '../drivers/targets/local.js';
+import { syncObjects } from '../drivers/targets/sync.js';
+import { writeJsonAtomic } from '../lib/atomic.js';
+import { CleanupStack } from '../lib/cleanup.js';
+import { HarnessContext, type LoadClient, type RunEnvironment } from './context.js';
+import { describeError, infraError, inputError, interruptedError, isHeadgateError } from '../model/errors.js';
+import { proofFailures, suiteApplies, variantApplies } from './plan.js';
+import { deriveProfile } from '../model/profile.js';
+import type { Progress } from '../lib/progress.js';
+import type { Suite, VariantSession } from './suite.js';
+import type { Fingerprint, MetricDef, OsFamily, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from '../model/types.js';
+import { TOOL_VERSION } from '../model/version.js';
+
+/** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
+export const DEFAULT_STEP_GRACE_SEC = 60;
+
+/** Inputs of one run. */
+export interface RunParams {
+  target: Target;
+  options: RunOptions;
+  settings: Settings;
+  suites: Suite[];
+  signal: AbortSignal;
+  progress: Progress;
+  /** This machine, for lab parts that live here (default: the target itself, i.e. local). */
+  host?: Target;
+  /** Load-client hosts (default: the load runs in this process). */
+  clients?: LoadClient[];
+  /** Every suite the command line selected, when this run is a shard of them (for --variant checks). */
+  selectedSuites?: Suite[];
+  /** The shard of a `--shard i/n` run, recorded in run.json. */
+  shard?: { index: number; count: number };
+  /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
+  fingerprint?: Fingerprint;
+  /** Adaptive repetitions (gate): keep adding rounds while a comparison is undecided, within a budget. */
+  adaptive?: AdaptiveParams;
+}
+
+/** The budget of adaptive repetitions and the interim look that says which variants need more. */
+export interface AdaptiveParams {
+  /** Repetitions added per look. */
+  batch: number;
+  /** Most repetitions per variant. */
+  maxRuns: number;
+  /** Most wall time spent on added repetitions per suite (seconds). */
+  maxExtraSec: number;
+  /** Variants of the suite still undecided after the repetitions so far (an interim look). */
+  undecided: (record: RunRecord, suiteId: string) => string[];
+}
+
+/** A fresh run id: sortable UTC time plus a short random suffix. */
+export function newRunId(now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Variants of a suite that this run selects: --variant ids, or the suite's default ones. */
+export function selectVariants(suite: Suite, wanted: string[]): VariantDef[] {
+  if (wanted.length === 0) return suite.manifest.variants.filter((v) => v.default !== false);
+  return suite.manifest.variants.filter((v) => wanted.includes(v.id));
+}
+
+/** A variant's knobs for an OS family, in the order the manifest lists them (the order they are set). */
+export function variantKnobs(v: VariantDef, os: OsFamily): [string, string][] {
+  return Object.entries(v.knobs?.[os] ?? {});
+}
+
+/** The first gating metric's value with its unit, for the one-line progress of a repetition. */
+function headline(defs: MetricDef[], values: Record<string, number>): string {
+  const d = defs.find((x) => x.gating && values[x.id] !== undefined);
+  if (!d) return 'done';
+  const v = values[d.id];
+  return `${d.id} ${Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${d.unit}`;
+}
+
+/** Writes run.json atomically (called after every repetition so an interrupted run keeps its data). */
+export async function saveRun(runDir: string, record: RunRecord): Promise<void> {
+  await writeJsonAtomic(path.join(runDir, 'run.json'), record);
+}
+
+/**
+ * Runs the selected suites on the target: warm-up, then N rounds with the variants interleaved
+ * (A B A B) so drift hits every variant alike. Knobs are restored after every repetition and
+ * servers stopped after every suite, also on error and Ctrl-C.
+ */
+export async function executeRun(p: RunParams): Promise<{ record: RunRecord; runDir: string }> {
+  const { target, options, settings, signal, progress } = p;
+  // --variant names variants of the whole command line's suites, also when a shard runs only some.
+  const known = new Set((p.selectedSuites ?? p.suites).flatMap((s) => s.manifest.variants.map((v) => v.id)));
+  for (const v of options.variants) {
+    if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
+  }
+  const os = await target.os();
+  const fingerprint = p.fingerprint ?? (await os.fingerprint());
+  const runId = newRunId();
+  const runDir = path.resolve(settings.reportsDir, runId);
+  await mkdir(runDir, { recursive: true });
+  const record: RunRecord = {
+    schemaVersion: 1,
+    tool: { name: 'headgate', version: TOOL_VERSION },
+    runId,
+    status: 'running',
+    startedAt: new Date().toISOString(),
+    target: { kind: target.kind, name: target.name, address: target.address, ...(target.notes?.length ? { notes: target.notes } : {}), ...(p.clients?.length ? { clients: p.clients.map((c) => c.name) } : {}) },
+    profile: settings.profile ?? deriveProfile(fingerprint),
+    fingerprint,
+    options,
+    ...(p.shard ? { shard: p.shard } : {}),
+    suites: [],
+    errors: [],
+    restoreFailures: [],
+  };
+  await saveRun(runDir, record);
+  progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
+
+  // A remote target keeps its files under its work directory; a lock there keeps a second run off it.
+  const remote = target.workDir !== null;
+  const targetRunDir = remote ? path.posix.join(target.workDir!, 'runs', runId) : runDir;
+  let lock: Awaited<ReturnType<typeof acquireTargetLock>> | null = null;
+  try {
+    // Inside the try: a target held by another run still leaves this run.json finished (incomplete).
+    if (remote) lock = await acquireTargetLock(target, runId);
+    const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
+    const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);
+    const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;
+    // With --server-url the objects live on the appliance; only the expected bytes are needed here.
+    const { manifest, bodies } = options.serverUrl
+      ? buildManifest(options.objects.seed, options.objects.totalMiB)
+      : await materializeObjects(localObjectsDir, options.objects.seed, options.objects.totalMiB);
+    if (!options.serverUrl) {
+      // How pages entered the page cache changes sendfile cost (freshly written vs read back
+      // differed by 14-23% here), so every run starts from the same state: evicted, read back.
+      // The cold set is a subdirectory of its own, synced only when a cold variant runs.
+      if (remote) await syncObjects(target, localObjectsDir, objectsDir, progress, ['cold-*']);
+      const note = await os.primePageCache(manifest.objects.map((o) => path.posix.join(objectsDir, o.path)));
+      if (note) progress.log(`note: ${note}`);
+    }
+    // Cold-cache variants read a set of their own, larger than one repetition reads, so most of
+    // their bytes come from the disk; the hot set stays in the cache for the hot variants.
+    const wantsCold = !options.serverUrl && p.suites.some((s) => selectVariants(s, options.variants).some((v) => v.cache === 'cold'));
+    let coldObjects: RunEnvironment['objects'] = [];
+    if (wantsCold) {
+      const coldMiB = options.objects.coldMiB ?? options.objects.totalMiB;
+      const prefix = `/cold-${coldMiB}MiB`;
+      progress.log(`cold-cache object set: ${coldMiB} MiB in ${path.posix.join(objectsDir, prefix)}`);
+      const cold = await materializeObjects(path.join(localObjectsDir, prefix), options.objects.seed + 1, coldMiB);
+      if (remote) await syncObjects(target, path.join(localObjectsDir, prefix), path.posix.join(objectsDir, prefix), progress);
+      coldObjects = cold.manifest.objects.map((o) => ({ path: prefix + o.path, kind: o.kind, body: cold.bodies.get(o.path)! }));
+    }
+    const env: RunEnvironment = {
+      target,
+      os,
+      fingerprint,
+      options,
+      signal,
+      progress,
+      runDir,
+      targetRunDir,
+      objectsDir,
+      host: p.host ?? (remote ? new LocalTarget() : target),
+      clients: p.clients,
+      objects: manifest.objects.map((o) => ({ path: o.path, kind: o.kind, body: bodies.get(o.path)! })),
+      coldObjects,
+    };
+
+    // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
+    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }[] = [];
+    for (const suite of p.suites) {
+      const m = suite.manifest;
+      const result: SuiteResult = { id: m.id, title: m.title, feature: m.feature, status: 'ran', metrics: m.metrics, variants: [] };
+      const runnable: VariantDef[] = [];
+      const chosen = selectVariants(suite, options.variants);
+      const applies = suiteApplies(m, fingerprint.os);
+      if (!applies.ok) {
+        result.status = 'skipped';
+        result.reason = applies.reason;
+      } else if (chosen.length === 0) {
+        result.status = 'skipped';
+        result.reason = 'no variant of this suite selected by --variant';
+      }
+      for (const v of result.status === 'ran' ? chosen : []) {
+        const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
+        const c = await variantApplies(m, v, os, target);
+        if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason });
+        else if (v.cache === 'cold' && options.serverUrl) {
+          Object.assign(vr, { status: 'skipped', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
+        }
+        result.variants.push(vr);
+        if (vr.status === 'ran') runnable.push(v);
+      }
+      if (result.status === 'ran' && runnable.length === 0) {
+        result.status = 'skipped';
+        result.reason = 'every selected variant was skipped';
+      }
+      record.suites.push(result);
+      plans.push({ suite, result, runnable });
+    }
+    progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
+
+    for (const plan of plans) {
+      if (plan.runnable.length === 0) continue;
+      await runSuite(env, plan, record, runDir, p.adaptive);
+    }
+    record.status = record.errors.length ? 'incomplete' : 'complete';
+  } catch (e) {
+    record.status = signal.aborted ? 'interrupted' : 'incomplete';
+    if (!signal.aborted) record.errors.push(describeError(e));
+    throw signal.aborted ? interruptedError(`interrupted; partial run kept in ${runDir}`) : e;
+  } finally {
+    record.finishedAt = new Date().toISOString();
+    progress.stop();
+    if (target.consoleLog) {
+      // The serial console (boot and run) belongs with the evidence.
+      await copyFile(target.consoleLog, path.join(runDir, 'console.log')).then(
+        () => (record.target.console = 'console.log'),
+        () => {},
+      );
+    }
+    if (lock) await lock.release().catch((e) => record.restoreFailures.push(`release the lock on ${target.name}: ${describeError(e)}`));
+    await saveRun(runDir, record);
+  }
+  return { record, runDir };
+}
+
+async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }, record: RunRecord, runDir: string, adaptive?: AdaptiveParams) {
+  const { suite, result } = plan;
+  const { options, signal, progress, fingerprint } = env;
+  const suiteStack = new CleanupStack();
+  const variantResult = (id: string) => result.variants.find((v) => v.id === id)!;
+  const fail = (v: VariantDef, e: unknown) => {
+    const vr = variantResult(v.id);
+    vr.status = 'error';
+    vr.reason = describeError(e);
+    record.errors.push(`${suite.manifest.id}/${v.id}: ${vr.reason}`);
+    progress.log(`ERROR ${suite.manifest.id}/${v.id}: ${vr.reason}`);
+  };
+  const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
+    // Artifacts live under the target's run directory; remote ones are downloaded to the same layout.
+    Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.posix.relative(env.targetRunDir, f)])));
+  }, suite.manifest.counters);
+  const rethrowIfFatal = (e: unknown) => {
+    if (signal.aborted) throw interruptedError();
+    if (isHeadgateError(e) && e.kind === 'input') throw e;
+  };
+  const applyKnobs = async (v: VariantDef) => {
+    for (const [k, val] of variantKnobs(v, fingerprint.os)) await ctx.setKnob(k, val);
+  };
+  // Every warm-up and repetition gets a deadline: a hung step becomes an infrastructure error
+  // with the target restored, instead of a CI job that never ends.
+  const step = async <T>(label: string, loadSec: number, fn: () => Promise<T>): Promise<T> => {
+    const limitSec = loadSec + (options.stepTimeoutSec ?? DEFAULT_STEP_GRACE_SEC);
+    const deadline = new AbortController();
+    const timedOut = new Promise<never>((_, reject) =>
+      deadline.signal.addEventListener('abort', () => reject(infraError(`${suite.manifest.id}/${label} did not finish within ${limitSec} s (step timeout)`)), { once: true }),
+    );
+    const timer = setTimeout(() => deadline.abort(), limitSec * 1000);
+    ctx.stepSignal = AbortSignal.any([signal, deadline.signal]);
+    try {
+      return await Promise.race([fn(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+      ctx.stepSignal = undefined;
+    }
+  };
+  const restoreKnobs = async () => {
+    record.restoreFailures.push(...(await ctx.knobStack.unwind((l) => progress.log(l))));
+  };
+
+  const sessions = new Map<string, VariantSession>();
+  // One repetition of a variant: knobs, deadline, verification and proof, saved at once.
+  const repeat = async (v: VariantDef, r: number) => {
+    if (!sessions.has(v.id)) return;
+    if (signal.aborted) throw interruptedError();
+    const startedAt = new Date().toISOString();
+    const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
+    if (m) {
+      const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
+      if (missed.length) m.proofFailures = missed;
+      variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
+      const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
+      const proof = missed.length ? ` FEATURE NOT ENGAGED: ${missed[0]}` : '';
+      progress.done(`${suite.manifest.id}/${v.id} #${r + 1}: ${headline(suite.manifest.metrics, m.metrics)}${ver}${proof}${m.clientBound ? ' (client-bound)' : ''}`);
+    }
+    await saveRun(runDir, record);
+  };
+  // One warm-up or repetition: the variant's knobs set, a deadline, the knobs restored whatever
+  // happens; an infrastructure failure retires the variant, the others go on.
+  const attempt = async <T>(v: VariantDef, label: string, loadSec: number, fn: (s: VariantSession) => Promise<T>): Promise<T | undefined> => {
+    const s = sessions.get(v.id);
+    if (!s) return undefined;
+    try {
+      await applyKnobs(v);
+      return await step(label, loadSec, () => fn(s));
+    } catch (e) {
+      rethrowIfFatal(e);
+      fail(v, e);
+      sessions.delete(v.id);
+      return undefined;
+    } finally {
+      await restoreKnobs();
+    }
+  };
+  // Adaptive repetitions: after each look, undecided variants get another batch of interleaved
+  // rounds, until every one is settled or the budget (count, then wall time) is spent.
+  const addRepetitions = async (a: AdaptiveParams) => {
+    const t0 = Date.now();
+    let n = options.runs;
+    for (const v of plan.runnable) {
+      const vr = variantResult(v.id);
+      if (sessions.has(v.id) && vr.repetitions.length) vr.adaptive = { looks: [vr.repetitions.length], stoppedBy: n >= a.maxRuns ? 'budget' : 'settled' };
+    }
+    while (n < a.maxRuns) {
+      const want = new Set(a.undecided(record, suite.manifest.id));
+      const more = plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id));
+      if (more.length === 0) return;
+      if ((Date.now() - t0) / 1000 >= a.maxExtraSec) {
+        for (const v of more) variantResult(v.id).adaptive!.stoppedBy = 'time';
+        progress.log(`${suite.manifest.id}: adaptive repetitions stopped by the ${a.maxExtraSec} s budget with ${more.map((v) => v.id).join(', ')} undecided`);
+        return;
+      }
+      const add = Math.min(a.batch, a.maxRuns - n);
+      progress.log(`${suite.manifest.id}: ${more.map((v) => v.id).join(', ')} undecided after ${n} repetitions: adding ${add}`);
+      progress.extend(add * more.length);
+      for (let r = n; r < n + add; r++) for (const v of more) await repeat(v, r);
+      n += add;
+      for (const v of more) {
+        const ad = variantResult(v.id).adaptive!;
+        ad.looks.push(variantResult(v.id).repetitions.length);
+        ad.stoppedBy = n >= a.maxRuns ? 'budget' : 'settled';
+      }
+      await saveRun(runDir, record);
+    }
+  };
+  try {
+    for (const v of plan.runnable) {
+      try {
+        if (suite.probe) {
+          const c = await suite.probe(ctx, v);
+          if (!c.ok) {
+            Object.assign(variantResult(v.id), { status: 'skipped', reason: c.reason ?? 'probe failed' });
+            continue;
+          }
+        }
+        sessions.set(v.id, await suite.prepare(ctx, v));
+      } catch (e) {
+        rethrowIfFatal(e);
+        fail(v, e);
+      }
+    }
+    for (const v of plan.runnable) await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
+    for (let r = 0; r < options.runs; r++) for (const v of plan.runnable) await repeat(v, r);
+    if (adaptive) await addRepetitions(adaptive);
+  } finally {
+    record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
+    if (env.targetRunDir !== runDir) {
+      // Server configs and logs for the report; a target that is gone loses only these.
+      await env.target.download(path.posix.join(env.targetRunDir, 'servers'), path.join(runDir, 'servers')).catch((e) => progress.log(`note: artifacts of ${suite.manifest.id} not downloaded: ${describeError(e)}`));
+    }
+    if (result.variants.every((v) => v.status !== 'ran')) {
+      result.status = result.variants.some((v) => v.status === 'error') ? 'error' : 'skipped';
+    }
+  }
+}
+
+/** Rejects options that cannot work before any load is generated. */
+export function checkOptions(o: RunOptions): void {
+  if (!Number.isInteger(o.runs) || o.runs < 2) throw inputError(`--runs ${o.runs}: need at least 2 repetitions per variant`);
+  if (!(o.durationSec > 0)) throw inputError(`--duration ${o.durationSec}: must be a positive number of seconds`);
+  if (!(o.connections >= 1)) throw inputError(`--connections ${o.connections}: must be at least 1`);
+  if (o.rate !== undefined && !(o.rate > 0)) throw inputError(`--rate ${o.rate}: must be a positive number of requests per second`);
+  if (o.serverUrl && !/^https?:\/\/[^/]+/.test(o.serverUrl)) throw inputError(`--server-url ${o.serverUrl}: must be an http:// or https:// URL`);
+}
+

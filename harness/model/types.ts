@@ -1,0 +1,249 @@
+/** Which way a metric improves. */
+export type Direction = 'higher' | 'lower';
+
+/** A metric declared by a suite: unit, direction, noise floor and gating flag are data. */
+export interface MetricDef {
+  id: string;
+  title: string;
+  unit: string;
+  direction: Direction;
+  /** Smallest relative change (0.05 = 5%) that matters; smaller changes are "unchanged". */
+  noiseFloor: number;
+  /** Gating metrics decide the verdict; informational ones are only reported. */
+  gating: boolean;
+}
+
+/** One setting of a suite's knobs. */
+export interface VariantDef {
+  id: string;
+  description: string;
+  /** nginx directives placed in the http block for this variant. */
+  nginx?: string[];
+  /** Kernel knobs to set for this variant, per OS family, through the restore stack. */
+  knobs?: Partial<Record<OsFamily, Record<string, string>>>;
+  /** Feature capabilities the target must have (probed by the OS adapter). */
+  requires?: string[];
+  /** Run by default (false: only with --variant). */
+  default?: boolean;
+  /** Which part of the object set the client requests (default: all). */
+  objects?: ObjectClass;
+  /** OS families this variant applies to (default: every OS of the suite). */
+  os?: OsFamily[];
+  /** hot: objects served from the page cache; cold: evicted before and during each repetition. */
+  cache?: 'hot' | 'cold';
+  /** Serve HTTPS with this protocol and cipher, with or without kernel TLS. */
+  tls?: TlsSpec;
+  /** Who requests the objects: the load generator (default) or a real browser. */
+  client?: 'load' | 'browser';
+  /** Concurrent connections for this variant (default: the run's --connections). */
+  connections?: number;
+  /** Counter deltas that prove the feature engaged; a repetition that misses one fails the variant. */
+  expect?: Partial<Record<OsFamily, Proof[]>>;
+  /** Free-form settings the suite's code reads (scheduler name, congestion control, ...). */
+  params?: Record<string, string | number | boolean>;
+}
+
+/** TLS settings of a variant's server. */
+export interface TlsSpec {
+  protocol: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher (TLS 1.2) or ciphersuite (TLS 1.3) name the server allows. */
+  ciphers: string;
+  /** Ask nginx/OpenSSL to hand record encryption to the kernel (ssl_conf_command Options KTLS). */
+  ktls: boolean;
+}
+
+/** A counter that must move by at least `atLeast` in every repetition, and what that proves. */
+export interface Proof {
+  counter: string;
+  atLeast: number;
+  means: string;
+}
+
+/** Groups of kernel counters an OS adapter can read (each suite names the ones it needs). */
+export type CounterGroup = 'vm' | 'tcp' | 'sendfile' | 'ktls' | 'uma' | 'block';
+
+/** A slice of the object set: box art (tens of KiB), video segments (1-16 MiB), or all of it. */
+export type ObjectClass = 'all' | 'boxart' | 'segment';
+
+/** The declarative part of a suite (suites/<id>/suite.json), validated against a schema. */
+export interface SuiteManifest {
+  schemaVersion: 1;
+  id: string;
+  title: string;
+  feature: string;
+  description: string;
+  os: OsFamily[];
+  variants: VariantDef[];
+  metrics: MetricDef[];
+  /** Counter groups read before and after each repetition (default: vm, tcp, sendfile). */
+  counters?: CounterGroup[];
+  /** Why the suite does not apply to an OS it does not list (shown as the skip reason). */
+  notApplicable?: Partial<Record<OsFamily, string>>;
+}
+
+export type OsFamily = 'linux' | 'freebsd';
+
+/** Facts read from a target, stored with every run. */
+export interface Fingerprint {
+  os: OsFamily;
+  hostname: string;
+  kernelRelease: string;
+  kernelVersion: string;
+  arch: string;
+  cpuModel: string;
+  cpuCount: number;
+  memoryBytes: number;
+  sysctls: Record<string, string>;
+  tools: Record<string, string>;
+}
+
+/** Payload verification outcome of one repetition. */
+export interface VerificationResult {
+  verified: number;
+  failed: number;
+  /** First few failures, each with its own reason. */
+  failures: { path: string; reason: string }[];
+}
+
+/** One measured execution of a variant. */
+export interface Repetition {
+  index: number;
+  startedAt: string;
+  durationMs: number;
+  metrics: Record<string, number>;
+  counters: Record<string, number>;
+  verification: VerificationResult;
+  clientBound: boolean;
+  notes: string[];
+  /** Expected counter movements that did not happen (the feature did not engage). */
+  proofFailures?: string[];
+}
+
+/** What happened to one variant in a run. */
+export interface VariantResult {
+  id: string;
+  status: 'ran' | 'skipped' | 'error';
+  reason?: string;
+  repetitions: Repetition[];
+  /** Attachments kept in the run directory (relative paths), e.g. nginx.conf and error.log. */
+  artifacts: Record<string, string>;
+  /** Adaptive repetitions: repetition counts at each look, and why the variant stopped. */
+  adaptive?: { looks: number[]; stoppedBy: 'settled' | 'budget' | 'time' };
+}
+
+/** One suite's results in a run. */
+export interface SuiteResult {
+  id: string;
+  title: string;
+  feature: string;
+  status: 'ran' | 'skipped' | 'error';
+  reason?: string;
+  metrics: MetricDef[];
+  variants: VariantResult[];
+}
+
+export type MetricVerdict = 'improved' | 'unchanged' | 'regressed' | 'inconclusive';
+export type RunVerdict = 'pass' | 'fail' | 'inconclusive' | 'error' | 'no-baseline';
+
+/** The comparison of one metric of one variant with its reference samples. */
+export interface MetricComparison {
+  suite: string;
+  variant: string;
+  /** Variant of the reference the samples came from (differs with --baseline-variant). */
+  referenceVariant: string;
+  metric: string;
+  title: string;
+  unit: string;
+  direction: Direction;
+  gating: boolean;
+  /** The practical threshold used (relative): calibrated noise or the suite's noise floor. */
+  noiseFloor: number;
+  /** Where the threshold came from, in words. */
+  thresholdSource?: string;
+  /** Calibrated A/A noise of this metric (repetition CV, session drift), when calibrated. */
+  noise?: { cv: number; drift: number; n: number };
+  /** Looks taken (1 without adaptive repetitions) and the alpha of the deciding look. */
+  looks?: number;
+  lookAlpha?: number;
+  verdict: MetricVerdict;
+  /** Which rule decided the verdict, in words. */
+  rule: string;
+  baselineMedian: number;
+  currentMedian: number;
+  /** Hodges-Lehmann shift relative to the baseline median (+0.05 = 5% higher). */
+  relChange: number;
+  ciLow: number;
+  ciHigh: number;
+  pValue: number;
+  pAdjusted: number;
+  nBaseline: number;
+  nCurrent: number;
+  baselineSamples: number[];
+  currentSamples: number[];
+}
+
+/** A run's comparison section. */
+export interface Comparison {
+  reference: { kind: 'baseline' | 'run'; id: string; profile?: string; file?: string };
+  alpha: number;
+  /** Adaptive repetition budget, when used. */
+  plan?: { batch: number; nMax: number; rho: number; maxExtraSec?: number };
+  /** The noise calibration the thresholds came from. */
+  noise?: { measuredAt: string; target: string; sessions: number; runs: number };
+  comparisons: MetricComparison[];
+  integrityFailures: string[];
+  fingerprintDifferences: string[];
+  missing: string[];
+  verdict: RunVerdict;
+  exitCode: number;
+  summary: string;
+}
+
+/** The run directory's run.json. */
+export interface RunRecord {
+  schemaVersion: 1;
+  tool: { name: 'headgate'; version: string };
+  runId: string;
+  status: 'running' | 'complete' | 'incomplete' | 'interrupted';
+  startedAt: string;
+  finishedAt?: string;
+  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[] };
+  /** Which shard of a `--shard i/n` run this is. */
+  shard?: { index: number; count: number };
+  /** Run ids this run was merged from (`headgate merge`). */
+  mergedFrom?: string[];
+  profile: string;
+  fingerprint: Fingerprint;
+  options: RunOptions;
+  suites: SuiteResult[];
+  errors: string[];
+  restoreFailures: string[];
+  comparison?: Comparison;
+}
+
+/** Effective options of a run (after config file and flags). */
+export interface RunOptions {
+  suites: string[];
+  variants: string[];
+  runs: number;
+  durationSec: number;
+  warmupSec: number;
+  connections: number;
+  /** The object set (hot) and, for cold-cache variants, a larger set of its own (coldMiB). */
+  objects: { seed: number; totalMiB: number; coldMiB?: number };
+  serverUrl?: string;
+  serverWorkers: number;
+  /** CPUs to pin nginx workers to (worker_cpu_affinity); unset: not pinned. */
+  serverCpus?: number[];
+  serverDirectives: string[];
+  quick: boolean;
+  /** Open model: requests per second arriving on a fixed schedule (latency from the intended send time). Unset: closed model. */
+  rate?: number;
+  /** Deadline of one step (warm-up or repetition) beyond its load duration; then it is an infrastructure error. */
+  stepTimeoutSec?: number;
+  /** Block device the io-sched suite may overwrite (default: a loop device it creates). */
+  blockDevice?: string;
+}
+
+/** A profile's recorded history of one metric (store/history.ts reads it, the Allure reporter draws it). */
+export type HistorySource = (suite: string, variant: string, metric: string) => { points: { runId: string; value: number }[]; changes: number[] };

@@ -1,0 +1,80 @@
+import { infraError, interruptedError } from '../model/errors.js';
+import type { Target } from '../drivers/targets/target.js';
+
+/** One side of the io-sched workload. */
+export interface FioSide {
+  rw: 'randread' | 'read' | 'write' | 'randwrite';
+  bs: string;
+  iodepth: number;
+}
+
+/** The io-sched workload: a latency-sensitive reader against a concurrent writer on one device. */
+export interface FioSpec {
+  device: string;
+  durationSec: number;
+  /** libaio on Linux, posixaio on FreeBSD. */
+  ioengine: string;
+  reader: FioSide;
+  writer: FioSide;
+}
+
+/** Percentiles and rates of one direction of one fio job. */
+export interface FioStats {
+  iops: number;
+  bytesPerSec: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+}
+
+/**
+ * fio arguments: O_DIRECT so the page cache does not hide the scheduler; the reader uses the
+ * first half of the device and the writer the second, so they contend for the queue, not for blocks.
+ */
+export function fioArgs(s: FioSpec): string[] {
+  const side = (name: string, x: FioSide, offset: string) => [`--name=${name}`, `--rw=${x.rw}`, `--bs=${x.bs}`, `--iodepth=${x.iodepth}`, `--offset=${offset}`, '--size=50%'];
+  return [
+    'fio',
+    '--output-format=json',
+    `--filename=${s.device}`,
+    '--direct=1',
+    `--ioengine=${s.ioengine}`,
+    '--time_based',
+    `--runtime=${Math.max(1, Math.round(s.durationSec))}s`,
+    '--randrepeat=0',
+    ...side('reader', s.reader, '0'),
+    ...side('writer', s.writer, '50%'),
+  ];
+}
+
+const pct = (clat: { percentile?: Record<string, number> } | undefined, key: string) => (clat?.percentile?.[key] ?? NaN) / 1000;
+
+/** Reader and writer statistics from fio's JSON output (jobs[].read / jobs[].write, clat_ns percentiles). */
+export function parseFioJson(text: string): { reader: FioStats; writer: FioStats } {
+  // fio may print warnings before the JSON document.
+  const start = text.indexOf('{');
+  if (start < 0) throw infraError(`fio printed no JSON: ${text.trim().split('\n')[0] ?? ''}`);
+  const doc = JSON.parse(text.slice(start)) as { jobs: { jobname: string; read: any; write: any }[] };
+  const job = (name: string) => {
+    const j = doc.jobs.find((x) => x.jobname === name);
+    if (!j) throw infraError(`fio output has no job "${name}"`);
+    return j;
+  };
+  const stats = (d: any): FioStats => ({
+    iops: d.iops,
+    bytesPerSec: d.bw_bytes,
+    p50Us: pct(d.clat_ns, '50.000000'),
+    p99Us: pct(d.clat_ns, '99.000000'),
+    p999Us: pct(d.clat_ns, '99.900000'),
+  });
+  return { reader: stats(job('reader').read), writer: stats(job('writer').write) };
+}
+
+/** Runs the workload on the target with a deadline; fio's JSON is the only output kept. */
+export async function runFio(target: Target, s: FioSpec, signal?: AbortSignal): Promise<{ reader: FioStats; writer: FioStats }> {
+  if (signal?.aborted) throw interruptedError();
+  const r = await target.exec(fioArgs(s), { allowFail: true, timeoutMs: (s.durationSec + 30) * 1000 });
+  if (signal?.aborted) throw interruptedError();
+  if (r.code !== 0) throw infraError(`fio on ${s.device} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+  return parseFioJson(r.stdout);
+}

@@ -1,0 +1,229 @@
+import autocannon from 'autocannon';
+import * as hdr from 'hdr-histogram-js';
+import net from 'node:net';
+import { infraError, interruptedError } from '../model/errors.js';
+import type { VerificationResult } from '../model/types.js';
+import { checkChunk, latencySummary, VerificationTally, type LatencySummary } from './verify.js';
+import { mulberry32 } from '../stats/shift.js';
+
+/** An object the client requests and the exact bytes it must receive. */
+export interface ExpectedObject {
+  path: string;
+  body: Buffer;
+}
+
+/** Options of one closed-model HTTP load (fixed connections, fixed duration). */
+export interface HttpLoadOptions {
+  baseUrl: string;
+  objects: ExpectedObject[];
+  connections: number;
+  durationSec: number;
+  /** Seed for each connection's request order. */
+  seed?: number;
+  /** A request with no progress for this long is a timeout, whole seconds (default: max(10, durationSec)). */
+  timeoutSec?: number;
+  signal?: AbortSignal;
+  /** Called about once a second with live totals (for progress display). */
+  onTick?: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => void;
+}
+
+/** What one load produced. */
+export interface HttpLoadResult {
+  durationSec: number;
+  requests: number;
+  bodyBytes: number;
+  wireBytes: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  verification: VerificationResult;
+  latencyUs: LatencySummary;
+  /** Time from sending a request to its first body byte (closed model only). */
+  ttfbUs?: LatencySummary;
+  /** Fraction of one core the client (this process) used: near 1 means client-bound. */
+  clientCpu: number;
+  clientBound: boolean;
+  /** The latency (and TTFB) histograms, HdrHistogram compressed base64: results from several clients merge exactly. */
+  histograms?: { latency: string; ttfb?: string };
+  /** Per client host, when the load ran on several (see mergeLoadResults). */
+  clients?: ClientShare[];
+}
+
+/** One load client's share of a merged load. */
+export interface ClientShare {
+  name: string;
+  requests: number;
+  bodyBytes: number;
+  clientCpu: number;
+  clientBound: boolean;
+}
+
+/** Above this share of one core the single-threaded client, not the target, sets the pace. */
+export const CLIENT_BOUND_CPU = 0.9;
+
+interface Pending {
+  req: { path?: string };
+  startTime?: [number, number];
+  headers: { statusCode?: number };
+  off?: number;
+  bad?: string;
+}
+
+/** Bytes read per recv() into each connection's reused buffer. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Replaces autocannon's connect (plain HTTP only) with one that reads into a per-connection
+ * buffer (net `onread`) instead of allocating a new Buffer per chunk. Bodies are verified
+ * synchronously and never kept, so reuse is safe; the allocation churn it removes made the
+ * client's throughput swing 2-3x between repetitions on the 2-core test machine.
+ */
+function useStaticReadBuffer(client: any): void {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  client._connect = function (this: any) {
+    this.conn = net.connect({
+      port: this.opts.port,
+      host: this.opts.hostname,
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array) => {
+          this.pipelinedRequests.addByteCount(n);
+          this.parser.execute((buf as Buffer).subarray(0, n));
+          return true; // keep reading
+        },
+      },
+    });
+    this.conn.on('error', (error: Error) => {
+      this.emit('connError', error);
+      if (!this.destroyed) this._connect();
+    });
+    this.conn.on('end', () => {
+      if (!this.destroyed) this._connect();
+    });
+    for (let i = 0; i < this.opts.pipelining; i++) this._doRequest();
+  };
+}
+
+/**
+ * autocannon keeps one HTTP parser and one queue of pending requests per client across
+ * reconnects. After a timeout mid-body (or a connection error) the new connection's bytes were
+ * parsed as the rest of the old response and matched to the wrong request: a stalled server
+ * showed up as "HTTP status undefined" payload failures (seen on a cold-cache run). A request
+ * whose connection died will never be answered, so each new connection starts with a reset
+ * parser and an empty queue; the lost requests count as errors or timeouts, not as bad bytes.
+ */
+function freshParserPerConnection(client: any): void {
+  const connect = client._connect;
+  client._connect = function (this: any) {
+    this.parser.initialize(this.parser.type ?? 'RESPONSE');
+    this.pipelinedRequests.clear();
+    return connect.call(this);
+  };
+}
+
+/**
+ * Runs autocannon against baseUrl and verifies every response body against the expected bytes.
+ * autocannon as shipped turns each body chunk into a string (it then measures itself, not the
+ * server); here each chunk is compared in place with Buffer.compare (memcmp), which keeps the
+ * client at wire speed while no byte goes unchecked.
+ */
+export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
+  if (o.objects.length === 0) throw infraError('http load: empty object set');
+  if (o.signal?.aborted) throw interruptedError();
+  const expected = new Map(o.objects.map((x) => [x.path, x.body]));
+  const paths = o.objects.map((x) => x.path);
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const ttfb = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const tally = new VerificationTally();
+  let bodyBytes = 0;
+  let completed = 0;
+  let clientIndex = 0;
+
+  // Typed loosely: setupClient receives autocannon's internal Client.
+  const setupClient = (client: any) => {
+    const rnd = mulberry32((o.seed ?? 1) * 7919 + clientIndex++);
+    const order = [...paths];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    client.setRequests(order.map((p) => ({ method: 'GET', path: p })));
+    const q = client.pipelinedRequests;
+    q.addBody = function (data: Buffer) {
+      const r: Pending | undefined = this.pendingRequests[0];
+      if (!r) return;
+      const off = r.off ?? 0;
+      if (off === 0 && r.startTime) {
+        const [sec, ns] = process.hrtime(r.startTime);
+        ttfb.recordValue(Math.max(1, Math.round(sec * 1e6 + ns / 1e3)));
+      }
+      if (r.bad === undefined) r.bad = checkChunk(expected.get(r.req.path ?? ''), data, off);
+      r.off = off + data.length;
+    };
+    const terminate = q.terminateRequest.bind(q);
+    q.terminateRequest = function () {
+      const r = terminate() as Pending | undefined;
+      if (!r) return r;
+      const p = r.req.path ?? '?';
+      const got = r.off ?? 0;
+      bodyBytes += got;
+      completed++;
+      tally.finish(p, r.headers.statusCode, r.bad, got, expected.get(p));
+      return r;
+    };
+    if (!client.secure && !client.ipc) useStaticReadBuffer(client);
+    freshParserPerConnection(client);
+    client.on('response', (_status: number, _bytes: number, ms: number) => {
+      hist.recordValue(Math.max(1, Math.round(ms * 1000)));
+    });
+  };
+
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const instance = autocannon(
+    {
+      url: o.baseUrl,
+      connections: o.connections,
+      duration: o.durationSec,
+      // Whole seconds: autocannon never starts with a fractional timeout.
+      timeout: Math.max(1, Math.ceil(o.timeoutSec ?? Math.max(10, o.durationSec))),
+      setupClient,
+    } as autocannon.Options,
+    () => {},
+  );
+  const ticker = setInterval(() => {
+    o.onTick?.({ elapsedSec: Number(process.hrtime.bigint() - t0) / 1e9, requests: completed, bodyBytes });
+  }, 1000);
+  const onAbort = () => instance.stop();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let res: autocannon.Result;
+  try {
+    res = await new Promise<autocannon.Result>((resolve, reject) => {
+      instance.on('done', resolve);
+      instance.on('error', reject);
+    });
+  } finally {
+    clearInterval(ticker);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+  if (o.signal?.aborted) throw interruptedError();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(cpu0);
+  const clientCpu = (c.user + c.system) / 1e6 / wall;
+  const durationSec = Math.min(wall, o.durationSec) || wall;
+  return {
+    durationSec,
+    requests: completed,
+    bodyBytes,
+    wireBytes: res.throughput.total,
+    errors: res.errors,
+    timeouts: res.timeouts,
+    non2xx: res.non2xx,
+    verification: tally.result,
+    latencyUs: latencySummary(hist),
+    ttfbUs: ttfb.totalCount ? latencySummary(ttfb) : undefined,
+    clientCpu,
+    clientBound: clientCpu >= CLIENT_BOUND_CPU,
+    histograms: { latency: hdr.encodeIntoCompressedBase64(hist), ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },
+  };
+}

@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, rename, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadDoc } from '../model/validate.js';
+import { writeJsonAtomic } from '../lib/atomic.js';
+import type { Reference } from '../verdict/compare.js';
+import { integrityFailures } from '../verdict/compare.js';
+import { inputError } from '../model/errors.js';
+import type { Fingerprint, MetricDef, RunOptions, RunRecord } from '../model/types.js';
+
+/** A reviewed baseline file: baselines/<profile>/<suite>.json. */
+export interface BaselineFile {
+  schemaVersion: 1;
+  profile: string;
+  suite: string;
+  promotedAt: string;
+  promotedBy: string;
+  reason: string;
+  sourceRun: string;
+  previous?: string | null;
+  fingerprint: Fingerprint;
+  /** Options of the run the samples came from (duration, connections, objects...). */
+  options?: RunOptions;
+  metrics?: MetricDef[];
+  variants: Record<string, { samples: Record<string, number[]> }>;
+  checksum: string;
+}
+
+/** JSON with keys sorted at every level, so the checksum does not depend on key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The checksum stored in a baseline: sha256 over the canonical JSON of everything else. */
+export function baselineChecksum(b: Omit<BaselineFile, 'checksum'> & { checksum?: string }): string {
+  const { checksum: _omit, ...rest } = b;
+  return `sha256:${createHash('sha256').update(canonical(rest)).digest('hex')}`;
+}
+
+/** Where a profile's baseline for a suite lives. */
+export function baselinePath(dir: string, profile: string, suite: string): string {
+  return path.join(dir, profile, `${suite}.json`);
+}
+
+/** Reads and checks a baseline file; schema or checksum failures are input errors (exit 2). */
+export async function readBaseline(file: string): Promise<BaselineFile> {
+  const b = await loadDoc<BaselineFile>('baseline', file);
+  if (baselineChecksum(b) !== b.checksum) {
+    throw inputError(`${file}: checksum mismatch: the baseline was edited by hand or corrupted; restore it from git or promote a new one`);
+  }
+  return b;
+}
+
+/** Loads the baselines of a profile for the given suites (missing ones are simply absent). */
+export async function loadBaselines(dir: string, profile: string, suites: string[]): Promise<BaselineFile[]> {
+  const out: BaselineFile[] = [];
+  for (const s of suites) {
+    const f = baselinePath(dir, profile, s);
+    if (existsSync(f)) out.push(await readBaseline(f));
+  }
+  return out;
+}
+
+/** Turns baseline files into a comparison reference (null when there are none). */
+export function baselinesAsReference(files: BaselineFile[], dir: string, profile: string): Reference | null {
+  if (files.length === 0) return null;
+  return {
+    kind: 'baseline',
+    id: files.map((f) => `${f.suite}@${f.promotedAt}`).join(', '),
+    profile,
+    file: files.map((f) => baselinePath(dir, f.profile, f.suite)).join(', '),
+    fingerprint: files[0].fingerprint,
+    options: files[0].options,
+    samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
+  };
+}
+
+/** Who promotes: HEADGATE_USER, else user@host. */
+export function promoter(): string {
+  return process.env.HEADGATE_USER ?? `${os.userInfo().username}@${os.hostname()}`;
+}
+
+/**
+ * Promotes a run's samples to the baselines of its profile, one file per suite. The previous
+ * file is moved to <profile>/history/, never overwritten. Refuses runs that are incomplete or
+ * whose payloads failed verification: a baseline must be a known-good reference.
+ */
+export async function promoteRun(
+  run: RunRecord,
+  o: { dir: string; reason: string; who?: string; suites?: string[]; variants?: string[]; profile?: string },
+): Promise<string[]> {
+  if (!o.reason.trim()) throw inputError('baseline promote: --reason must say why this run is the new reference');
+  if (run.status !== 'complete') throw inputError(`run ${run.runId} is ${run.status}: only complete runs can be promoted`);
+  const bad = integrityFailures(run);
+  if (bad.length) throw inputError(`run ${run.runId} has payload verification failures and cannot be a baseline: ${bad[0]}`);
+  const profile = o.profile ?? run.profile;
+  const written: string[] = [];
+  const now = new Date().toISOString();
+  for (const s of run.suites) {
+    if (o.suites?.length && !o.suites.includes(s.id)) continue;
+    const variants: BaselineFile['variants'] = {};
+    for (const v of s.variants) {
+      if (v.status !== 'ran' || v.repetitions.length < 2) continue;
+      if (o.variants?.length && !o.variants.includes(v.id)) continue;
+      const samples: Record<string, number[]> = {};
+      for (const m of s.metrics) samples[m.id] = v.repetitions.map((r) => r.metrics[m.id]).filter((x) => typeof x === 'number');
+      variants[v.id] = { samples };
+    }
+    if (Object.keys(variants).length === 0) continue;
+    const file = baselinePath(o.dir, profile, s.id);
+    let previous: string | null = null;
+    if (existsSync(file)) {
+      const historyDir = path.join(o.dir, profile, 'history');
+      await mkdir(historyDir, { recursive: true });
+      previous = path.join(historyDir, `${s.id}.${now.replace(/[:.]/g, '-')}.json`);
+      await rename(file, previous);
+      previous = path.relative(o.dir, previous);
+    }
+    const doc: Omit<BaselineFile, 'checksum'> = {
+      schemaVersion: 1,
+      profile,
+      suite: s.id,
+      promotedAt: now,
+      promotedBy: o.who ?? promoter(),
+      reason: o.reason,
+      sourceRun: run.runId,
+      previous,
+      fingerprint: run.fingerprint,
+      options: run.options,
+      metrics: s.metrics,
+      variants,
+    };
+    await writeJsonAtomic(file, { ...doc, checksum: baselineChecksum(doc) });
+    written.push(file);
+  }
+  if (written.length === 0) throw inputError(`run ${run.runId}: nothing to promote (no suite/variant with at least 2 repetitions matched)`);
+  return written;
+}
+
+/** Every baseline file under dir: profile, suite, path. */
+export async function listBaselines(dir: string): Promise<{ profile: string; suite: string; file: string }[]> {
+  if (!existsSync(dir)) return [];
+  const out: { profile: string; suite: string; file: string }[] = [];
+  for (const p of await readdir(dir, { withFileTypes: true })) {
+    if (!p.isDirectory()) continue;
+    for (const f of await readdir(path.join(dir, p.name), { withFileTypes: true })) {
+      if (f.isFile() && f.name.endsWith('.json')) out.push({ profile: p.name, suite: f.name.replace(/\.json$/, ''), file: path.join(dir, p.name, f.name) });
+    }
+  }
+  return out.sort((a, b) => (a.profile + a.suite).localeCompare(b.profile + b.suite));
+}

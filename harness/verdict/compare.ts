@@ -1,0 +1,290 @@
+import { decide, metricStats } from '../stats/compare.js';
+import { holmAdjust } from '../stats/multiple.js';
+import { lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
+import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile } from './noise.js';
+import { ExitCode } from '../model/errors.js';
+import { fingerprintDifferences } from '../model/profile.js';
+import type { Comparison, Fingerprint, MetricComparison, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from '../model/types.js';
+
+/** Reference samples to compare a run against: a promoted baseline or another run. */
+export interface Reference {
+  kind: 'baseline' | 'run';
+  id: string;
+  profile?: string;
+  file?: string;
+  fingerprint: Fingerprint;
+  /** Options the reference samples were measured with, when known. */
+  options?: RunOptions;
+  /** Samples of one metric for suite/variant, or undefined when the reference has none. */
+  samples(suite: string, variant: string, metric: string): number[] | undefined;
+}
+
+/** Builds a Reference from another run's repetitions. */
+export function runAsReference(run: RunRecord): Reference {
+  return {
+    kind: 'run',
+    id: run.runId,
+    profile: run.profile,
+    fingerprint: run.fingerprint,
+    options: run.options,
+    samples: (suite, variant, metric) => {
+      const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
+      if (!v || v.repetitions.length === 0) return undefined;
+      return v.repetitions.map((r) => r.metrics[metric]).filter((x): x is number => typeof x === 'number');
+    },
+  };
+}
+
+/** Load options that make samples incomparable when they differ (repetition length, load shape, object set, server). */
+export function optionDifferences(a: RunOptions | undefined, b: RunOptions): string[] {
+  if (!a) return [];
+  const show = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
+  const pairs: [string, unknown, unknown][] = [
+    ['duration (s)', a.durationSec, b.durationSec],
+    ['connections', a.connections, b.connections],
+    ['arrival rate (req/s)', a.rate, b.rate],
+    ['object set', a.objects, b.objects],
+    ['nginx workers', a.serverWorkers, b.serverWorkers],
+    ['nginx worker CPUs', a.serverCpus, b.serverCpus],
+    ['server directives', a.serverDirectives, b.serverDirectives],
+    ['server URL', a.serverUrl, b.serverUrl],
+  ];
+  return pairs.filter(([, x, y]) => show(x) !== show(y)).map(([k, x, y]) => `run option ${k}: ${show(x)} -> ${show(y)}`);
+}
+
+/** Payload verification failures of a run, one line each (any one fails the gate). */
+export function integrityFailures(run: RunRecord): string[] {
+  const out: string[] = [];
+  for (const s of run.suites)
+    for (const v of s.variants)
+      for (const r of v.repetitions)
+        if (r.verification.failed > 0) {
+          const first = r.verification.failures[0];
+          out.push(`${s.id}/${v.id} #${r.index + 1}: ${r.verification.failed} response bodies failed verification${first ? ` (first: ${first.path}: ${first.reason})` : ''}`);
+        }
+  // A variant that asked for a kernel feature which did not engage measured the wrong thing.
+  for (const s of run.suites)
+    for (const v of s.variants)
+      for (const r of v.repetitions) for (const f of r.proofFailures ?? []) out.push(`${s.id}/${v.id} #${r.index + 1}: feature not engaged: ${f}`);
+  return out;
+}
+
+/** Errors that mean the run itself did not work (server would not start, target dropped). */
+export function infrastructureErrors(run: RunRecord): string[] {
+  return [...run.errors, ...run.restoreFailures.map((r) => `restore failed: ${r}`)];
+}
+
+/** What an inconclusive run exits with: 4 (default), or mapped to pass (0) or fail (1) by CI policy. */
+export type InconclusivePolicy = 'exit4' | 'pass' | 'fail';
+
+/**
+ * The core's decision: regression or integrity failure (1) beats infrastructure (3), which
+ * beats inconclusive (4); otherwise pass (0). Reporters render this, they never decide it.
+ */
+export function runVerdict(c: {
+  comparisons: MetricComparison[];
+  integrityFailures: string[];
+  infraErrors: string[];
+  hasReference: boolean;
+  onInconclusive?: InconclusivePolicy;
+}): { verdict: RunVerdict; exitCode: number } {
+  const gating = c.comparisons.filter((m) => m.gating);
+  if (c.integrityFailures.length || gating.some((m) => m.verdict === 'regressed')) return { verdict: 'fail', exitCode: ExitCode.Regression };
+  if (c.infraErrors.length) return { verdict: 'error', exitCode: ExitCode.Infrastructure };
+  if (gating.some((m) => m.verdict === 'inconclusive')) {
+    const policy = c.onInconclusive ?? 'exit4';
+    return { verdict: 'inconclusive', exitCode: policy === 'pass' ? ExitCode.Pass : policy === 'fail' ? ExitCode.Regression : ExitCode.Inconclusive };
+  }
+  if (!c.hasReference) return { verdict: 'no-baseline', exitCode: ExitCode.Pass };
+  return { verdict: 'pass', exitCode: ExitCode.Pass };
+}
+
+/** How strict the comparison is: alpha over all looks, the repetition budget, calibrated noise. */
+export interface CompareOptions {
+  alpha: number;
+  referenceVariant?: string;
+  onInconclusive?: InconclusivePolicy;
+  /** Adaptive repetitions: the budget the looks were planned with (absent: one look). */
+  plan?: Omit<SequentialPlan, 'alpha' | 'nStart'> & { maxExtraSec?: number };
+  /** The profile's A/A calibration: thresholds from measured noise instead of the suites' guesses. */
+  noise?: NoiseProfile | null;
+  /** Practical minimum effect for calibrated metrics (default 1%). */
+  minEffect?: number;
+  /** Both sides were measured in one session (ab, variants of one run): session drift cancels. */
+  sameSession?: boolean;
+}
+
+/** The sequential plan one variant was run under (nStart = its first look). */
+function variantPlan(opts: CompareOptions, v: VariantResult, n: number): SequentialPlan {
+  if (!opts.plan) return singleLook(opts.alpha, n);
+  return { alpha: opts.alpha, nStart: v.adaptive?.looks[0] ?? n, ...opts.plan };
+}
+
+/** This look's alpha for a variant with n repetitions: the increment since its previous look. */
+function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number): number {
+  const plan = variantPlan(opts, v, n);
+  const looks = v.adaptive?.looks ?? [n];
+  const prev = looks.length > 1 ? looks[looks.length - 2] : 0;
+  // A look that ends the budget (count or wall time, both independent of the data) gets what is left.
+  const last = n >= plan.nMax || v.adaptive?.stoppedBy === 'time' || !opts.plan;
+  return lookAlpha(plan, prev, n, last);
+}
+
+type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean; separatedWorse: boolean; pWorse: number; pBetter: number; lookAlpha: number };
+
+/** Statistics of every metric of the given suites against the reference (no decision yet). */
+function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[]): Raw[] {
+  const raw: Raw[] = [];
+  for (const s of suites) {
+    for (const v of s.variants) {
+      if (v.status !== 'ran' || v.repetitions.length === 0) continue;
+      const refVariant = opts.referenceVariant ?? v.id;
+      let any = false;
+      for (const m of s.metrics) {
+        const current = v.repetitions.map((r) => r.metrics[m.id]).filter((x): x is number => typeof x === 'number');
+        const base = ref?.samples(s.id, refVariant, m.id);
+        if (!base || base.length === 0 || current.length === 0) continue;
+        any = true;
+        const st = metricStats(base, current, m.direction);
+        const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
+        raw.push({
+          identical: st.identical,
+          separatedWorse: st.separatedWorse,
+          pWorse: st.pWorse,
+          pBetter: st.pBetter,
+          lookAlpha: variantLookAlpha(opts, v, current.length),
+          c: {
+            suite: s.id,
+            variant: v.id,
+            referenceVariant: refVariant,
+            metric: m.id,
+            title: m.title,
+            unit: m.unit,
+            direction: m.direction,
+            gating: m.gating,
+            noiseFloor: th.value,
+            thresholdSource: th.source,
+            ...(th.noise ? { noise: th.noise } : {}),
+            baselineMedian: st.baselineMedian,
+            currentMedian: st.currentMedian,
+            relChange: st.relChange,
+            ciLow: st.ciLow,
+            ciHigh: st.ciHigh,
+            pValue: st.pValue,
+            nBaseline: base.length,
+            nCurrent: current.length,
+            looks: v.adaptive?.looks.length ?? 1,
+            baselineSamples: base,
+            currentSamples: current,
+          },
+        });
+      }
+      if (ref && !any) missing.push(`${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} has no samples for variant ${refVariant}`);
+    }
+  }
+  return raw;
+}
+
+/** Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. */
+function decideFamily(family: Raw[], final: boolean, runAlpha: number, adjust: (ps: number[]) => number[] = holmAdjust): (MetricComparison & { settled: boolean })[] {
+  const worse = adjust(family.map((r) => r.pWorse));
+  const better = adjust(family.map((r) => r.pBetter));
+  return family.map((r, i) => {
+    const d = decide({
+      direction: r.c.direction,
+      threshold: r.c.noiseFloor,
+      relChange: r.c.relChange,
+      ciLow: r.c.ciLow,
+      ciHigh: r.c.ciHigh,
+      pWorse: worse[i],
+      pBetter: better[i],
+      alpha: r.lookAlpha,
+      runAlpha,
+      identical: r.identical,
+      separatedWorse: r.separatedWorse,
+      final,
+    });
+    return { ...r.c, pAdjusted: worse[i], lookAlpha: r.lookAlpha, verdict: d.verdict, rule: d.rule, settled: d.settled };
+  });
+}
+
+/** Gating comparisons the whole run will make: the family size for the multiple-testing correction. */
+export function gatingFamilySize(run: RunRecord, ref: Reference | null, referenceVariant?: string): number {
+  let m = 0;
+  for (const s of run.suites)
+    for (const v of s.variants) {
+      if (v.status === 'skipped') continue;
+      for (const metric of s.metrics) if (metric.gating && ref?.samples(s.id, referenceVariant ?? v.id, metric.id)?.length) m++;
+    }
+  return m;
+}
+
+/**
+ * An interim look during a run (adaptive repetitions): the variants of one suite whose gating
+ * metrics are still undecided and none regressed, so more repetitions could settle them. Uses
+ * Bonferroni over the whole run's gating family (later suites have no samples yet, so Holm
+ * cannot step down over them) at this look's alpha.
+ */
+export function undecidedVariants(run: RunRecord, suiteId: string, ref: Reference | null, opts: CompareOptions): string[] {
+  const suite = run.suites.find((s) => s.id === suiteId);
+  if (!suite || !ref || !opts.plan) return [];
+  const m = Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant));
+  // Not final: each metric is judged at its variant's current look; undecided means "add repetitions".
+  const raw = collect([suite], ref, opts, []).filter((r) => r.c.gating);
+  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)));
+  const out: string[] = [];
+  for (const v of suite.variants) {
+    const mine = decided.filter((d) => d.variant === v.id);
+    if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
+  }
+  return out;
+}
+
+/**
+ * Compares every metric of every variant that ran with the reference samples. Gating metrics
+ * form one family for the Holm correction; informational metrics another. Each metric is decided
+ * at the alpha of its variant's last look, so adaptive repetitions keep the false-alarm rate.
+ */
+export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareOptions): Comparison {
+  const comparisons: MetricComparison[] = [];
+  const missing: string[] = [];
+  const raw = collect(run.suites, ref, opts, missing);
+  for (const gating of [true, false]) {
+    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true, opts.alpha)) {
+      const { settled: _settled, ...c } = d;
+      comparisons.push(c);
+    }
+  }
+  // Keep the report order stable: suite, variant, then the suite's metric order (gating first).
+  const order = (c: MetricComparison) => `${c.suite}\u0000${c.variant}\u0000${c.gating ? 0 : 1}`;
+  comparisons.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  const integrity = integrityFailures(run);
+  const infra = infrastructureErrors(run);
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null && comparisons.length > 0, onInconclusive: opts.onInconclusive });
+  const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
+  const summary =
+    verdict === 'fail'
+      ? [integrity.length ? `${integrity.length} payload verification failure(s)` : '', regressed.length ? `${regressed.length} gating metric(s) regressed: ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${(c.relChange * 100).toFixed(1)}%`).join(', ')}` : '']
+          .filter(Boolean)
+          .join('; ')
+      : verdict === 'error'
+        ? `infrastructure error: ${infra[0]}`
+        : verdict === 'inconclusive'
+          ? 'inconclusive: some gating metrics look worse but the evidence is not significant; run more repetitions'
+          : verdict === 'no-baseline'
+            ? 'no baseline to compare with: the run is ready to promote'
+            : `pass: no gating metric regressed (${comparisons.filter((c) => c.gating).length} gating comparisons)`;
+  return {
+    reference: ref ? { kind: ref.kind, id: ref.id, profile: ref.profile, file: ref.file } : { kind: 'baseline', id: 'none' },
+    alpha: opts.alpha,
+    ...(opts.plan ? { plan: opts.plan } : {}),
+    ...(opts.noise ? { noise: { measuredAt: opts.noise.measuredAt, target: opts.noise.target, sessions: opts.noise.sessions, runs: opts.noise.runs } } : {}),
+    comparisons,
+    integrityFailures: integrity,
+    fingerprintDifferences: ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options)] : [],
+    missing,
+    verdict,
+    exitCode,
+    summary,
+  };
+}

@@ -1,0 +1,89 @@
+import { inputError } from '../model/errors.js';
+import type { RunRecord } from '../model/types.js';
+
+/**
+ * Combines the runs of one target's shards into one run: the suites side by side (in the order
+ * the unsplit run would have had them), errors and restore failures together, the status the
+ * worst of them. Shards must come from the same target, profile and kernel build, with the same
+ * options; a suite may appear in only one shard. The comparison is left for the caller to redo.
+ */
+export function mergeRuns(runs: RunRecord[], newRunId: string): RunRecord {
+  if (runs.length === 0) throw inputError('merge: no runs given');
+  const first = runs[0];
+  const same = (what: string, f: (r: RunRecord) => unknown) => {
+    for (const r of runs.slice(1)) {
+      if (JSON.stringify(f(r)) !== JSON.stringify(f(first))) {
+        throw inputError(`merge: run ${r.runId} has a different ${what} than run ${first.runId} (${JSON.stringify(f(r))} vs ${JSON.stringify(f(first))}); shards must come from one target, build and command line`);
+      }
+    }
+  };
+  same('target', (r) => r.target.name);
+  same('profile', (r) => r.profile);
+  same('kernel', (r) => [r.fingerprint.os, r.fingerprint.kernelRelease, r.fingerprint.kernelVersion]);
+  same('options', (r) => ({ ...r.options }));
+  same('shard count', (r) => r.shard?.count ?? null);
+  const seen = new Map<string, string>();
+  for (const r of runs) {
+    for (const s of r.suites) {
+      if (seen.has(s.id)) throw inputError(`merge: suite ${s.id} is in both run ${seen.get(s.id)} and run ${r.runId}`);
+      seen.set(s.id, r.runId);
+    }
+  }
+  const shards = runs.map((r) => r.shard?.index).filter((x): x is number => x !== undefined);
+  if (new Set(shards).size !== shards.length) throw inputError(`merge: shard ${shards.find((x, i) => shards.indexOf(x) !== i)} given twice`);
+  const count = first.shard?.count;
+  if (count !== undefined && runs.length !== count) {
+    const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !shards.includes(i));
+    throw inputError(`merge: ${runs.length} of ${count} shards given; missing shard ${missing.join(', ')}`);
+  }
+  const order = first.options.suites.length ? first.options.suites : [...seen.keys()].sort();
+  const suites = runs.flatMap((r) => r.suites).sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  const rank = { complete: 0, incomplete: 1, interrupted: 2, running: 3 } as const;
+  const status = runs.map((r) => r.status).sort((a, b) => rank[b] - rank[a])[0];
+  const times = runs.map((r) => r.startedAt).sort();
+  const ends = runs.map((r) => r.finishedAt ?? r.startedAt).sort();
+  const merged: RunRecord = {
+    ...first,
+    runId: newRunId,
+    status,
+    startedAt: times[0],
+    finishedAt: ends[ends.length - 1],
+    suites,
+    errors: runs.flatMap((r) => r.errors),
+    restoreFailures: runs.flatMap((r) => r.restoreFailures),
+    mergedFrom: runs.map((r) => r.runId),
+  };
+  delete merged.shard;
+  delete merged.comparison;
+  return merged;
+}
+
+/**
+ * Joins interleaved blocks of one configuration (A/B mode: A B B A ...) into one run: the same
+ * suites and variants, repetitions appended in time order and renumbered. Blocks must come from
+ * one target and option set; the newest block's status and errors are kept with all others'.
+ */
+export function concatRuns(blocks: RunRecord[], newRunId: string): RunRecord {
+  if (blocks.length === 0) throw inputError('concat: no runs given');
+  const first = blocks[0];
+  const merged: RunRecord = structuredClone({ ...first, runId: newRunId, mergedFrom: blocks.map((b) => b.runId) });
+  delete merged.comparison;
+  for (const b of blocks.slice(1)) {
+    if (b.target.name !== first.target.name) throw inputError(`concat: run ${b.runId} is from target ${b.target.name}, not ${first.target.name}`);
+    for (const s of b.suites) {
+      const ms = merged.suites.find((x) => x.id === s.id);
+      if (!ms) continue;
+      for (const v of s.variants) {
+        const mv = ms.variants.find((x) => x.id === v.id);
+        if (!mv) continue;
+        if (v.status === 'error' && mv.status === 'ran') Object.assign(mv, { status: 'error', reason: v.reason });
+        for (const r of v.repetitions) mv.repetitions.push({ ...structuredClone(r), index: mv.repetitions.length });
+      }
+    }
+    merged.errors.push(...b.errors);
+    merged.restoreFailures.push(...b.restoreFailures);
+    if (b.status !== 'complete') merged.status = b.status;
+    merged.finishedAt = b.finishedAt;
+  }
+  return merged;
+}
