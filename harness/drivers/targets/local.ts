@@ -4,6 +4,7 @@ import { cp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
+import { killProcessGroup } from '../../lib/exec.js';
 import { infraError } from '../../model/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
@@ -34,7 +35,10 @@ export class LocalTarget implements Target {
   async spawn(argv: string[], opts: { logFile: string }): Promise<ProcessHandle> {
     await mkdir(path.dirname(opts.logFile), { recursive: true });
     const fd = openSync(opts.logFile, 'a');
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
+    // child_process, not zx: a server that outlives this call, its output in a file. In a group of
+    // its own, so kill() reaches its workers and helpers too, and a Ctrl-C at the terminal does not
+    // (the harness stops it while unwinding).
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     let alive = true;
     const exited = new Promise<number | string>((resolve) => {
@@ -52,7 +56,7 @@ export class LocalTarget implements Target {
       exited,
       running: () => alive,
       kill: (signal = 'SIGTERM') => {
-        if (alive) child.kill(signal);
+        if (alive) killProcessGroup(child.pid, signal);
       },
     };
   }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
+import { killProcessGroup, runCommand } from '../../lib/exec.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { canConnect, freePort } from '../net/ports.js';
 import type { InventoryHost } from './inventory.js';
@@ -83,9 +84,9 @@ export class QemuTarget extends SshTarget {
       await super.close();
       const exited = new Promise<void>((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', () => r())));
       if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) {
-        this.proc.kill('SIGTERM');
+        killProcessGroup(this.proc.pid, 'SIGTERM');
         await Promise.race([exited, sleep(5000)]);
-        this.proc.kill('SIGKILL');
+        if (this.proc.exitCode === null && this.proc.signalCode === null) killProcessGroup(this.proc.pid, 'SIGKILL');
       }
       await rm(this.stateDir, { recursive: true, force: true });
     }
@@ -112,12 +113,10 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   await rm(stateDir, { recursive: true, force: true });
   const share = path.join(stateDir, 'share');
   await mkdir(share, { recursive: true, mode: 0o700 });
-  const keygen = (file: string) =>
-    new Promise<void>((resolve, reject) => {
-      const c = spawn('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `headgate-qemu-${h.name}`, '-f', file], { stdio: 'ignore' });
-      c.on('error', reject);
-      c.on('close', (code) => (code === 0 ? resolve() : reject(infraError(`qemu: ssh-keygen exited ${code}`))));
-    });
+  const keygen = async (file: string) => {
+    const r = await runCommand(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `headgate-qemu-${h.name}`, '-f', file]);
+    if (r.code !== 0) throw infraError(`qemu: ssh-keygen exited ${r.code}`);
+  };
   await keygen(path.join(share, 'ssh_host_ed25519_key'));
   await keygen(path.join(stateDir, 'id_ed25519'));
   await writeFile(path.join(share, 'authorized_keys'), await readFile(path.join(stateDir, 'id_ed25519.pub')));
@@ -152,14 +151,15 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   ];
   const mode = kvm ? 'KVM' : 'software emulation (TCG): numbers from this target are not performance numbers';
   log(`qemu: booting ${image.release} on ${h.name} (${mode}; ssh 127.0.0.1:${sshPort}; console ${consoleLog})`);
-  const proc = spawn(qemuBin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // child_process, not zx: the VM outlives this call, is polled (exitCode) and stopped by close().
+  const proc = spawn(qemuBin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let qemuErr = '';
   proc.stderr!.on('data', (b: Buffer) => (qemuErr += b.toString()));
   const spawnFailed = new Promise<string>((resolve) => proc.on('error', (e) => resolve(e.message)));
   const t0 = Date.now();
   const deadline = t0 + (q.bootTimeoutSec ?? 180) * 1000;
   const fail = async (why: string) => {
-    proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) killProcessGroup(proc.pid, 'SIGKILL');
     const tail = await consoleTail(consoleLog);
     await rm(stateDir, { recursive: true, force: true });
     return infraError(`qemu ${h.name}: ${why}; console: ${tail}`);

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
+import { killProcessGroup, runCommand } from '../../lib/exec.js';
 import { infraError, inputError } from '../../model/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
@@ -110,10 +111,15 @@ export class SshTarget implements Target {
     return [...args, ...extra, this.spec.host];
   }
 
-  /** Runs one ssh invocation; resolves with its output and exit code (255 = ssh itself failed). */
+  /**
+   * Runs one ssh invocation; resolves with its output and exit code (255 = ssh itself failed).
+   * On child_process, not zx: upload and download stream a whole tree through ssh's stdin/stdout,
+   * which zx would also keep in memory. Detached, so its timeout kills its group (ProxyCommand
+   * too); a ControlPersist master leaves the group (it daemonizes) and survives.
+   */
   private runSsh(command: string, o: { input?: string | Buffer; timeoutMs?: number; stdout?: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream } = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
-      const child = spawn('ssh', [...this.sshArgs(), command], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('ssh', [...this.sshArgs(), command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       this.children.add(child);
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -123,7 +129,7 @@ export class SshTarget implements Target {
       child.stdin.on('error', () => {});
       if (o.stdin) o.stdin.pipe(child.stdin);
       else child.stdin.end(o.input ?? '');
-      const timer = o.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), o.timeoutMs) : undefined;
+      const timer = o.timeoutMs ? setTimeout(() => killProcessGroup(child.pid, 'SIGKILL'), o.timeoutMs) : undefined;
       child.on('error', (e) => err.push(Buffer.from(`ssh: ${e.message}`)));
       child.on('close', (code, sig) => {
         if (timer) clearTimeout(timer);
@@ -159,22 +165,10 @@ export class SshTarget implements Target {
 
   /** The host's key fingerprints (for the unknown-host message), or '' if they cannot be read. */
   private async scanFingerprints(): Promise<string> {
-    const scan = await new Promise<string>((resolve) => {
-      const c = spawn('ssh-keyscan', ['-T', '5', ...(this.spec.port ? ['-p', String(this.spec.port)] : []), this.spec.host], { stdio: ['ignore', 'pipe', 'ignore'] });
-      const out: Buffer[] = [];
-      c.stdout.on('data', (b: Buffer) => out.push(b));
-      c.on('error', () => resolve(''));
-      c.on('close', () => resolve(Buffer.concat(out).toString()));
-    });
+    // Best effort, for a message: a missing tool or a failed scan just leaves the fingerprint out.
+    const scan = await runCommand(['ssh-keyscan', '-T', '5', ...(this.spec.port ? ['-p', String(this.spec.port)] : []), this.spec.host]).then((r) => r.stdout, () => '');
     if (!scan.trim()) return '';
-    const fps = await new Promise<string>((resolve) => {
-      const c = spawn('ssh-keygen', ['-l', '-f', '-'], { stdio: ['pipe', 'pipe', 'ignore'] });
-      const out: Buffer[] = [];
-      c.stdout.on('data', (b: Buffer) => out.push(b));
-      c.on('error', () => resolve(''));
-      c.on('close', () => resolve(Buffer.concat(out).toString()));
-      c.stdin.end(scan);
-    });
+    const fps = await runCommand(['ssh-keygen', '-l', '-f', '-'], { input: scan }).then((r) => r.stdout, () => '');
     // "256 SHA256:abc host (ED25519)" -> "SHA256:abc (ED25519)"
     return fps
       .trim()
@@ -241,7 +235,8 @@ export class SshTarget implements Target {
     const inner = `echo $$; exec ${argv.map(shQuote).join(' ')} >> ${shQuote(opts.logFile)} 2>&1 < /dev/null`;
     await this.exec(['mkdir', '-p', path.posix.dirname(opts.logFile)]);
     const cmd = remoteCommand(['sh', '-c', inner], { sudo: this.sudo });
-    const child = spawn('ssh', [...this.sshArgs(), cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // child_process, not zx: this ssh lives as long as the remote process and is read as a stream.
+    const child = spawn('ssh', [...this.sshArgs(), cmd], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.children.add(child);
     let alive = true;
     let err = '';
@@ -279,7 +274,7 @@ export class SshTarget implements Target {
         if (!alive) return;
         void this.exec(['kill', `-${signal.replace(/^SIG/, '')}`, String(pid)], { allowFail: true, timeoutMs: 10_000 }).catch(() => {
           // The connection is gone: drop the local end; the remote side is cleaned up by close().
-          child.kill('SIGKILL');
+          killProcessGroup(child.pid, 'SIGKILL');
         });
       },
     };
@@ -305,7 +300,8 @@ export class SshTarget implements Target {
   async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
     if (!this.connected) await this.connect();
     const excl = (opts.exclude ?? []).map((e) => `--exclude=./${e}`);
-    const tar = spawn('tar', ['-C', localDir, ...excl, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // child_process, not zx: tar streams the tree into ssh (zx would keep it all in memory).
+    const tar = spawn('tar', ['-C', localDir, ...excl, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const cmd = remoteCommand(['sh', '-c', 'mkdir -p "$1" && tar -C "$1" -xf -', 'sh', targetDir], { sudo: this.sudo });
     const r = await this.runSsh(cmd, { stdin: tar.stdout, timeoutMs: 600_000 });
     if (r.code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: upload to ${targetDir} failed: ${r.stderr.trim().split('\n').pop()}`);
@@ -314,7 +310,8 @@ export class SshTarget implements Target {
   async download(targetDir: string, localDir: string): Promise<void> {
     if (!this.connected) await this.connect();
     await mkdir(localDir, { recursive: true });
-    const tar = spawn('tar', ['-C', localDir, '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    // child_process, not zx: tar reads the tree as ssh streams it.
+    const tar = spawn('tar', ['-C', localDir, '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     const untarred = new Promise<number>((resolve) => tar.on('close', (c) => resolve(c ?? -1)));
     const cmd = remoteCommand(['tar', '-C', targetDir, '-cf', '-', '.'], { sudo: this.sudo });
     const r = await this.runSsh(cmd, { stdout: tar.stdin, timeoutMs: 600_000 });
@@ -340,15 +337,11 @@ export class SshTarget implements Target {
 
   /** Ends the shared connection and any local ssh still attached to a remote process. */
   async close(): Promise<void> {
-    for (const c of this.children) c.kill('SIGKILL');
+    for (const c of this.children) killProcessGroup(c.pid, 'SIGKILL');
     this.children.clear();
     if (!this.connected) return;
     this.connected = false;
-    await new Promise<void>((resolve) => {
-      const c = spawn('ssh', [...this.sshArgs(['-O', 'exit'])], { stdio: 'ignore' });
-      c.on('close', () => resolve());
-      c.on('error', () => resolve());
-    });
+    await runCommand(['ssh', ...this.sshArgs(['-O', 'exit'])]).catch(() => {});
   }
 }
 

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { infraError, inputError } from '../../model/errors.js';
+import { runCommand } from '../../lib/exec.js';
+import { describeError, infraError, inputError } from '../../model/errors.js';
 import type { InventoryHost } from './inventory.js';
 import { SshTarget } from './ssh.js';
 
@@ -35,27 +35,23 @@ export function parseVagrantSshConfig(text: string): VagrantSshConfig {
   return { host: need('host'), hostName: need('hostname'), user: kv.get('user') ?? 'vagrant', port: Number(kv.get('port') ?? 22), identityFile: kv.get('identityfile') };
 }
 
-/** Runs vagrant in the Vagrantfile's directory; resolves with its output. Long steps (up) stream to the log. */
-function vagrant(dir: string, args: string[], o: { timeoutMs: number; log?: (line: string) => void }): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('vagrant', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VAGRANT_NO_COLOR: '1', VAGRANT_CHECKPOINT_DISABLE: '1' } });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (o.log) for (const l of b.toString().split('\n').filter(Boolean)) o.log(l);
+/**
+ * Runs vagrant in the Vagrantfile's directory; resolves with its output (124: killed by the
+ * timeout, with its providers' processes; 127: vagrant missing). Long steps (up) stream to the log.
+ */
+async function vagrant(dir: string, args: string[], o: { timeoutMs: number; log?: (line: string) => void }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const log = o.log;
+  try {
+    const r = await runCommand(['vagrant', ...args], {
+      cwd: dir,
+      env: { VAGRANT_NO_COLOR: '1', VAGRANT_CHECKPOINT_DISABLE: '1' },
+      timeoutMs: o.timeoutMs,
+      onOutput: log ? (text, stream) => stream === 'stdout' && text.split('\n').filter(Boolean).forEach((l) => log(l)) : undefined,
     });
-    c.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const t = setTimeout(() => c.kill('SIGTERM'), o.timeoutMs);
-    c.on('error', (e) => {
-      clearTimeout(t);
-      resolve({ code: 127, stdout: out, stderr: `${e.message}` });
-    });
-    c.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code: code ?? 124, stdout: out, stderr: err });
-    });
-  });
+    return { code: r.code ?? 124, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    return { code: 127, stdout: '', stderr: describeError(e) };
+  }
 }
 
 /** A VM brought up by `vagrant up`, reached over ssh; close() halts or destroys it by policy. */
@@ -97,13 +93,7 @@ export async function openVagrantTarget(h: InventoryHost, log: (l: string) => vo
   const stateDir = path.join(dir, '.headgate', machine);
   await mkdir(stateDir, { recursive: true });
   const knownHostsFile = path.join(stateDir, 'known_hosts');
-  const keys = await new Promise<string>((resolve) => {
-    const c = spawn('ssh-keyscan', ['-T', '10', '-p', String(cfg.port), cfg.hostName], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let o = '';
-    c.stdout.on('data', (b: Buffer) => (o += b.toString()));
-    c.on('error', () => resolve(''));
-    c.on('close', () => resolve(o));
-  });
+  const keys = await runCommand(['ssh-keyscan', '-T', '10', '-p', String(cfg.port), cfg.hostName]).then((r) => r.stdout, () => '');
   if (!keys.trim()) throw infraError(`vagrant ${machine}: no ssh host key from ${cfg.hostName}:${cfg.port}`);
   await writeFile(knownHostsFile, keys);
   log(`vagrant: pinned the host keys of ${machine} (${cfg.hostName}:${cfg.port}), read from the VM this run booted, in ${knownHostsFile}`);

@@ -1,0 +1,164 @@
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { $, which } from 'zx';
+import { infraError } from '../model/errors.js';
+
+/** Options of runCommand and runShellHook. */
+export interface RunOptions {
+  /** Working directory (default: the harness's). */
+  cwd?: string;
+  /** Variables set over the harness's environment; undefined removes one. */
+  env?: Record<string, string | undefined>;
+  /** Written to standard input, which is then closed; without it stdin is /dev/null. */
+  input?: string | Buffer;
+  /** Kills the command's process group after this many ms (SIGTERM, SIGKILL after a grace). */
+  timeoutMs?: number;
+  /** Kills the command's process group when this aborts (the harness got SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+  /** Bytes kept of each of stdout and stderr (default 32 MiB); the rest is read and dropped. */
+  maxOutput?: number;
+  /** Called with output as it arrives, for live logs of long commands and hooks. */
+  onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** How a command ended; a non-zero exit is a result, not an exception. */
+export interface RunResult {
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** The timeout killed it. */
+  timedOut: boolean;
+  /** The AbortSignal killed it (or had fired before it could start: then it never ran). */
+  aborted: boolean;
+}
+
+/** Time between SIGTERM and SIGKILL when a timeout or an abort stops a process group. */
+export const KILL_GRACE_MS = 2000;
+const DEFAULT_MAX_OUTPUT = 32 * 1024 * 1024;
+
+/** POSIX single-quoting for /bin/sh (zx's default quoting is bash's $'...'). */
+const quote = (arg: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/** Signals a whole process group (a detached child leads its own); false when no member is left. */
+export function killProcessGroup(pid: number | undefined, signal: NodeJS.Signals): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A zx output store for one stream: keeps at most `limit` bytes, forwards every piece live. */
+function captured(limit: number, stream: 'stdout' | 'stderr', onOutput?: RunOptions['onOutput']) {
+  const chunks: Buffer[] = [];
+  const decoder = new StringDecoder('utf8');
+  let size = 0;
+  chunks.push = (...items: Array<Buffer | string>) => {
+    for (const item of items) {
+      const b = typeof item === 'string' ? Buffer.from(item) : item;
+      if (onOutput) {
+        const text = decoder.write(b);
+        if (text) onOutput(text, stream);
+      }
+      if (size < limit) {
+        const part = b.subarray(0, limit - size);
+        size += part.length;
+        Array.prototype.push.call(chunks, part);
+      }
+    }
+    return chunks.length;
+  };
+  const flush = () => {
+    const rest = decoder.end();
+    if (rest && onOutput) onOutput(rest, stream);
+  };
+  return { chunks, text: () => Buffer.concat(chunks).toString('utf8'), flush };
+}
+
+/**
+ * Runs argv (no shell word splitting: zx quotes every word) in a process group of its own and
+ * waits for it; never throws for a non-zero exit, throws an infra error when the program is not
+ * there. On timeout or abort the whole group gets SIGTERM, then SIGKILL after KILL_GRACE_MS, so
+ * grandchildren die too. zx's own timeout/kill are not used: its kill first lists the process
+ * tree by running `ps` (an unhandled rejection where ps is missing) and never follows up with
+ * SIGKILL; it ends with the same process.kill(-pid) done here.
+ */
+export async function runCommand(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (argv.length === 0) throw new Error('runCommand: empty argv');
+  const cwd = opts.cwd ?? process.cwd();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const program = argv[0].includes('/') ? path.resolve(cwd, argv[0]) : argv[0];
+  if (!(await which(program, { path: env.PATH ?? '', nothrow: true }))) {
+    throw infraError(`${argv[0]}: command not found${argv[0].includes('/') ? '' : ' on PATH'}`, `install ${path.basename(argv[0])} or fix PATH`);
+  }
+  if (opts.signal?.aborted) return { code: null, signal: null, stdout: '', stderr: '', timedOut: false, aborted: true };
+
+  const limit = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  const out = captured(limit, 'stdout', opts.onOutput);
+  const err = captured(limit, 'stderr', opts.onOutput);
+  // An empty string is falsy to zx (stdin would stay open): always hand it a Buffer.
+  const input = opts.input === undefined ? undefined : Buffer.from(opts.input);
+  // `exec`: the shell becomes the program, so the pid, exit code and signal are the program's.
+  const p = $({
+    cwd,
+    env,
+    input,
+    stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: true,
+    quiet: true,
+    verbose: false,
+    nothrow: true,
+    shell: '/bin/sh',
+    prefix: '',
+    postfix: '',
+    quote,
+    store: { stdout: out.chunks, stderr: err.chunks, stdall: [] as Buffer[] },
+  })`exec ${argv}`;
+  // A command that exits without reading its input must not crash the harness with EPIPE.
+  p.stdin?.on('error', () => {});
+  const pid = p.pid;
+
+  let timedOut = false;
+  let aborted = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stop = (why: 'timeout' | 'abort') => {
+    if (why === 'timeout') timedOut = true;
+    else aborted = true;
+    if (graceTimer) return;
+    killProcessGroup(pid, 'SIGTERM');
+    graceTimer = setTimeout(() => killProcessGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+  };
+  const timer = opts.timeoutMs ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+  const onAbort = () => stop('abort');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const o = await p;
+    out.flush();
+    err.flush();
+    if (o.cause && o.exitCode === null && o.signal === null && !timedOut && !aborted) {
+      throw infraError(`${argv[0]}: could not be started in ${cwd}: ${o.cause.message}`);
+    }
+    return { code: o.exitCode, signal: o.signal, stdout: out.text(), stderr: err.text(), timedOut, aborted };
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (graceTimer) {
+      // Stopped by us: the leader is gone and the pipes closed; nothing of its group may stay.
+      clearTimeout(graceTimer);
+      killProcessGroup(pid, 'SIGKILL');
+    }
+  }
+}
+
+/** Runs a user hook with `sh -c` under runCommand's rules (own process group, group killed on timeout/abort). */
+export function runShellHook(command: string, opts: RunOptions = {}): Promise<RunResult> {
+  return runCommand(['sh', '-c', command], opts);
+}
