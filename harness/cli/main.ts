@@ -17,6 +17,7 @@ import { registerTargets } from './targets.js';
 import { registerLoadWorker } from './load-worker.js';
 import { registerMerge } from './merge.js';
 import { registerRollout } from './rollout.js';
+import { registerOptions } from './options-command.js';
 
 // A reader that goes away (a killed CI runner, `| head`) must not crash a run mid-way: that
 // would leave nginx running and knobs changed. Lost output is lost; the restores still happen.
@@ -48,11 +49,22 @@ registerRollout(program);
 registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);
+registerOptions(program);
 
+// Every command takes the output conventions: --json (machine-readable stdout), --quiet (no
+// progress) and --no-color (as NO_COLOR; bin/headgate.js applies it before any colour is chosen).
 // Every subcommand exits through commander's override too, so bad flags map to exit 2.
-for (const c of program.commands) {
+const INTERNAL = new Set(['load-worker', 'bisect-step']);
+const conventions = (c: Command) => {
   c.exitOverride();
-  for (const sub of c.commands) sub.exitOverride();
+  if (INTERNAL.has(c.name()) || c.commands.length) return;
+  if (!c.options.some((o) => o.long === '--json')) c.option('--json', 'print a machine-readable result on stdout');
+  if (!c.options.some((o) => o.long === '--quiet')) c.option('--quiet', 'no progress output');
+  c.option('--no-color', 'no colours (also: NO_COLOR=1)');
+};
+for (const c of program.commands) {
+  conventions(c);
+  for (const sub of c.commands) conventions(sub);
 }
 
 try {

@@ -11,10 +11,15 @@ export function registerObjects(program: Command): void {
     .requiredOption('--out <dir>', 'directory to write (the server\'s document root)')
     .option('--seed <n>', 'seed', intArg, DEFAULTS.seed)
     .option('--objects-mib <n>', 'total size in MiB (use the same value as the run: default 96, --quick 32)', numArg, DEFAULTS.full.totalMiB)
+    .option('--json', 'print the manifest summary as JSON')
     .action(
-      action(async (o: { out: string; seed: number; objectsMib: number }) => {
+      action(async (o: { out: string; seed: number; objectsMib: number; json?: boolean }) => {
         const { manifest } = await materializeObjects(o.out, o.seed, o.objectsMib);
         const bytes = manifest.objects.reduce((a, x) => a + x.size, 0);
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ dir: o.out, seed: o.seed, objects: manifest.objects.length, bytes, manifest: 'manifest.json' }, null, 2) + '\n');
+          return;
+        }
         process.stdout.write(`${manifest.objects.length} objects, ${(bytes / 2 ** 20).toFixed(1)} MiB, seed ${o.seed} -> ${o.out} (manifest.json lists paths, sizes and sha256)\n`);
       }),
     );

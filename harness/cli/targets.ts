@@ -42,19 +42,23 @@ export function registerTargets(program: Command): void {
     .description('bring a vagrant target up (vagrant up + provisioning), check it over ssh, and leave it running')
     .requiredOption('--target <spec>', 'vagrant:NAME or an inventory target of kind vagrant')
     .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
+    .option('--json', 'print the targets brought up as JSON')
     .action(
-      action(async (o: { target: string; inventory?: string }) => {
+      action(async (o: { target: string; inventory?: string; json?: boolean }) => {
         const hosts = await resolveTargets(o.target, o.inventory);
+        const up: { name: string; os: string; kernelRelease: string; cpuCount: number }[] = [];
         for (const h of hosts) {
           if (h.kind !== 'vagrant') throw inputError(`--target ${o.target}: ${h.name} is a ${h.kind} target; provision brings up vagrant targets`);
           const t = await openHost({ ...h, vagrant: { ...h.vagrant, keep: 'always' } });
           try {
             const fp = await (await t.os()).fingerprint();
-            process.stdout.write(`${h.name}: up, ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} CPU; gate it with: npx headgate gate --target vagrant:${h.name}\n`);
+            up.push({ name: h.name, os: fp.os, kernelRelease: fp.kernelRelease, cpuCount: fp.cpuCount });
+            if (!o.json) process.stdout.write(`${h.name}: up, ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} CPU; gate it with: npx headgate gate --target vagrant:${h.name}\n`);
           } finally {
             await t.close({ failed: true });
           }
         }
+        if (o.json) process.stdout.write(JSON.stringify({ targets: up }, null, 2) + '\n');
       }),
     );
 }

@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { combineExitCodes } from '../../harness/cli/run.js';
+import { combineExitCodes } from '../../harness/app/common.js';
 import { freeLabSubnet } from '../../harness/drivers/net/lab.js';
 import { loadInventory, resolveTargetSpecs, type Inventory } from '../../harness/drivers/targets/inventory.js';
 import { ownerIsStale } from '../../harness/drivers/targets/lock.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { loadDoc } from '../../model/validate.js';
+import { loadDocInfo } from '../../model/validate.js';
+import type { GateOptions } from '../../model/options.js';
 import { inputError } from '../../model/errors.js';
 
 /** A user hook: a shell command run on this machine. */
@@ -23,23 +24,24 @@ export interface PlanPhase {
 
 /** A rollout plan (schemas/rollout.schema.json). */
 export interface RolloutPlan {
-  schemaVersion: 1;
+  schemaVersion: 2;
   name: string;
   build: string;
   deploy: Hook;
   rollback?: Hook;
-  gate?: { quick?: boolean; runs?: number; durationSec?: number; warmupSec?: number; connections?: number; objectsMiB?: number; maxRuns?: number; maxExtraSec?: number };
+  /** Run options for every phase's gate, by the same names as flags and config keys (docs/options.md). */
+  gate?: Partial<GateOptions>;
   phases: PlanPhase[];
 }
 
 /** Loads and checks a plan; its digest ties a saved state to the exact plan it ran. */
-export async function loadPlan(file: string): Promise<{ plan: RolloutPlan; digest: string }> {
-  const plan = await loadDoc<RolloutPlan>('rollout', file);
+export async function loadPlan(file: string): Promise<{ plan: RolloutPlan; digest: string; upgradedFrom?: number }> {
+  const { doc: plan, upgradedFrom } = await loadDocInfo<RolloutPlan>('rollout', file);
   const names = plan.phases.map((p) => p.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw inputError(`${file}: phase ${dup} named twice`);
   const digest = createHash('sha256').update(await readFile(file)).digest('hex').slice(0, 16);
-  return { plan, digest };
+  return { plan, digest, upgradedFrom };
 }
 
 /** The blockers of a phase (default: every kind of bad verdict stops the rollout). */

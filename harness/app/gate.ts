@@ -1,0 +1,182 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openHost, resolveClients, resolveTargets } from '../drivers/targets/index.js';
+import type { InventoryHost } from '../drivers/targets/inventory.js';
+import type { LoadClient } from '../engine/context.js';
+import { discoverSuites, selectSuites } from '../engine/discovery.js';
+import { checkOptions, executeRun, saveRun } from '../engine/runner.js';
+import { parseShard, shardWork, type Shard } from '../engine/shard.js';
+import { createProgress } from '../lib/progress.js';
+import { ExitCode, inputError } from '../model/errors.js';
+import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
+import type { RunRecord } from '../model/types.js';
+import { defaultReporters, renderAll } from '../reporters/index.js';
+import { junitReporter } from '../reporters/junit.js';
+import { markdownReporter } from '../reporters/markdown.js';
+import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
+import { HistoryStore, historyPath } from '../store/history.js';
+import { compareRun, undecidedVariants, type Reference } from '../verdict/compare.js';
+import { adaptiveParams, combineExitCodes, compareOptionsFor, exitCodeOf, openTarget, type AppContext } from './common.js';
+
+/** This checkout: the default headgate directory on load-client hosts. */
+const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** run (measure only) or gate (measure, compare with the reference, decide). */
+export interface GateMode {
+  gate: boolean;
+  /** Also build the Allure report for a plain run. */
+  report?: boolean;
+}
+
+/** What one target's run came to. */
+export interface TargetOutcome {
+  host: string;
+  code: number;
+  runDir?: string;
+  record?: RunRecord;
+  /** Report files written (summary.md, junit.xml, index.html, ...). */
+  files: string[];
+  /** The one-line error when the run could not even start. */
+  error?: string;
+  sec: number;
+}
+
+/** Work limits of one target's run: a shard's suites, a given reference (bisect), no history. */
+export interface TargetWork {
+  suites?: string[];
+  shard?: Shard;
+  reference?: Reference;
+  recordHistory?: boolean;
+}
+
+/** Checks what can be checked before any target is contacted: options that relate, suites and variants that exist. */
+export async function preflight(g: GateOptions): Promise<void> {
+  checkOptions(runOptionsOf(g));
+  const suites = selectSuites(await discoverSuites(), g.suite);
+  const known = new Set(suites.flatMap((s) => s.manifest.variants.map((v) => v.id)));
+  for (const v of g.variant) if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
+}
+
+/** One target's run: open, gate or run, report, close. Its exit code is the run's verdict. */
+export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: GateMode, ctx: AppContext, prefix = '', work: TargetWork = {}): Promise<TargetOutcome> {
+  const s0 = Date.now();
+  const options = runOptionsOf(g);
+  const progress = createProgress({ quiet: ctx.quiet, prefix });
+  const opened = await openTarget(host, g);
+  const { target, fingerprint } = opened;
+  const settings = { ...settingsOf(g), profile: opened.profile };
+  const clients: LoadClient[] = [];
+  let code: number = ExitCode.Infrastructure;
+  try {
+    for (const c of g.client.length ? await resolveClients(g.client.join(','), g.inventory) : []) {
+      clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
+    }
+    const all = await discoverSuites();
+    const suites = selectSuites(all, work.suites ?? options.suites);
+    // Read baselines before any load so a broken baseline fails in seconds, not after the run.
+    let reference: Reference | null = null;
+    if (mode.gate && work.reference) {
+      reference = work.reference; // bisect: the good commit's run instead of the stored baselines
+    } else if (mode.gate) {
+      const files = await loadBaselines(settings.baselinesDir, opened.profile, suites.map((s) => s.manifest.id));
+      reference = baselinesAsReference(files, settings.baselinesDir, opened.profile);
+      if (!reference && g.requireBaseline) {
+        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
+      }
+    }
+    // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
+    const cmp = mode.gate ? await compareOptionsFor(g, opened.profile) : null;
+    const adaptive = cmp && reference ? adaptiveParams(cmp, (rec, suiteId) => undecidedVariants(rec, suiteId, reference, cmp)) : undefined;
+    const { record, runDir } = await executeRun({ target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
+    if (cmp) {
+      record.comparison = compareRun(record, reference, { ...cmp, plan: adaptive ? cmp.plan : undefined });
+      await saveRun(runDir, record);
+    }
+    // Every gate run goes into the history (a failure to record is a warning, not a verdict).
+    let history: HistoryStore | null = null;
+    if (mode.gate && work.recordHistory !== false) {
+      try {
+        history = new HistoryStore(historyPath(settings.reportsDir));
+        history.record(record);
+      } catch (e) {
+        ctx.log(`${prefix}warning: not recorded in ${historyPath(settings.reportsDir)}: ${(e as Error).message}`);
+      }
+    }
+    const reporters = mode.gate || mode.report ? defaultReporters : [markdownReporter, junitReporter];
+    let files: string[];
+    try {
+      ({ files } = await renderAll(reporters, { run: record, runDir, reportsDir: path.resolve(settings.reportsDir), log: (l) => ctx.log(prefix + l), history: history?.source(record.profile) }));
+    } finally {
+      history?.close();
+    }
+    code = exitCodeOf(record);
+    return { host: host.name, code, runDir, record, files, sec: (Date.now() - s0) / 1000 };
+  } finally {
+    for (const c of clients) await c.target.close();
+    await target.close({ failed: code !== ExitCode.Pass });
+  }
+}
+
+/** The outcome of run or gate over every selected target. */
+export interface GateResult {
+  code: number;
+  outcomes: TargetOutcome[];
+  /** Hosts in the order the user named them. */
+  hosts: string[];
+  wallSec: number;
+  /** What this shard does (for the operator), when --shard was given. */
+  shardNote?: string;
+}
+
+/**
+ * run or gate on every selected target (a shard's part of them), at most --parallel at a time.
+ * `onOutcome` sees each target's outcome as soon as it is known (the CLI prints it then).
+ */
+export async function runGate(g: GateOptions, mode: GateMode, ctx: AppContext, onOutcome: (o: TargetOutcome, prefix: string) => void, onError: (e: unknown, prefix: string) => number): Promise<GateResult> {
+  await preflight(g);
+  const t0 = Date.now();
+  let hosts = await resolveTargets(g.target, g.inventory);
+  // --shard i/n: this agent's part of the target x suite work; the other agents compute the same split.
+  const shard = g.shard ? parseShard(g.shard) : undefined;
+  const work = new Map<string, string[] | undefined>(hosts.map((h) => [h.name, undefined]));
+  let shardNote: string | undefined;
+  if (shard) {
+    const suiteIds = selectSuites(await discoverSuites(), g.suite).map((x) => x.manifest.id);
+    const mine = shardWork(hosts.map((h) => h.name), suiteIds, shard);
+    const units = hosts.length * suiteIds.length;
+    shardNote = `shard ${shard.index}/${shard.count}: ${[...mine.entries()].map(([t, ss]) => `${t}: ${ss.join(', ')}`).join('; ') || 'nothing'} (${units} target x suite units in all)`;
+    ctx.log(shardNote);
+    if (mine.size === 0) return { code: ExitCode.Pass, outcomes: [], hosts: [], wallSec: 0, shardNote: `shard ${shard.index}/${shard.count} has no work: ${units} units over ${shard.count} shards` };
+    hosts = hosts.filter((h) => mine.has(h.name));
+    for (const h of hosts) work.set(h.name, mine.get(h.name));
+  }
+  if (hosts.length === 1) {
+    const o = await gateOnTarget(hosts[0], g, mode, ctx, '', { suites: work.get(hosts[0].name), shard });
+    onOutcome(o, '');
+    return { code: o.code, outcomes: [o], hosts: [hosts[0].name], wallSec: (Date.now() - t0) / 1000, shardNote };
+  }
+  // Many targets: each its own run, verdict and exit code, at most --parallel at a time.
+  const limit = Math.max(1, g.parallel);
+  ctx.log(`${hosts.length} targets, at most ${limit} at a time: ${hosts.map((h) => h.name).join(', ')}`);
+  const outcomes: TargetOutcome[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < hosts.length && !ctx.signal.aborted) {
+      const h = hosts[next++];
+      const prefix = `[${h.name}] `;
+      const s0 = Date.now();
+      try {
+        const o = await gateOnTarget(h, g, mode, ctx, prefix, { suites: work.get(h.name), shard });
+        outcomes.push(o);
+        onOutcome(o, prefix);
+      } catch (e) {
+        const code = onError(e, prefix);
+        outcomes.push({ host: h.name, code, files: [], error: (e as Error).message.split('\n')[0], sec: (Date.now() - s0) / 1000 });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, hosts.length) }, worker));
+  const order = hosts.map((h) => h.name);
+  outcomes.sort((a, b) => order.indexOf(a.host) - order.indexOf(b.host));
+  return { code: combineExitCodes(outcomes.map((x) => x.code)), outcomes, hosts: order, wallSec: (Date.now() - t0) / 1000, shardNote };
+}

@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import { cp, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { saveRun, newRunId } from '../engine/runner.js';
+import { ExitCode } from '../model/errors.js';
+import type { GateOptions } from '../model/options.js';
+import type { RunRecord } from '../model/types.js';
+import { defaultReporters, renderAll } from '../reporters/index.js';
+import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
+import { loadNoise } from '../store/noise.js';
+import { compareRun, runAsReference, type Reference } from '../verdict/compare.js';
+import { mergeRuns } from '../verdict/merge.js';
+import { combineExitCodes, type AppContext } from './common.js';
+
+/** One merged run per target. */
+export interface MergedRun {
+  target: string;
+  parts: string[];
+  record: RunRecord;
+  runDir: string;
+  files: string[];
+}
+
+/** Joins the shard runs of a gate into one run per target, compares each with the baseline, writes its reports. */
+export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], g: GateOptions, ctx: AppContext): Promise<{ code: number; merged: MergedRun[] }> {
+  // One merged run per target: a sharded multi-target gate has shards of several targets.
+  const byTarget = new Map<string, typeof loaded>();
+  for (const l of loaded) byTarget.set(l.run.target.name, [...(byTarget.get(l.run.target.name) ?? []), l]);
+  const merged: MergedRun[] = [];
+  for (const [target, group] of byTarget) {
+    const record = mergeRuns(group.map((x) => x.run), newRunId());
+    const runDir = path.resolve(g.out, record.runId);
+    await mkdir(runDir, { recursive: true });
+    // Artifacts are relative to each shard's run directory; suites are disjoint, so their files are too.
+    for (const x of group) {
+      if (existsSync(path.join(x.runDir, 'servers'))) await cp(path.join(x.runDir, 'servers'), path.join(runDir, 'servers'), { recursive: true });
+    }
+    const files = await loadBaselines(g.baselines, record.profile, record.suites.map((s) => s.id));
+    const ref = baselinesAsReference(files, g.baselines, record.profile);
+    // Shards that added repetitions were planned with the same budget; decide at their last looks.
+    const plan = group.map((x) => x.run.comparison?.plan).find(Boolean);
+    const noise = await loadNoise(g.baselines, record.profile);
+    record.comparison = compareRun(record, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan, noise, minEffect: g.minEffect });
+    await saveRun(runDir, record);
+    const { files: written } = await renderAll(defaultReporters, { run: record, runDir, reportsDir: path.resolve(g.out), log: ctx.log });
+    merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written });
+  }
+  const code = merged.length ? combineExitCodes(merged.map((m) => m.record.comparison!.exitCode)) : ExitCode.InvalidInput;
+  return { code, merged };
+}
+
+/** Compares an existing run with a reference (baseline files or another run), deciding at the looks it took. */
+export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions) {
+  const noise = await loadNoise(g.baselines, run.profile);
+  return compareRun(run, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect });
+}
+
+export { runAsReference };
