@@ -109,8 +109,14 @@ export class HistoryStore {
   series(q: SeriesQuery): HistoryPoint[] {
     const where = ['p.suite = ?', 'p.metric = ?'];
     const args: (string | number)[] = [q.suite, q.metric];
-    if (q.variant) (where.push('p.variant = ?'), args.push(q.variant));
-    if (q.profile) (where.push('r.profile = ?'), args.push(q.profile));
+    if (q.variant) {
+      where.push('p.variant = ?');
+      args.push(q.variant);
+    }
+    if (q.profile) {
+      where.push('r.profile = ?');
+      args.push(q.profile);
+    }
     const rows = this.db
       .prepare(
         `SELECT p.run_id AS runId, r.started_at AS startedAt, r.profile, r.target, r.kernel, p.value, p.n, p.verdict, r.verdict AS runVerdict
