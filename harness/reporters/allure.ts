@@ -1,3 +1,4 @@
+import { metricSamples } from '../model/samples.js';
 import { FileSystemWriter, ReporterRuntime } from 'allure-js-commons/sdk/reporter';
 import { Stage, Status, type Label, type Parameter } from 'allure-js-commons';
 import { existsSync } from 'node:fs';
@@ -147,7 +148,7 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
 
       for (const m of s.metrics) {
         const cmp = c?.comparisons.find((x) => x.suite === s.id && x.variant === v.id && x.metric === m.id);
-        const samples = v.repetitions.map((r) => r.metrics[m.id]).filter((x) => typeof x === 'number');
+        const samples = metricSamples(v, m.id);
         const message = cmp ? verdictLine(cmp) : `measured ${samples.map(fmt).join(', ')} ${m.unit} (no baseline to compare with)`;
         const uuid = runtime.startTest({
           name: `${m.title} (${v.id})`,

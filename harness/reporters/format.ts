@@ -1,3 +1,4 @@
+import { metricSamples } from '../model/samples.js';
 import type { MetricComparison, MetricVerdict, RunRecord } from '../model/types.js';
 import { median } from '../stats/summary.js';
 
@@ -49,7 +50,7 @@ export function notRun(run: RunRecord): { suite: string; variant?: string; statu
 /** Median of the repetitions' value for a metric of a variant (for runs without comparison). */
 export function variantMedian(run: RunRecord, suite: string, variant: string, metric: string): number | undefined {
   const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
-  const xs = (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x) => typeof x === 'number');
+  const xs = metricSamples(v, metric);
   return xs.length ? median(xs) : undefined;
 }
 

@@ -1,3 +1,4 @@
+import { metricSamples } from '../model/samples.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, rename, mkdir } from 'node:fs/promises';
@@ -112,7 +113,7 @@ export async function promoteRun(
       if (v.status !== 'ran' || v.repetitions.length < 2) continue;
       if (o.variants?.length && !o.variants.includes(v.id)) continue;
       const samples: Record<string, number[]> = {};
-      for (const m of s.metrics) samples[m.id] = v.repetitions.map((r) => r.metrics[m.id]).filter((x) => typeof x === 'number');
+      for (const m of s.metrics) samples[m.id] = metricSamples(v, m.id);
       variants[v.id] = { samples };
     }
     if (Object.keys(variants).length === 0) continue;

@@ -3,6 +3,7 @@
  * runs (reports/history.sqlite). WAL with synchronous=FULL and one transaction per run, so a
  * crash mid-write leaves either the whole run or none of it.
  */
+import { metricSamples } from '../model/samples.js';
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -95,7 +96,7 @@ export class HistoryStore {
         for (const v of s.variants) {
           if (v.status !== 'ran') continue;
           for (const m of s.metrics) {
-            const xs = v.repetitions.map((r) => r.metrics[m.id]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+            const xs = metricSamples(v, m.id);
             if (!xs.length) continue;
             insPoint.run(run.runId, s.id, v.id, m.id, m.unit, median(xs), xs.length, verdicts.get(`${s.id}\u0000${v.id}\u0000${m.id}`) ?? null);
             written++;

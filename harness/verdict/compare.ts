@@ -1,3 +1,4 @@
+import { metricSamples } from '../model/samples.js';
 import { decide, metricStats } from '../stats/compare.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
@@ -30,7 +31,7 @@ export function runAsReference(run: RunRecord): Reference {
     samples: (suite, variant, metric) => {
       const v = run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant);
       if (!v || v.repetitions.length === 0) return undefined;
-      return v.repetitions.map((r) => r.metrics[metric]).filter((x): x is number => typeof x === 'number');
+      return metricSamples(v, metric);
     },
   };
 }
@@ -141,7 +142,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
       const refVariant = opts.referenceVariant ?? v.id;
       let any = false;
       for (const m of s.metrics) {
-        const current = v.repetitions.map((r) => r.metrics[m.id]).filter((x): x is number => typeof x === 'number');
+        const current = metricSamples(v, m.id);
         const base = ref?.samples(s.id, refVariant, m.id);
         if (!base || base.length === 0 || current.length === 0) continue;
         any = true;

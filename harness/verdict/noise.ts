@@ -1,3 +1,4 @@
+import { metricSamples } from '../model/samples.js';
 import { hodgesLehmann } from '../stats/shift.js';
 import { median, quantile } from '../stats/summary.js';
 import type { MetricDef, RunOptions, RunRecord } from '../model/types.js';
@@ -49,7 +50,7 @@ export function measureNoise(sessions: RunRecord[]): Record<string, NoiseEntry> 
       for (const v of s.variants) {
         if (v.status !== 'ran') continue;
         for (const m of s.metrics) {
-          const xs = v.repetitions.map((r) => r.metrics[m.id]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+          const xs = metricSamples(v, m.id);
           if (xs.length < 2) continue;
           const key = `${s.id}/${v.id}/${m.id}`;
           series.set(key, [...(series.get(key) ?? []), xs]);

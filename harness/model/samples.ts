@@ -1,0 +1,11 @@
+import type { VariantResult } from './types.js';
+
+/**
+ * A metric's samples in one variant, one per repetition that measured it. Only finite numbers
+ * count: a repetition that could not measure the metric (null in run.json, NaN, Infinity) is no
+ * evidence either way, and every consumer (comparison, noise, baselines, history, reports) must
+ * agree on that.
+ */
+export function metricSamples(v: Pick<VariantResult, 'repetitions'> | undefined, metric: string): number[] {
+  return (v?.repetitions ?? []).map((r) => r.metrics[metric]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+}
