@@ -1,16 +1,16 @@
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
-import { runHttpLoad, type HttpLoadResult } from '../probes/http.js';
+import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
 import { mergeLoadResults } from '../probes/merge.js';
 import type { LoadWorkerSpec } from '../probes/worker.js';
 import { runOpenLoad } from '../probes/open.js';
 import { diff, snapshot, type SnapshotDelta } from '../probes/snapshot.js';
-import { launchBrowser, runBrowserLoad } from '../probes/browser.js';
-import { runFio, type FioSide } from '../probes/fio.js';
-import { jainIndex, runIperf } from '../probes/iperf.js';
+import { browserMetrics, launchBrowser, runBrowserLoad } from '../probes/browser.js';
+import { blockIoMetrics, runFio, type FioSide } from '../probes/fio.js';
+import { runIperf, tcpMetrics } from '../probes/iperf.js';
+import { probeMode } from '../probes/registry.js';
 import { createBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
 import { ensureCertificate, probeTls, tlsDirectives } from '../drivers/servers/tls.js';
-import { median, quantile } from '../stats/summary.js';
 import type { Browser } from 'playwright-core';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { externalServer, startNginx, type HttpServer } from '../drivers/servers/nginx.js';
@@ -53,7 +53,6 @@ export interface LoadClient {
   headgateDir: string;
 }
 
-const ms = (us: number) => us / 1000;
 /** Verification result of a measurement with no payload to check (fio, iperf3). */
 const NOTHING_VERIFIED = { verified: 0, failed: 0, failures: [] };
 
@@ -71,7 +70,19 @@ export class HarnessContext implements SuiteContext {
     private readonly suiteStack: CleanupStack,
     private readonly artifacts: (variant: string, files: Record<string, string>) => void,
     private readonly counterGroups: CounterGroup[] = ['vm', 'tcp', 'sendfile'],
+    /** The probes the suite declares (suite.json "probes"); measuring with another one is a suite bug. */
+    private readonly probes?: readonly string[],
   ) {}
+
+  /**
+   * Refuses a probe the suite did not declare: its metrics were never checked against the
+   * manifest, so they could silently miss or mislabel what the suite promises.
+   */
+  private useProbe(id: string): void {
+    if (this.probes && !this.probes.includes(id)) {
+      throw inputError(`suite ${this.suiteId} measures with the ${id} probe, but its suite.json "probes" (${this.probes.join(', ')}) does not list it`);
+    }
+  }
 
   /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
   private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
@@ -154,6 +165,7 @@ export class HarnessContext implements SuiteContext {
     o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
   ): Promise<RepetitionMeasurement> {
     const { os, progress } = this.env;
+    this.useProbe('http');
     progress.step(o.label);
     const pids = await server.pids();
     const objects = this.selectObjects(o.objects, o.cache);
@@ -174,7 +186,7 @@ export class HarnessContext implements SuiteContext {
       signal: this.signal,
       onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
     };
-    const rate = this.env.options.rate;
+    const rate = probeMode(this.env.options) === 'open' ? this.env.options.rate : undefined;
     const clients = this.env.clients ?? [];
     if (rate && clients.length) throw inputError('--rate with --client: the open model runs in this process only; drop one of them');
     let measured;
@@ -192,7 +204,6 @@ export class HarnessContext implements SuiteContext {
     }
     // Charge the kernel only with the server's CPU: on the local target the client shares the box.
     const serverCores = d.serverCores ?? (this.env.target.kind === 'local' ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
-    const gbps = (load.bodyBytes * 8) / load.durationSec / 1e9;
     const notes: string[] = [];
     if (load.clients) {
       notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU`).join('; ')}`);
@@ -202,23 +213,9 @@ export class HarnessContext implements SuiteContext {
     }
     if (load.non2xx > 0) notes.push(`${load.non2xx} non-2xx responses`);
     if (server.tlsInfo) notes.push(`TLS: ${server.tlsInfo}`);
-    const ttfb: Record<string, number> = 'ttfbUs' in load && load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {};
     return {
       durationMs: load.durationSec * 1000,
-      metrics: {
-        throughput_gbps: gbps,
-        requests_per_sec: load.requests / load.durationSec,
-        latency_p50_ms: ms(load.latencyUs.p50),
-        latency_p99_ms: ms(load.latencyUs.p99),
-        latency_p999_ms: ms(load.latencyUs.p999),
-        server_cpu_pct: serverCores * 100,
-        target_cpu_pct: d.targetBusy * 100,
-        client_cpu_pct: load.clientCpu * 100,
-        gbps_per_core: gbps / Math.max(serverCores, 0.01),
-        errors: load.errors + load.timeouts,
-        verification_failures: load.verification.failed,
-        ...ttfb,
-      },
+      metrics: httpMetrics(load, { serverCores, targetBusy: d.targetBusy }),
       counters: d.counters,
       verification: load.verification,
       clientBound: load.clientBound,
@@ -263,6 +260,7 @@ export class HarnessContext implements SuiteContext {
   /** Fetches objects from the server in a real browser (Debian Chromium), verifying every body's SHA-256. */
   async measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement> {
     const { progress } = this.env;
+    this.useProbe('browser');
     progress.step(o.label);
     if (!this.browser) {
       const b = await launchBrowser();
@@ -278,20 +276,9 @@ export class HarnessContext implements SuiteContext {
       runBrowserLoad(browser, { baseUrl: server.baseUrl, objects: this.selectObjects(o.objects), durationSec: o.durationSec, signal: this.signal }),
     );
     if (r.fetches === 0) throw infraError(`${this.suiteId} ${o.label}: the browser fetched nothing from ${server.baseUrl}`);
-    const gbps = (r.bodyBytes * 8) / r.durationSec / 1e9;
     return {
       durationMs: r.durationSec * 1000,
-      metrics: {
-        browser_ttfb_ms: median(r.ttfbMs),
-        browser_ttfb_p90_ms: quantile(r.ttfbMs, 0.9),
-        browser_transfer_ms: median(r.transferMs),
-        browser_tls_ms: r.tlsMs,
-        // A browser is not a load generator: its rate is reported under its own name, never gated as throughput.
-        browser_gbps: gbps,
-        requests_per_sec: r.fetches / r.durationSec,
-        server_cpu_pct: (d.serverCores ?? 0) * 100,
-        verification_failures: r.verification.failed,
-      },
+      metrics: browserMetrics(r, d.serverCores),
       counters: d.counters,
       verification: r.verification,
       clientBound: false,
@@ -316,21 +303,14 @@ export class HarnessContext implements SuiteContext {
   /** Runs a reader against a concurrent writer on a block device with fio; read latency percentiles and rates. */
   async measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement> {
     const { os, progress, target } = this.env;
+    this.useProbe('block-io');
     progress.step(o.label);
     const { result: r, delta: d } = await this.bracketed([], () =>
       runFio(target, { device: o.device, durationSec: o.durationSec, ioengine: os.fioEngine, reader: o.reader, writer: o.writer }, this.signal),
     );
     return {
       durationMs: o.durationSec * 1000,
-      metrics: {
-        read_p50_ms: r.reader.p50Us / 1000,
-        read_p99_ms: r.reader.p99Us / 1000,
-        read_p999_ms: r.reader.p999Us / 1000,
-        read_iops: r.reader.iops,
-        read_mbps: r.reader.bytesPerSec / 1e6,
-        write_mbps: r.writer.bytesPerSec / 1e6,
-        target_cpu_pct: d.targetBusy * 100,
-      },
+      metrics: blockIoMetrics(r, d.targetBusy),
       counters: d.counters,
       verification: NOTHING_VERIFIED,
       clientBound: false,
@@ -362,6 +342,7 @@ export class HarnessContext implements SuiteContext {
   /** Bulk TCP from the server namespace to the client through the bottleneck (iperf3), with per-flow fairness. */
   async measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement> {
     const { progress, target, host } = this.env;
+    this.useProbe('tcp');
     progress.step(o.label);
     const port = await freePort(b.clientAddress);
     // The receiver sits on the client side of the lab: this machine for a netns target.
@@ -383,12 +364,7 @@ export class HarnessContext implements SuiteContext {
     if (o.congestion && r.congestion && r.congestion !== o.congestion) notes.push(`asked for ${o.congestion}, sender used ${r.congestion}`);
     return {
       durationMs: o.durationSec * 1000,
-      metrics: {
-        goodput_mbps: r.goodputBps / 1e6,
-        retrans_segs: r.retransmits,
-        rtt_ms: r.rttUs / 1000,
-        fairness: jainIndex(r.flowBps),
-      },
+      metrics: tcpMetrics(r),
       counters: { ...d.counters, 'iperf3.sender_congestion_matches': !o.congestion || r.congestion === o.congestion ? 1 : 0 },
       verification: NOTHING_VERIFIED,
       clientBound: false,

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../model/options.js';
-import { buildManifest, materializeObjects } from '../probes/objects.js';
+import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
+import { modeGap, probeMode } from '../probes/registry.js';
 import type { Target } from '../drivers/targets/target.js';
+import type { OsAdapter } from '../drivers/os/adapter.js';
 import { acquireTargetLock } from '../drivers/targets/lock.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
@@ -41,7 +43,45 @@ export interface RunParams {
   fingerprint?: Fingerprint;
   /** Adaptive repetitions (gate): keep adding rounds while a comparison is undecided, within a budget. */
   adaptive?: AdaptiveParams;
+  /** The run's I/O outside the target's adapter (objects, sync, page cache, clock, timers); default: the real ones. Tests inject fakes. */
+  io?: Partial<RunIo>;
 }
+
+/** An object set with the exact bytes the client must receive. */
+export type ObjectSet = { manifest: ObjectManifest; bodies: Map<string, Buffer> };
+
+/**
+ * The side effects of a run that are not the target's own commands: injected so the engine's
+ * scheduling (interleaving, looks, budgets, deadlines, restores) can be tested without disks,
+ * networks or waiting.
+ */
+export interface RunIo {
+  /** Writes (or reuses) the seeded object set under dir on this machine and returns it. */
+  materializeObjects(dir: string, seed: number, totalMiB: number): Promise<ObjectSet>;
+  /** The seeded object set in memory only (--server-url: the files live on the appliance). */
+  buildObjects(seed: number, totalMiB: number): ObjectSet;
+  /** Copies a local object set to a remote target unless the same set is there already. */
+  syncObjects(target: Target, localDir: string, targetDir: string, progress: Progress, exclude?: string[]): Promise<void>;
+  /** Evicts the files from the target's page cache and reads them back; a note when the OS cannot. */
+  primePageCache(os: OsAdapter, files: string[]): Promise<string | null>;
+  /** Milliseconds since the epoch: the adaptive repetitions' time budget. */
+  now(): number;
+  /** Calls fn after ms (a step deadline); returns how to cancel it. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+/** Today's real I/O: what a run does when RunParams.io leaves something out. */
+export const DEFAULT_RUN_IO: RunIo = {
+  materializeObjects,
+  buildObjects: buildManifest,
+  syncObjects,
+  primePageCache: (os, files) => os.primePageCache(files),
+  now: () => Date.now(),
+  setTimer: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
 
 /** The budget of adaptive repetitions and the interim look that says which variants need more. */
 export interface AdaptiveParams {
@@ -92,6 +132,7 @@ export async function saveRun(runDir: string, record: RunRecord): Promise<void> 
  */
 export async function executeRun(p: RunParams): Promise<{ record: RunRecord; runDir: string }> {
   const { target, options, settings, signal, progress } = p;
+  const io: RunIo = { ...DEFAULT_RUN_IO, ...p.io };
   // --variant names variants of the whole command line's suites, also when a shard runs only some.
   const known = new Set((p.selectedSuites ?? p.suites).flatMap((s) => s.manifest.variants.map((v) => v.id)));
   for (const v of options.variants) {
@@ -132,14 +173,14 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;
     // With --server-url the objects live on the appliance; only the expected bytes are needed here.
     const { manifest, bodies } = options.serverUrl
-      ? buildManifest(options.objects.seed, options.objects.totalMiB)
-      : await materializeObjects(localObjectsDir, options.objects.seed, options.objects.totalMiB);
+      ? io.buildObjects(options.objects.seed, options.objects.totalMiB)
+      : await io.materializeObjects(localObjectsDir, options.objects.seed, options.objects.totalMiB);
     if (!options.serverUrl) {
       // How pages entered the page cache changes sendfile cost (freshly written vs read back
       // differed by 14-23% here), so every run starts from the same state: evicted, read back.
       // The cold set is a subdirectory of its own, synced only when a cold variant runs.
-      if (remote) await syncObjects(target, localObjectsDir, objectsDir, progress, ['cold-*']);
-      const note = await os.primePageCache(manifest.objects.map((o) => path.posix.join(objectsDir, o.path)));
+      if (remote) await io.syncObjects(target, localObjectsDir, objectsDir, progress, ['cold-*']);
+      const note = await io.primePageCache(os, manifest.objects.map((o) => path.posix.join(objectsDir, o.path)));
       if (note) progress.log(`note: ${note}`);
     }
     // Cold-cache variants read a set of their own, larger than one repetition reads, so most of
@@ -150,8 +191,8 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       const coldMiB = options.objects.coldMiB ?? options.objects.totalMiB;
       const prefix = `/cold-${coldMiB}MiB`;
       progress.log(`cold-cache object set: ${coldMiB} MiB in ${path.posix.join(objectsDir, prefix)}`);
-      const cold = await materializeObjects(path.join(localObjectsDir, prefix), options.objects.seed + 1, coldMiB);
-      if (remote) await syncObjects(target, path.join(localObjectsDir, prefix), path.posix.join(objectsDir, prefix), progress);
+      const cold = await io.materializeObjects(path.join(localObjectsDir, prefix), options.objects.seed + 1, coldMiB);
+      if (remote) await io.syncObjects(target, path.join(localObjectsDir, prefix), path.posix.join(objectsDir, prefix), progress);
       coldObjects = cold.manifest.objects.map((o) => ({ path: prefix + o.path, kind: o.kind, body: cold.bodies.get(o.path)! }));
     }
     const env: RunEnvironment = {
@@ -171,6 +212,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     };
 
     // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
+    const mode = probeMode(options);
     const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }[] = [];
     for (const suite of p.suites) {
       const m = suite.manifest;
@@ -192,12 +234,23 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         else if (v.cache === 'cold' && options.serverUrl) {
           Object.assign(vr, { status: 'skipped', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
         }
+        if (vr.status === 'ran') {
+          // A gating metric this mode cannot produce would silently drop out of the verdict: the
+          // variant is an error instead, so the gate never decides on less than the suite promises.
+          const gap = modeGap(m, v, mode);
+          if (gap) {
+            Object.assign(vr, { status: 'error', reason: gap });
+            record.errors.push(`${m.id}/${v.id}: ${gap}`);
+            progress.log(`ERROR ${m.id}/${v.id}: ${gap}`);
+          }
+        }
         result.variants.push(vr);
         if (vr.status === 'ran') runnable.push(v);
       }
       if (result.status === 'ran' && runnable.length === 0) {
-        result.status = 'skipped';
-        result.reason = 'every selected variant was skipped';
+        const errors = result.variants.filter((x) => x.status === 'error');
+        result.status = errors.length ? 'error' : 'skipped';
+        result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : 'every selected variant was skipped';
       }
       record.suites.push(result);
       plans.push({ suite, result, runnable });
@@ -206,7 +259,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
     for (const plan of plans) {
       if (plan.runnable.length === 0) continue;
-      await runSuite(env, plan, record, runDir, p.adaptive);
+      await runSuite(env, plan, record, runDir, io, p.adaptive);
     }
     record.status = record.errors.length ? 'incomplete' : 'complete';
   } catch (e) {
@@ -229,7 +282,14 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   return { record, runDir };
 }
 
-async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }, record: RunRecord, runDir: string, adaptive?: AdaptiveParams) {
+async function runSuite(
+  env: RunEnvironment,
+  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] },
+  record: RunRecord,
+  runDir: string,
+  io: RunIo,
+  adaptive?: AdaptiveParams,
+) {
   const { suite, result } = plan;
   const { options, signal, progress, fingerprint } = env;
   const suiteStack = new CleanupStack();
@@ -244,7 +304,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
   const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
     // Artifacts live under the target's run directory; remote ones are downloaded to the same layout.
     Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.posix.relative(env.targetRunDir, f)])));
-  }, suite.manifest.counters);
+  }, suite.manifest.counters, suite.manifest.probes);
   const rethrowIfFatal = (e: unknown) => {
     if (signal.aborted) throw interruptedError();
     if (isHeadgateError(e) && e.kind === 'input') throw e;
@@ -260,12 +320,12 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
     const timedOut = new Promise<never>((_, reject) =>
       deadline.signal.addEventListener('abort', () => reject(infraError(`${suite.manifest.id}/${label} did not finish within ${limitSec} s (step timeout)`)), { once: true }),
     );
-    const timer = setTimeout(() => deadline.abort(), limitSec * 1000);
+    const cancel = io.setTimer(limitSec * 1000, () => deadline.abort());
     ctx.stepSignal = AbortSignal.any([signal, deadline.signal]);
     try {
       return await Promise.race([fn(), timedOut]);
     } finally {
-      clearTimeout(timer);
+      cancel();
       ctx.stepSignal = undefined;
     }
   };
@@ -310,7 +370,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
   // Adaptive repetitions: after each look, undecided variants get another batch of interleaved
   // rounds, until every one is settled or the budget (count, then wall time) is spent.
   const addRepetitions = async (a: AdaptiveParams) => {
-    const t0 = Date.now();
+    const t0 = io.now();
     let n = options.runs;
     for (const v of plan.runnable) {
       const vr = variantResult(v.id);
@@ -320,7 +380,7 @@ async function runSuite(env: RunEnvironment, plan: { suite: Suite; result: Suite
       const want = new Set(a.undecided(record, suite.manifest.id));
       const more = plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id));
       if (more.length === 0) return;
-      if ((Date.now() - t0) / 1000 >= a.maxExtraSec) {
+      if ((io.now() - t0) / 1000 >= a.maxExtraSec) {
         for (const v of more) variantResult(v.id).adaptive!.stoppedBy = 'time';
         progress.log(`${suite.manifest.id}: adaptive repetitions stopped by the ${a.maxExtraSec} s budget with ${more.map((v) => v.id).join(', ')} undecided`);
         return;

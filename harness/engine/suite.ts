@@ -22,8 +22,7 @@ export interface SuiteContext {
   log(line: string): void;
   /** Whether the target has a kernel capability (e.g. "ktls"), with the exact reason if not. */
   capability(name: string): Promise<Capability>;
-  /** Reads a kernel knob on the target (sysctl name, or a /sys path on Linux). */
-  /** Reads a knob; `where: 'path-host'` reads it on the host that carries the lab's network path (the harness host for a netns target). */
+  /** Reads a kernel knob (sysctl name, or a /sys path on Linux) on the target; `where: 'path-host'` reads it on the host that carries the lab's network path (the harness host for a netns target). */
   getKnob(name: string, where?: KnobHost): Promise<string>;
   /** Sets a kernel knob on the target; it is restored when the current variant's repetition ends. */
   setKnob(name: string, value: string, where?: KnobHost): Promise<void>;
@@ -35,23 +34,24 @@ export interface SuiteContext {
   startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer>;
   /**
    * Runs HTTP load against a server with every body verified; collects CPU and counter deltas.
-   * cache "cold" evicts the objects before and during the load.
+   * cache "cold" evicts the objects before and during the load. The `http` probe: suite.json
+   * must list it in "probes" (its metrics are checked against the manifest when the suite loads).
    */
   measureHttp(
     server: HttpServer,
     o: { durationSec: number; connections?: number; objects?: ObjectClass; label: string; cache?: 'hot' | 'cold' },
   ): Promise<RepetitionMeasurement>;
-  /** Fetches objects in a real browser, verifying each body, with Resource Timing metrics. */
+  /** Fetches objects in a real browser, verifying each body, with Resource Timing metrics (the `browser` probe). */
   measureBrowser(server: HttpServer, o: { durationSec: number; objects?: ObjectClass; label: string }): Promise<RepetitionMeasurement>;
   /** The block device for I/O tests: --block-device, or a loop device created for the suite. */
   blockDevice(sizeMiB: number): Promise<string>;
-  /** fio: a reader against a concurrent writer on the device; read latency percentiles and rates. */
+  /** fio: a reader against a concurrent writer on the device; read latency percentiles and rates (the `block-io` probe). */
   measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement>;
   /** A client - middle hop - server path in namespaces this run creates, impaired on the middle hop. */
   bottleneck(imp: Impairment): Promise<Bottleneck>;
   /** Sets a sysctl in the bottleneck's server namespace, restored after the repetition. */
   setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void>;
-  /** Bulk TCP transfer from the server namespace through the bottleneck (iperf3). */
+  /** Bulk TCP transfer from the server namespace through the bottleneck (iperf3; the `tcp` probe). */
   measureTcp(b: Bottleneck, o: { congestion?: string; flows: number; durationSec: number; label: string }): Promise<RepetitionMeasurement>;
 }
 
@@ -80,7 +80,8 @@ export function defineSuite(s: SuiteModule): SuiteModule {
 /**
  * The common shape of an HTTP suite's variant: one server per variant, warm-up, then each
  * repetition measured by the variant's client (load generator or browser) with its cache state.
- * `derive` adds suite-specific metrics computed from the repetition's counters.
+ * `derive` adds suite-specific metrics computed from the repetition's counters; their ids must be
+ * listed in suite.json "derives".
  */
 export async function httpVariantSession(
   ctx: SuiteContext,

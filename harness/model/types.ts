@@ -75,6 +75,10 @@ export interface SuiteManifest {
   os: OsFamily[];
   variants: VariantDef[];
   metrics: MetricDef[];
+  /** Probes the suite's code measures with (http, browser, block-io, tcp); each metric must come from one of them or from derives. */
+  probes: string[];
+  /** Metrics the suite's own code computes (from counters or other metrics), so no probe is expected to produce them. */
+  derives?: string[];
   /** Counter groups read before and after each repetition (default: vm, tcp, sendfile). */
   counters?: CounterGroup[];
   /** Why the suite does not apply to an OS it does not list (shown as the skip reason). */

@@ -5,6 +5,8 @@ import { infraError, interruptedError } from '../model/errors.js';
 import type { VerificationResult } from '../model/types.js';
 import type { ExpectedObject } from './http.js';
 import { BROWSER_PAGE } from '../drivers/servers/nginx.js';
+import { median, quantile } from '../stats/summary.js';
+import type { ProbeDeclaration } from './probe.js';
 
 /** Debian's Chromium binary (the /usr/bin/chromium wrapper adds flags and prints shell noise). */
 export const CHROMIUM_PATH = '/usr/lib/chromium/chromium';
@@ -75,6 +77,39 @@ export interface BrowserResult {
   tlsMs: number;
   protocol: string;
   verification: VerificationResult;
+}
+
+/** The browser probe: a real Chromium fetching the objects, every body's SHA-256 checked in the page. */
+export const browserProbe: ProbeDeclaration = {
+  id: 'browser',
+  title: 'real browser (Chromium) fetching the objects, Resource Timing',
+  metrics: [
+    { id: 'browser_ttfb_ms', unit: 'ms', direction: 'lower' },
+    { id: 'browser_ttfb_p90_ms', unit: 'ms', direction: 'lower' },
+    { id: 'browser_transfer_ms', unit: 'ms', direction: 'lower' },
+    { id: 'browser_tls_ms', unit: 'ms', direction: 'lower' },
+    { id: 'browser_gbps', unit: 'Gb/s', direction: 'higher' },
+    { id: 'requests_per_sec', unit: 'req/s', direction: 'higher' },
+    { id: 'server_cpu_pct', unit: '% of one core', direction: 'lower' },
+    { id: 'verification_failures', unit: 'count', direction: 'lower' },
+  ],
+  // Only variants whose client is the browser; the others are measured by the load generator.
+  measures: (v) => v.client === 'browser',
+};
+
+/** The browser probe's metrics of one repetition; serverCores is null when the server's processes are unknown. */
+export function browserMetrics(r: BrowserResult, serverCores: number | null): Record<string, number> {
+  return {
+    browser_ttfb_ms: median(r.ttfbMs),
+    browser_ttfb_p90_ms: quantile(r.ttfbMs, 0.9),
+    browser_transfer_ms: median(r.transferMs),
+    browser_tls_ms: r.tlsMs,
+    // A browser is not a load generator: its rate is reported under its own name, never gated as throughput.
+    browser_gbps: (r.bodyBytes * 8) / r.durationSec / 1e9,
+    requests_per_sec: r.fetches / r.durationSec,
+    server_cpu_pct: (serverCores ?? 0) * 100,
+    verification_failures: r.verification.failed,
+  };
 }
 
 /** Launches Debian's Chromium headless; the caller closes it (or Node never exits). */

@@ -1,5 +1,6 @@
 import { infraError, interruptedError } from '../model/errors.js';
 import type { Target } from '../drivers/targets/target.js';
+import type { ProbeDeclaration } from './probe.js';
 
 /** One side of the io-sched workload. */
 export interface FioSide {
@@ -68,6 +69,35 @@ export function parseFioJson(text: string): { reader: FioStats; writer: FioStats
     p999Us: pct(d.clat_ns, '99.900000'),
   });
   return { reader: stats(job('reader').read), writer: stats(job('writer').write) };
+}
+
+/** The block I/O probe: fio, a latency-sensitive reader against a concurrent writer on one device. */
+export const blockIoProbe: ProbeDeclaration = {
+  id: 'block-io',
+  title: 'block I/O (fio reader against a concurrent writer)',
+  metrics: [
+    { id: 'read_p50_ms', unit: 'ms', direction: 'lower' },
+    { id: 'read_p99_ms', unit: 'ms', direction: 'lower' },
+    { id: 'read_p999_ms', unit: 'ms', direction: 'lower' },
+    { id: 'read_iops', unit: 'IO/s', direction: 'higher' },
+    { id: 'read_mbps', unit: 'MB/s', direction: 'higher' },
+    { id: 'write_mbps', unit: 'MB/s', direction: 'higher' },
+    { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
+  ],
+  measures: () => true,
+};
+
+/** The block I/O probe's metrics of one fio run; targetBusy is the busy share of the whole target, 0..1. */
+export function blockIoMetrics(r: { reader: FioStats; writer: FioStats }, targetBusy: number): Record<string, number> {
+  return {
+    read_p50_ms: r.reader.p50Us / 1000,
+    read_p99_ms: r.reader.p99Us / 1000,
+    read_p999_ms: r.reader.p999Us / 1000,
+    read_iops: r.reader.iops,
+    read_mbps: r.reader.bytesPerSec / 1e6,
+    write_mbps: r.writer.bytesPerSec / 1e6,
+    target_cpu_pct: targetBusy * 100,
+  };
 }
 
 /** Runs the workload on the target with a deadline; fio's JSON is the only output kept. */

@@ -3,6 +3,7 @@ import * as hdr from 'hdr-histogram-js';
 import net from 'node:net';
 import { infraError, interruptedError } from '../model/errors.js';
 import type { VerificationResult } from '../model/types.js';
+import type { ProbeDeclaration, ProbeMetric } from './probe.js';
 import { checkChunk, latencySummary, VerificationTally, type LatencySummary } from './verify.js';
 import { mulberry32 } from '../stats/shift.js';
 
@@ -56,6 +57,63 @@ export interface ClientShare {
   bodyBytes: number;
   clientCpu: number;
   clientBound: boolean;
+}
+
+/** CPU around one load, read from the target's snapshots by the engine (it knows where the client ran). */
+export interface LoadCpu {
+  /** Cores the server processes used (the engine's estimate when they are unknown). */
+  serverCores: number;
+  /** Busy share of the whole target, 0..1. */
+  targetBusy: number;
+}
+
+const ms = (us: number) => us / 1000;
+
+/**
+ * What the http probe produces. Time to first byte comes from the closed-model client only: the
+ * open model (node:http, --rate) measures each request from its due time and has no TTFB.
+ */
+const HTTP_METRICS: readonly ProbeMetric[] = [
+  { id: 'throughput_gbps', unit: 'Gb/s', direction: 'higher' },
+  { id: 'requests_per_sec', unit: 'req/s', direction: 'higher' },
+  { id: 'latency_p50_ms', unit: 'ms', direction: 'lower' },
+  { id: 'latency_p99_ms', unit: 'ms', direction: 'lower' },
+  { id: 'latency_p999_ms', unit: 'ms', direction: 'lower' },
+  { id: 'ttfb_p50_ms', unit: 'ms', direction: 'lower', modes: ['closed'] },
+  { id: 'ttfb_p99_ms', unit: 'ms', direction: 'lower', modes: ['closed'] },
+  { id: 'server_cpu_pct', unit: '% of one core', direction: 'lower' },
+  { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
+  { id: 'client_cpu_pct', unit: '% of one core', direction: 'lower' },
+  { id: 'gbps_per_core', unit: 'Gb/s/core', direction: 'higher' },
+  { id: 'errors', unit: 'count', direction: 'lower' },
+  { id: 'verification_failures', unit: 'count', direction: 'lower' },
+];
+
+/** The HTTP load probe: autocannon closed model (or the open model under --rate), every body verified. */
+export const httpProbe: ProbeDeclaration = {
+  id: 'http',
+  title: 'HTTP load (closed model; open model with --rate), every body verified',
+  metrics: HTTP_METRICS,
+  measures: (v) => v.client !== 'browser',
+};
+
+/** The http probe's metrics of one load (closed, open or merged from several clients). */
+export function httpMetrics(load: HttpLoadResult, cpu: LoadCpu): Record<string, number> {
+  const gbps = (load.bodyBytes * 8) / load.durationSec / 1e9;
+  return {
+    throughput_gbps: gbps,
+    requests_per_sec: load.requests / load.durationSec,
+    latency_p50_ms: ms(load.latencyUs.p50),
+    latency_p99_ms: ms(load.latencyUs.p99),
+    latency_p999_ms: ms(load.latencyUs.p999),
+    server_cpu_pct: cpu.serverCores * 100,
+    target_cpu_pct: cpu.targetBusy * 100,
+    client_cpu_pct: load.clientCpu * 100,
+    gbps_per_core: gbps / Math.max(cpu.serverCores, 0.01),
+    errors: load.errors + load.timeouts,
+    verification_failures: load.verification.failed,
+    ...(load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {}),
+  };
 }
 
 /** Above this share of one core the single-threaded client, not the target, sets the pace. */

@@ -1,6 +1,7 @@
 import { sleep } from '../lib/cleanup.js';
 import { infraError, interruptedError } from '../model/errors.js';
 import type { Target } from '../drivers/targets/target.js';
+import type { ProbeDeclaration } from './probe.js';
 
 /** What one bulk transfer measured (iperf3, sender in the server namespace). */
 export interface TcpResult {
@@ -21,6 +22,29 @@ export function jainIndex(x: number[]): number {
   const sum = x.reduce((a, b) => a + b, 0);
   const sq = x.reduce((a, b) => a + b * b, 0);
   return sq === 0 ? NaN : (sum * sum) / (x.length * sq);
+}
+
+/** The TCP probe: iperf3 bulk flows from the server namespace through the bottleneck. */
+export const tcpProbe: ProbeDeclaration = {
+  id: 'tcp',
+  title: 'bulk TCP (iperf3 flows through the bottleneck)',
+  metrics: [
+    { id: 'goodput_mbps', unit: 'Mbit/s', direction: 'higher' },
+    { id: 'retrans_segs', unit: 'count', direction: 'lower' },
+    { id: 'rtt_ms', unit: 'ms', direction: 'lower' },
+    { id: 'fairness', unit: 'index', direction: 'higher' },
+  ],
+  measures: () => true,
+};
+
+/** The TCP probe's metrics of one bulk transfer. */
+export function tcpMetrics(r: TcpResult): Record<string, number> {
+  return {
+    goodput_mbps: r.goodputBps / 1e6,
+    retrans_segs: r.retransmits,
+    rtt_ms: r.rttUs / 1000,
+    fairness: jainIndex(r.flowBps),
+  };
 }
 
 /** The client's iperf3 -J document: end.sum_received, end.sum_sent.retransmits, end.streams[].sender.mean_rtt. */

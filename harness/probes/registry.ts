@@ -1,0 +1,111 @@
+import type { MetricDef, RunOptions, SuiteManifest, VariantDef } from '../model/types.js';
+import { browserProbe } from './browser.js';
+import { blockIoProbe } from './fio.js';
+import { httpProbe } from './http.js';
+import { tcpProbe } from './iperf.js';
+import { metricsIn, PROBE_MODES, type ProbeDeclaration, type ProbeMetric, type ProbeMode } from './probe.js';
+
+export type { ProbeDeclaration, ProbeMetric, ProbeMode };
+
+/**
+ * Every probe a suite can name in suite.json "probes". Each probe declares the metrics it
+ * produces next to the code that computes them, so a suite's metric list can be checked
+ * against what will really be measured instead of trusted.
+ */
+export const PROBES: ReadonlyMap<string, ProbeDeclaration> = new Map(
+  [httpProbe, browserProbe, blockIoProbe, tcpProbe].map((p) => [p.id, p]),
+);
+
+/** The probe mode of a run: --rate switches HTTP load to the open model. */
+export function probeMode(o: Pick<RunOptions, 'rate'>): ProbeMode {
+  return o.rate ? 'open' : 'closed';
+}
+
+/** The declared probes of a suite (unknown ids are left out: checkManifestMetrics reports them). */
+function suiteProbes(m: Pick<SuiteManifest, 'probes'>): ProbeDeclaration[] {
+  return (m.probes ?? []).flatMap((id) => PROBES.get(id) ?? []);
+}
+
+/** The suite's probes that measure one of its variants. */
+export function variantProbes(m: Pick<SuiteManifest, 'probes'>, v: VariantDef): ProbeDeclaration[] {
+  return suiteProbes(m).filter((p) => p.measures(v));
+}
+
+const find = (p: ProbeDeclaration, id: string) => p.metrics.find((x) => x.id === id);
+
+/**
+ * Why a suite's declared metrics disagree with its probes, one phrase per problem, each naming
+ * the key (metrics/ID, derives/ID, probes/ID): every metric must be produced by a declared probe
+ * with the same unit and direction, or be listed in "derives" (computed by the suite's code).
+ * Empty when they agree.
+ */
+export function manifestMetricProblems(m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>): string[] {
+  const out: string[] = [];
+  for (const id of m.probes ?? [])
+    if (!PROBES.has(id)) out.push(`probes/${id}: unknown probe (known: ${[...PROBES.keys()].join(', ')})`);
+  const probes = suiteProbes(m);
+  const derives = new Set(m.derives ?? []);
+  const declared = new Set<string>();
+  const produces = () =>
+    probes.length
+      ? probes.map((p) => `${p.id} produces: ${p.metrics.map((x) => x.id).join(', ')}`).join('; ')
+      : 'the suite declares no probes';
+  for (const def of m.metrics) {
+    if (declared.has(def.id)) out.push(`metrics/${def.id}: declared twice`);
+    declared.add(def.id);
+    const producers = probes.filter((p) => find(p, def.id));
+    if (derives.has(def.id)) {
+      // One source per metric: a derived id that a probe also writes would be overwritten silently.
+      if (producers.length)
+        out.push(
+          `metrics/${def.id}: listed in derives, but the ${producers[0].id} probe produces it; remove it from derives`,
+        );
+      continue;
+    }
+    if (!producers.length) {
+      const hint = "a metric the suite's code computes belongs in derives";
+      out.push(`metrics/${def.id}: no probe of this suite produces it (${produces()}); ${hint}`);
+      continue;
+    }
+    for (const p of producers) {
+      const pm = find(p, def.id)!;
+      if (pm.unit !== def.unit)
+        out.push(`metrics/${def.id}: unit "${def.unit}", but the ${p.id} probe produces it in "${pm.unit}"`);
+      if (pm.direction !== def.direction)
+        out.push(
+          `metrics/${def.id}: direction "${def.direction}", but for the ${p.id} probe ${pm.direction} is better`,
+        );
+    }
+  }
+  for (const id of derives) if (!declared.has(id)) out.push(`derives/${id}: not declared in metrics`);
+  return out;
+}
+
+/**
+ * Why a variant cannot be measured in this mode: a gating metric its probes produce in another
+ * mode but not in this one (the closed-model TTFB under --rate). Without this the metric would
+ * just be missing and the gate would decide on fewer metrics than the suite promises. Null when
+ * every gating metric the variant's probes can produce is produced in this mode.
+ */
+export function modeGap(
+  m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>,
+  v: VariantDef,
+  mode: ProbeMode,
+): string | null {
+  const probes = variantProbes(m, v);
+  const derives = new Set(m.derives ?? []);
+  const lost = m.metrics.filter(
+    (d: MetricDef) =>
+      d.gating &&
+      !derives.has(d.id) &&
+      probes.some((p) => PROBE_MODES.some((x) => metricsIn(p, x).some((pm) => pm.id === d.id))) &&
+      !probes.some((p) => metricsIn(p, mode).some((pm) => pm.id === d.id)),
+  );
+  if (!lost.length) return null;
+  const by = probes.filter((p) => lost.some((d) => find(p, d.id))).map((p) => p.id);
+  const many = lost.length > 1;
+  const how = mode === 'open' ? 'in the open model (--rate)' : 'in the closed model (without --rate)';
+  const fix = `run this variant ${mode === 'open' ? 'without' : 'with'} --rate`;
+  const what = `gating metric${many ? 's' : ''} ${lost.map((d) => d.id).join(', ')}`;
+  return `${what}: the ${by.join(', ')} probe does not produce ${many ? 'them' : 'it'} ${how}; ${fix}`;
+}

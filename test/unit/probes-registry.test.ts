@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { browserMetrics, type BrowserResult } from '../../harness/probes/browser.js';
+import { blockIoMetrics } from '../../harness/probes/fio.js';
+import { httpMetrics, type HttpLoadResult } from '../../harness/probes/http.js';
+import { tcpMetrics } from '../../harness/probes/iperf.js';
+import { metricsIn } from '../../harness/probes/probe.js';
+import { manifestMetricProblems, modeGap, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
+import { suitesDir } from '../../harness/engine/discovery.js';
+import type { SuiteManifest } from '../../harness/model/types.js';
+
+const ids = (r: Record<string, number>) => Object.keys(r).sort();
+const declared = (probe: string, mode: 'closed' | 'open') =>
+  metricsIn(PROBES.get(probe)!, mode)
+    .map((m) => m.id)
+    .sort();
+const manifest = (id: string) =>
+  JSON.parse(readFileSync(path.join(suitesDir(), id, 'suite.json'), 'utf8')) as SuiteManifest;
+
+const latency = { p50: 1000, p90: 2000, p99: 3000, p999: 4000, max: 5000, mean: 1500, count: 10 };
+const load = (ttfb: boolean): HttpLoadResult => ({
+  durationSec: 2,
+  requests: 10,
+  bodyBytes: 2.5e8,
+  wireBytes: 2.5e8,
+  errors: 1,
+  timeouts: 1,
+  non2xx: 0,
+  verification: { verified: 10, failed: 0, failures: [] },
+  latencyUs: latency,
+  ...(ttfb ? { ttfbUs: latency } : {}),
+  clientCpu: 0.5,
+  clientBound: false,
+});
+
+describe('each probe computes exactly the metrics it declares', () => {
+  it('http: closed model with TTFB, open model without', () => {
+    expect(ids(httpMetrics(load(true), { serverCores: 0.5, targetBusy: 0.25 }))).toEqual(declared('http', 'closed'));
+    expect(ids(httpMetrics(load(false), { serverCores: 0.5, targetBusy: 0.25 }))).toEqual(declared('http', 'open'));
+    expect(declared('http', 'closed').filter((x) => !declared('http', 'open').includes(x))).toEqual([
+      'ttfb_p50_ms',
+      'ttfb_p99_ms',
+    ]);
+    const m = httpMetrics(load(true), { serverCores: 0.5, targetBusy: 0.25 });
+    expect(m).toMatchObject({
+      throughput_gbps: 1,
+      gbps_per_core: 2,
+      latency_p99_ms: 3,
+      ttfb_p99_ms: 3,
+      errors: 2,
+      server_cpu_pct: 50,
+      target_cpu_pct: 25,
+    });
+  });
+
+  it('browser, block-io and tcp: one set in every mode', () => {
+    const b: BrowserResult = {
+      durationSec: 1,
+      fetches: 4,
+      bodyBytes: 1e6,
+      ttfbMs: [1, 2, 3],
+      transferMs: [4, 5],
+      tlsMs: 6,
+      protocol: 'h2',
+      verification: { verified: 4, failed: 0, failures: [] },
+    };
+    const fio = { iops: 1, bytesPerSec: 1e6, p50Us: 1, p99Us: 2, p999Us: 3 };
+    const tcp = { goodputBps: 1e8, retransmits: 3, rttUs: 5000, flowBps: [5e7, 5e7], congestion: 'cubic' };
+    for (const mode of ['closed', 'open'] as const) {
+      expect(ids(browserMetrics(b, null))).toEqual(declared('browser', mode));
+      expect(ids(blockIoMetrics({ reader: fio, writer: fio }, 0.5))).toEqual(declared('block-io', mode));
+      expect(ids(tcpMetrics(tcp))).toEqual(declared('tcp', mode));
+    }
+    expect(tcpMetrics(tcp)).toEqual({ goodput_mbps: 100, retrans_segs: 3, rtt_ms: 5, fairness: 1 });
+  });
+});
+
+describe('probe registry', () => {
+  it('--rate is the open model', () => {
+    expect(probeMode({})).toBe('closed');
+    expect(probeMode({ rate: 100 })).toBe('open');
+  });
+
+  it('a variant is measured by the probes of its client', () => {
+    const m = manifest('ktls');
+    const of = (id: string) =>
+      variantProbes(
+        m,
+        m.variants.find((v) => v.id === id)!,
+      ).map((p) => p.id);
+    expect(of('userspace-tls13')).toEqual(['http']);
+    expect(of('browser-tls13')).toEqual(['browser']);
+    const t = manifest('tcp-stack');
+    expect(variantProbes(t, t.variants[0]).map((p) => p.id)).toEqual(['tcp', 'http']);
+  });
+
+  it('the shipped suites agree with their probes', () => {
+    for (const id of ['io-sched', 'ktls', 'pbuf', 'sendfile', 'tcp-stack', 'unmapped-mbufs'])
+      expect([id, manifestMetricProblems(manifest(id))]).toEqual([id, []]);
+  });
+
+  it('names every disagreement by key', () => {
+    const m = manifest('sendfile');
+    m.probes = ['http', 'wrk'];
+    m.derives = ['disk_read_pct', 'latency_p99_ms', 'not_a_metric'];
+    expect(manifestMetricProblems(m)).toEqual([
+      'probes/wrk: unknown probe (known: http, browser, block-io, tcp)',
+      'metrics/latency_p99_ms: listed in derives, but the http probe produces it; remove it from derives',
+      'derives/not_a_metric: not declared in metrics',
+    ]);
+  });
+
+  it('a gating metric lost in the open model is a gap for the variants that would have produced it', () => {
+    const pbuf = manifest('pbuf');
+    expect(modeGap(pbuf, pbuf.variants[0], 'closed')).toBeNull();
+    expect(modeGap(pbuf, pbuf.variants[0], 'open')).toBe(
+      'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--rate); run this variant without --rate',
+    );
+    // sendfile's ttfb_p99_ms is informational: the open model just does not report it.
+    const sendfile = manifest('sendfile');
+    expect(sendfile.variants.map((v) => modeGap(sendfile, v, 'open'))).toEqual(sendfile.variants.map(() => null));
+    // A browser variant never produced the load generator's gating metrics: not a gap of the mode.
+    const ktls = manifest('ktls');
+    expect(
+      modeGap(
+        ktls,
+        ktls.variants.find((v) => v.client === 'browser')!,
+        'open',
+      ),
+    ).toBeNull();
+  });
+});
