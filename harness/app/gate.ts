@@ -55,6 +55,10 @@ export async function preflight(g: GateOptions): Promise<void> {
   const suites = selectSuites(await discoverSuites(), g.suite);
   const known = new Set(suites.flatMap((s) => s.manifest.variants.map((v) => v.id)));
   for (const v of g.variant) if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
+  // A misspelt reference variant would compare nothing and pass: refuse it before any load.
+  if (g.baselineVariant && !known.has(g.baselineVariant)) {
+    throw inputError(`--baseline-variant ${g.baselineVariant}: no selected suite has this variant (known: ${[...known].join(', ')})`);
+  }
 }
 
 /** One target's run: open, gate or run, report, close. Its exit code is the run's verdict. */

@@ -187,7 +187,7 @@ describe('history: change points through the CLI and a crash mid-write', () => {
     const script = path.join(work, 'crash', 'writer.mts');
     writeFileSync(
       script,
-      `import { HistoryStore } from ${JSON.stringify(path.join(ROOT, 'harness/history/store.ts'))};
+      `import { HistoryStore } from ${JSON.stringify(path.join(ROOT, 'harness/store/history.ts'))};
       import { makeRun } from ${JSON.stringify(path.join(ROOT, 'test/helpers/records.ts'))};
       const store = new HistoryStore(${JSON.stringify(file)});
       const xs = Array.from({ length: 6 }, (_, i) => 10 + i);
