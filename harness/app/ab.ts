@@ -10,6 +10,7 @@ import type { RunRecord, VariantDef } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { compareRun, runAsReference, undecidedVariants, type CompareOptions } from '../verdict/compare.js';
 import { concatRuns } from '../verdict/merge.js';
+import { lookLoop, type StopReason } from '../engine/adaptive.js';
 import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
 
 /** What is A and what is B: two variants, one variant with other settings, or one variant on two targets. */
@@ -149,36 +150,42 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
     const maxRuns = cmp.plan?.nMax ?? g.runs;
     const blocksA: RunRecord[] = [];
     const blocksB: RunRecord[] = [];
-    const looks: number[] = [];
     const t0 = Date.now();
-    let extraStart = 0;
-    let stoppedBy: 'settled' | 'budget' | 'time' = 'settled';
     const joined = () => ({ A: concatRuns(blocksA, newRunId()), B: concatRuns(blocksB, newRunId()) });
     const settings = { ...settingsOf(g), profile: A0.profile };
-    for (let round = 0; ; round++) {
-      const sides: [OpenedTarget, RunRecord[], string][] = [[A0, blocksA, 'A'], [B0, blocksB, 'B']];
-      for (const [t, into, label] of round % 2 === 0 ? sides : sides.reverse()) {
+    let round = 0;
+    // One round: a block on each side, the order alternating (A B, then B A) so drift falls on both.
+    const addRound = async () => {
+      const sides: [OpenedTarget, RunRecord[], string][] = [[A0, blocksA, 'A'], [B0!, blocksB, 'B']];
+      for (const [t, into, label] of round++ % 2 === 0 ? sides : sides.reverse()) {
         const progress = createProgress({ quiet: ctx.quiet, prefix: `[${label} ${t.target.name}] ` });
         const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
         if (record.errors.length) throw infraError(`ab: block ${label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
         into.push(record);
       }
-      const n = blocksB.length * block;
-      if (n < g.runs) continue;
-      looks.push(n);
-      if (!cmp.plan || n >= maxRuns) {
-        stoppedBy = 'budget';
-        break;
-      }
-      if (!extraStart) extraStart = Date.now();
-      const { A, B } = joined();
-      for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks: [...looks], stoppedBy: 'settled' };
-      if (undecidedVariants(B, sid, runAsReference(A), cmp).length === 0) break;
-      if ((Date.now() - extraStart) / 1000 >= cmp.plan.maxExtraSec!) {
-        stoppedBy = 'time';
-        break;
-      }
-      ctx.log(`A/B undecided after ${n} repetitions per side: another round`);
+      return block;
+    };
+    while (blocksB.length * block < g.runs) await addRound();
+    const looks = [blocksB.length * block];
+    let stoppedBy: StopReason = 'budget';
+    if (cmp.plan) {
+      ({ stoppedBy } = await lookLoop({
+        start: looks[0],
+        maxRuns,
+        batch: block,
+        maxExtraSec: cmp.plan.maxExtraSec ?? Infinity,
+        now: Date.now,
+        undecided: () => {
+          const { A, B } = joined();
+          for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks: [...looks], stoppedBy: 'settled' };
+          return undecidedVariants(B, sid, runAsReference(A), cmp);
+        },
+        add: async (_ids, _k, n) => {
+          ctx.log(`A/B undecided after ${n} repetitions per side: another round`);
+          return addRound();
+        },
+        onLook: (_ids, n) => void looks.push(n),
+      }));
     }
     const { A, B } = joined();
     for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks, stoppedBy };

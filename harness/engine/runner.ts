@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Settings } from '../model/options.js';
 import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
 import { modeGap, probeMode } from '../probes/registry.js';
+import { lookLoop } from './adaptive.js';
 import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { acquireTargetLock } from '../drivers/targets/lock.js';
@@ -370,33 +371,40 @@ async function runSuite(
   // Adaptive repetitions: after each look, undecided variants get another batch of interleaved
   // rounds, until every one is settled or the budget (count, then wall time) is spent.
   const addRepetitions = async (a: AdaptiveParams) => {
-    const t0 = io.now();
-    let n = options.runs;
     for (const v of plan.runnable) {
       const vr = variantResult(v.id);
-      if (sessions.has(v.id) && vr.repetitions.length) vr.adaptive = { looks: [vr.repetitions.length], stoppedBy: n >= a.maxRuns ? 'budget' : 'settled' };
+      if (sessions.has(v.id) && vr.repetitions.length) vr.adaptive = { looks: [vr.repetitions.length], stoppedBy: options.runs >= a.maxRuns ? 'budget' : 'settled' };
     }
-    while (n < a.maxRuns) {
-      const want = new Set(a.undecided(record, suite.manifest.id));
-      const more = plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id));
-      if (more.length === 0) return;
-      if ((io.now() - t0) / 1000 >= a.maxExtraSec) {
-        for (const v of more) variantResult(v.id).adaptive!.stoppedBy = 'time';
-        progress.log(`${suite.manifest.id}: adaptive repetitions stopped by the ${a.maxExtraSec} s budget with ${more.map((v) => v.id).join(', ')} undecided`);
-        return;
-      }
-      const add = Math.min(a.batch, a.maxRuns - n);
-      progress.log(`${suite.manifest.id}: ${more.map((v) => v.id).join(', ')} undecided after ${n} repetitions: adding ${add}`);
-      progress.extend(add * more.length);
-      for (let r = n; r < n + add; r++) for (const v of more) await repeat(v, r);
-      n += add;
-      for (const v of more) {
-        const ad = variantResult(v.id).adaptive!;
-        ad.looks.push(variantResult(v.id).repetitions.length);
-        ad.stoppedBy = n >= a.maxRuns ? 'budget' : 'settled';
-      }
-      await saveRun(runDir, record);
-    }
+    const byId = new Map(plan.runnable.map((v) => [v.id, v]));
+    await lookLoop({
+      start: options.runs,
+      maxRuns: a.maxRuns,
+      batch: a.batch,
+      maxExtraSec: a.maxExtraSec,
+      now: io.now,
+      undecided: () => {
+        const want = new Set(a.undecided(record, suite.manifest.id));
+        return plan.runnable.filter((v) => want.has(v.id) && sessions.has(v.id)).map((v) => v.id);
+      },
+      add: async (ids, k, n) => {
+        progress.log(`${suite.manifest.id}: ${ids.join(', ')} undecided after ${n} repetitions: adding ${k}`);
+        progress.extend(k * ids.length);
+        for (let r = n; r < n + k; r++) for (const id of ids) await repeat(byId.get(id)!, r);
+        return k;
+      },
+      onLook: async (ids, _n, stoppedBy) => {
+        for (const id of ids) {
+          const ad = variantResult(id).adaptive!;
+          ad.looks.push(variantResult(id).repetitions.length);
+          ad.stoppedBy = stoppedBy;
+        }
+        await saveRun(runDir, record);
+      },
+      onTimeStop: (ids) => {
+        for (const id of ids) variantResult(id).adaptive!.stoppedBy = 'time';
+        progress.log(`${suite.manifest.id}: adaptive repetitions stopped by the ${a.maxExtraSec} s budget with ${ids.join(', ')} undecided`);
+      },
+    });
   };
   try {
     for (const v of plan.runnable) {
