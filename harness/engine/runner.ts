@@ -3,7 +3,8 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../model/options.js';
 import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
-import { modeGap, probeMode } from '../probes/registry.js';
+import { expectedGating, modeGap, probeMode } from '../probes/registry.js';
+import { metricSamples } from '../model/samples.js';
 import { lookLoop } from './adaptive.js';
 import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
@@ -425,6 +426,14 @@ async function runSuite(
     for (const v of plan.runnable) await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
     for (let r = 0; r < options.runs; r++) for (const v of plan.runnable) await repeat(v, r);
     if (adaptive) await addRepetitions(adaptive);
+    // A gating metric the variant should have produced but did not would silently shrink the
+    // verdict's family: the variant is an error instead (fail closed).
+    for (const v of plan.runnable) {
+      const vr = variantResult(v.id);
+      if (vr.status !== 'ran' || vr.repetitions.length === 0) continue;
+      const none = expectedGating(suite.manifest, v, probeMode(options)).filter((id) => metricSamples(vr, id).length === 0);
+      if (none.length) fail(v, infraError(`gating metric${none.length > 1 ? 's' : ''} ${none.join(', ')} produced no samples in ${vr.repetitions.length} repetitions`));
+    }
   } finally {
     record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
     if (env.targetRunDir !== runDir) {

@@ -109,3 +109,10 @@ export function modeGap(
   const what = `gating metric${many ? 's' : ''} ${lost.map((d) => d.id).join(', ')}`;
   return `${what}: the ${by.join(', ')} probe does not produce ${many ? 'them' : 'it'} ${how}; ${fix}`;
 }
+
+/** The gating metric ids a variant must produce in this mode: its probes' (for this mode) and the suite's derived ones. */
+export function expectedGating(m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>, v: VariantDef, mode: ProbeMode): string[] {
+  const probes = variantProbes(m, v);
+  const derives = new Set(m.derives ?? []);
+  return m.metrics.filter((d) => d.gating && (derives.has(d.id) || probes.some((p) => metricsIn(p, mode).some((pm) => pm.id === d.id)))).map((d) => d.id);
+}

@@ -89,6 +89,8 @@ export function runVerdict(c: {
   hasReference: boolean;
   onInconclusive?: InconclusivePolicy;
 }): { verdict: RunVerdict; exitCode: number } {
+  // Fail closed: a reference exists but not one gating metric could be compared with it (a
+  // misspelt variant, a baseline of other suites). Passing would mean "compared nothing".
   const gating = c.comparisons.filter((m) => m.gating);
   if (c.integrityFailures.length || gating.some((m) => m.verdict === 'regressed')) return { verdict: 'fail', exitCode: ExitCode.Regression };
   if (c.infraErrors.length) return { verdict: 'error', exitCode: ExitCode.Infrastructure };
@@ -97,6 +99,7 @@ export function runVerdict(c: {
     return { verdict: 'inconclusive', exitCode: policy === 'pass' ? ExitCode.Pass : policy === 'fail' ? ExitCode.Regression : ExitCode.Inconclusive };
   }
   if (!c.hasReference) return { verdict: 'no-baseline', exitCode: ExitCode.Pass };
+  if (gating.length === 0) return { verdict: 'error', exitCode: ExitCode.InvalidInput };
   return { verdict: 'pass', exitCode: ExitCode.Pass };
 }
 
@@ -261,7 +264,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   comparisons.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null && comparisons.length > 0, onInconclusive: opts.onInconclusive });
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
     verdict === 'fail'
@@ -269,7 +272,9 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
           .filter(Boolean)
           .join('; ')
       : verdict === 'error'
-        ? `infrastructure error: ${infra[0]}`
+        ? infra.length
+          ? `infrastructure error: ${infra[0]}`
+          : `nothing compared: ${ref?.kind ?? 'the reference'} ${ref?.id ?? ''} has no gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'}); a gate that compared nothing cannot pass`
         : verdict === 'inconclusive'
           ? 'inconclusive: some gating metrics look worse but the evidence is not significant; run more repetitions'
           : verdict === 'no-baseline'

@@ -112,6 +112,17 @@ describe('verdict and exit code (decided by the core)', () => {
     expect(c.exitCode).toBe(1);
     expect(c.integrityFailures[0]).toMatch(/\/a: content differs from expected at byte 7/);
   });
+  it('a reference that compares nothing fails closed (exit 2), it never passes', () => {
+    const ref = runAsReference(makeRun({ v: base }));
+    // The run measured variant w; the reference only has v (a misspelt --baseline-variant, a renamed variant).
+    const c = compareRun(makeRun({ w: base }), ref, { alpha: 0.05 });
+    expect(c.comparisons.filter((x) => x.gating)).toEqual([]);
+    expect(c).toMatchObject({ verdict: 'error', exitCode: 2 });
+    expect(c.summary).toMatch(/^nothing compared: .*cannot pass$/);
+    expect(compareRun(makeRun({ w: base }), ref, { alpha: 0.05, referenceVariant: 'nope' }).exitCode).toBe(2);
+    // Without any reference the run says so and passes: that is the first run of a profile.
+    expect(compareRun(makeRun({ w: base }), null, { alpha: 0.05 })).toMatchObject({ verdict: 'no-baseline', exitCode: 0 });
+  });
 });
 
 describe('suite discovery', () => {

@@ -386,7 +386,8 @@ describe('runner: --rate and gating metrics', () => {
 
   it('without --rate both variants run', async () => {
     const calls: string[] = [];
-    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'] })]);
+    const rep: Rep = async (_ctx, _v, i) => ({ ...measured(1 + i), metrics: { throughput_gbps: 1 + i, ttfb_p99_ms: 5 } });
+    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'], rep })]);
     expect(record.errors).toEqual([]);
     expect(record.suites[0].variants.map((v) => [v.id, v.status, v.repetitions.length])).toEqual([
       ['load', 'ran', 3],
@@ -405,6 +406,18 @@ describe('runner: --rate and gating metrics', () => {
       status: 'error',
       reason: expect.stringMatching(/^no selected variant can run: gating metric ttfb_p99_ms/),
     });
+  });
+});
+
+describe('runner: a gating metric that produced no samples', () => {
+  const metrics: MetricDef[] = [THROUGHPUT, { id: 'ttfb_p99_ms', title: 'TTFB p99', unit: 'ms', direction: 'lower', noiseFloor: 0.2, gating: true }];
+
+  it('is an error for that variant (the verdict never decides on a smaller family than the suite declares)', async () => {
+    const calls: string[] = [];
+    // The http probe declares ttfb_p99_ms in the closed model, but these repetitions never measure it.
+    const { record } = await run(calls, [fakeSuite(calls, [variant('load')], { metrics, probes: ['http'] })]);
+    expect(vr(record, 'load')).toMatchObject({ status: 'error', reason: expect.stringMatching(/gating metric ttfb_p99_ms produced no samples in 3 repetitions/) });
+    expect(record.errors).toEqual([expect.stringMatching(/^fake\/load: .*ttfb_p99_ms produced no samples/)]);
   });
 });
 
