@@ -5,6 +5,7 @@ import { discoverSuites, selectSuites } from '../engine/discovery.js';
 import { executeRun, newRunId, saveRun } from '../engine/runner.js';
 import { createProgress } from '../lib/progress.js';
 import { ExitCode, infraError, inputError } from '../model/errors.js';
+import { checkKnobName } from '../lib/confine.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
 import type { RunRecord, VariantDef } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
@@ -49,7 +50,8 @@ export function withSettings(v: VariantDef, directives: string[], knobs: string[
   for (const k of knobs) {
     const m = /^([^=\s]+)=(.*)$/.exec(k);
     if (!m) throw inputError(`--b-knob ${k}: expected NAME=VALUE, e.g. net.inet.tcp.functions_default=rack`);
-    set[m[1]] = m[2];
+    // A sysctl maps under /proc/sys, a path stays under /sys (/sys/../etc/x is refused here, never written).
+    set[checkKnobName('--b-knob', m[1])] = m[2];
   }
   const label = [...dirs, ...Object.entries(set).map(([k, x]) => `${k}=${x}`)].join('; ');
   const knobsByOs: VariantDef['knobs'] = { ...v.knobs };
@@ -108,14 +110,14 @@ async function abVariants(g: GateOptions, a: string, b: string, suite: SuiteT, c
   const options = { ...runOptionsOf(g), variants: [a, b] };
   const hosts = await resolveTargets(g.target, g.inventory);
   if (hosts.length !== 1) throw inputError(`--target ${g.target}: ab with two variants runs on one target (got ${hosts.length})`);
-  const { target, fingerprint, profile } = await openTarget(hosts[0], g);
+  const { target, fingerprint, profile } = await openTarget(hosts[0], g, ctx.log);
   let code: number = ExitCode.Infrastructure;
   try {
     const cmp: CompareOptions = { ...(await compareOptionsFor(g, profile)), referenceVariant: a, sameSession: true };
     // B is undecided: both variants get the added repetitions, so they stay interleaved.
     const adaptive = adaptiveParams(cmp, (rec, s) => (undecidedVariants(variantView(rec, s, b), s, runAsReference(rec), cmp).includes(b) ? [a, b] : []));
     const progress = createProgress({ quiet: ctx.quiet });
-    const { record, runDir } = await executeRun({ target, options, settings: { ...settingsOf(g), profile }, suites: [suite], signal: ctx.signal, progress, fingerprint, adaptive });
+    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings: { ...settingsOf(g), profile }, suites: [suite], signal: ctx.signal, progress, fingerprint, adaptive });
     record.comparison = compareRun(variantView(record, sid, b), runAsReference(record), cmp);
     const bDef = suite.manifest.variants.find((v) => v.id === b)!;
     record.comparison.summary = `B (${b}${b.endsWith('+b') ? `: ${bDef.description}` : ''}) against A (${a}): ${record.comparison.summary}`;
@@ -136,11 +138,11 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
   const sid = suite.manifest.id;
   const [ha] = await resolveTargets(aSpec, g.inventory);
   const [hb] = await resolveTargets(bSpec, g.inventory);
-  const A0 = await openTarget(ha, g);
+  const A0 = await openTarget(ha, g, ctx.log);
   let B0: OpenedTarget | null = null;
   let code: number = ExitCode.Infrastructure;
   try {
-    B0 = await openTarget(hb, g);
+    B0 = await openTarget(hb, g, ctx.log);
     if (A0.profile !== B0.profile) throw inputError(`ab: --a-target ${ha.name} is profile ${A0.profile} but --b-target ${hb.name} is ${B0.profile}: A/B of kernels needs the same hardware profile`);
     // Blocks of 2 repetitions (the fewest a run takes); as many rounds as --runs asks for.
     const block = 2;
@@ -159,7 +161,7 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
       const sides: [OpenedTarget, RunRecord[], string][] = [[A0, blocksA, 'A'], [B0!, blocksB, 'B']];
       for (const [t, into, label] of round++ % 2 === 0 ? sides : sides.reverse()) {
         const progress = createProgress({ quiet: ctx.quiet, prefix: `[${label} ${t.target.name}] ` });
-        const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
+        const { record } = await executeRun({ waitLockSec: g.waitLock, target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
         if (record.errors.length) throw infraError(`ab: block ${label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
         into.push(record);
       }

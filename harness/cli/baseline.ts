@@ -37,7 +37,7 @@ export function registerBaseline(program: Command): void {
     .action(
       action(async (file: string | undefined, o: { profile?: string; suite?: string; baselines: string; json?: boolean }) => {
         if (!file && !(o.profile && o.suite)) throw inputError('baseline show: give a FILE, or --profile and --suite');
-        const f = file ?? baselinePath(o.baselines, o.profile!, o.suite!);
+        const f = file ?? baselinePath(o.baselines, o.profile!, o.suite!, { profile: '--profile', suite: '--suite' });
         const bl = await readBaseline(f);
         if (o.json) {
           process.stdout.write(JSON.stringify(bl, null, 2) + '\n');

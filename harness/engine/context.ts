@@ -1,3 +1,5 @@
+import { stateDir } from '../lib/journal.js';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
 import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
@@ -10,7 +12,7 @@ import { blockIoMetrics, runFio, type FioSide } from '../probes/fio.js';
 import { runIperf, tcpMetrics } from '../probes/iperf.js';
 import { probeMode } from '../probes/registry.js';
 import { createBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
-import { ensureCertificate, probeTls, tlsDirectives } from '../drivers/servers/tls.js';
+import { checkNoKeyArtifacts, makeCertificate, probeTls, tlsDirectives, type TlsPair } from '../drivers/servers/tls.js';
 import type { Browser } from 'playwright-core';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { externalServer, startNginx, type HttpServer } from '../drivers/servers/nginx.js';
@@ -125,10 +127,28 @@ export class HarnessContext implements SuiteContext {
     return (await this.knobOs(where)).setKnob(name, value, this.knobStack);
   }
 
+  private readonly certificates = new Map<string, Promise<TlsPair>>();
+  /**
+   * One certificate per server address for this suite: the certificate in the run directory, the
+   * private key in a 0700 directory under the target's work/tmp directory (this machine's temp
+   * directory for a local target), outside the reports tree, removed when the suite ends.
+   */
+  private certificate(address: string): Promise<TlsPair> {
+    let pair = this.certificates.get(address);
+    if (!pair) {
+      const { target, targetRunDir } = this.env;
+      const keyParent = target.workDir ? path.posix.join(target.workDir, 'tmp') : tmpdir();
+      pair = makeCertificate(target, { certDir: path.posix.join(targetRunDir, 'tls'), keyParent, address }, this.suiteStack);
+      pair.catch(() => this.certificates.delete(address));
+      this.certificates.set(address, pair);
+    }
+    return pair;
+  }
+
   async startHttpServer(variant: VariantDef, where?: { bottleneck?: Bottleneck }): Promise<HttpServer> {
     if (this.env.options.serverUrl) return externalServer(this.env.options.serverUrl);
     const address = where?.bottleneck?.serverAddress ?? this.env.target.address;
-    const tls = variant.tls ? await ensureCertificate(this.env.target, path.posix.join(this.env.targetRunDir, 'tls'), address) : undefined;
+    const tls = variant.tls ? await this.certificate(address) : undefined;
     const server = await startNginx(
       this.env.target,
       {
@@ -147,6 +167,7 @@ export class HarnessContext implements SuiteContext {
       },
       this.suiteStack,
     );
+    if (tls) checkNoKeyArtifacts(server.artifacts, tls);
     this.artifacts(variant.id, server.artifacts);
     if (variant.tls && server.host && server.port) {
       // Prove the variant's protocol and cipher are what the server actually negotiates.
@@ -290,11 +311,13 @@ export class HarnessContext implements SuiteContext {
   async blockDevice(sizeMiB: number): Promise<string> {
     const { os, options } = this.env;
     if (options.blockDevice) {
-      await os.checkDeviceUnused(options.blockDevice);
-      return options.blockDevice;
+      // The checked real path (not /dev//loop0 or a by-id link) is the one written to.
+      return os.checkDeviceUnused(options.blockDevice);
     }
     if (!this.scratchDevice) {
-      this.scratchDevice = await os.scratchBlockDevice(path.posix.join(this.env.targetRunDir, `${this.suiteId}-scratch.img`), sizeMiB, this.suiteStack);
+      // Under headgate's own directory (not the reports tree), where a dead run's journal may remove it.
+      const scratchDir = path.posix.join(this.env.target.workDir ?? stateDir(), 'scratch');
+      this.scratchDevice = await os.scratchBlockDevice(path.posix.join(scratchDir, `${path.basename(this.env.runDir)}-${this.suiteId}.img`), sizeMiB, this.suiteStack);
       this.log(`${this.suiteId}: scratch block device ${this.scratchDevice} (${sizeMiB} MiB, removed at the end)`);
     }
     return this.scratchDevice;

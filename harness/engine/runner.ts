@@ -8,7 +8,8 @@ import { metricSamples } from '../model/samples.js';
 import { lookLoop } from './adaptive.js';
 import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
-import { acquireTargetLock } from '../drivers/targets/lock.js';
+import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
+import { replayJournal, replayLocked } from '../drivers/journal.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
 import { writeJsonAtomic } from '../lib/atomic.js';
@@ -45,6 +46,8 @@ export interface RunParams {
   fingerprint?: Fingerprint;
   /** Adaptive repetitions (gate): keep adding rounds while a comparison is undecided, within a budget. */
   adaptive?: AdaptiveParams;
+  /** Seconds to wait for a target another run holds (--wait-lock); 0: exit 3 at once. */
+  waitLockSec?: number;
   /** The run's I/O outside the target's adapter (objects, sync, page cache, clock, timers); default: the real ones. Tests inject fakes. */
   io?: Partial<RunIo>;
 }
@@ -70,6 +73,10 @@ export interface RunIo {
   now(): number;
   /** Calls fn after ms (a step deadline); returns how to cancel it. */
   setTimer(ms: number, fn: () => void): () => void;
+  /** Takes the target's lock (one run per machine), waiting up to waitSec for a held one. */
+  lock(target: Target, runId: string, waitSec: number): Promise<TargetLock>;
+  /** Undoes what dead runs left on the target (its restore journal), once its lock is held. */
+  replay(target: Target, log: (line: string) => void): Promise<void>;
 }
 
 /** Today's real I/O: what a run does when RunParams.io leaves something out. */
@@ -82,6 +89,13 @@ export const DEFAULT_RUN_IO: RunIo = {
   setTimer: (ms, fn) => {
     const t = setTimeout(fn, ms);
     return () => clearTimeout(t);
+  },
+  lock: acquireTargetLock,
+  replay: async (target, log) => {
+    if (!target.journal) return;
+    // The local machine's journal is shared by every headgate process here: only dead owners' entries.
+    if (target.kind === 'local') await replayJournal(target.journal, target, log);
+    else await replayLocked(target, log);
   },
 };
 
@@ -166,10 +180,12 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   // A remote target keeps its files under its work directory; a lock there keeps a second run off it.
   const remote = target.workDir !== null;
   const targetRunDir = remote ? path.posix.join(target.workDir!, 'runs', runId) : runDir;
-  let lock: Awaited<ReturnType<typeof acquireTargetLock>> | null = null;
+  let lock: TargetLock | null = null;
   try {
     // Inside the try: a target held by another run still leaves this run.json finished (incomplete).
-    if (remote) lock = await acquireTargetLock(target, runId);
+    // One run per machine, the local one included; then what a dead run left is undone first.
+    lock = await io.lock(target, runId, p.waitLockSec ?? 0);
+    await io.replay(target, (l) => progress.log(l));
     const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
     const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);
     const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;

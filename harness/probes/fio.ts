@@ -103,7 +103,7 @@ export function blockIoMetrics(r: { reader: FioStats; writer: FioStats }, target
 /** Runs the workload on the target with a deadline; fio's JSON is the only output kept. */
 export async function runFio(target: Target, s: FioSpec, signal?: AbortSignal): Promise<{ reader: FioStats; writer: FioStats }> {
   if (signal?.aborted) throw interruptedError();
-  const r = await target.exec(fioArgs(s), { allowFail: true, timeoutMs: (s.durationSec + 30) * 1000 });
+  const r = await target.exec(fioArgs(s), { allowFail: true, timeoutMs: (s.durationSec + 30) * 1000, signal });
   if (signal?.aborted) throw interruptedError();
   if (r.code !== 0) throw infraError(`fio on ${s.device} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
   return parseFioJson(r.stdout);

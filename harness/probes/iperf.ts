@@ -79,7 +79,7 @@ export async function runIperf(
     await sleep(200); // let the receiver listen before the sender connects
     const argv = [...o.senderWrap, 'iperf3', '-J', '-c', o.clientAddress, '-p', String(o.port), '-t', String(Math.max(1, Math.round(o.durationSec))), '-P', String(o.flows)];
     if (o.congestion) argv.push('-C', o.congestion);
-    const r = await target.exec(argv, { allowFail: true, timeoutMs: (o.durationSec + 20) * 1000 });
+    const r = await target.exec(argv, { allowFail: true, timeoutMs: (o.durationSec + 20) * 1000, signal: o.signal });
     if (o.signal?.aborted) throw interruptedError();
     if (r.code !== 0 && !r.stdout.trim().startsWith('{')) throw infraError(`iperf3 sender failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
     return parseIperfJson(r.stdout);

@@ -1,16 +1,21 @@
 import { metricSamples } from '../model/samples.js';
 import { FileSystemWriter, ReporterRuntime } from 'allure-js-commons/sdk/reporter';
 import { Stage, Status, type Label, type Parameter } from 'allure-js-commons';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { $ } from 'zx';
 import { writeJsonAtomic } from '../lib/atomic.js';
+import { confineAs } from '../lib/confine.js';
+import { checkRunRecordPaths } from '../store/runs.js';
 import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../model/types.js';
 import { historyChart, samplesChart } from './chart.js';
 import { changeWithCi, fmt, repsCell, thresholdCell, verdictLine } from './format.js';
 import type { HistorySource, Reporter } from './reporter.js';
+
+/** A regular file (symlinks followed; the path is already confined to the run directory)? */
+const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
 
 const escHtml = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -48,6 +53,8 @@ const statusOf = (c: MetricComparison) =>
 
 /** Writes Allure results (one test case per suite x variant x metric) into dir. */
 export async function writeAllureResults(run: RunRecord, runDir: string, dir: string, history?: HistorySource): Promise<void> {
+  // Names and paths from run.json are checked before anything is removed, written or read (exit 2).
+  checkRunRecordPaths(run, runDir);
   await rm(dir, { recursive: true, force: true });
   const runtime = new ReporterRuntime({
     writer: new FileSystemWriter({ resultsDir: dir }),
@@ -79,8 +86,8 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
     runtime.writeAttachment(uuid, null, name, Buffer.from(text), { contentType: type, fileExtension: ext });
   const attachArtifacts = async (uuid: string, v: VariantResult) => {
     for (const [name, rel] of Object.entries(v.artifacts)) {
-      const f = path.join(runDir, rel);
-      if (existsSync(f)) attachText(uuid, name, await readFile(f, 'utf8'));
+      const f = confineAs(`${path.join(runDir, 'run.json')}: artifact ${JSON.stringify(name)}`, runDir, rel);
+      if (isFile(f)) attachText(uuid, name, await readFile(f, 'utf8'));
     }
     const counters: Record<string, number[]> = {};
     for (const r of v.repetitions) for (const [k, x] of Object.entries(r.counters)) (counters[k] ??= []).push(x);
@@ -99,8 +106,8 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
       status: run.status === 'complete' ? Status.PASSED : Status.BROKEN,
       statusDetails: { message: [...(run.target.notes ?? []), `run status ${run.status}`].join('\n') },
     });
-    const con = run.target.console ? path.join(runDir, run.target.console) : '';
-    if (con && existsSync(con)) attachText(uuid, 'serial console', await readFile(con, 'utf8'));
+    const con = run.target.console ? confineAs(`${path.join(runDir, 'run.json')}: target.console`, runDir, run.target.console) : '';
+    if (con && isFile(con)) attachText(uuid, 'serial console', await readFile(con, 'utf8'));
     runtime.stopTest(uuid, { stop });
     runtime.writeTest(uuid);
   }

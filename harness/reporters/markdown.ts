@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { writeAtomic } from '../lib/atomic.js';
+import { isSafeName } from '../lib/confine.js';
+import { checkRunRecordPaths } from '../store/runs.js';
 import { integrityFailures } from '../verdict/compare.js';
 import type { RunRecord } from '../model/types.js';
 import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics } from './format.js';
@@ -47,7 +49,8 @@ export function renderMarkdown(run: RunRecord): string {
     out.push('## Measured (no baseline)', '', row(['suite/variant', 'reps', 'gating metrics (median)']), row(['---', '---:', '---']));
     for (const s of run.suites)
       for (const v of s.variants.filter((x) => x.status === 'ran')) out.push(row([`${s.id}/${v.id}`, String(v.repetitions.length), keyMetrics(run, s.id, v.id)]));
-    out.push('', `Promote it: \`headgate baseline promote ${run.runId} --reason "..."\``, '');
+    // Only a safe run id is offered as a command to copy (a hostile run.json cannot inject one).
+    if (isSafeName(run.runId)) out.push('', `Promote it: \`headgate baseline promote ${run.runId} --reason "..."\``, '');
   }
   const skipped = notRun(run);
   if (skipped.length) out.push('## Not run', '', ...skipped.map((n) => `- ${n.status}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`), '');
@@ -60,6 +63,7 @@ export function renderMarkdown(run: RunRecord): string {
 export const markdownReporter: Reporter = {
   name: 'markdown',
   async render(ctx) {
+    checkRunRecordPaths(ctx.run, ctx.runDir);
     const file = path.join(ctx.runDir, 'summary.md');
     await writeAtomic(file, renderMarkdown(ctx.run));
     return [file];

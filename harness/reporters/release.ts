@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RunRecord } from '../model/types.js';
 import { writeAtomic } from '../lib/atomic.js';
+import { checkRunRecordPaths } from '../store/runs.js';
 import { generateAllureHtml, writeAllureResults } from './allure.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -25,6 +26,8 @@ export function renderReleaseSummary(title: string, runs: RunRecord[]): string {
  * report carries the trend across the whole release. Also writes summary.md.
  */
 export async function renderReleaseReport(runs: { run: RunRecord; runDir: string }[], outDir: string, title: string): Promise<string[]> {
+  // Every run's names, artifacts and console path are checked (exit 2) before anything is written or read.
+  for (const { run, runDir } of runs) checkRunRecordPaths(run, runDir);
   const ordered = [...runs].sort((a, b) => a.run.startedAt.localeCompare(b.run.startedAt));
   const work = path.join(outDir, '.generations');
   await rm(work, { recursive: true, force: true });

@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { writeJsonAtomic } from '../lib/atomic.js';
+import { confineAs, safeName } from '../lib/confine.js';
 import { inputError } from '../model/errors.js';
 import type { NoiseProfile } from '../verdict/noise.js';
 
 /** Where a profile's noise calibration lives. */
 export function noisePath(baselinesDir: string, profile: string): string {
-  return path.join(baselinesDir, profile, 'noise.json');
+  // The profile becomes a path part: a safe name, and the file stays inside the baselines directory.
+  return confineAs('profile', baselinesDir, safeName('profile', profile), 'noise.json');
 }
 
 /** Reads a profile's noise calibration, or null when the profile was never calibrated. */

@@ -65,7 +65,7 @@ function fakeOs(calls: string[]): OsAdapter {
     primePageCache: async () => null,
     coldCache: no,
     scratchBlockDevice: no,
-    checkDeviceUnused: async () => {},
+    checkDeviceUnused: async (device: string) => device,
   };
 }
 
@@ -132,6 +132,8 @@ function fakeIo(clock: FakeClock): Partial<RunIo> {
     primePageCache: async () => null,
     now: () => clock.nowMs,
     setTimer: (ms, fn) => clock.setTimer(ms, fn),
+    lock: async () => ({ release: async () => {} }),
+    replay: async () => {},
   };
 }
 

@@ -1,8 +1,9 @@
+import { journaled } from '../../lib/journal.js';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { sleep } from '../../lib/cleanup.js';
-import { infraError } from '../../model/errors.js';
+import { infraError, inputError } from '../../model/errors.js';
 import { pidAlive } from '../../lib/process.js';
 import type { Target, TargetLab } from '../targets/target.js';
 import { canConnect } from './ports.js';
@@ -36,6 +37,18 @@ const nsName = (role: 's' | 'm', pid: number, n: number) => `hg-${role}-${pid}-$
 let labsCreated = 0;
 // Address allocation reads the host's routes: one lab at a time, so two labs never pick one subnet.
 let allocating: Promise<unknown> = Promise.resolve();
+
+/**
+ * A lab directory is emptied (rm -rf) before use and removed with the lab: only an absolute,
+ * normalized path at least two levels deep (no '..' that could lead somewhere else) is accepted.
+ */
+export function checkLabDir(dir: string): string {
+  const trimmed = dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
+  if (!path.isAbsolute(dir) || path.normalize(trimmed) !== trimmed || trimmed.split('/').filter(Boolean).length < 2) {
+    throw inputError(`netns lab directory ${JSON.stringify(dir)}: not an absolute, normalized path below a top-level directory; refusing to remove it`);
+  }
+  return trimmed;
+}
 
 /** Namespaces named hg-s-PID-N / hg-m-PID-N whose PID is gone were left by a run that crashed. */
 export function staleLabNamespaces(ipNetnsList: string, alive: (pid: number) => boolean): string[] {
@@ -92,6 +105,7 @@ export async function createLab(host: Target, o: { dir: string; sshd?: boolean }
     const r = await host.exec(argv, { allowFail: true });
     if (r.code !== 0) throw infraError(`netns lab: ${argv.join(' ')} failed: ${r.stderr.trim().split('\n').pop()}`);
   };
+  checkLabDir(o.dir);
   await removeStaleLabs(host);
   const pid = process.pid;
   const n = labsCreated++;
@@ -115,14 +129,17 @@ export async function createLab(host: Target, o: { dir: string; sshd?: boolean }
     if (k === null) throw infraError('netns lab: every 198.18.k.0/24 subnet is in use on this host');
     srvNet = `198.18.${k}`;
     cliNet = `198.19.${k}`;
-    await run(['ip', 'netns', 'add', s]);
-    stack.push(`delete namespace ${s}`, async () => {
+    // Each namespace and the host's veth are journaled before they exist: a SIGKILLed run's lab is
+    // removed by the next command, not only by the next lab of this machine.
+    const j = host.journal;
+    await journaled(j, stack, `delete namespace ${s}`, { kind: 'netns-del', name: s }, () => run(['ip', 'netns', 'add', s]), async () => {
       await kill(s);
       await run(['ip', 'netns', 'del', s]);
     });
-    await run(['ip', 'netns', 'add', m]);
-    stack.push(`delete namespace ${m} (and the client veth with it)`, () => run(['ip', 'netns', 'del', m]));
-    await run(['ip', 'link', 'add', hostDev, 'type', 'veth', 'peer', 'name', midCli, 'netns', m]);
+    await journaled(j, stack, `delete namespace ${m} (and the client veth with it)`, { kind: 'netns-del', name: m }, () => run(['ip', 'netns', 'add', m]), () => run(['ip', 'netns', 'del', m]));
+    await journaled(j, stack, `delete ${hostDev}`, { kind: 'link-del', name: hostDev }, () => run(['ip', 'link', 'add', hostDev, 'type', 'veth', 'peer', 'name', midCli, 'netns', m]), async () => {
+      await host.exec(['ip', 'link', 'del', hostDev], { allowFail: true });
+    });
     await run(['ip', 'addr', 'add', `${cliNet}.2/24`, 'dev', hostDev]);
   });
   allocating = step.catch(() => {});
@@ -166,7 +183,7 @@ export async function startSshd(
   const lab = { serverAddress: at.address, serverWrap: at.wrap, serverNs: at.label };
   const sshd = (await host.which('sshd')) ?? '/usr/sbin/sshd';
   if (!(await host.which('sshd'))) throw infraError('netns lab: sshd not found on this host', 'apt-get install openssh-server');
-  await rm(dir, { recursive: true, force: true });
+  await rm(checkLabDir(dir), { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const keygen = async (file: string) => {
     const r = await host.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `headgate-${lab.serverNs}`, '-f', file], { allowFail: true });

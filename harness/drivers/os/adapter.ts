@@ -43,8 +43,12 @@ export interface OsAdapter {
   readonly fioEngine: string;
   /** Creates a file-backed block device for I/O tests and registers its removal; returns its /dev path. */
   scratchBlockDevice(file: string, sizeMiB: number, stack: CleanupStack): Promise<string>;
-  /** Refuses a user-named device that holds a mounted filesystem (the I/O test overwrites it). */
-  checkDeviceUnused(device: string): Promise<void>;
+  /**
+   * Refuses (exit 2) a user-named device that is in use (mounted, swap, holds /, has something
+   * stacked on it, or a partition of it does): the I/O test overwrites it. Returns the device's
+   * real path, which is what must be written to.
+   */
+  checkDeviceUnused(device: string): Promise<string>;
 }
 
 /** A running page-cache eviction; stop() ends it. */

@@ -1,4 +1,6 @@
 import type { CleanupStack } from '../../lib/cleanup.js';
+import { journaled } from '../../lib/journal.js';
+import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
 import type { CounterGroup, Fingerprint } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
@@ -102,6 +104,9 @@ export class FreeBSDAdapter implements OsAdapter {
   }
 
   async getKnob(name: string): Promise<string> {
+    // Names are checked before they reach a command line (never an option, never two words).
+    if (!name.startsWith('kld:')) checkFreebsdSysctlName('knob', name);
+    else if (!/^[a-z0-9_][a-z0-9_.-]*$/.test(name.slice(4))) throw inputError(`knob ${JSON.stringify(name)}: not a kernel module name`);
     if (name.startsWith('kld:')) {
       const r = await this.target.exec(['kldstat', '-q', '-m', name.slice(4)], { allowFail: true });
       return r.code === 0 ? 'loaded' : 'unloaded';
@@ -121,8 +126,7 @@ export class FreeBSDAdapter implements OsAdapter {
       stack.push(`${old === 'loaded' ? 'kldload' : 'kldunload'} ${name.slice(4)}`, () => this.kld(old === 'loaded' ? 'kldload' : 'kldunload', name.slice(4)));
       return;
     }
-    await this.write(name, value);
-    stack.push(`sysctl ${name}=${old}`, () => this.write(name, old));
+    await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old }, () => this.write(name, value), () => this.write(name, old));
   }
 
   private async kld(cmd: 'kldload' | 'kldunload', mod: string): Promise<void> {
@@ -162,10 +166,18 @@ export class FreeBSDAdapter implements OsAdapter {
     throw inputError('io-sched on FreeBSD needs a CAM disk named with --block-device (ada/da): md(4) scratch devices bypass CAM and its I/O scheduler');
   }
 
-  async checkDeviceUnused(device: string): Promise<void> {
+  async checkDeviceUnused(device: string): Promise<string> {
+    // /dev//ada0, /dev/./ada0 and symlinks name one disk: compared by its real path.
+    const rp = await this.target.exec(['realpath', '--', device], { allowFail: true });
+    const real = rp.stdout.trim();
+    if (rp.code !== 0 || !real.startsWith('/dev/')) throw inputError(`--block-device ${device}: no such device under /dev on ${this.target.name}`);
     const r = await this.target.exec(['mount', '-p'], { allowFail: true });
-    const hit = r.stdout.split('\n').find((l) => l.split(/\s+/)[0]?.startsWith(device));
+    const hit = r.stdout.split('\n').find((l) => l.split(/\s+/)[0]?.startsWith(real));
     if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.split(/\s+/).slice(0, 2).join(' on ')}); the io-sched writer would overwrite it`);
+    const sw = await this.target.exec(['swapctl', '-l'], { allowFail: true });
+    const swap = sw.stdout.split('\n').slice(1).find((l) => l.split(/\s+/)[0]?.startsWith(real));
+    if (swap) throw inputError(`--block-device ${device}: ${swap.split(/\s+/)[0]} is in use as swap; the io-sched writer would overwrite it`);
+    return real;
   }
 
   private async hasSysctl(name: string): Promise<boolean> {

@@ -1,8 +1,11 @@
 import type { CleanupStack } from '../../lib/cleanup.js';
+import { journaled } from '../../lib/journal.js';
+import { checkSysfsKnobPath, linuxSysctlPath } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
 import type { CounterGroup, Fingerprint } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
+import { checkBlockDeviceUnused, targetBlockFs } from './blockdev.js';
 import { parseCpuinfo, parseDiskstats, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat, parseTlsStat, sysfsChoice } from './parsers/linux.js';
 
 /** Sysctls recorded in every Linux fingerprint: they change what the suites measure. */
@@ -20,8 +23,8 @@ const VMSTAT_KEYS = ['pgpgin', 'pgpgout', 'pgmajfault', 'pgfault', 'workingset_r
 /** /proc/net/snmp counters kept as deltas. */
 const SNMP_KEYS = ['Tcp.ActiveOpens', 'Tcp.PassiveOpens', 'Tcp.InSegs', 'Tcp.OutSegs', 'Tcp.RetransSegs', 'Tcp.InErrs', 'Tcp.OutRsts'];
 
-/** A knob is a sysctl name (net.ipv4.x) or an absolute sysfs path (/sys/block/loop0/queue/scheduler). */
-const knobPath = (name: string) => (name.startsWith('/sys/') ? name : `/proc/sys/${name.replace(/\./g, '/')}`);
+/** The /proc/sys file of a sysctl name (checked: it stays under /proc/sys). */
+const knobPath = (name: string) => linuxSysctlPath('knob', name);
 
 /** Kernel TLS statistics; absent when the kernel was built without CONFIG_TLS or the module is not loaded. */
 export const TLS_STAT = '/proc/net/tls_stat';
@@ -115,21 +118,45 @@ export class LinuxAdapter implements OsAdapter {
     return out;
   }
 
+  /**
+   * The file behind a knob: a sysctl name maps under /proc/sys (checked by its spelling); a path
+   * must be spelled under /sys and its real path on the target (symlinks resolved) must stay
+   * there. Anything else is exit 2 before anything is read or written.
+   */
+  private async knobFile(name: string): Promise<string> {
+    if (!name.startsWith('/')) return knobPath(name);
+    checkSysfsKnobPath('knob', name);
+    const r = await this.target.exec(['readlink', '-f', '--', name], { allowFail: true });
+    const real = r.stdout.trim();
+    if (r.code !== 0 || !real) throw inputError(`knob ${name}: no such sysfs file on this Linux target`);
+    if (!/^\/sys\/[^\n]+$/.test(real) || real.split('/').includes('..')) throw inputError(`knob ${name}: resolves to ${real}, outside /sys; refusing to touch it`);
+    return real;
+  }
+
   async getKnob(name: string): Promise<string> {
-    const v = await this.target.readFileIfExists(knobPath(name));
-    if (v === null) throw inputError(`knob ${name}: no such ${name.startsWith('/sys/') ? 'sysfs file' : 'sysctl'} on this Linux target (${knobPath(name)} absent)`);
-    return name.startsWith('/sys/') ? sysfsChoice(v) : v.trim();
+    const file = await this.knobFile(name);
+    const v = await this.target.readFileIfExists(file);
+    if (v === null) throw inputError(`knob ${name}: no such ${name.startsWith('/') ? 'sysfs file' : 'sysctl'} on this Linux target (${file} absent)`);
+    return name.startsWith('/') ? sysfsChoice(v) : v.trim();
   }
 
   async setKnob(name: string, value: string, stack: CleanupStack): Promise<void> {
     const old = await this.getKnob(name);
     if (old.replace(/\s+/g, ' ') === value.replace(/\s+/g, ' ')) return;
-    await this.write(name, value);
-    stack.push(name.startsWith('/sys/') ? `${name} = ${old}` : `sysctl ${name}=${old}`, () => this.write(name, old));
+    const sysfs = name.startsWith('/');
+    await journaled(
+      this.target.journal,
+      stack,
+      sysfs ? `${name} = ${old}` : `sysctl ${name}=${old}`,
+      sysfs ? { kind: 'write', path: name, value: old } : { kind: 'sysctl', name, value: old },
+      () => this.write(name, value),
+      () => this.write(name, old),
+    );
   }
 
   private async write(name: string, value: string): Promise<void> {
-    const argv = name.startsWith('/sys/') ? ['sh', '-c', 'printf %s "$1" > "$2"', 'sh', value, name] : ['sysctl', '-q', '-w', `${name}=${value}`];
+    // Resolved again right before the write: the file written is the checked one under /sys.
+    const argv = name.startsWith('/') ? ['sh', '-c', 'printf %s "$1" > "$2"', 'sh', value, await this.knobFile(name)] : ['sysctl', '-q', '-w', `${name}=${value}`];
     const r = await this.target.exec(argv, { allowFail: true });
     if (r.code !== 0) throw infraError(`sysctl -w ${name}=${value} failed: ${r.stderr.trim()}`);
   }
@@ -160,21 +187,22 @@ export class LinuxAdapter implements OsAdapter {
 
   async scratchBlockDevice(file: string, sizeMiB: number, stack: CleanupStack): Promise<string> {
     const t = this.target;
-    await t.exec(['fallocate', '-l', `${sizeMiB}M`, file]);
-    stack.push(`remove ${file}`, async () => void (await t.exec(['rm', '-f', file], { allowFail: true })));
+    const rm = async () => void (await t.exec(['rm', '-f', file], { allowFail: true }));
+    await journaled(t.journal, stack, `remove ${file}`, { kind: 'rm', path: file }, () => t.exec(['mkdir', '-p', file.slice(0, file.lastIndexOf('/'))]).then(() => t.exec(['fallocate', '-l', `${sizeMiB}M`, file])), rm);
+    // Detached by its backing file: the journal entry is written before the device exists.
+    const detach = async () => {
+      const r = await t.exec(['losetup', '-j', file], { allowFail: true });
+      for (const dev of r.stdout.split('\n').map((l) => l.split(':')[0]).filter(Boolean)) await t.exec(['losetup', '-d', dev], { allowFail: true });
+    };
     // direct-io=on: the loop device passes O_DIRECT through, so its queue (and scheduler) sees every I/O.
-    const r = await t.exec(['losetup', '--find', '--show', '--direct-io=on', file], { allowFail: true });
+    const r = await journaled(t.journal, stack, `detach the loop device of ${file}`, { kind: 'losetup-detach', backing: file }, () => t.exec(['losetup', '--find', '--show', '--direct-io=on', file], { allowFail: true }), detach);
     if (r.code !== 0) throw infraError(`losetup on ${file} failed: ${r.stderr.trim()}`);
-    const dev = r.stdout.trim();
-    stack.push(`losetup -d ${dev}`, async () => void (await t.exec(['losetup', '-d', dev])));
-    return dev;
+    return r.stdout.trim();
   }
 
-  async checkDeviceUnused(device: string): Promise<void> {
-    const mounts = await this.target.readFile('/proc/mounts');
-    const hit = mounts.split('\n').find((l) => l.split(' ')[0] === device || l.split(' ')[0].startsWith(device) && /\d$/.test(l.split(' ')[0]));
-    if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.split(' ').slice(0, 2).join(' on ')}); the io-sched writer would overwrite it`);
-    if ((await this.target.exec(['test', '-b', device], { allowFail: true })).code !== 0) throw inputError(`--block-device ${device}: not a block device on ${this.target.name}`);
+  /** Resolves the device to major:minor and refuses it if it, a partition or anything stacked on it is in use (blockdev.ts); returns its real path. */
+  async checkDeviceUnused(device: string): Promise<string> {
+    return (await checkBlockDeviceUnused(device, targetBlockFs(this.target))).device;
   }
 
   async capability(name: string): Promise<Capability> {

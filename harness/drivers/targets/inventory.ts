@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadDoc } from '../../model/validate.js';
 import { inputError } from '../../model/errors.js';
+import { safeName } from '../../lib/confine.js';
+import { checkSshOption, checkSshWord } from './ssh.js';
 
 /** One host of the inventory (a target or a load client). */
 export interface InventoryHost {
@@ -22,7 +24,19 @@ export interface InventoryHost {
   tags?: string[];
   groups?: string[];
   vagrant?: { dir?: string; machine?: string; keep?: 'always' | 'on-failure' | 'never' };
-  qemu?: { kernel?: string; initrd?: string; disk?: string; append?: string; memoryMiB?: number; cpus?: number; bootTimeoutSec?: number };
+  qemu?: {
+    kernel?: string;
+    initrd?: string;
+    disk?: string;
+    append?: string;
+    memoryMiB?: number;
+    cpus?: number;
+    bootTimeoutSec?: number;
+    /** auto (default): KVM when /dev/kvm opens, TCG when it does not or the KVM guest stays silent; kvm: KVM or exit 3; tcg: never KVM. */
+    accel?: 'auto' | 'kvm' | 'tcg';
+    /** With accel auto: seconds a KVM guest may print nothing on its console before it is booted again under TCG (default 20). */
+    kvmSilenceSec?: number;
+  };
 }
 
 /** The inventory file (schemas/inventory.schema.json). */
@@ -47,6 +61,14 @@ export async function loadInventory(explicit?: string, cwd = process.cwd()): Pro
     seen.add(t.name);
     if (t.kind === 'ssh' && !t.host && !t.address) throw inputError(`${file}: target ${t.name}: an ssh target needs host or address`);
   }
+  // Nothing from the file may become an ssh option, and host keys stay checked (exit 2 naming the key).
+  for (const key of ['targets', 'clients'] as const) {
+    for (const [i, t] of (inv[key] ?? []).entries()) {
+      const at = `${file}: /${key}/${i}`;
+      for (const f of ['host', 'user', 'address'] as const) if (t[f] !== undefined) checkSshWord(`${at}/${f}`, t[f]);
+      for (const [k, v] of Object.entries(t.sshOptions ?? {})) checkSshOption(`${at}/sshOptions/${k}`, k, v);
+    }
+  }
   return { ...inv, file };
 }
 
@@ -66,9 +88,13 @@ export function resolveTargetSpecs(spec: string, inv: Inventory, flag = '--targe
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     if (part === 'local') out.push(byName.get('local') ?? { name: 'local', kind: 'local' });
     else if (part.startsWith('ssh:')) out.push({ name: part.slice(4), kind: 'ssh', host: part.slice(4) });
-    else if (part === 'netns' || part.startsWith('netns:')) out.push(byName.get(part.slice(6)) ?? { name: part.slice(6) || 'netns', kind: 'netns' });
-    else if (part.startsWith('vagrant:') || part.startsWith('qemu:')) {
-      const [kind, name] = part.split(/:(.*)/s) as ['vagrant' | 'qemu', string];
+    else if (part === 'netns' || part.startsWith('netns:')) {
+      // The name becomes part of a lab directory that is removed with the lab: a safe name only.
+      const name = part.slice(6) ? safeName(`${flag} netns:NAME`, part.slice(6)) : 'netns';
+      out.push(byName.get(name) ?? { name, kind: 'netns' });
+    } else if (part.startsWith('vagrant:') || part.startsWith('qemu:')) {
+      const [kind, raw] = part.split(/:(.*)/s) as ['vagrant' | 'qemu', string];
+      const name = safeName(`${flag} ${kind}:NAME`, raw);
       const known = byName.get(name);
       if (known && known.kind !== kind) throw inputError(`${flag} ${part}: inventory target ${name} is of kind ${known.kind}`);
       out.push(known ?? { name, kind });

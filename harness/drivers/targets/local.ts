@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync } from 'node:fs';
-import { cp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { cp, readFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { $ } from 'zx';
+import { writeAtomic } from '../../lib/atomic.js';
 import { killProcessGroup } from '../../lib/exec.js';
+import { localJournal, processStart, type Journal } from '../../lib/journal.js';
 import { infraError } from '../../model/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
@@ -18,12 +20,16 @@ export class LocalTarget implements Target {
   readonly address = '127.0.0.1';
   readonly workDir = null;
   readonly runsAsRoot = process.getuid?.() === 0;
+  /** This machine's journal, shared with every headgate process here. */
+  get journal(): Journal {
+    return localJournal();
+  }
   private adapter?: OsAdapter;
   // One zx instance per target: quiet (no echo of child output), no throw (we map errors).
   private readonly sh = $({ quiet: true, nothrow: true });
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000, input: opts.input })`${argv}`;
+    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000, input: opts.input, ...(opts.signal ? { signal: opts.signal } : {}) })`${argv}`;
     const out = await p;
     const res = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? -1 };
     if (res.code !== 0 && !opts.allowFail) {
@@ -41,9 +47,14 @@ export class LocalTarget implements Target {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     let alive = true;
+    // Journaled at once (pid and start time), so a harness SIGKILLed from here on leaves a group
+    // the next command can kill; marked done when the process ends.
+    const start = child.pid ? processStart(child.pid) : null;
+    const recorded = child.pid && start ? this.journal.record(`stop ${path.basename(argv[0])} (pid ${child.pid})`, { kind: 'kill-group', pid: child.pid, start }).catch(() => null) : Promise.resolve(null);
     const exited = new Promise<number | string>((resolve) => {
       child.on('exit', (code, sig) => {
         alive = false;
+        void recorded.then((id) => (id ? this.journal.done(id) : undefined)).catch(() => {});
         resolve(code ?? sig ?? -1);
       });
       child.on('error', (e) => {
@@ -51,6 +62,7 @@ export class LocalTarget implements Target {
         resolve(`spawn failed: ${e.message}`);
       });
     });
+    await recorded;
     return {
       pid: child.pid ?? -1,
       exited,
@@ -69,9 +81,9 @@ export class LocalTarget implements Target {
     return existsSync(file) ? readFile(file, 'utf8') : null;
   }
 
+  /** Atomic (temp file, fsync, rename): a reader or a crash never sees half a file; a full disk is exit 3 naming it. */
   async writeFile(file: string, data: string | Buffer): Promise<void> {
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, data);
+    await writeAtomic(file, data);
   }
 
   async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { infraError } from '../../model/errors.js';
 import { pidAlive } from '../../lib/process.js';
 import type { Target } from './target.js';
+import { stateDir } from '../../lib/journal.js';
 
 /** A held per-target lock. */
 export interface TargetLock {
@@ -23,16 +24,32 @@ export function ownerIsStale(owner: LockOwner, thisHost: string, alive: (pid: nu
 }
 
 /**
- * Takes the target's lock: `mkdir` of WORKDIR/lock is atomic on every filesystem, so two runs
- * (from any machines) never share one appliance. A lock left by a dead run of this machine is
- * taken over; any other held lock is exit 3 naming its owner.
+ * Takes the target's lock: `mkdir` of WORKDIR/lock (for the local machine: the state directory's)
+ * is atomic on every filesystem, so two runs (from any machines) never share one machine. A lock
+ * left by a dead run of this machine is taken over; any other held lock is exit 3 naming its
+ * owner, unless `waitSec` allows waiting for it.
  */
-export async function acquireTargetLock(target: Target, runId: string): Promise<TargetLock> {
-  const dir = path.posix.join(target.workDir!, 'lock');
+export async function acquireTargetLock(target: Target, runId: string, waitSec = 0, sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<TargetLock> {
+  const deadline = Date.now() + waitSec * 1000;
+  for (;;) {
+    try {
+      return await tryLock(target, runId);
+    } catch (e) {
+      // --wait-lock: another run holds the target; wait for it (bounded) instead of failing.
+      if (Date.now() >= deadline || !/locked by/.test((e as Error).message)) throw e;
+      await sleepMs(Math.min(2000, Math.max(100, deadline - Date.now())));
+    }
+  }
+}
+
+async function tryLock(target: Target, runId: string): Promise<TargetLock> {
+  // The local machine's lock lives in headgate's state directory; a remote target's in its work directory.
+  const base = target.workDir ?? stateDir();
+  const dir = path.posix.join(base, 'lock');
   const ownerFile = path.posix.join(dir, 'owner.json');
   const me: LockOwner = { host: os.hostname(), pid: process.pid, runId, since: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
-    await target.exec(['mkdir', '-p', target.workDir!]);
+    await target.exec(['mkdir', '-p', base]);
     const r = await target.exec(['mkdir', dir], { allowFail: true });
     if (r.code === 0) {
       await target.writeFile(ownerFile, JSON.stringify(me) + '\n');

@@ -1,7 +1,8 @@
+import { journaled } from '../../lib/journal.js';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { CleanupStack } from '../../lib/cleanup.js';
+import { confineAs, safeName } from '../../lib/confine.js';
 import { createLab } from '../net/lab.js';
 import { LocalTarget } from './local.js';
 import { SshTarget } from './ssh.js';
@@ -31,11 +32,14 @@ class NetnsTarget extends SshTarget {
 export async function openNetnsTarget(name: string): Promise<SshTarget> {
   const stack = new CleanupStack();
   try {
-    const dir = path.join(os.tmpdir(), `hg-lab-${process.pid}-${name}`);
-    const lab = await createLab(new LocalTarget(), { dir, sshd: true }, stack);
-    stack.push(`remove ${dir}`, async () => {
-      await rm(dir, { recursive: true, force: true });
-    });
+    // The lab directory is removed with the lab (rm -rf): a safe name, and a path that stays in the temp dir.
+    const dir = confineAs('--target netns:NAME', os.tmpdir(), `hg-lab-${process.pid}-${safeName('--target netns:NAME', name)}`);
+    const host = new LocalTarget();
+    const noop = async () => {};
+    await journaled(host.journal, stack, `remove ${dir}`, { kind: 'rm', path: dir }, noop, () => rm(dir, { recursive: true, force: true }));
+    const lab = await createLab(host, { dir, sshd: true }, stack);
+    const work = `/var/tmp/headgate-${lab.serverNs}`;
+    await journaled(host.journal, stack, `remove ${work}`, { kind: 'rm', path: work }, noop, () => rm(work, { recursive: true, force: true }));
     const ssh = lab.ssh!;
     const t = new NetnsTarget(
       {
@@ -52,9 +56,6 @@ export async function openNetnsTarget(name: string): Promise<SshTarget> {
       },
       stack,
     );
-    stack.push(`remove /var/tmp/headgate-${lab.serverNs}`, async () => {
-      await rm(`/var/tmp/headgate-${lab.serverNs}`, { recursive: true, force: true });
-    });
     await t.connect();
     return t;
   } catch (e) {

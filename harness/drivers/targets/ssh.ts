@@ -1,3 +1,5 @@
+import type { Journal } from '../../lib/journal.js';
+import { RemoteJournal } from '../journal.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -33,6 +35,35 @@ export interface SshSpec {
   kind?: string;
 }
 
+/** Whether s holds a control character (C0 or DEL). */
+const hasControl = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+
+/**
+ * Refuses an ssh destination, user or address that ssh could read as an option (a leading '-',
+ * as in `ssh:-oProxyCommand=...`) or that holds whitespace or control characters; exit 2 naming
+ * `what` (the flag, or the inventory file and key) and the value.
+ */
+export function checkSshWord(what: string, value: string): string {
+  if (value === '' || value.startsWith('-') || /\s/.test(value) || hasControl(value)) {
+    throw inputError(`${what} ${JSON.stringify(value)}: not an ssh host or user (empty, starts with '-', or holds whitespace or control characters)`);
+  }
+  return value;
+}
+
+/** Host-key checking switched off (or to trust-on-first-use) by an option value. */
+const NO_HOST_KEY_CHECK = /StrictHostKeyChecking\s*[= ]\s*["']?(no|off|accept-new)\b/i;
+
+/**
+ * Refuses an extra ssh option (`sshOptions` in the inventory) that is not a plain Key=Value or
+ * that turns host-key checking off: the docs promise host keys are always checked.
+ */
+export function checkSshOption(what: string, key: string, value: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(key)) throw inputError(`${what}: ${JSON.stringify(key)} is not an ssh option name`);
+  if (hasControl(value)) throw inputError(`${what} ${JSON.stringify(value)}: control characters in an ssh option value`);
+  const off = key.toLowerCase() === 'stricthostkeychecking' ? /^\s*["']?(no|off|accept-new)["']?\s*$/i.test(value) : NO_HOST_KEY_CHECK.test(value);
+  if (off) throw inputError(`${what} ${JSON.stringify(value)}: switches ssh host-key checking off; headgate always checks host keys (record the key in knownHostsFile instead)`);
+}
+
 /** POSIX single-quoting: safe in sh, dash, bash, ksh and zsh whatever the argument holds. */
 export function shQuote(arg: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
@@ -61,6 +92,12 @@ export function classifySshFailure(stderr: string): 'host-key-unknown' | 'host-k
  * BatchMode (never a prompt), host keys always checked, sudo when the user is not root.
  */
 export class SshTarget implements Target {
+  /** The target's restore journal, in its work directory (written over ssh before each change). */
+  get journal(): Journal | undefined {
+    return this.workDir ? (this.journalFile ??= new RemoteJournal(this, path.posix.join(this.workDir, 'journal.jsonl'))) : undefined;
+  }
+  private journalFile?: RemoteJournal;
+
   readonly kind: string;
   readonly name: string;
   readonly address: string;
@@ -74,6 +111,11 @@ export class SshTarget implements Target {
   private connected = false;
 
   constructor(private readonly spec: SshSpec) {
+    const at = `target ${spec.name}:`;
+    checkSshWord(`${at} host`, spec.host);
+    if (spec.user !== undefined) checkSshWord(`${at} user`, spec.user);
+    if (spec.address !== undefined) checkSshWord(`${at} address`, spec.address);
+    for (const [k, v] of Object.entries(spec.options ?? {})) checkSshOption(`${at} sshOptions.${k}`, k, v);
     this.kind = spec.kind ?? 'ssh';
     this.name = spec.name;
     this.address = spec.address ?? spec.host;
@@ -91,10 +133,11 @@ export class SshTarget implements Target {
 
   /** The ssh arguments before the command: options, then the destination. */
   sshArgs(extra: string[] = []): string[] {
+    // ssh keeps the first value of an option: host-key checking goes first, so nothing after it can switch it off.
     const o: Record<string, string> = {
+      StrictHostKeyChecking: 'yes',
       BatchMode: 'yes',
       ConnectTimeout: String(this.spec.connectTimeoutSec ?? 10),
-      StrictHostKeyChecking: 'yes',
       ControlMaster: 'auto',
       ControlPath: this.controlPath,
       ControlPersist: '120',
@@ -102,13 +145,14 @@ export class SshTarget implements Target {
       ServerAliveCountMax: '3',
       LogLevel: 'ERROR',
       ...(this.spec.knownHostsFile ? { UserKnownHostsFile: this.spec.knownHostsFile, GlobalKnownHostsFile: '/dev/null' } : {}),
-      ...this.spec.options,
+      ...Object.fromEntries(Object.entries(this.spec.options ?? {}).filter(([k]) => k.toLowerCase() !== 'stricthostkeychecking')),
     };
     const args = Object.entries(o).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
     if (this.spec.port) args.push('-p', String(this.spec.port));
     if (this.spec.identityFile) args.push('-i', this.spec.identityFile, '-o', 'IdentitiesOnly=yes');
     if (this.spec.user) args.push('-l', this.spec.user);
-    return [...args, ...extra, this.spec.host];
+    // `--`: the destination is never read as an option, whatever it holds.
+    return [...args, ...extra, '--', this.spec.host];
   }
 
   /**
@@ -117,7 +161,7 @@ export class SshTarget implements Target {
    * which zx would also keep in memory. Detached, so its timeout kills its group (ProxyCommand
    * too); a ControlPersist master leaves the group (it daemonizes) and survives.
    */
-  private runSsh(command: string, o: { input?: string | Buffer; timeoutMs?: number; stdout?: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream } = {}): Promise<ExecResult> {
+  private runSsh(command: string, o: { input?: string | Buffer; timeoutMs?: number; stdout?: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream; signal?: AbortSignal } = {}): Promise<ExecResult> {
     return new Promise((resolve) => {
       const child = spawn('ssh', [...this.sshArgs(), command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       this.children.add(child);
@@ -130,9 +174,13 @@ export class SshTarget implements Target {
       if (o.stdin) o.stdin.pipe(child.stdin);
       else child.stdin.end(o.input ?? '');
       const timer = o.timeoutMs ? setTimeout(() => killProcessGroup(child.pid, 'SIGKILL'), o.timeoutMs) : undefined;
+      // Ctrl-C: the local ssh goes at once; the remote command ends with its session (and by its own `timeout` at the latest).
+      const onAbort = () => killProcessGroup(child.pid, 'SIGTERM');
+      o.signal?.addEventListener('abort', onAbort, { once: true });
       child.on('error', (e) => err.push(Buffer.from(`ssh: ${e.message}`)));
       child.on('close', (code, sig) => {
         if (timer) clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
         this.children.delete(child);
         resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? (sig ? 255 : -1) });
       });
@@ -166,7 +214,7 @@ export class SshTarget implements Target {
   /** The host's key fingerprints (for the unknown-host message), or '' if they cannot be read. */
   private async scanFingerprints(): Promise<string> {
     // Best effort, for a message: a missing tool or a failed scan just leaves the fingerprint out.
-    const scan = await runCommand(['ssh-keyscan', '-T', '5', ...(this.spec.port ? ['-p', String(this.spec.port)] : []), this.spec.host]).then((r) => r.stdout, () => '');
+    const scan = await runCommand(['ssh-keyscan', '-T', '5', ...(this.spec.port ? ['-p', String(this.spec.port)] : []), '--', this.spec.host]).then((r) => r.stdout, () => '');
     if (!scan.trim()) return '';
     const fps = await runCommand(['ssh-keygen', '-l', '-f', '-'], { input: scan }).then((r) => r.stdout, () => '');
     // "256 SHA256:abc host (ED25519)" -> "SHA256:abc (ED25519)"
@@ -210,7 +258,8 @@ export class SshTarget implements Target {
     const cmd = remoteCommand(argv, { sudo: this.sudo, timeoutSec: Math.ceil(timeoutMs / 1000) });
     let r: ExecResult = { stdout: '', stderr: '', code: -1 };
     for (let attempt = 0; attempt < 3; attempt++) {
-      r = await this.runSsh(cmd, { input: opts.input, timeoutMs: timeoutMs + 15_000 });
+      r = await this.runSsh(cmd, { input: opts.input, timeoutMs: timeoutMs + 15_000, signal: opts.signal });
+      if (opts.signal?.aborted) break;
       const kind = r.code === 255 ? classifySshFailure(r.stderr) : 'ok';
       if (kind !== 'dropped' && kind !== 'unreachable') break;
       await sleep(1000 * (attempt + 1));
@@ -349,6 +398,7 @@ export class SshTarget implements Target {
 export function parseSshTargetSpec(spec: string): SshSpec {
   const m = /^ssh:(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec);
   if (!m) throw inputError(`--target ${spec}: expected ssh:[user@]host[:port]`);
-  const host = m[2].replace(/^\[|\]$/g, '');
+  const host = checkSshWord('--target ssh:HOST', m[2].replace(/^\[|\]$/g, ''));
+  if (m[1] !== undefined) checkSshWord('--target ssh:USER@HOST', m[1]);
   return { name: spec.slice(4), host, user: m[1], port: m[3] ? Number(m[3]) : undefined };
 }

@@ -1,3 +1,4 @@
+import type { Journal } from '../../lib/journal.js';
 import type { OsAdapter } from '../os/adapter.js';
 
 /** Result of a command run on a target. */
@@ -14,6 +15,8 @@ export interface ExecOptions {
   allowFail?: boolean;
   /** Bytes written to the command's standard input. */
   input?: string | Buffer;
+  /** Stops the command when it aborts (Ctrl-C, a step deadline) instead of waiting for its timeout. */
+  signal?: AbortSignal;
 }
 
 /** A long-running process started on a target (e.g. nginx). */
@@ -59,6 +62,8 @@ export interface Target {
   readonly consoleLog?: string;
   /** The netns lab around the target, when the harness built one. */
   readonly lab?: TargetLab;
+  /** The target's restore journal (lib/journal.ts): what undoes each change, written before the change. */
+  readonly journal?: Journal;
   /** Runs argv (no shell); throws an infra error on failure unless allowFail. */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running process; its output goes to the given log file on the target. */

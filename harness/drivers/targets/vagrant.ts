@@ -2,9 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../lib/exec.js';
-import { describeError, infraError, inputError } from '../../model/errors.js';
+import { confineAs, safeName } from '../../lib/confine.js';
+import { describeError, infraError } from '../../model/errors.js';
 import type { InventoryHost } from './inventory.js';
-import { SshTarget } from './ssh.js';
+import { checkSshWord, SshTarget } from './ssh.js';
 
 /** The repository's vagrant/ directory (Vagrantfile and provisioning). */
 export const VAGRANT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'vagrant');
@@ -82,18 +83,18 @@ class VagrantTarget extends SshTarget {
  */
 export async function openVagrantTarget(h: InventoryHost, log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<SshTarget> {
   const dir = path.resolve(h.vagrant?.dir ?? VAGRANT_DIR);
-  const machine = h.vagrant?.machine ?? h.name;
-  if (!/^[A-Za-z0-9._-]+$/.test(machine)) throw inputError(`--target vagrant:${machine}: not a Vagrant machine name`);
+  const machine = safeName(h.vagrant?.machine ? `target ${h.name}: vagrant.machine` : '--target vagrant:NAME', h.vagrant?.machine ?? h.name);
   log(`vagrant: up ${machine} in ${dir} (boots and provisions; can take minutes)`);
   const up = await vagrant(dir, ['up', '--provision', machine], { timeoutMs: 3_600_000, log: (l) => log(`  ${l}`) });
   if (up.code !== 0) throw infraError(`vagrant up ${machine} failed (exit ${up.code}): ${(up.stderr || up.stdout).trim().split('\n').pop()}`);
   const sc = await vagrant(dir, ['ssh-config', machine], { timeoutMs: 120_000 });
   if (sc.code !== 0) throw infraError(`vagrant ssh-config ${machine} failed: ${sc.stderr.trim().split('\n').pop()}`);
   const cfg = parseVagrantSshConfig(sc.stdout);
-  const stateDir = path.join(dir, '.headgate', machine);
+  const stateDir = confineAs('vagrant machine', path.join(dir, '.headgate'), machine);
   await mkdir(stateDir, { recursive: true });
   const knownHostsFile = path.join(stateDir, 'known_hosts');
-  const keys = await runCommand(['ssh-keyscan', '-T', '10', '-p', String(cfg.port), cfg.hostName]).then((r) => r.stdout, () => '');
+  checkSshWord(`vagrant ssh-config ${machine}: HostName`, cfg.hostName);
+  const keys = await runCommand(['ssh-keyscan', '-T', '10', '-p', String(cfg.port), '--', cfg.hostName]).then((r) => r.stdout, () => '');
   if (!keys.trim()) throw infraError(`vagrant ${machine}: no ssh host key from ${cfg.hostName}:${cfg.port}`);
   await writeFile(knownHostsFile, keys);
   log(`vagrant: pinned the host keys of ${machine} (${cfg.hostName}:${cfg.port}), read from the VM this run booted, in ${knownHostsFile}`);

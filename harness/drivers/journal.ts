@@ -1,0 +1,160 @@
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { leftovers, localJournal, ownerAlive, parseJournal, processStart, SELF, stateDir, type Journal, type JournalEntry, type JournalState, type UndoAction } from '../lib/journal.js';
+import { inputError } from '../model/errors.js';
+import type { Target } from './targets/target.js';
+
+/** Roots under which a journal may remove files: headgate's temp and state directories (and a remote target's work directory). */
+function removable(p: string, workDir: string | null): boolean {
+  const n = path.posix.normalize(p);
+  if (n !== p || n.includes('/../') || !n.startsWith('/')) return false;
+  const roots = [/^\/tmp\/hg-[^/]+/, /^\/var\/tmp\/headgate-[^/]+/, new RegExp(`^${stateDir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[^/]+`)];
+  if (workDir) roots.push(new RegExp(`^${workDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[^/]+`));
+  return roots.some((r) => r.test(n));
+}
+
+const SYSCTL = /^[a-z0-9_][a-z0-9_.%-]*$/i;
+
+/**
+ * Carries out one undo action on a machine. Every action is idempotent (undoing twice is
+ * harmless) and checks its own input, since a journal is a file someone could have edited.
+ */
+export async function undoOn(t: Target, u: UndoAction): Promise<void> {
+  const os_ = (await t.os()).family;
+  switch (u.kind) {
+    case 'sysctl': {
+      if (!SYSCTL.test(u.name)) throw inputError(`journal: sysctl name ${JSON.stringify(u.name)} refused`);
+      const argv = os_ === 'freebsd' ? ['sysctl', `${u.name}=${u.value}`] : ['sysctl', '-q', '-w', `${u.name}=${u.value}`];
+      await t.exec(argv);
+      return;
+    }
+    case 'write': {
+      if (!/^\/sys\/[A-Za-z0-9_.:/-]+$/.test(u.path) || u.path.includes('..')) throw inputError(`journal: ${u.path}: only /sys files are written back`);
+      await t.exec(['sh', '-c', 'printf %s "$1" > "$2"', 'sh', u.value, u.path]);
+      return;
+    }
+    case 'netns-del': {
+      if (!/^hg-[a-z0-9-]+$/.test(u.name)) throw inputError(`journal: namespace ${u.name} is not headgate's`);
+      const pids = await t.exec(['ip', 'netns', 'pids', u.name], { allowFail: true });
+      if (pids.code !== 0) return; // already gone
+      for (const p of pids.stdout.split(/\s+/).filter(Boolean)) await t.exec(['kill', '-KILL', p], { allowFail: true });
+      await t.exec(['ip', 'netns', 'del', u.name], { allowFail: true });
+      return;
+    }
+    case 'link-del': {
+      if (!/^hg[a-z0-9]+$/.test(u.name)) throw inputError(`journal: link ${u.name} is not headgate's`);
+      await t.exec(['ip', 'link', 'del', u.name], { allowFail: true });
+      return;
+    }
+    case 'losetup-detach': {
+      if (!removable(u.backing, t.workDir)) throw inputError(`journal: loop backing file ${u.backing} is outside headgate's directories`);
+      const r = await t.exec(['losetup', '-j', u.backing], { allowFail: true });
+      for (const dev of r.stdout.split('\n').map((l) => l.split(':')[0]).filter((d) => /^\/dev\/loop\d+$/.test(d))) {
+        await t.exec(['losetup', '-d', dev], { allowFail: true });
+      }
+      return;
+    }
+    case 'rm': {
+      if (!removable(u.path, t.workDir)) throw inputError(`journal: ${u.path} is outside headgate's directories; not removed`);
+      await t.exec(['rm', '-rf', '--one-file-system', u.path]);
+      return;
+    }
+    case 'kill-group': {
+      if (!(Number.isInteger(u.pid) && u.pid > 1)) throw inputError(`journal: pid ${u.pid} refused`);
+      if (t.kind === 'local') {
+        // Only the very process headgate started: a pid reused since then has another start time.
+        if (processStart(u.pid) !== u.start) return;
+        try {
+          process.kill(-u.pid, 'SIGKILL');
+        } catch {
+          /* its group may be gone; the leader below */
+        }
+        try {
+          process.kill(u.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        return;
+      }
+      const script = 'test "$(cut -d" " -f22 /proc/$1/stat 2>/dev/null)" = "$2" && { kill -KILL -- "-$1" 2>/dev/null; kill -KILL "$1"; }; true';
+      await t.exec(['sh', '-c', script, 'sh', String(u.pid), u.start], { allowFail: true });
+      return;
+    }
+  }
+}
+
+/** What a replay did. */
+export interface ReplayResult {
+  restored: string[];
+  failed: string[];
+  torn: boolean;
+}
+
+/**
+ * Undoes, newest first, what dead runs left in a journal, and marks each entry done. `alive`
+ * says which owners still run (default: this machine's processes by pid and start time).
+ */
+export async function replayJournal(j: Journal, t: Target, log: (l: string) => void, alive?: (e: JournalEntry) => boolean): Promise<ReplayResult> {
+  const state = await j.read();
+  const todo = alive ? leftovers(state, (o) => alive({ owner: o } as JournalEntry)) : leftovers(state);
+  const out: ReplayResult = { restored: [], failed: [], torn: state.torn };
+  if (state.torn) log(`note: ${j.where}: its last line was torn (a run killed while writing it); ignored`);
+  for (const e of todo) {
+    try {
+      await undoOn(t, e.undo);
+      await j.done(e.id);
+      out.restored.push(e.label);
+      log(`restored what run pid ${e.owner.pid} (${e.at}) left: ${e.label}`);
+    } catch (err) {
+      out.failed.push(`${e.label}: ${(err as Error).message}`);
+      log(`FAILED to restore what run pid ${e.owner.pid} left: ${e.label}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** This machine's leftovers from dead runs, newest first, without undoing them (doctor). */
+export async function localLeftovers(): Promise<JournalEntry[]> {
+  return leftovers(await localJournal().read(), (o) => ownerAlive(o, os.hostname()));
+}
+
+/** A journal in a file on a remote target (its work directory), appended and synced over the target's own exec. */
+export class RemoteJournal implements Journal {
+  readonly where: string;
+  constructor(
+    private readonly t: Pick<Target, 'name' | 'exec' | 'readFileIfExists'>,
+    private readonly file: string,
+  ) {
+    this.where = `${t.name}:${file}`;
+  }
+
+  private async append(line: unknown): Promise<void> {
+    const script = 'mkdir -p "$(dirname "$1")" && cat >> "$1" && { sync "$1" 2>/dev/null || sync; }';
+    await this.t.exec(['sh', '-c', script, 'sh', this.file], { input: JSON.stringify(line) + '\n' });
+  }
+
+  async record(label: string, undo: UndoAction): Promise<string> {
+    const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    await this.append({ id, at: new Date().toISOString(), owner: SELF, label, undo });
+    return id;
+  }
+
+  async done(id: string): Promise<void> {
+    await this.append({ done: id, at: new Date().toISOString() });
+  }
+
+  async read(): Promise<JournalState> {
+    const text = await this.t.readFileIfExists(this.file);
+    return text === null ? { entries: [], done: new Set(), torn: false } : parseJournal(text);
+  }
+}
+
+/**
+ * Replays what dead runs left on a target whose lock this process holds: every entry of another
+ * process is a dead run's (the lock proves no other run is on the target), so it is undone.
+ */
+export function replayLocked(t: Target, log: (l: string) => void): Promise<ReplayResult | null> {
+  if (!t.journal) return Promise.resolve(null);
+  return replayJournal(t.journal, t, log, (e) => e.owner.host === SELF.host && e.owner.pid === SELF.pid);
+}
