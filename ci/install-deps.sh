@@ -17,6 +17,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Whether an sshd was serving this machine before we installed anything: on a lab box reached
+# over ssh, stopping it would lock the operator out. Only an sshd that Debian started because
+# this script just installed openssh-server is stopped below.
+sshd_was_running=0
+if pgrep -x sshd >/dev/null 2>&1; then sshd_was_running=1; fi
 missing_lab=()
 for p in "${lab_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_lab+=("$p")
@@ -44,8 +49,9 @@ fi
 if command -v service >/dev/null 2>&1 && pgrep -x nginx >/dev/null 2>&1 && [ -f /run/nginx.pid ]; then
   service nginx stop >/dev/null 2>&1 || true
 fi
-# Likewise the system sshd: lab sshds run in namespaces the harness creates.
-if command -v service >/dev/null 2>&1 && [ -f /run/sshd.pid ]; then
+# Likewise the system sshd that the install above started: lab sshds run in namespaces the
+# harness creates. One that was running before is left alone.
+if [ "$sshd_was_running" -eq 0 ] && command -v service >/dev/null 2>&1 && [ -f /run/sshd.pid ]; then
   service ssh stop >/dev/null 2>&1 || true
 fi
 

@@ -34,7 +34,7 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
   const hosts = await resolveTargets(g.target, g.inventory);
   if (hosts.length !== 1) throw inputError(`--target ${g.target}: calibrate measures one target at a time (got ${hosts.length}: ${hosts.map((h) => h.name).join(', ')})`);
   const suites = selectSuites(await discoverSuites(), g.suite);
-  const { target, fingerprint, profile } = await openTarget(hosts[0], g);
+  const { target, fingerprint, profile } = await openTarget(hosts[0], g, ctx.log);
   const options = runOptionsOf(g);
   const runs: RunRecord[] = [];
   let failed = true;
@@ -42,7 +42,7 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
     const settings = { ...settingsOf(g), profile };
     for (let i = 0; i < o.sessions; i++) {
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[A/A ${i + 1}/${o.sessions}] ` });
-      const { record } = await executeRun({ target, options, settings, suites, signal: ctx.signal, progress, fingerprint });
+      const { record } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint });
       if (record.errors.length) throw infraError(`A/A session ${i + 1} (run ${record.runId}) had errors: ${record.errors[0]}`);
       runs.push(record);
     }

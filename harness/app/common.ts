@@ -1,4 +1,7 @@
+import { replayJournal } from '../drivers/journal.js';
 import { openHost } from '../drivers/targets/index.js';
+import { LocalTarget } from '../drivers/targets/local.js';
+import { localJournal } from '../lib/journal.js';
 import type { InventoryHost } from '../drivers/targets/inventory.js';
 import type { Target } from '../drivers/targets/target.js';
 import type { AdaptiveParams } from '../engine/runner.js';
@@ -28,7 +31,9 @@ export interface OpenedTarget {
 }
 
 /** Opens a target, reads its fingerprint and settles its profile: the one way every use case starts. */
-export async function openTarget(host: InventoryHost, g: Pick<GateOptions, 'profile'>): Promise<OpenedTarget> {
+export async function openTarget(host: InventoryHost, g: Pick<GateOptions, 'profile'>, log: (line: string) => void = () => {}): Promise<OpenedTarget> {
+  // What dead runs left on this machine (a lab's namespaces, a VM, knobs, loop devices) goes first.
+  await replayJournal(localJournal(), new LocalTarget(), log);
   const target = await openHost(host);
   try {
     const fingerprint = await (await target.os()).fingerprint();

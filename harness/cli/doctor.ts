@@ -5,6 +5,8 @@ import { ExitCode } from '../model/errors.js';
 import { allureBin } from '../reporters/allure.js';
 import { openTarget } from '../drivers/targets/index.js';
 import { action } from './common.js';
+import { localLeftovers } from '../drivers/journal.js';
+import { localJournal } from '../lib/journal.js';
 
 /** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
 import { CHROMIUM_PATH } from '../probes/browser.js';
@@ -39,6 +41,15 @@ export function registerDoctor(program: Command): void {
         checks.push({ what: 'Chromium (browser client, report screenshots)', ok: existsSync(CHROMIUM_PATH), detail: CHROMIUM_PATH, required: false, fix: 'apt-get install chromium' });
         const wrk = await sh`wrk --version`;
         checks.push({ what: 'wrk (client ceiling benchmark)', ok: /wrk/.test(wrk.stdout + wrk.stderr), detail: (wrk.stdout + wrk.stderr).split('\n')[0] ?? '', required: false, fix: 'apt-get install wrk' });
+        // What dead runs left on this machine (reported, not undone: `headgate restore` does that).
+        const left = await localLeftovers();
+        checks.push({
+          what: 'leftovers of dead runs on this machine',
+          ok: left.length === 0,
+          detail: left.length ? left.map((e) => `${e.label} (pid ${e.owner.pid}, ${e.at})`).join('; ') : `none (${localJournal().where})`,
+          required: false,
+          fix: 'headgate restore --target local',
+        });
         let target;
         try {
           target = await openTarget(o.target, o.inventory);

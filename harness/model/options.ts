@@ -48,6 +48,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'parallel', kind: 'int', group: 'target', arg: '<n>', default: 4, schema: { type: 'integer', minimum: 1, maximum: 64 }, help: 'with several targets: how many run at once' },
   { key: 'shard', kind: 'string', group: 'target', arg: '<i/n>', schema: { type: 'string', pattern: '^[1-9][0-9]*/[1-9][0-9]*$' },
     help: 'run only shard i of n of the target x suite work (CI agents split a gate; `headgate merge` joins the runs)' },
+  { key: 'waitLock', kind: 'number', group: 'target', arg: '<sec>', default: 0, schema: { type: 'number', minimum: 0, maximum: 86400 },
+    help: 'wait up to this many seconds for a target another run holds (0: exit 3 at once, naming the holder)' },
   { key: 'client', kind: 'list', group: 'target', arg: '<spec>', default: [], schema: { type: 'array', items: str() },
     help: 'run the load on these client hosts (inventory clients, local, ssh:[user@]host[:port]; repeatable or comma-separated); --connections is per client' },
 
@@ -114,6 +116,7 @@ export interface GateOptions {
   inventory?: string;
   parallel: number;
   shard?: string;
+  waitLock: number;
   client: string[];
   suite: string[];
   variant: string[];
