@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { appendFile, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveTargets } from '../drivers/targets/index.js';
 import { newRunId } from '../engine/runner.js';
 import { writeJsonAtomic } from '../lib/atomic.js';
+import { appendJsonLine, readJsonLines } from '../lib/jsonl.js';
 import { runCommand, runShellHook } from '../lib/exec.js';
 import { ExitCode, infraError, inputError, isHeadgateError } from '../model/errors.js';
 import type { GateOptions } from '../model/options.js';
@@ -130,7 +131,7 @@ export async function runBisect(g: GateOptions, f: BisectSpec, ctx: AppContext):
     started = true;
     const run = await runCommand(['git', '-C', repo, 'bisect', 'run', process.execPath, path.join(ROOT, 'bin', 'headgate.js'), 'bisect-step', '--state', stateFile], { signal: ctx.signal, onOutput: (t) => process.stderr.write(t) });
     const out = run.stdout + run.stderr;
-    const steps = await readSteps(log);
+    const steps = await readSteps(log, ctx.log);
     const minutes = (Date.now() - t0) / 60000;
     if (ctx.signal.aborted) return { code: ExitCode.Interrupted, steps, minutes, log };
     const first = /^([0-9a-f]{40}) is the first bad commit/m.exec(out)?.[1];
@@ -159,7 +160,9 @@ export async function bisectStep(stateFile: string, ctx: AppContext): Promise<nu
   const subject = (await git(st.repo, 'log', '-1', '--format=%s', commit)).out.trim();
   const record = async (outcome: BisectStep['outcome'], reason: string, runIds: string[] = []) => {
     const step: BisectStep = { commit, subject, outcome, reason, runIds, at: new Date().toISOString() };
-    await appendFile(st.log, JSON.stringify(step) + '\n');
+    // fsynced; a line torn by an earlier crash is cut off first, and said.
+    const { repaired } = await appendJsonLine(st.log, step);
+    if (repaired !== null) ctx.log(`bisect: ${st.log}: dropped a torn last line (${repaired.length} bytes) left by a crash`);
     ctx.log(`bisect: ${commit.slice(0, 12)} ${subject}: ${outcome.toUpperCase()} (${reason})`);
     return outcome === 'good' ? BisectCode.Good : outcome === 'bad' ? BisectCode.Bad : BisectCode.Skip;
   };
@@ -191,10 +194,9 @@ export async function bisectStep(stateFile: string, ctx: AppContext): Promise<nu
   return record('skip', `inconclusive after ${st.repeats + 1} sessions`, runIds);
 }
 
-async function readSteps(log: string): Promise<BisectStep[]> {
-  if (!existsSync(log)) return [];
-  return (await readFile(log, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as BisectStep);
+/** The steps logged so far; a torn last line (a step killed while it wrote) is skipped and said. */
+export async function readSteps(log: string, say: (l: string) => void): Promise<BisectStep[]> {
+  const { entries, torn } = await readJsonLines<BisectStep>(log);
+  if (torn !== undefined) say(`bisect: ${log}: skipped a torn last line (${torn.length} bytes) left by a crash`);
+  return entries;
 }

@@ -66,7 +66,7 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
   const s0 = Date.now();
   const options = runOptionsOf(g);
   const progress = createProgress({ quiet: ctx.quiet, prefix });
-  const opened = await openTarget(host, g);
+  const opened = await openTarget(host, g, (l) => ctx.log(prefix + l));
   const { target, fingerprint } = opened;
   const settings = { ...settingsOf(g), profile: opened.profile };
   const clients: LoadClient[] = [];
@@ -85,13 +85,13 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       const files = await loadBaselines(settings.baselinesDir, opened.profile, suites.map((s) => s.manifest.id));
       reference = baselinesAsReference(files, settings.baselinesDir, opened.profile);
       if (!reference && g.requireBaseline) {
-        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
+        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline; a rollout requires one unless its plan's gate block says requireBaseline: false)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
     // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
     const cmp = mode.gate ? await compareOptionsFor(g, opened.profile) : null;
     const adaptive = cmp && reference ? adaptiveParams(cmp, (rec, suiteId) => undecidedVariants(rec, suiteId, reference, cmp)) : undefined;
-    const { record, runDir } = await executeRun({ target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
+    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
     if (cmp) {
       record.comparison = compareRun(record, reference, { ...cmp, plan: adaptive ? cmp.plan : undefined });
       await saveRun(runDir, record);

@@ -9,7 +9,7 @@ import { defaultReporters, renderAll } from '../reporters/index.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { loadNoise } from '../store/noise.js';
 import { compareRun, runAsReference, type Reference } from '../verdict/compare.js';
-import { mergeRuns } from '../verdict/merge.js';
+import { latestCompleteAttempts, mergeRuns, type IgnoredAttempt } from '../verdict/merge.js';
 import { combineExitCodes, type AppContext } from './common.js';
 
 /** One merged run per target. */
@@ -19,6 +19,8 @@ export interface MergedRun {
   record: RunRecord;
   runDir: string;
   files: string[];
+  /** Attempts of a retried shard left out (an older or incomplete run), with why. */
+  ignored: IgnoredAttempt[];
 }
 
 /** Joins the shard runs of a gate into one run per target, compares each with the baseline, writes its reports. */
@@ -27,7 +29,11 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
   const byTarget = new Map<string, typeof loaded>();
   for (const l of loaded) byTarget.set(l.run.target.name, [...(byTarget.get(l.run.target.name) ?? []), l]);
   const merged: MergedRun[] = [];
-  for (const [target, group] of byTarget) {
+  for (const [target, all] of byTarget) {
+    // A retried shard: its directory may still hold the failed attempt; the newest complete run counts.
+    const { runs: chosen, ignored } = latestCompleteAttempts(all.map((x) => x.run));
+    for (const i of ignored) ctx.log(`merge: ignored run ${i.runId} (target ${i.target}, shard ${i.shard}, ${i.status}, started ${i.startedAt}): ${i.reason}`);
+    const group = all.filter((x) => chosen.includes(x.run));
     const record = mergeRuns(group.map((x) => x.run), newRunId());
     const runDir = path.resolve(g.out, record.runId);
     await mkdir(runDir, { recursive: true });
@@ -43,7 +49,7 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
     record.comparison = compareRun(record, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan, noise, minEffect: g.minEffect });
     await saveRun(runDir, record);
     const { files: written } = await renderAll(defaultReporters, { run: record, runDir, reportsDir: path.resolve(g.out), log: ctx.log });
-    merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written });
+    merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written, ignored });
   }
   const code = merged.length ? combineExitCodes(merged.map((m) => m.record.comparison!.exitCode)) : ExitCode.InvalidInput;
   return { code, merged };

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { keepFileSizeLimitAnError } from '../lib/atomic.js';
 import { ExitCode } from '../model/errors.js';
 import { TOOL_VERSION } from '../model/version.js';
 import { registerBaseline } from './baseline.js';
@@ -18,6 +19,7 @@ import { registerLoadWorker } from './load-worker.js';
 import { registerMerge } from './merge.js';
 import { registerRollout } from './rollout.js';
 import { registerOptions } from './options-command.js';
+import { registerRestore } from './restore.js';
 
 // A reader that goes away (a killed CI runner, `| head`) must not crash a run mid-way: that
 // would leave nginx running and knobs changed. Lost output is lost; the restores still happen.
@@ -26,6 +28,8 @@ for (const stream of [process.stdout, process.stderr]) {
     if (e.code !== 'EPIPE') throw e;
   });
 }
+// A file-size limit or full disk while writing run.json, a baseline or a report is exit 3 naming the file.
+keepFileSizeLimitAnError();
 
 const program = new Command('headgate')
   .description('Gate OS merges and rollouts on kernel performance and correctness.\nExit codes: 0 pass, 1 regression or payload failure, 2 invalid input, 3 infrastructure, 4 inconclusive, 130 interrupted.')
@@ -50,6 +54,7 @@ registerDoctor(program);
 registerObjects(program);
 registerMigrate(program);
 registerOptions(program);
+registerRestore(program);
 
 // Every command takes the output conventions: --json (machine-readable stdout), --quiet (no
 // progress) and --no-color (as NO_COLOR; bin/headgate.js applies it before any colour is chosen).

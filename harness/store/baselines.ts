@@ -1,13 +1,14 @@
 import { metricSamples } from '../model/samples.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, rename, mkdir } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDoc } from '../model/validate.js';
-import { writeJsonAtomic } from '../lib/atomic.js';
+import { fsyncDir, writeFailure, writeTempDurably } from '../lib/atomic.js';
 import type { Reference } from '../verdict/compare.js';
 import { integrityFailures } from '../verdict/compare.js';
+import { confineAs, safeName } from '../lib/confine.js';
 import { inputError } from '../model/errors.js';
 import type { Fingerprint, MetricDef, RunOptions, RunRecord } from '../model/types.js';
 
@@ -48,8 +49,11 @@ export function baselineChecksum(b: Omit<BaselineFile, 'checksum'> & { checksum?
 }
 
 /** Where a profile's baseline for a suite lives. */
-export function baselinePath(dir: string, profile: string, suite: string): string {
-  return path.join(dir, profile, `${suite}.json`);
+export function baselinePath(dir: string, profile: string, suite: string, from: { profile?: string; suite?: string } = {}): string {
+  // Both become path parts: safe names, and the result stays inside the baselines directory.
+  const p = safeName(from.profile ?? 'profile', profile);
+  const s = safeName(from.suite ?? 'suite id', suite);
+  return confineAs(from.profile ?? 'profile', dir, p, `${s}.json`);
 }
 
 /** Reads and checks a baseline file; schema or checksum failures are input errors (exit 2). */
@@ -91,8 +95,58 @@ export function promoter(): string {
 }
 
 /**
+ * Keeps a copy of the current baseline under history/ without ever removing the current one: a
+ * hard link (atomic, no data copied), or where links are not possible a copy to a temp name that
+ * is fsynced and then renamed, so history/ never holds half a file. The directory is fsynced.
+ */
+async function keepInHistory(file: string, dest: string): Promise<void> {
+  const dir = path.dirname(dest);
+  await mkdir(dir, { recursive: true });
+  try {
+    await link(file, dest);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw e;
+    const tmp = path.join(dir, `.${path.basename(dest)}.tmp`);
+    try {
+      await copyFile(file, tmp);
+      const fh = await open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, dest);
+    } catch (e2) {
+      await rm(tmp, { force: true });
+      throw writeFailure(dest, e2);
+    }
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Replaces a profile's baseline so that there is a current, whole baseline at every moment, a
+ * crash or a full disk included: (1) the new file is written to a temp name beside it and fsynced
+ * with its directory; (2) the old file is linked (or copied) into history/; (3) the new file is
+ * renamed over the old one and the directory fsynced. A failure before (3) leaves the old baseline
+ * current and removes the temp file.
+ */
+async function replaceBaseline(file: string, data: string, previous: string | null): Promise<void> {
+  const tmp = await writeTempDurably(file, data);
+  try {
+    if (previous) await keepInHistory(file, previous);
+    await rename(tmp, file);
+    await fsyncDir(path.dirname(file));
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw writeFailure(file, e);
+  }
+}
+
+/**
  * Promotes a run's samples to the baselines of its profile, one file per suite. The previous
- * file is moved to <profile>/history/, never overwritten. Refuses runs that are incomplete or
+ * file is kept in <profile>/history/, never overwritten, and the profile is never without a
+ * current baseline (replaceBaseline). Refuses runs that are incomplete or
  * whose payloads failed verification: a baseline must be a known-good reference.
  */
 export async function promoteRun(
@@ -103,7 +157,10 @@ export async function promoteRun(
   if (run.status !== 'complete') throw inputError(`run ${run.runId} is ${run.status}: only complete runs can be promoted`);
   const bad = integrityFailures(run);
   if (bad.length) throw inputError(`run ${run.runId} has payload verification failures and cannot be a baseline: ${bad[0]}`);
-  const profile = o.profile ?? run.profile;
+  // Checked before anything is written: a hostile run.json cannot name a path outside the baselines.
+  const from = o.profile !== undefined ? '--profile' : `run ${run.runId}: run.json profile`;
+  const profile = safeName(from, o.profile ?? run.profile);
+  for (const [i, s] of run.suites.entries()) baselinePath(o.dir, profile, s.id, { profile: from, suite: `run ${run.runId}: run.json suites[${i}].id` });
   const written: string[] = [];
   const now = new Date().toISOString();
   for (const s of run.suites) {
@@ -118,14 +175,8 @@ export async function promoteRun(
     }
     if (Object.keys(variants).length === 0) continue;
     const file = baselinePath(o.dir, profile, s.id);
-    let previous: string | null = null;
-    if (existsSync(file)) {
-      const historyDir = path.join(o.dir, profile, 'history');
-      await mkdir(historyDir, { recursive: true });
-      previous = path.join(historyDir, `${s.id}.${now.replace(/[:.]/g, '-')}.json`);
-      await rename(file, previous);
-      previous = path.relative(o.dir, previous);
-    }
+    const historyFile = existsSync(file) ? path.join(o.dir, profile, 'history', `${s.id}.${now.replace(/[:.]/g, '-')}.json`) : null;
+    const previous = historyFile && path.relative(o.dir, historyFile);
     const doc: Omit<BaselineFile, 'checksum'> = {
       schemaVersion: 1,
       profile,
@@ -140,7 +191,7 @@ export async function promoteRun(
       metrics: s.metrics,
       variants,
     };
-    await writeJsonAtomic(file, { ...doc, checksum: baselineChecksum(doc) });
+    await replaceBaseline(file, JSON.stringify({ ...doc, checksum: baselineChecksum(doc) }, null, 2) + '\n', historyFile);
     written.push(file);
   }
   if (written.length === 0) throw inputError(`run ${run.runId}: nothing to promote (no suite/variant with at least 2 repetitions matched)`);

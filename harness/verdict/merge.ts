@@ -1,5 +1,54 @@
-import { inputError } from '../model/errors.js';
+import { infraError, inputError } from '../model/errors.js';
 import type { RunRecord } from '../model/types.js';
+
+/** A run left out of a merge, and why. */
+export interface IgnoredAttempt {
+  runId: string;
+  target: string;
+  shard: number;
+  status: RunRecord['status'];
+  startedAt: string;
+  reason: string;
+}
+
+/**
+ * Picks one attempt per (target, shard index) when CI retried a shard and both attempts reached
+ * the merge: the newest complete run (by startedAt, then run id); older attempts and incomplete,
+ * interrupted or still-running ones are returned as ignored, each with why. A shard with no
+ * complete attempt is refused (exit 3: its attempts failed on infrastructure; merging the rest
+ * would compare less than the gate was asked to). Runs without a shard pass through unchanged.
+ */
+export function latestCompleteAttempts(runs: RunRecord[]): { runs: RunRecord[]; ignored: IgnoredAttempt[] } {
+  const groups = new Map<string, RunRecord[]>();
+  const out: RunRecord[] = [];
+  for (const r of runs) {
+    if (!r.shard) {
+      out.push(r);
+      continue;
+    }
+    const k = JSON.stringify([r.target.name, r.shard.index]);
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const ignored: IgnoredAttempt[] = [];
+  const newestFirst = (a: RunRecord, b: RunRecord) => b.startedAt.localeCompare(a.startedAt) || b.runId.localeCompare(a.runId);
+  for (const attempts of groups.values()) {
+    const { index, count } = attempts[0].shard!;
+    const target = attempts[0].target.name;
+    const chosen = attempts.filter((r) => r.status === 'complete').sort(newestFirst)[0];
+    if (!chosen) {
+      const list = attempts.map((r) => `${r.runId} (${r.status}${r.errors[0] ? `: ${r.errors[0]}` : ''})`).join(', ');
+      throw infraError(`merge: shard ${index}/${count} of target ${target} has no complete run (attempts: ${list}); retry the shard`);
+    }
+    out.push(chosen);
+    for (const r of attempts.sort(newestFirst)) {
+      if (r === chosen) continue;
+      const reason = r.status !== 'complete' ? `${r.status} attempt` : `older than ${chosen.runId}`;
+      ignored.push({ runId: r.runId, target, shard: index, status: r.status, startedAt: r.startedAt, reason: `${reason}; ${chosen.runId} is the newest complete run of shard ${index}/${count}` });
+    }
+  }
+  // Keep the order the runs were given in (suite order is restored by mergeRuns anyway).
+  return { runs: runs.filter((r) => out.includes(r)), ignored };
+}
 
 /**
  * Combines the runs of one target's shards into one run: the suites side by side (in the order

@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -12,10 +11,11 @@ import { LocalTarget } from '../../harness/drivers/targets/local.js';
 import type { RunRecord } from '../../harness/model/types.js';
 import { CHROMIUM_PATH } from '../../harness/cli/doctor.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 // End to end through the real CLI: real nginx, real load on loopback, real exit codes.
 // Short repetitions keep the file near a minute; variants are limited to sendfile-on.
-const work = mkdtempSync(path.join(os.tmpdir(), 'hg-cli-'));
+const work = tempDir('hg-cli-');
 const reports = path.join(work, 'reports');
 const baselines = path.join(work, 'baselines');
 const common = ['--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '6', '--duration', '1.5', '--warmup', '0.5', '--out', reports, '--baselines', baselines];

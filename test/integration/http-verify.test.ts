@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
@@ -7,11 +6,12 @@ import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
 import { materializeObjects } from '../../harness/probes/objects.js';
 import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Real nginx on a free loopback port, real autocannon load: every body is checked byte for byte.
 describe('HTTP load with payload verification (real nginx on loopback)', () => {
   const stack = new CleanupStack();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-verify-'));
+  const dir = tempDir('hg-verify-');
   const root = path.join(dir, 'objects');
   let server: HttpServer;
   let objects: ExpectedObject[];

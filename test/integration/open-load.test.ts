@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
@@ -8,10 +6,11 @@ import { materializeObjects } from '../../harness/probes/objects.js';
 import { runOpenLoad } from '../../harness/probes/open.js';
 import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
   const stack = new CleanupStack();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-open-'));
+  const dir = tempDir('hg-open-');
   const root = path.join(dir, 'objects');
   let fast: HttpServer;
   let slow: HttpServer;

@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { $ } from 'zx';
 import { describe, expect, it } from 'vitest';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** Bytes of the file resident in the page cache, per util-linux fincore (mincore(2)). */
 async function resident(file: string): Promise<number> {
@@ -13,7 +13,7 @@ async function resident(file: string): Promise<number> {
 
 describe('page cache priming on Linux (real kernel, checked with fincore)', () => {
   it('dd iflag=nocache evicts a file, and primePageCache leaves it fully resident again', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'hg-pc-')), 'obj.bin');
+    const file = path.join(tempDir('hg-pc-'), 'obj.bin');
     const size = 8 * 2 ** 20;
     writeFileSync(file, Buffer.alloc(size, 7));
     await $`sync`;

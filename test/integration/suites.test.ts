@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../harness/model/types.js';
 import { cli, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Every suite in its quick form through the real CLI, on this machine's kernel: real nginx
 // (HTTP and HTTPS), real Chromium, real fio on a loop device, real iperf3 and nginx through a
 // namespace bottleneck. What this kernel lacks must show up as a skip with its reason.
-const work = mkdtempSync(path.join(os.tmpdir(), 'hg-suites-'));
+const work = tempDir('hg-suites-');
 const reports = path.join(work, 'reports');
 const readRun = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
 const sys = (p: string) => readFileSync(p, 'utf8').trim();

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { $ } from 'zx';
@@ -10,9 +9,10 @@ import type { RunRecord } from '../../harness/model/types.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
 import { cli, ROOT } from '../helpers/cli.js';
 import { makeRun } from '../helpers/records.js';
+import { tempDir } from '../helpers/temp.js';
 
 // Calibration, A/B, history and bisection through the real CLI with real nginx and real load.
-const work = mkdtempSync(path.join(os.tmpdir(), 'hg-vq-'));
+const work = tempDir('hg-vq-');
 const reports = path.join(work, 'reports');
 const baselines = path.join(work, 'baselines');
 const short = ['--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '4', '--duration', '1', '--warmup', '0.5', '--out', reports, '--baselines', baselines];

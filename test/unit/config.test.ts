@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTIONS, configSchema, envOf, flagOf, optionsMarkdown, planGateSchema, resolveGateOptions, runOptionsOf, settingsOf } from '../../harness/model/options.js';
@@ -7,8 +6,9 @@ import { loadConfigFile } from '../../harness/cli/options.js';
 import { loadDoc, validateDoc } from '../../harness/model/validate.js';
 import { HeadgateError } from '../../harness/model/errors.js';
 import { makeRun } from '../helpers/records.js';
+import { tempDir } from '../helpers/temp.js';
 
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'hg-config-'));
+const tmp = () => tempDir('hg-config-');
 
 async function inputErrorOf(p: Promise<unknown>): Promise<HeadgateError> {
   const e = await p.then(() => null, (x) => x);

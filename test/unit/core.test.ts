@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
@@ -8,6 +7,7 @@ import { discoverSuites } from '../../harness/engine/discovery.js';
 import { buildManifest, materializeObjects, objectBytes, planObjects } from '../../harness/probes/objects.js';
 import { renderNginxConf } from '../../harness/drivers/servers/nginx.js';
 import { makeRun } from '../helpers/records.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('cleanup stack', () => {
   it('undoes in reverse order and keeps going past a failing undo', async () => {
@@ -43,7 +43,7 @@ describe('object set', () => {
     expect(total).toBeLessThan(96 + 16);
   });
   it('rewrites a set whose file on disk was corrupted', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-obj-'));
+    const dir = tempDir('hg-obj-');
     const { manifest } = await materializeObjects(dir, 1, 4);
     const f = path.join(dir, manifest.objects[0].path);
     const good = readFileSync(f);
@@ -131,7 +131,7 @@ describe('suite discovery', () => {
     expect(suites.map((s) => s.manifest.id)).toContain('sendfile');
   });
   it('a broken suite manifest is an input error naming the file and key', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-suites-'));
+    const dir = tempDir('hg-suites-');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(path.join(dir, 'bad'));
     writeFileSync(path.join(dir, 'bad', 'suite.json'), JSON.stringify({ schemaVersion: 1, id: 'bad', title: 't', feature: 'f', description: 'd', os: ['linux'], variants: [{ id: 'x', description: 'd', nginx: 'sendfile on' }], metrics: [] }));

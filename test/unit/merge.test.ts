@@ -4,6 +4,15 @@ import type { HttpLoadResult } from '../../harness/probes/http.js';
 import { mergeLoadResults } from '../../harness/probes/merge.js';
 import { latencySummary } from '../../harness/probes/verify.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
+import { latestCompleteAttempts, mergeRuns } from '../../harness/verdict/merge.js';
+import { saveRun } from '../../harness/engine/runner.js';
+import { runsIn } from '../../harness/store/runs.js';
+import type { RunRecord } from '../../harness/model/types.js';
+import { HeadgateError } from '../../harness/model/errors.js';
+import { makeRun } from '../helpers/records.js';
+import { tempDir } from '../helpers/temp.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 
 const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 
@@ -49,5 +58,76 @@ describe('merging load clients', () => {
     const merged = mergeLoadResults([{ name: 'idle', result: clientResult(fast, 0.3) }, { name: 'busy', result: clientResult(slow, 0.97) }]);
     expect(merged.clientBound).toBe(true);
     expect(merged.clients?.filter((c) => c.clientBound).map((c) => c.name)).toEqual(['busy']);
+  });
+});
+
+describe('merging shards when CI retried one', () => {
+  const xs = { throughput_gbps: [10, 11, 10.5], latency_p99_ms: [5, 6, 5.5], errors: [0, 0, 0] };
+  /** Shard i of 2 of target t: suite s<i>, started at minute m. */
+  const shard = (runId: string, index: number, m: number, extra: Partial<RunRecord> = {}): RunRecord => {
+    const r = makeRun({ 'sendfile-on': xs }, { runId, shard: { index, count: 2 }, startedAt: `2026-11-26T00:${String(m).padStart(2, '0')}:00.000Z`, ...extra });
+    r.suites[0].id = `s${index}`;
+    return r;
+  };
+
+  it('takes the newest complete run per (target, shard), ignores the failed and older attempts and says which', () => {
+    const failed = shard('s2-try1', 2, 1, { status: 'incomplete', errors: ['nginx did not start'] });
+    const older = shard('s1-old', 1, 0);
+    const runs = [shard('s1-new', 1, 5), failed, older, shard('s2-try2', 2, 3)];
+    const { runs: chosen, ignored } = latestCompleteAttempts(runs);
+    expect(chosen.map((r) => r.runId)).toEqual(['s1-new', 's2-try2']);
+    expect(ignored.map((i) => [i.runId, i.shard, i.status])).toEqual([
+      ['s1-old', 1, 'complete'],
+      ['s2-try1', 2, 'incomplete'],
+    ]);
+    expect(ignored[0].reason).toMatch(/^older than s1-new; s1-new is the newest complete run of shard 1\/2$/);
+    expect(ignored[1].reason).toMatch(/^incomplete attempt; s2-try2 is the newest complete run of shard 2\/2$/);
+    // The chosen runs merge as before: one suite each, status complete.
+    const merged = mergeRuns(chosen, 'm1');
+    expect(merged.suites.map((s) => s.id)).toEqual(['s1', 's2']);
+    expect(merged.status).toBe('complete');
+    expect(merged.mergedFrom).toEqual(['s1-new', 's2-try2']);
+    // Without the selection the failed attempt would make the merge refuse (suite in two runs).
+    expect(() => mergeRuns(runs, 'm2')).toThrow(/suite s1 is in both run s1-new and run s1-old/);
+  });
+
+  it('a newer incomplete attempt does not displace an older complete one; shards of other targets are separate', () => {
+    const other = { kind: 'local' as const, name: 'other' };
+    const runs = [shard('a1', 1, 0), shard('a1-retry', 1, 9, { status: 'interrupted' }), shard('b1', 1, 2, { target: other }), shard('a2', 2, 1), shard('b2', 2, 2, { target: other })];
+    const { runs: chosen, ignored } = latestCompleteAttempts(runs);
+    expect(chosen.map((r) => r.runId)).toEqual(['a1', 'b1', 'a2', 'b2']);
+    expect(ignored.map((i) => i.runId)).toEqual(['a1-retry']);
+  });
+
+  it('refuses only when a shard has no complete run: exit 3 naming the shard, target and attempts', () => {
+    const runs = [shard('a1', 1, 0), shard('a2-try1', 2, 1, { status: 'incomplete', errors: ['target dropped'] }), shard('a2-try2', 2, 2, { status: 'interrupted' })];
+    const e = (() => {
+      try {
+        latestCompleteAttempts(runs);
+      } catch (x) {
+        return x as HeadgateError;
+      }
+    })()!;
+    expect(e.exitCode).toBe(3);
+    expect(e.message).toBe('merge: shard 2/2 of target local has no complete run (attempts: a2-try1 (incomplete: target dropped), a2-try2 (interrupted)); retry the shard');
+  });
+
+  it('runs without a shard pass through unchanged', () => {
+    const a = makeRun({ x: xs }, { runId: 'u1' });
+    expect(latestCompleteAttempts([a])).toEqual({ runs: [a], ignored: [] });
+  });
+
+  it('a shard directory (its --out) stands for every run in it; a directory without run.json is skipped and named', async () => {
+    const out = tempDir('hg-merge-');
+    const dir = path.join(out, 'shard-2');
+    await saveRun(path.join(dir, '20261126-000100-aaaa'), shard('s2-try1', 2, 1, { status: 'incomplete' }));
+    await saveRun(path.join(dir, '20261126-000300-bbbb'), shard('s2-try2', 2, 3));
+    mkdirSync(path.join(dir, 'crashed-before-run-json'));
+    const found = runsIn(dir);
+    expect(found.specs.map((s) => path.basename(s))).toEqual(['20261126-000100-aaaa', '20261126-000300-bbbb']);
+    expect(found.skipped.map((s) => path.basename(s))).toEqual(['crashed-before-run-json']);
+    // A run directory is itself, as before.
+    expect(runsIn(found.specs[1]).specs).toEqual([found.specs[1]]);
+    expect(() => runsIn(path.join(dir, 'crashed-before-run-json'))).toThrow(/no run found/);
   });
 });

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { combineExitCodes } from '../../harness/app/common.js';
@@ -10,6 +9,7 @@ import { ownerIsStale } from '../../harness/drivers/targets/lock.js';
 import { moduleClosure } from '../../harness/drivers/targets/qemu-image.js';
 import { classifySshFailure, parseSshTargetSpec, remoteCommand, shQuote } from '../../harness/drivers/targets/ssh.js';
 import { parseVagrantSshConfig } from '../../harness/drivers/targets/vagrant.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('remote command quoting', () => {
   const nasty = ["it's", 'two words', '$HOME', '`id`', 'a"b', 'semi;colon', '*', 'back\\slash', 'new\nline', ''];
@@ -87,7 +87,7 @@ describe('inventory', () => {
     expect(() => resolveTargetSpecs('qemu:bsd-vm', inv)).toThrow('inventory target bsd-vm is of kind vagrant');
   });
   it('is schema-checked: every bad key named at once, with the file', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'hg-inv-'));
+    const dir = tempDir('hg-inv-');
     const f = path.join(dir, 'inventory.yaml');
     await writeFile(f, 'schemaVersion: 1\ntargets:\n  - name: a\n    kind: telnet\n    prot: 22\n');
     await expect(loadInventory(f)).rejects.toThrow(`${f}: invalid inventory: /targets/0/prot: unknown key; /targets/0/kind: must be one of "local", "ssh", "netns", "vagrant", "qemu"`);

@@ -5,11 +5,16 @@ import type { AppContext } from '../common.js';
 import { gateOnTarget } from '../gate.js';
 import type { Hook, PlanPhase, RolloutPlan } from './plan.js';
 
-/** A phase's gate options: the caller's sources (config, env, --out ...), then the plan's gate block, then the phase's suites. */
+/**
+ * A phase's gate options: the caller's sources (config, env, --out ...), then the plan's gate block,
+ * then the phase's suites. A rollout requires a baseline (a phase with nothing to compare against
+ * must not pass and promote a build to the fleet) unless the plan's gate block says
+ * `requireBaseline: false`; the config file and HEADGATE_* do not turn that off.
+ */
 export function phaseOptions(plan: RolloutPlan, planFile: string, phase: PlanPhase, base: OptionSources) {
   return resolveGateOptions({
     ...base,
-    plan: plan.gate ? { file: planFile, values: plan.gate as Record<string, unknown> } : undefined,
+    plan: { file: planFile, values: { requireBaseline: true, ...(plan.gate as Record<string, unknown> | undefined) } },
     flags: { ...base.flags, ...(phase.suites ? { suite: phase.suites } : {}), ...(phase.variants ? { variant: phase.variants } : {}) },
   });
 }

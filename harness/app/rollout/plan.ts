@@ -49,10 +49,21 @@ export function blockersOf(p: PlanPhase): Blocker[] {
   return p.policy?.block ?? ['regression', 'inconclusive', 'infrastructure'];
 }
 
-/** What a gate exit code means for a rollout, or null for a pass. */
-export function blockerOfExit(code: number): Blocker | null {
+/**
+ * What a gate exit code means for a rollout, or null for a pass. Exit 2 is invalid input (a
+ * missing baseline, a bad suite or variant id in the plan): a mistake, not a broken machine, so it
+ * is never counted as infrastructure and it stops the rollout whatever the phase's policy says.
+ */
+export function blockerOfExit(code: number): Blocker | 'invalid-input' | null {
   if (code === 0) return null;
   if (code === 1) return 'regression';
+  if (code === 2) return 'invalid-input';
   if (code === 4) return 'inconclusive';
   return 'infrastructure';
+}
+
+/** Whether a gate's exit code stops a phase with this policy (invalid input always does). */
+export function blocksPhase(code: number, p: PlanPhase): boolean {
+  const b = blockerOfExit(code);
+  return b === 'invalid-input' || (b !== null && blockersOf(p).includes(b));
 }

@@ -1,9 +1,9 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { sleep } from '../../lib/cleanup.js';
 import { ExitCode, inputError } from '../../model/errors.js';
 import type { InventoryHost } from '../../drivers/targets/inventory.js';
-import { blockerOfExit, blockersOf, type Hook, type PlanPhase, type RolloutPlan } from './plan.js';
-import { audit, loadState, saveState, type RolloutState } from './state.js';
+import { blockerOfExit, blocksPhase, type Hook, type PlanPhase, type RolloutPlan } from './plan.js';
+import { audit, loadState, readAudit, repairAudit, saveState, type HostState, type RolloutState } from './state.js';
 
 /** What the rollout needs from the rest of headgate (injected, so the state machine stays testable). */
 export interface RolloutDeps {
@@ -53,6 +53,12 @@ export async function runRollout(
     await saveState(paths.state, state);
     await audit(paths.audit, { action: 'start', detail: `build ${plan.build}, ${plan.phases.length} phases: ${plan.phases.map((p) => p.name).join(', ')}` });
   } else {
+    // A kill in the middle of an append leaves a torn last line: cut it off (and say so) before appending again.
+    const torn = await repairAudit(paths.audit);
+    if (torn !== null) {
+      deps.log(`audit log ${paths.audit}: the last line was torn by a crash and is dropped (${torn.length} bytes: ${torn.slice(0, 80)})`);
+      await audit(paths.audit, { action: 'repaired', detail: `dropped a torn last line of ${torn.length} bytes: ${torn.slice(0, 200)}` });
+    }
     await audit(paths.audit, { action: 'resume', detail: `at phase ${state.phases.find((p) => p.status !== 'passed')?.name ?? '(none)'}` });
   }
   const s: RolloutState = state;
@@ -61,7 +67,7 @@ export async function runRollout(
     s.status = 'stopped';
     s.exitCode = code;
     await save();
-    await audit(paths.audit, { action: 'stopped', detail: `exit ${code}` });
+    await audit(paths.audit, { action: 'stopped', reason: blockerOfExit(code) ?? 'pass', detail: `exit ${code}` });
     return code;
   };
 
@@ -122,22 +128,24 @@ export async function runRollout(
       if (deps.signal.aborted) return ExitCode.Interrupted;
       Object.assign(ps.hosts[h.name], { runId: g.runId, exitCode: g.code, verdict: g.verdict });
       await save();
-      await audit(paths.audit, { action: 'gated', phase: phase.name, host: h.name, run: g.runId, exitCode: g.code, detail: g.detail });
+      await audit(paths.audit, { action: 'gated', phase: phase.name, host: h.name, run: g.runId, exitCode: g.code, outcome: blockerOfExit(g.code) ?? 'pass', detail: g.detail });
       deps.log(`phase ${phase.name}: ${h.name}: ${g.verdict ?? 'error'} (exit ${g.code})${g.detail ? `: ${g.detail}` : ''}`);
     }
 
-    const blocks = blockersOf(phase);
-    const blocking = hosts.map((h) => ({ h, st: ps.hosts[h.name] })).find(({ st }) => {
-      const b = blockerOfExit(st.exitCode ?? ExitCode.Infrastructure);
-      return b !== null && blocks.includes(b);
-    });
+    // Invalid input (exit 2) stops first: it is a mistake in the plan or the baselines, whatever else failed.
+    const gated = hosts.map((h) => ({ h, st: ps.hosts[h.name] }));
+    const codeOf = (st: HostState) => st.exitCode ?? ExitCode.Infrastructure;
+    const blocking =
+      gated.find(({ st }) => codeOf(st) === ExitCode.InvalidInput) ?? gated.find(({ st }) => blocksPhase(codeOf(st), phase));
     if (blocking) {
-      const code = blocking.st.exitCode ?? ExitCode.Infrastructure;
-      const g = await auditDetail(paths.audit, phase.name, blocking.h.name);
+      const code = codeOf(blocking.st);
+      const reason = blockerOfExit(code)!;
+      const g = await auditDetail(paths.audit, phase.name, blocking.h.name, deps.log);
+      const verdict = reason === 'invalid-input' ? 'invalid input' : (blocking.st.verdict ?? 'error');
       ps.status = 'stopped';
-      ps.stoppedBy = { host: blocking.h.name, verdict: blocking.st.verdict ?? 'error', exitCode: code, detail: g };
+      ps.stoppedBy = { host: blocking.h.name, verdict, exitCode: code, reason, detail: g };
       await save();
-      deps.log(`rollout stopped at phase ${phase.name}: ${blocking.h.name} ${blocking.st.verdict ?? 'error'} (exit ${code})${g ? `: ${g}` : ''}`);
+      deps.log(`rollout stopped at phase ${phase.name}: ${blocking.h.name} ${verdict} (exit ${code})${g ? `: ${g}` : ''}`);
       if (plan.rollback) {
         for (const h of hosts.filter((x) => ps.hosts[x.name]?.deployed)) {
           await audit(paths.audit, { action: 'rollback', phase: phase.name, host: h.name });
@@ -163,7 +171,13 @@ export async function runRollout(
 }
 
 /** The detail recorded with a host's last gate in the audit log (which metric stopped it). */
-async function auditDetail(file: string, phase: string, host: string): Promise<string> {
-  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { action: string; phase?: string; host?: string; detail?: string });
-  return lines.reverse().find((l) => l.action === 'gated' && l.phase === phase && l.host === host)?.detail ?? '';
+async function auditDetail(file: string, phase: string, host: string, log: (l: string) => void): Promise<string> {
+  try {
+    const { entries } = await readAudit(file);
+    return (entries.reverse().find((l) => l.action === 'gated' && l.phase === phase && l.host === host)?.detail as string | undefined) ?? '';
+  } catch (e) {
+    // The detail only explains the stop; an unreadable log must not keep the rollout from stopping.
+    log(`audit log: ${(e as Error).message}`);
+    return '';
+  }
 }

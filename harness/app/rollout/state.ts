@@ -1,8 +1,9 @@
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeJsonAtomic } from '../../lib/atomic.js';
+import { appendJsonLine, readJsonLines, repairJsonLines } from '../../lib/jsonl.js';
 import { inputError } from '../../model/errors.js';
 
 /** Where one host stands in its phase. */
@@ -21,7 +22,7 @@ export interface PhaseState {
   status: 'pending' | 'deploying' | 'soaking' | 'gating' | 'passed' | 'stopped';
   hosts: Record<string, HostState>;
   /** Why the rollout stopped here: host, verdict and the metrics that decided it. */
-  stoppedBy?: { host: string; verdict: string; exitCode: number; detail: string };
+  stoppedBy?: { host: string; verdict: string; exitCode: number; reason?: 'regression' | 'inconclusive' | 'infrastructure' | 'invalid-input'; detail: string };
 }
 
 /** A rollout's saved state: written atomically after every step so a killed rollout resumes. */
@@ -70,15 +71,24 @@ export interface AuditEntry {
 
 /**
  * Appends one line to the audit log and fsyncs it before returning: the log records every action
- * (deploys, gates, verdicts, rollbacks, resumes) and is never rewritten.
+ * (deploys, gates, verdicts, rollbacks, resumes) and is never rewritten, except that a torn last
+ * line left by a crash is cut off (runRollout says so when it resumes).
  */
 export async function audit(file: string, e: AuditEntry): Promise<void> {
-  const line = JSON.stringify({ time: new Date().toISOString(), by: `${os.userInfo().username}@${os.hostname()}`, pid: process.pid, ...e }) + '\n';
-  const fh = await open(file, 'a');
-  try {
-    await fh.write(line);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await appendJsonLine(file, { time: new Date().toISOString(), by: `${os.userInfo().username}@${os.hostname()}`, pid: process.pid, ...e });
+}
+
+/** The audit log's complete entries; a torn last line (a crash in the middle of an append) is left out and returned. */
+export function readAudit(file: string): Promise<{ entries: AuditEntry[]; torn?: string }> {
+  return readJsonLines<AuditEntry>(file);
+}
+
+/**
+ * Repairs a log whose last append was torn by a crash: the incomplete line is cut off (it never
+ * finished, so the action it announced never started) and returned so the caller can say so and
+ * audit it. A whole log is left untouched. Without this, the next append would be glued to the
+ * fragment and both lines would be lost.
+ */
+export function repairAudit(file: string): Promise<string | null> {
+  return repairJsonLines(file);
 }
