@@ -1,15 +1,17 @@
+import { localJournal, processStart } from '../../lib/journal.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
+import { confineAs, safeName } from '../../lib/confine.js';
 import { killProcessGroup, runCommand } from '../../lib/exec.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { canConnect, freePort } from '../net/ports.js';
 import type { InventoryHost } from './inventory.js';
-import { debianKernelImage, guestInitScript } from './qemu-image.js';
+import { debianKernelImage, guestInitScript, guestRootPlan, guestRootScript, hostRootEntries, stageGuestEtc, type GuestRoot, type GuestShare } from './qemu-image.js';
 import { SshTarget } from './ssh.js';
 
 /** Whether KVM can be used (the device exists and opens read-write); otherwise QEMU emulates (TCG). */
@@ -33,6 +35,169 @@ export async function consoleTail(file: string, n = 8): Promise<string> {
       .slice(-n)
       .join(' | ') || '(console empty)'
   );
+}
+
+/** How QEMU runs the guest (inventory qemu.accel; default auto). */
+export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+
+/**
+ * Default of qemu.kvmSilenceSec. With accel auto, a KVM guest that has printed nothing on its
+ * serial console after this many seconds is stopped (its whole process group) and booted again
+ * under TCG: Debian's kernel prints within about a second under KVM, while a nested KVM that
+ * hangs prints nothing at all (seen on CI machines where /dev/kvm opens).
+ */
+export const KVM_SILENCE_SEC = 20;
+
+/** QEMU's command line (pure, so what the guest may reach is checked by a unit test). */
+export interface QemuArgsInput {
+  accel: 'kvm' | 'tcg';
+  memoryMiB: number;
+  cpus: number;
+  kernel: string;
+  initrd?: string;
+  append: string;
+  consoleLog: string;
+  /** Append to the console file instead of truncating it (the TCG boot after a failed KVM one). */
+  appendConsole?: boolean;
+  monitorSock: string;
+  /** The loopback port forwarded to the guest's sshd: the only forward at boot (servers' are added on the monitor). */
+  sshPort: number;
+  /** The 9p exports, all read-only: the guest sees nothing else of this machine. */
+  shares: GuestShare[];
+}
+
+/** QEMU option values are comma-separated: a comma inside a value is written twice. */
+const optValue = (s: string): string => s.replace(/,/g, ',,');
+
+/** The arguments of qemu-system-x86_64 for one boot. */
+export function qemuArgs(a: QemuArgsInput): string[] {
+  return [
+    '-nodefaults', '-no-user-config', '-display', 'none',
+    '-machine', 'q35', '-accel', a.accel, '-cpu', a.accel === 'kvm' ? 'host' : 'max',
+    '-m', String(a.memoryMiB), '-smp', String(a.cpus),
+    '-kernel', a.kernel, ...(a.initrd ? ['-initrd', a.initrd] : []),
+    // The kernel's boot log (loglevel 6: info) goes to the console file attached to the report.
+    '-append', a.append,
+    ...(a.appendConsole ? ['-chardev', `file,id=hgconsole,path=${optValue(a.consoleLog)},append=on`, '-serial', 'chardev:hgconsole'] : ['-serial', `file:${a.consoleLog}`]),
+    '-monitor', `unix:${optValue(a.monitorSock)},server,nowait`,
+    // restrict=on: the guest reaches nothing on this machine or beyond it; only forwards reach the guest.
+    '-netdev', `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${a.sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0',
+    ...a.shares.flatMap((s) => ['-virtfs', `local,path=${optValue(s.hostPath)},mount_tag=${s.tag},security_model=none,readonly=on,multidevs=remap`]),
+    '-no-reboot',
+  ];
+}
+
+/** How launchQemu starts QEMU. */
+export interface QemuLaunch {
+  /** The target's name, for messages. */
+  host: string;
+  /** The QEMU binary: qemu-system-x86_64 on PATH, or a test's stand-in. */
+  bin: string;
+  accel: QemuAccel;
+  /** qemu.kvmSilenceSec (KVM_SILENCE_SEC by default). */
+  kvmSilenceSec: number;
+  /** qemu.bootTimeoutSec: a silence deadline at or past it is not watched (the boot deadline fails first, as before). */
+  bootTimeoutSec: number;
+  consoleLog: string;
+  /** The kernel writes to the serial console (console=ttyS0): without it silence proves nothing. */
+  consoleWatched: boolean;
+  /** "1 vCPU, 1024 MiB", for the notes. */
+  shape: string;
+  args: (accel: 'kvm' | 'tcg', appendConsole: boolean) => string[];
+  /** Whether /dev/kvm opens (kvmUsable unless a test says otherwise). */
+  kvmUsable?: () => Promise<boolean>;
+  log: (line: string) => void;
+  /** Runs after the silent KVM QEMU is gone and before the TCG one starts (e.g. removes its monitor socket). */
+  beforeRetry?: () => Promise<void>;
+}
+
+/** A started QEMU (the guest may still be booting). */
+export interface QemuLaunched {
+  proc: ChildProcess;
+  accel: 'kvm' | 'tcg';
+  /** When this QEMU started: the boot deadline counts from here. */
+  startedAt: number;
+  /** How the guest runs and why, for the target's notes (run.json target.notes). */
+  notes: string[];
+  /** Why KVM was given up after trying it (accel auto), when it was. */
+  fallback?: string;
+  /** Resolves with the reason when the binary could not be started at all. */
+  spawnFailed: Promise<string>;
+  /** Resolves once QEMU has exited and its stderr has been read to the end. */
+  closed: Promise<void>;
+  stderr(): string;
+}
+
+const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+
+function startQemu(bin: string, args: string[]): Omit<QemuLaunched, 'accel' | 'notes'> {
+  // child_process, not zx: the VM outlives this call, is polled (exitCode) and stopped by close().
+  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Journaled (pid and start time) so a harness SIGKILLed while the VM runs leaves it to the next command to stop.
+  const start = proc.pid ? processStart(proc.pid) : null;
+  if (proc.pid && start) {
+    const id = localJournal().record(`stop QEMU (pid ${proc.pid})`, { kind: 'kill-group', pid: proc.pid, start }).catch(() => null);
+    proc.once('exit', () => void id.then((x) => (x ? localJournal().done(x) : undefined)).catch(() => {}));
+  }
+  let err = '';
+  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const spawnFailed = new Promise<string>((resolve) => proc.on('error', (e) => resolve(e.message)));
+  const closed = new Promise<void>((resolve) => proc.once('close', () => resolve()));
+  return { proc, startedAt: Date.now(), spawnFailed, closed, stderr: () => err };
+}
+
+/** SIGKILLs a QEMU's whole process group (it leads one) and waits, 10 s at most, until it has exited. */
+async function stopQemu(proc: ChildProcess): Promise<boolean> {
+  if (!proc.pid || proc.exitCode !== null || proc.signalCode !== null) return true;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  killProcessGroup(proc.pid, 'SIGKILL');
+  return Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+}
+
+/**
+ * Why a KVM guest is given up on, or null when it works: it printed nothing on its console for
+ * silenceSec, or QEMU ended before the guest printed anything. A binary that cannot start at all
+ * is null too (TCG would not help; the caller reports it).
+ */
+async function kvmTrouble(q: Omit<QemuLaunched, 'accel' | 'notes'>, consoleLog: string, silenceSec: number): Promise<string | null> {
+  let spawnFailed = false;
+  void q.spawnFailed.then(() => (spawnFailed = true));
+  for (;;) {
+    await sleep(200);
+    if (spawnFailed) return null;
+    if ((await stat(consoleLog).catch(() => null))?.size) return null;
+    if (q.proc.exitCode !== null || q.proc.signalCode !== null) {
+      await Promise.race([q.closed, sleep(1000)]);
+      return `QEMU ended (${q.proc.exitCode ?? q.proc.signalCode}) under KVM before the guest printed anything: ${lastLine(q.stderr())}`;
+    }
+    if (Date.now() - q.startedAt >= silenceSec * 1000) return `the guest printed nothing on its console for ${silenceSec} s under KVM (qemu.kvmSilenceSec)`;
+  }
+}
+
+/**
+ * Starts QEMU with the accelerator qemu.accel asks for. `tcg` never tries KVM; `kvm` uses it or is
+ * an infrastructure error, and a KVM guest that hangs fails by the boot deadline as before; `auto`
+ * (the default) uses KVM when /dev/kvm opens, and when that guest stays silent on its console for
+ * kvmSilenceSec (or QEMU ends before it printed anything), kills that QEMU's process group, says
+ * why in the console log, the notes and the log, and boots again under TCG.
+ */
+export async function launchQemu(o: QemuLaunch): Promise<QemuLaunched> {
+  const slow = 'timings are not performance numbers';
+  if (o.accel === 'tcg') return { ...startQemu(o.bin, o.args('tcg', false)), accel: 'tcg', notes: [`booted under QEMU software emulation (TCG, qemu.accel tcg): ${slow}`] };
+  if (!(await (o.kvmUsable ?? kvmUsable)())) {
+    if (o.accel === 'kvm') throw infraError(`qemu ${o.host}: qemu.accel is kvm, but /dev/kvm is missing or does not open read-write on this machine`, 'set qemu.accel to auto (falls back to TCG) or tcg, or let the harness open /dev/kvm');
+    return { ...startQemu(o.bin, o.args('tcg', false)), accel: 'tcg', notes: [`booted under QEMU software emulation (TCG, no usable /dev/kvm): ${slow}`] };
+  }
+  const first = startQemu(o.bin, o.args('kvm', false));
+  const onKvm: QemuLaunched = { ...first, accel: 'kvm', notes: [`booted under QEMU with KVM (${o.shape})`] };
+  if (o.accel === 'kvm' || !o.consoleWatched || o.kvmSilenceSec >= o.bootTimeoutSec) return onKvm;
+  const why = await kvmTrouble(first, o.consoleLog, o.kvmSilenceSec);
+  if (!why) return onKvm;
+  const gone = await stopQemu(first.proc);
+  await appendFile(o.consoleLog, `headgate: ${why}; that QEMU was killed${gone ? '' : ' (but had not exited 10 s after SIGKILL)'}; booting again under software emulation (TCG)\n`);
+  o.log(`qemu: ${o.host}: ${why}: booting again under software emulation (TCG)`);
+  await o.beforeRetry?.();
+  return { ...startQemu(o.bin, o.args('tcg', true)), accel: 'tcg', fallback: why, notes: [`booted under QEMU software emulation (TCG) because KVM did not work here: ${why}; ${slow}`] };
 }
 
 /** Sends one human-monitor command over QEMU's monitor socket. */
@@ -89,28 +254,53 @@ export class QemuTarget extends SshTarget {
         if (this.proc.exitCode === null && this.proc.signalCode === null) killProcessGroup(this.proc.pid, 'SIGKILL');
       }
       await rm(this.stateDir, { recursive: true, force: true });
+      await forgetStateDir(this.stateDir);
     }
   }
 }
 
+/** Journal entries of the QEMU state directories this process made, by directory. */
+const stateDirJournal = new Map<string, string>();
+
+/** Marks a removed state directory's journal entry done. */
+async function forgetStateDir(dir: string): Promise<void> {
+  const id = stateDirJournal.get(dir);
+  stateDirJournal.delete(dir);
+  if (id) await localJournal().done(id).catch(() => {});
+}
+
+/** What openQemuTarget takes from its caller besides the inventory (tests give stand-ins). */
+export interface QemuDeps {
+  /** The QEMU binary (default qemu-system-x86_64 on PATH). */
+  qemuBin?: string;
+  kvmUsable?: () => Promise<boolean>;
+}
+
 /**
  * Boots a kernel under QEMU: the inventory's kernel + initrd (or, by default, Debian's stock
- * kernel with an initramfs the harness builds, on this machine's own userspace shared read-only
- * over 9p), KVM when usable and software emulation otherwise, the serial console captured, ssh
- * forwarded on a free loopback port. A guest that does not answer ssh by the boot deadline is
- * exit 3 with the console's last lines.
+ * kernel with an initramfs the harness builds, on this machine's own userspace: /usr and the
+ * /bin, /sbin, /lib* it needs shared read-only over 9p, and a copy of /etc without secrets; see
+ * guestRootPlan), with the accelerator qemu.accel asks for (launchQemu), the serial console
+ * captured, and user networking that only lets in ssh on a free loopback port and the forwards
+ * added later. A guest that does not answer ssh by the boot deadline is exit 3 with the console's
+ * last lines.
  */
-export async function openQemuTarget(h: InventoryHost, log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<QemuTarget> {
+export async function openQemuTarget(h: InventoryHost, log: (l: string) => void = (l) => process.stderr.write(`${l}\n`), deps: QemuDeps = {}): Promise<QemuTarget> {
+  // The name becomes part of a state directory removed with rm -rf: checked before anything else.
+  const name = safeName('--target qemu:NAME', h.name);
   const q = h.qemu ?? {};
   if (q.disk) throw inputError(`target ${h.name}: qemu.disk (booting a disk image) is not supported by this build; give qemu.kernel and qemu.initrd, or nothing for Debian's kernel`);
-  const qemuBin = 'qemu-system-x86_64';
+  const qemuBin = deps.qemuBin ?? 'qemu-system-x86_64';
   const image = q.kernel
     ? { kernel: q.kernel, initrd: q.initrd ?? '', release: path.basename(q.kernel) }
     : await debianKernelImage(path.join(process.env.HEADGATE_CACHE ?? path.join(os.homedir(), '.cache', 'headgate'), 'qemu-debian-kernel'), log);
   for (const f of [image.kernel, image.initrd].filter(Boolean)) if (!existsSync(f)) throw inputError(`target ${h.name}: ${f}: no such file`);
 
-  const stateDir = path.join(os.tmpdir(), `hg-qemu-${process.pid}-${h.name}`);
+  // Removed with rm -rf when the guest stops: a safe name, and a path that stays in the temp dir.
+  const stateDir = confineAs('--target qemu:NAME', os.tmpdir(), `hg-qemu-${process.pid}-${name}`);
   await rm(stateDir, { recursive: true, force: true });
+  // Journaled before it exists: it holds the guest's keys, and a dead run's copy must not linger.
+  await localJournal().record(`remove ${stateDir}`, { kind: 'rm', path: stateDir }).then((id) => stateDirJournal.set(stateDir, id));
   const share = path.join(stateDir, 'share');
   await mkdir(share, { recursive: true, mode: 0o700 });
   const keygen = async (file: string) => {
@@ -125,52 +315,70 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
     ['Port 22', 'HostKey /run/hg/ssh_host_ed25519_key', 'AuthorizedKeysFile /run/hg/authorized_keys', 'PidFile /run/sshd.pid', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'StrictModes no', 'UsePAM no', 'MaxSessions 64', 'SetEnv SHLVL=1', 'MaxStartups 64:30:128', ''].join('\n'),
   );
   await writeFile(path.join(share, 'guest-init.sh'), guestInitScript(), { mode: 0o755 });
+  // What the guest sees of this machine: /usr (and /bin, /sbin, /lib* or their symlinks) and an
+  // /etc copy without secrets, in the state directory (removed with it).
+  const etcCopy = path.join(stateDir, 'etc');
+  let root: GuestRoot;
+  try {
+    const { omitted, redacted } = await stageGuestEtc('/etc', etcCopy);
+    root = guestRootPlan(await hostRootEntries('/'), '/', etcCopy);
+    await writeFile(path.join(share, 'guest-root.sh'), guestRootScript(root), { mode: 0o644 });
+    const listed = `${omitted.slice(0, 4).join(', ')}${omitted.length > 4 ? ', ...' : ''}`;
+    log(`qemu: ${h.name} sees ${root.shares.map((x) => x.guestPath).join(', ')} read-only; its /etc leaves out ${omitted.length} secret or root-only entries (${listed})${redacted.length ? ` and has ${redacted.join(', ')} without password hashes` : ''}`);
+  } catch (e) {
+    await rm(stateDir, { recursive: true, force: true });
+    await forgetStateDir(stateDir);
+    throw e;
+  }
   // The host key is ours (generated above), so it is pinned before the first connection.
   const sshPort = await freePort('127.0.0.1');
   const hostPub = (await readFile(path.join(share, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
   await writeFile(path.join(stateDir, 'known_hosts'), `[127.0.0.1]:${sshPort} ${hostPub}\n`);
 
-  const kvm = await kvmUsable();
   const consoleLog = path.join(stateDir, 'console.log');
   const monitorSock = path.join(stateDir, 'monitor.sock');
   const memory = q.memoryMiB ?? 1024;
   const cpus = q.cpus ?? 1;
-  const args = [
-    '-nodefaults', '-no-user-config', '-display', 'none',
-    '-machine', 'q35', '-accel', kvm ? 'kvm' : 'tcg', '-cpu', kvm ? 'host' : 'max',
-    '-m', String(memory), '-smp', String(cpus),
-    '-kernel', image.kernel, ...(image.initrd ? ['-initrd', image.initrd] : []),
-    // The kernel's boot log (loglevel 6: info) goes to the console file attached to the report.
-    '-append', q.append ?? 'console=ttyS0 panic=-1 loglevel=6',
-    '-serial', `file:${consoleLog}`,
-    '-monitor', `unix:${monitorSock},server,nowait`,
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0',
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${share},mount_tag=hg,security_model=none,readonly=on`,
-    '-no-reboot',
-  ];
-  const mode = kvm ? 'KVM' : 'software emulation (TCG): numbers from this target are not performance numbers';
-  log(`qemu: booting ${image.release} on ${h.name} (${mode}; ssh 127.0.0.1:${sshPort}; console ${consoleLog})`);
-  // child_process, not zx: the VM outlives this call, is polled (exitCode) and stopped by close().
-  const proc = spawn(qemuBin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  let qemuErr = '';
-  proc.stderr!.on('data', (b: Buffer) => (qemuErr += b.toString()));
-  const spawnFailed = new Promise<string>((resolve) => proc.on('error', (e) => resolve(e.message)));
+  const bootTimeoutSec = q.bootTimeoutSec ?? 180;
+  const append = q.append ?? 'console=ttyS0 panic=-1 loglevel=6';
+  const accel = q.accel ?? 'auto';
+  const consoleWatched = /(^|\s)console=ttyS0(\s|,|$)/.test(append);
+  if (accel === 'auto' && !consoleWatched) log(`qemu: ${h.name}: qemu.append has no console=ttyS0, so a silent KVM guest cannot be told from a working one: no fallback to TCG`);
+  const shares: GuestShare[] = [...root.shares, { tag: 'hg', hostPath: share, guestPath: '/run/hg' }];
+  const args = (a: 'kvm' | 'tcg', appendConsole: boolean) =>
+    qemuArgs({ accel: a, memoryMiB: memory, cpus, kernel: image.kernel, initrd: image.initrd, append, consoleLog, appendConsole, monitorSock, sshPort, shares });
+  log(`qemu: booting ${image.release} on ${h.name} (qemu.accel ${accel}; ssh 127.0.0.1:${sshPort}; console ${consoleLog})`);
   const t0 = Date.now();
-  const deadline = t0 + (q.bootTimeoutSec ?? 180) * 1000;
+  let launched: QemuLaunched;
+  try {
+    launched = await launchQemu({
+      host: h.name, bin: qemuBin, accel, kvmSilenceSec: q.kvmSilenceSec ?? KVM_SILENCE_SEC, bootTimeoutSec, consoleLog, consoleWatched,
+      shape: `${cpus} vCPU, ${memory} MiB`, args, kvmUsable: deps.kvmUsable, log,
+      beforeRetry: () => rm(monitorSock, { force: true }),
+    });
+  } catch (e) {
+    await rm(stateDir, { recursive: true, force: true });
+    await forgetStateDir(stateDir);
+    throw e;
+  }
+  const { proc, spawnFailed, notes } = launched;
+  if (launched.accel === 'tcg') log(`qemu: ${h.name} runs under software emulation (TCG): numbers from this target are not performance numbers`);
+  // A TCG boot after a failed KVM one gets the whole boot deadline.
+  const deadline = launched.startedAt + bootTimeoutSec * 1000;
+  const within = `within ${bootTimeoutSec} s${launched.fallback ? ` under TCG (after KVM: ${launched.fallback})` : ''}`;
   const fail = async (why: string) => {
     if (proc.exitCode === null && proc.signalCode === null) killProcessGroup(proc.pid, 'SIGKILL');
     const tail = await consoleTail(consoleLog);
     await rm(stateDir, { recursive: true, force: true });
+    await forgetStateDir(stateDir);
     return infraError(`qemu ${h.name}: ${why}; console: ${tail}`);
   };
   while (!(await canConnect('127.0.0.1', sshPort))) {
     const err = await Promise.race([spawnFailed, sleep(500).then(() => null)]);
     if (err) throw await fail(`${qemuBin} could not start (${err})`);
-    if (proc.exitCode !== null) throw await fail(`QEMU exited (${proc.exitCode}) before the guest came up: ${qemuErr.trim().split('\n').pop() ?? ''}`);
-    if (Date.now() > deadline) throw await fail(`the guest did not come up within ${q.bootTimeoutSec ?? 180} s`);
+    if (proc.exitCode !== null) throw await fail(`QEMU exited (${proc.exitCode}) before the guest came up: ${lastLine(launched.stderr())}`);
+    if (Date.now() > deadline) throw await fail(`the guest did not come up ${within}`);
   }
-  const notes = [kvm ? `booted under QEMU with KVM (${cpus} vCPU, ${memory} MiB)` : `booted under QEMU software emulation (TCG, no usable /dev/kvm): timings are not performance numbers`];
   const t = new QemuTarget(
     { name: h.name, kind: 'qemu', host: '127.0.0.1', port: sshPort, user: 'root', identityFile: path.join(stateDir, 'id_ed25519'), knownHostsFile: path.join(stateDir, 'known_hosts'), workDir: '/var/tmp/headgate', connectTimeoutSec: 20 },
     proc,
@@ -186,7 +394,7 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
       break;
     } catch (e) {
       if (Date.now() > deadline || proc.exitCode !== null) {
-        throw await fail(`the guest did not come up within ${q.bootTimeoutSec ?? 180} s (no ssh login: ${(e as Error).message})`);
+        throw await fail(`the guest did not come up ${within} (no ssh login: ${(e as Error).message})`);
       }
       await sleep(1000);
     }
