@@ -132,3 +132,21 @@ describe('docs/options.md', () => {
     expect(readFileSync(path.join(ROOT, 'docs', 'options.md'), 'utf8')).toBe(optionsDoc());
   });
 });
+
+describe('rollout plans through the options schema', () => {
+  it('a version-2 plan gate block is checked with the options limits; a version-1 plan is upgraded', async () => {
+    const { loadPlan } = await import('../../harness/app/rollout/plan.js');
+    const d = tmp();
+    const plan = (v: number, gate: string) => `schemaVersion: ${v}\nname: p\nbuild: b\ndeploy: {command: "true"}\ngate: ${gate}\nphases:\n  - {name: lab, targets: local}\n`;
+    writeFileSync(path.join(d, 'ok.yaml'), plan(2, '{runs: 4, waitLock: 30, requireBaseline: false}'));
+    expect((await loadPlan(path.join(d, 'ok.yaml'))).plan.gate).toEqual({ runs: 4, waitLock: 30, requireBaseline: false });
+    writeFileSync(path.join(d, 'bad.yaml'), plan(2, '{waitLock: -1, target: x}'));
+    const e = await inputErrorOf(loadPlan(path.join(d, 'bad.yaml')));
+    expect(e.message).toContain('/gate/waitLock: must be >= 0');
+    expect(e.message).toContain('gate/target: unknown key');
+    writeFileSync(path.join(d, 'v1.yaml'), plan(1, '{durationSec: 2, objectsMiB: 8}'));
+    const v1 = await loadPlan(path.join(d, 'v1.yaml'));
+    expect(v1.upgradedFrom).toBe(1);
+    expect(v1.plan.gate).toEqual({ duration: 2, objectsMib: 8 });
+  });
+});
