@@ -55,6 +55,7 @@ export function compareOptionsOf(g: GateOptions, noise: CompareOptions['noise'])
     onInconclusive: g.onInconclusive,
     noise,
     minEffect: g.minEffect,
+    ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}),
     ...(on ? { plan: { batch, nMax: maxRuns, rho: DEFAULT_RHO, maxExtraSec: g.maxExtraSec } } : {}),
   };
 }

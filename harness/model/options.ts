@@ -48,7 +48,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'parallel', kind: 'int', group: 'target', arg: '<n>', default: 4, schema: { type: 'integer', minimum: 1, maximum: 64 }, help: 'with several targets: how many run at once' },
   { key: 'shard', kind: 'string', group: 'target', arg: '<i/n>', schema: { type: 'string', pattern: '^[1-9][0-9]*/[1-9][0-9]*$' },
     help: 'run only shard i of n of the target x suite work (CI agents split a gate; `headgate merge` joins the runs)' },
-  { key: 'waitLock', kind: 'number', group: 'target', arg: '<sec>', default: 0, schema: { type: 'number', minimum: 0, maximum: 86400 },
+  { key: 'waitLock', kind: 'number', group: 'target', arg: '<sec>', default: 0, plan: true, schema: { type: 'number', minimum: 0, maximum: 86400 },
     help: 'wait up to this many seconds for a target another run holds (0: exit 3 at once, naming the holder)' },
   { key: 'client', kind: 'list', group: 'target', arg: '<spec>', default: [], schema: { type: 'array', items: str() },
     help: 'run the load on these client hosts (inventory clients, local, ssh:[user@]host[:port]; repeatable or comma-separated); --connections is per client' },
@@ -101,6 +101,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'add repetitions while a comparison is undecided (--no-adaptive: one look at --runs repetitions)' },
   { key: 'minEffect', kind: 'fraction', group: 'verdict', arg: '<fraction>', default: 0.01, plan: true, schema: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
     help: 'smallest relative change a calibrated metric can regress by (0.01 = 1%)' },
+  { key: 'requireMde', kind: 'fraction', group: 'verdict', arg: '<fraction>', plan: true, schema: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+    help: 'largest minimum detectable effect a gating metric may have (0.05 or 5%): an unchanged verdict that could not have detected it is inconclusive' },
   { key: 'onInconclusive', kind: 'string', group: 'verdict', arg: '<policy>', default: 'exit4', plan: true, schema: { enum: ['exit4', 'pass', 'fail'] },
     help: 'exit code policy when the evidence is inconclusive: exit4, pass (0) or fail (1)' },
 
@@ -144,6 +146,7 @@ export interface GateOptions {
   maxExtraSec: number;
   adaptive: boolean;
   minEffect: number;
+  requireMde?: number;
   onInconclusive: 'exit4' | 'pass' | 'fail';
   baselineVariant?: string;
   requireBaseline: boolean;

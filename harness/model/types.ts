@@ -169,6 +169,15 @@ export interface MetricComparison {
   /** Looks taken (1 without adaptive repetitions) and the alpha of the deciding look. */
   looks?: number;
   lookAlpha?: number;
+  /**
+   * Minimum detectable effect of a gating comparison: the smallest regression (relative, 0.031 =
+   * 3.1% worse) it would have caught with 95% probability at its look's alpha over the family,
+   * given the noise and the repetitions taken; null when no regression could have been significant.
+   * Absent in runs from before it existed and for informational metrics.
+   */
+  mde?: number | null;
+  /** The noise the MDE was computed from, in words (calibrated, or the repetitions' own spread). */
+  mdeSource?: string;
   verdict: MetricVerdict;
   /** Which rule decided the verdict, in words. */
   rule: string;

@@ -11,7 +11,7 @@ import { confineAs } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
 import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../model/types.js';
 import { historyChart, samplesChart } from './chart.js';
-import { changeWithCi, fmt, repsCell, thresholdCell, verdictLine } from './format.js';
+import { changeWithCi, fmt, mdeText, repsCell, thresholdCell, verdictLine } from './format.js';
 import type { HistorySource, Reporter } from './reporter.js';
 
 /** A regular file (symlinks followed; the path is already confined to the run directory)? */
@@ -168,6 +168,7 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
             { name: 'metric', value: `${m.id} (${m.unit}, ${m.direction} is better)` },
             { name: 'threshold', value: cmp ? thresholdCell(cmp) : `${(m.noiseFloor * 100).toFixed(1)}% (suite floor)`, excluded: true },
             ...(cmp ? [{ name: 'repetitions', value: repsCell(cmp), excluded: true }] : []),
+            ...(cmp && cmp.mde !== undefined ? [{ name: 'minimum detectable effect', value: mdeText(cmp), excluded: true }] : []),
           ]),
           descriptionHtml: cmp
             ? [
@@ -177,6 +178,9 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
                 `<tr><td>samples</td><td>${cmp.nBaseline}</td><td>${cmp.nCurrent}${(cmp.looks ?? 1) > 1 ? ` after ${cmp.looks} looks (adaptive repetitions)` : ''}</td></tr></table>`,
                 `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% distribution-free interval); one-sided Mann-Whitney p in the bad direction, Holm-adjusted: ${cmp.pAdjusted.toPrecision(3)} against this look's alpha ${cmp.lookAlpha?.toPrecision(2) ?? c!.alpha}.</p>`,
                 `<p>Threshold ${(cmp.noiseFloor * 100).toFixed(1)}%: ${escHtml(cmp.thresholdSource ?? 'suite noise floor')}.${cmp.noise ? ` Measured A/A noise of this metric: ${(cmp.noise.cv * 100).toFixed(1)}% per repetition, ${(cmp.noise.drift * 100).toFixed(1)}% between sessions (${cmp.noise.n} repetitions).` : ''}</p>`,
+                cmp.mde !== undefined
+                  ? `<p>Minimum detectable effect: ${cmp.mde === null ? 'none: no regression could have been significant at this alpha with these repetitions' : `${(cmp.mde * 100).toFixed(1)}% (the smallest regression this comparison would have caught with 95% probability)`}, from ${escHtml(cmp.mdeSource ?? 'the measured noise')}.</p>`
+                  : '',
               ].join('')
             : `<p>No baseline. Samples: ${samples.map(fmt).join(', ')} ${escHtml(m.unit)}.</p>`,
           start: first,

@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import { integrityFailures } from '../verdict/compare.js';
 import type { Comparison, RunRecord } from '../model/types.js';
-import { changeWithCi, fmt, repsCell, thresholdCell, keyMetrics, notRun } from './format.js';
+import { changeWithCi, fmt, repsCell, thresholdCell, keyMetrics, notRun, verdictWithMde } from './format.js';
 
 const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v === 'improved' ? pc.green(v) : v === 'inconclusive' ? pc.yellow(v) : v);
 
@@ -13,7 +13,7 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
     const t = new Table({ head: ['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'threshold (noise)', 'reps', 'p_adj', 'verdict'], style: { head: [], border: [] } });
     for (const m of c.comparisons.filter((x) => opts.all || x.gating)) {
       const ref = m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : '';
-      t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), color(m.verdict)]);
+      t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, color(m.verdict))]);
     }
     lines.push(t.toString());
   } else {

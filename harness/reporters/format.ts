@@ -24,9 +24,21 @@ export function changeWithCi(c: MetricComparison): string {
   return `${pct(c.relChange)} [${pct(c.ciLow)}, ${pct(c.ciHigh)}]`;
 }
 
+/** What a gating comparison could have seen: "could have detected >= 3.1%" ('' when the run did not state it). */
+export function mdeText(c: MetricComparison): string {
+  if (c.mde === undefined) return '';
+  return c.mde === null ? 'could not have detected any regression' : `could have detected >= ${(c.mde * 100).toFixed(1)}%`;
+}
+
+/** The verdict with what it could have seen: "unchanged; could have detected >= 3.1%". */
+export function verdictWithMde(c: MetricComparison, verdict: string = c.verdict): string {
+  const m = mdeText(c);
+  return m ? `${verdict}; ${m}` : verdict;
+}
+
 /** One-line statement of a metric verdict, used as Allure status message and JUnit failure text. */
 export function verdictLine(c: MetricComparison): string {
-  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}`;
+  return `${verdictWithMde(c, `${c.verdict}${c.gating ? '' : ' (informational)'}`)}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}`;
 }
 
 /** Marker used in terminals and Markdown. */

@@ -4,7 +4,7 @@ import { isSafeName } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
 import { integrityFailures } from '../verdict/compare.js';
 import type { RunRecord } from '../model/types.js';
-import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics } from './format.js';
+import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics, verdictWithMde } from './format.js';
 import type { Reporter } from './reporter.js';
 
 const HEAD: Record<string, string> = {
@@ -40,7 +40,7 @@ export function renderMarkdown(run: RunRecord): string {
       out.push(row(['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'threshold (noise)', 'reps', 'p_adj', 'verdict']), row(['---', '---', '---:', '---:', '---', '---', '---', '---:', '---']));
       for (const m of rows) {
         const v = VERDICT_MARK[m.verdict];
-        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), m.verdict === 'regressed' ? `**${v}**` : v]));
+        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, m.verdict === 'regressed' ? `**${v}**` : v)]));
       }
       out.push('');
       if (!gating) out.push('</details>', '');

@@ -15,6 +15,8 @@ export interface DecisionInput {
   /** Adjusted one-sided p-values for "worse" and "better". */
   pWorse: number;
   pBetter: number;
+  /** Unadjusted one-sided p for "worse" (whether the data point the other way); default: pWorse. */
+  pWorseRaw?: number;
   /** Significance level of this look (see sequential.ts). */
   alpha: number;
   /** The run's whole alpha (all looks), for the "suggestive" band; default: alpha. */
@@ -24,6 +26,12 @@ export interface DecisionInput {
   separatedWorse?: boolean;
   /** No more repetitions will come: undecided becomes inconclusive or unchanged. */
   final: boolean;
+  /** Smallest regression this comparison would have caught (see stats/mde.ts); null: none at this alpha. */
+  mde?: number | null;
+  /** The largest MDE the gate accepts (--require-mde): an "unchanged" that could not see it is inconclusive. */
+  requireMde?: number;
+  /** Why the samples cannot speak for this metric (client-bound throughput): inconclusive whatever they say. */
+  unusable?: string;
 }
 
 /** The verdict, the rule that produced it, and whether more repetitions could change it. */
@@ -42,22 +50,40 @@ export const SUGGESTIVE_FACTOR = 5;
 
 /**
  * Decides one metric, in this order:
+ *  0. inconclusive when the samples cannot speak for the metric (client-bound throughput);
  *  1. regressed: worse with significance (one-sided, adjusted p at most this look's alpha) and
  *     by at least the threshold;
  *  2. improved: the same in the good direction;
  *  3. unchanged (equivalent): the whole interval lies within the threshold on the bad side;
- *  4. before the final look: unchanged (futile) when the data point the other way (adjusted
+ *  4. harm not yet significant: the estimate AND the whole 95% interval lie beyond the threshold
+ *     on the bad side, but multiplicity keeps it from significance: undecided before the final
+ *     look (add repetitions), inconclusive at it. Never a green row;
+ *  5. before the final look: unchanged (futile) when the data point the other way (unadjusted
  *     p >= 0.5), else undecided: add repetitions;
- *  5. at the final look: inconclusive when the estimate is worse by the threshold or more and the
- *     evidence is suggestive (adjusted p at most 5 x the run's alpha), else unchanged.
+ *  6. at the final look: inconclusive when the estimate is worse by the threshold or more and the
+ *     evidence is suggestive (adjusted p at most 5 x the run's alpha) or every repetition is
+ *     worse, else unchanged (no sign of harm beyond the threshold).
+ * With requireMde, an "unchanged" whose MDE exceeds it asks for repetitions, and at the final
+ * look is inconclusive: the comparison could not have seen the required change.
  * Stopping early as equivalent or futile can only lower the false-alarm rate.
  */
 export function decide(d: DecisionInput): Decision {
+  const out = decideEvidence(d);
+  if (out.verdict !== 'unchanged' || d.requireMde === undefined || d.mde === undefined) return out;
+  if (d.mde !== null && d.mde <= d.requireMde) return out;
+  const could = d.mde === null ? 'could not have detected any regression at this alpha with these repetitions' : `could only have detected ${pct(d.mde)} or more`;
+  if (!d.final) return { verdict: 'inconclusive', rule: `undecided: ${out.rule}, but ${could} (required: ${pct(d.requireMde)}): add repetitions`, settled: false };
+  return { verdict: 'inconclusive', rule: `${could}, more than the required ${pct(d.requireMde)} (--require-mde); the evidence: ${out.rule}`, settled: true };
+}
+
+function decideEvidence(d: DecisionInput): Decision {
+  if (d.unusable) return { verdict: 'inconclusive', rule: d.unusable, settled: true };
   if (d.identical) return { verdict: 'unchanged', rule: 'identical samples', settled: true };
   const sign = d.direction === 'higher' ? -1 : 1;
   const worse = sign * d.relChange;
   // The interval of "worse" (sign flips the bounds for higher-is-better metrics).
   const worseHigh = sign > 0 ? d.ciHigh : -d.ciLow;
+  const worseLow = sign > 0 ? d.ciLow : -d.ciHigh;
   const a = `alpha ${pFmt(d.alpha)}`;
   if (d.pWorse <= d.alpha && worse >= d.threshold) {
     return { verdict: 'regressed', rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };
@@ -68,8 +94,14 @@ export function decide(d: DecisionInput): Decision {
   if (worseHigh < d.threshold) {
     return { verdict: 'unchanged', rule: `equivalent: at worst ${pct(worseHigh)} worse (95% interval bound), inside the ${pct(d.threshold)} threshold`, settled: true };
   }
+  if (worse >= d.threshold && worseLow >= d.threshold) {
+    const what = `${pct(worse)} worse, the whole 95% interval (${pct(worseLow)} to ${pct(worseHigh)} worse) beyond the ${pct(d.threshold)} threshold, but not significant after multiplicity (p_adj=${pFmt(d.pWorse)} > ${a})`;
+    if (!d.final) return { verdict: 'inconclusive', rule: `undecided: ${what}: add repetitions`, settled: false };
+    return { verdict: 'inconclusive', rule: `${what} within the repetition budget`, settled: true };
+  }
   if (!d.final) {
-    if (d.pWorse >= 0.5) return { verdict: 'unchanged', rule: `no sign of a regression (p_adj=${pFmt(d.pWorse)}): more repetitions would not help`, settled: true };
+    const raw = d.pWorseRaw ?? d.pWorse;
+    if (raw >= 0.5) return { verdict: 'unchanged', rule: `no sign of a regression (p=${pFmt(raw)}, the data point the other way): more repetitions would not help`, settled: true };
     return { verdict: 'inconclusive', rule: `undecided: ${pct(worse)} worse by estimate, p_adj=${pFmt(d.pWorse)} vs ${a}: add repetitions`, settled: false };
   }
   const suggestive = Math.min(1, SUGGESTIVE_FACTOR * (d.runAlpha ?? d.alpha));

@@ -27,8 +27,17 @@ function ranks(values: number[]): { ranks: number[]; tieTerm: number } {
   return { ranks: r, tieTerm };
 }
 
-/** Number of ways to reach each U value for sample sizes m, n (no ties): exact null distribution. */
-function exactCounts(m: number, n: number): number[] {
+const countsCache = new Map<string, readonly number[]>();
+
+/** Number of ways to reach each U value for sample sizes m, n (no ties): exact null distribution (memoized, read-only). */
+function exactCounts(m: number, n: number): readonly number[] {
+  const key = `${m},${n}`;
+  let c = countsCache.get(key);
+  if (!c) countsCache.set(key, (c = computeExactCounts(m, n)));
+  return c;
+}
+
+function computeExactCounts(m: number, n: number): number[] {
   // f[i][j][u]: arrangements of i x's and j y's with U = u. Built iteratively over j.
   const max = m * n;
   let prev: number[][] = [];
@@ -120,8 +129,8 @@ export function shiftIntervalRank(m: number, n: number, confidence = 0.95): numb
   return Math.max(1, Math.floor((m * n) / 2 - z * Math.sqrt((m * n * (m + n + 1)) / 12)));
 }
 
-/** z with P(Z > z) = p, by bisection on normalCdf (accurate to 1e-9; only used for intervals). */
-function inverseNormalUpper(p: number): number {
+/** z with P(Z > z) = p, by bisection on normalCdf (accurate to 1e-9; for intervals and power). */
+export function inverseNormalUpper(p: number): number {
   let lo = 0;
   let hi = 10;
   for (let i = 0; i < 100; i++) {
@@ -130,4 +139,46 @@ function inverseNormalUpper(p: number): number {
     else hi = mid;
   }
   return (lo + hi) / 2;
+}
+
+/** Whether mannWhitneyU uses the exact null distribution for these sample sizes (without ties). */
+const exactSizes = (m: number, n: number) => m * n <= 2500 && m + n <= 60;
+
+/**
+ * The smallest one-sided p-value a Mann-Whitney test of m vs n repetitions can give (complete
+ * separation, no ties): 1 / C(m+n, m) where the test is exact (1/924 for 6 vs 6, 1/12870 for 8 vs
+ * 8), the continuity-corrected normal tail at U = 0 beyond. No multiple-testing level below it can
+ * ever be reached, whatever the effect.
+ */
+export function minExactP(m: number, n: number): number {
+  if (m <= 0 || n <= 0) return 1;
+  if (exactSizes(m, n)) {
+    let c = 1;
+    for (let i = 1; i <= Math.min(m, n); i++) c = (c * (m + n - Math.min(m, n) + i)) / i;
+    return 1 / c;
+  }
+  const sd = Math.sqrt((m * n * (m + n + 1)) / 12);
+  return normalCdf((0.5 - (m * n) / 2) / sd);
+}
+
+/**
+ * The one-sided rejection region of the Mann-Whitney test at level alpha, as a count: the test
+ * rejects "no change" in favour of "y worse" exactly when at most j of the m*n pairs (x_i, y_j) are
+ * not worse, j being the largest count with P(U <= j) <= alpha under the null (exact for small
+ * samples, continuity-corrected normal beyond, as in mannWhitneyU). -1 when no outcome reaches
+ * alpha (alpha below minExactP).
+ */
+export function criticalCount(m: number, n: number, alpha: number): number {
+  if (m <= 0 || n <= 0 || !(alpha > 0)) return -1;
+  if (exactSizes(m, n)) {
+    const counts = exactCounts(m, n);
+    const total = counts.reduce((a, b) => a + b, 0);
+    let cum = 0;
+    let j = -1;
+    while (j + 1 < counts.length && (cum + counts[j + 1]) / total <= alpha) cum += counts[++j];
+    return j;
+  }
+  // normalCdf((u - mn/2 + 0.5) / sd) <= alpha.
+  const sd = Math.sqrt((m * n * (m + n + 1)) / 12);
+  return Math.floor((m * n) / 2 - 0.5 - inverseNormalUpper(alpha) * sd);
 }

@@ -23,12 +23,40 @@ export interface SequentialPlan {
   nMax: number;
   /** Exponent of the spending function alpha * t^rho. */
   rho: number;
+  /**
+   * Least alpha the first look (nStart) spends, fixed before any data (see firstLookFloor): the
+   * spending function becomes max(alpha t^rho, floor + (alpha - floor) s^rho), s the fraction of
+   * the added repetitions, which is still non-decreasing and reaches alpha at nMax.
+   */
+  firstLook?: number;
 }
 
 /** Cumulative alpha spent by the time n of nMax repetitions are in. */
 export function alphaSpent(plan: SequentialPlan, n: number): number {
   const t = Math.min(1, Math.max(0, n / plan.nMax));
-  return plan.alpha * t ** plan.rho;
+  const power = plan.alpha * t ** plan.rho;
+  const floor = Math.min(plan.firstLook ?? 0, plan.alpha);
+  if (floor <= 0 || n < plan.nStart || plan.nMax <= plan.nStart) return power;
+  const s = Math.min(1, (n - plan.nStart) / (plan.nMax - plan.nStart));
+  return Math.max(power, floor + (plan.alpha - floor) * s ** plan.rho);
+}
+
+/** Largest share of the run's alpha a first-look floor may take (the rest is kept for later looks). */
+export const FIRST_LOOK_CAP = 0.5;
+
+/**
+ * The alpha a first look needs so that its strongest possible evidence can be significant over a
+ * family of `family` comparisons: family x the smallest exact p of nRef vs nStart repetitions
+ * (complete separation: 1/12870 for 8 vs 8), so Holm's (and Bonferroni's) first step can reach it.
+ * Capped at FIRST_LOOK_CAP x alpha. Depends only on counts known before the data, so spending it
+ * keeps the false-alarm budget. With 41 gating comparisons at 8 vs 8 it is 0.0032 (a power
+ * spending function alone gives the first of three looks 0.01/9 = 0.0011, and 0.0011/41 is below
+ * 1/12870: no first look could ever find a regression).
+ */
+export function firstLookFloor(alpha: number, family: number, pMin: number): number {
+  if (family <= 0 || !(pMin > 0)) return 0;
+  // A hair above family x pMin so floating-point rounding in Holm cannot miss it.
+  return Math.min(FIRST_LOOK_CAP * alpha, family * pMin * (1 + 1e-9));
 }
 
 /** Repetition counts at which the plan looks: nStart, nStart + batch, ..., nMax. */

@@ -1,7 +1,9 @@
 import { metricSamples } from '../model/samples.js';
 import { decide, metricStats } from '../stats/compare.js';
+import { minExactP } from '../stats/mannwhitney.js';
+import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../stats/mde.js';
 import { holmAdjust } from '../stats/multiple.js';
-import { lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
+import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile } from './noise.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
@@ -18,6 +20,8 @@ export interface Reference {
   options?: RunOptions;
   /** Samples of one metric for suite/variant, or undefined when the reference has none. */
   samples(suite: string, variant: string, metric: string): number[] | undefined;
+  /** Whether a repetition of suite/variant was client-bound (absent: not recorded, e.g. stored baselines). */
+  clientBound?(suite: string, variant: string): boolean;
 }
 
 /** Builds a Reference from another run's repetitions. */
@@ -33,6 +37,7 @@ export function runAsReference(run: RunRecord): Reference {
       if (!v || v.repetitions.length === 0) return undefined;
       return metricSamples(v, metric);
     },
+    clientBound: (suite, variant) => !!run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.repetitions.some((r) => r.clientBound),
   };
 }
 
@@ -116,17 +121,33 @@ export interface CompareOptions {
   minEffect?: number;
   /** Both sides were measured in one session (ab, variants of one run): session drift cancels. */
   sameSession?: boolean;
+  /** Largest minimum detectable effect a gating "unchanged" may have (--require-mde); beyond it: inconclusive. */
+  requireMde?: number;
 }
 
-/** The sequential plan one variant was run under (nStart = its first look). */
-function variantPlan(opts: CompareOptions, v: VariantResult, n: number): SequentialPlan {
+/**
+ * Throughput metrics: a rate of work delivered to the clients (Gb/s, Mbit/s, req/s, IO/s). When
+ * the load generator saturates, they measure the client, not the target. Per-core efficiency
+ * (Gb/s/core) and latencies are not rates of the client's making.
+ */
+export function clientBoundSensitive(unit: string): boolean {
+  return /\/s$/i.test(unit.trim());
+}
+
+/**
+ * The sequential plan one variant was run under (nStart = its first look). Its first look spends
+ * at least what complete separation needs to be significant over the gating family (firstLookFloor),
+ * from counts fixed before the data: the family size and the repetitions of the first look.
+ */
+function variantPlan(opts: CompareOptions, v: VariantResult, n: number, family: number, nRef: number): SequentialPlan {
   if (!opts.plan) return singleLook(opts.alpha, n);
-  return { alpha: opts.alpha, nStart: v.adaptive?.looks[0] ?? n, ...opts.plan };
+  const nStart = v.adaptive?.looks[0] ?? n;
+  return { alpha: opts.alpha, nStart, ...opts.plan, firstLook: firstLookFloor(opts.alpha, family, minExactP(Math.min(nRef, nStart), nStart)) };
 }
 
 /** This look's alpha for a variant with n repetitions: the increment since its previous look. */
-function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number): number {
-  const plan = variantPlan(opts, v, n);
+function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number, family: number, nRef: number): number {
+  const plan = variantPlan(opts, v, n, family, nRef);
   const looks = v.adaptive?.looks ?? [n];
   const prev = looks.length > 1 ? looks[looks.length - 2] : 0;
   // A look that ends the budget (count or wall time, both independent of the data) gets what is left.
@@ -134,10 +155,33 @@ function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number): nu
   return lookAlpha(plan, prev, n, last);
 }
 
-type Raw = { c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>; identical: boolean; separatedWorse: boolean; pWorse: number; pBetter: number; lookAlpha: number };
+type Raw = {
+  c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>;
+  identical: boolean;
+  separatedWorse: boolean;
+  pWorse: number;
+  pBetter: number;
+  lookAlpha: number;
+  /** Spread of one repetition on the log scale for the MDE, and where it came from. */
+  sigma: number;
+  sigmaSource: string;
+  /** Why the samples cannot speak for this metric. */
+  unusable?: string;
+};
 
-/** Statistics of every metric of the given suites against the reference (no decision yet). */
-function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[]): Raw[] {
+/** Spread of one repetition for the MDE: the calibrated noise when present, else the samples' own. */
+function mdeNoise(entry: NoiseProfile['metrics'][string] | undefined, runs: number, base: readonly number[], current: readonly number[]): { sigma: number; source: string } {
+  const calibrated = entry ? (entry.residuals.length >= 4 ? residualLogSpread(entry.residuals, runs) : entry.cv) : NaN;
+  if (Number.isFinite(calibrated)) return { sigma: calibrated, source: `calibrated noise ${((calibrated as number) * 100).toFixed(1)}%` };
+  const pooled = pooledLogSpread(base, current);
+  return { sigma: pooled, source: `spread of these repetitions ${(pooled * 100).toFixed(1)}%` };
+}
+
+/**
+ * Statistics of every metric of the given suites against the reference (no decision yet). `family`
+ * is the run's gating family size, known before the data (gatingFamilySize): it sizes the first look.
+ */
+function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[], family: number): Raw[] {
   const raw: Raw[] = [];
   for (const s of suites) {
     for (const v of s.variants) {
@@ -150,13 +194,21 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         if (!base || base.length === 0 || current.length === 0) continue;
         any = true;
         const st = metricStats(base, current, m.direction);
-        const th = thresholdFor(m, opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`], opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
+        const entry = opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`];
+        const th = thresholdFor(m, entry, opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
+        const noise = mdeNoise(entry, opts.noise?.runs ?? 0, base, current);
+        const bound = clientBoundSensitive(m.unit) ? [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean) : [];
         raw.push({
           identical: st.identical,
           separatedWorse: st.separatedWorse,
           pWorse: st.pWorse,
           pBetter: st.pBetter,
-          lookAlpha: variantLookAlpha(opts, v, current.length),
+          lookAlpha: variantLookAlpha(opts, v, current.length, family, base.length),
+          sigma: noise.sigma,
+          sigmaSource: noise.source,
+          ...(bound.length
+            ? { unusable: `client-bound: repetitions of ${bound.join(' and ')} saturated the load generator, so ${m.unit} measured the client, not the target; no verdict on this metric (add client capacity: --client, or fewer --connections)` }
+            : {}),
           c: {
             suite: s.id,
             variant: v.id,
@@ -189,11 +241,27 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
   return raw;
 }
 
-/** Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. */
-function decideFamily(family: Raw[], final: boolean, runAlpha: number, adjust: (ps: number[]) => number[] = holmAdjust): (MetricComparison & { settled: boolean })[] {
+/**
+ * Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. The MDE
+ * of a gating metric is taken at its look's alpha over the family size: the level Holm's first
+ * step holds a single regression to.
+ */
+function decideFamily(
+  family: Raw[],
+  final: boolean,
+  runAlpha: number,
+  adjust: (ps: number[]) => number[] = holmAdjust,
+  requireMde?: number,
+  size = family.length,
+): (MetricComparison & { settled: boolean })[] {
   const worse = adjust(family.map((r) => r.pWorse));
   const better = adjust(family.map((r) => r.pBetter));
   return family.map((r, i) => {
+    const mde = r.c.gating
+      ? minimumDetectableEffect({ sigma: r.sigma, nBaseline: r.c.nBaseline, nCurrent: r.c.nCurrent, alpha: r.lookAlpha / Math.max(1, size), threshold: r.c.noiseFloor, direction: r.c.direction })
+      : undefined;
+    // No usable spread (a value <= 0, too few repetitions): no MDE is stated rather than a wrong one.
+    const stated = r.c.gating && Number.isFinite(r.sigma) ? mde : undefined;
     const d = decide({
       direction: r.c.direction,
       threshold: r.c.noiseFloor,
@@ -202,13 +270,25 @@ function decideFamily(family: Raw[], final: boolean, runAlpha: number, adjust: (
       ciHigh: r.c.ciHigh,
       pWorse: worse[i],
       pBetter: better[i],
+      pWorseRaw: r.pWorse,
       alpha: r.lookAlpha,
       runAlpha,
       identical: r.identical,
       separatedWorse: r.separatedWorse,
       final,
+      ...(stated !== undefined ? { mde: stated } : {}),
+      ...(r.c.gating && requireMde !== undefined ? { requireMde } : {}),
+      ...(r.unusable ? { unusable: r.unusable } : {}),
     });
-    return { ...r.c, pAdjusted: worse[i], lookAlpha: r.lookAlpha, verdict: d.verdict, rule: d.rule, settled: d.settled };
+    return {
+      ...r.c,
+      pAdjusted: worse[i],
+      lookAlpha: r.lookAlpha,
+      ...(stated !== undefined ? { mde: stated, mdeSource: r.sigmaSource } : {}),
+      verdict: d.verdict,
+      rule: d.rule,
+      settled: d.settled,
+    };
   });
 }
 
@@ -234,14 +314,30 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
   if (!suite || !ref || !opts.plan) return [];
   const m = Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant));
   // Not final: each metric is judged at its variant's current look; undecided means "add repetitions".
-  const raw = collect([suite], ref, opts, []).filter((r) => r.c.gating);
-  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)));
+  const raw = collect([suite], ref, opts, [], m).filter((r) => r.c.gating);
+  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m);
   const out: string[] = [];
   for (const v of suite.variants) {
     const mine = decided.filter((d) => d.variant === v.id);
     if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
   }
   return out;
+}
+
+/** Why a run is inconclusive, by kind of reason, for the summary line. */
+function inconclusiveSummary(comparisons: MetricComparison[]): string {
+  const open = comparisons.filter((c) => c.gating && c.verdict === 'inconclusive');
+  const names = (cs: MetricComparison[]) => cs.slice(0, 3).map((c) => `${c.suite}/${c.variant} ${c.metric}`).join(', ') + (cs.length > 3 ? `, +${cs.length - 3} more` : '');
+  const bound = open.filter((c) => c.rule.startsWith('client-bound'));
+  const blind = open.filter((c) => /--require-mde/.test(c.rule));
+  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c));
+  return [
+    worse.length ? `${worse.length} gating metric(s) look worse but the evidence is not significant (${names(worse)}); run more repetitions` : '',
+    bound.length ? `${bound.length} throughput metric(s) were client-bound (${names(bound)})` : '',
+    blind.length ? `${blind.length} gating metric(s) could not have detected the required change (${names(blind)})` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
 }
 
 /**
@@ -252,9 +348,9 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
 export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareOptions): Comparison {
   const comparisons: MetricComparison[] = [];
   const missing: string[] = [];
-  const raw = collect(run.suites, ref, opts, missing);
+  const raw = collect(run.suites, ref, opts, missing, Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant)));
   for (const gating of [true, false]) {
-    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true, opts.alpha)) {
+    for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true, opts.alpha, holmAdjust, opts.requireMde)) {
       const { settled: _settled, ...c } = d;
       comparisons.push(c);
     }
@@ -276,7 +372,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
           ? `infrastructure error: ${infra[0]}`
           : `nothing compared: ${ref?.kind ?? 'the reference'} ${ref?.id ?? ''} has no gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'}); a gate that compared nothing cannot pass`
         : verdict === 'inconclusive'
-          ? 'inconclusive: some gating metrics look worse but the evidence is not significant; run more repetitions'
+          ? `inconclusive: ${inconclusiveSummary(comparisons)}`
           : verdict === 'no-baseline'
             ? 'no baseline to compare with: the run is ready to promote'
             : `pass: no gating metric regressed (${comparisons.filter((c) => c.gating).length} gating comparisons)`;

@@ -80,11 +80,15 @@ describe('shift estimates', () => {
     expect(hodgesLehmann(x, withOutlier)).toBeLessThan(4);
   });
 
-  it('relative shift is the HL shift over the baseline median', () => {
+  it('relative shift is the HL shift of log values, exponentiated; HL over the baseline median when a value is not positive', () => {
     const x = [100, 101, 99, 100, 102, 98];
     const y = x.map((v) => v * 0.7);
-    expect(relativeShift(x, y)).toBeCloseTo(hodgesLehmann(x, y) / median(x), 12);
-    expect(relativeShift(x, y)).toBeLessThan(-0.25);
+    // A pure ratio is recovered exactly on the log scale.
+    expect(relativeShift(x, y)).toBeCloseTo(-0.3, 12);
+    const z = [100, 80, 120, 90, 110, 95];
+    expect(relativeShift(x, z)).toBeCloseTo(Math.expm1(hodgesLehmann(x.map(Math.log), z.map(Math.log))), 12);
+    const withZero = [0, 101, 99, 100, 102, 98];
+    expect(relativeShift(withZero, y)).toBeCloseTo(hodgesLehmann(withZero, y) / median(withZero), 12);
   });
 
   it('the shift interval cuts k pairwise differences from each end, k from the exact U distribution', () => {
@@ -92,10 +96,11 @@ describe('shift estimates', () => {
     expect(shiftIntervalRank(6, 6)).toBe(6);
     const x = [100, 101, 102, 103, 104, 105];
     const y = [90, 91, 92, 93, 94, 95];
-    const d = x.flatMap((a) => y.map((b) => b - a)).sort((a, b) => a - b);
+    // On the log scale: the 6th smallest and 6th largest log ratio, exponentiated.
+    const d = x.flatMap((a) => y.map((b) => Math.log(b / a))).sort((a, b) => a - b);
     const [lo, hi] = relativeShiftCI(x, y);
-    expect(lo).toBeCloseTo(d[5] / median(x), 12);
-    expect(hi).toBeCloseTo(d[30] / median(x), 12);
+    expect(lo).toBeCloseTo(Math.expm1(d[5]), 12);
+    expect(hi).toBeCloseTo(Math.expm1(d[30]), 12);
   });
 
   it('the shift interval covers a true 5% drop in about 95% of skewed, outlier-ridden samples', () => {
@@ -176,7 +181,7 @@ describe('decide', () => {
   });
   it('a drop too large to miss on too few repetitions is inconclusive, never a pass', () => {
     // 3 vs 3, complete separation: the smallest one-sided p is 1/20, which cannot reach 0.01.
-    const d = decide({ ...drop, pWorse: 0.15, separatedWorse: true });
+    const d = decide({ ...drop, pWorse: 0.15, ciLow: -0.6, ciHigh: 0.1, separatedWorse: true });
     expect(d.verdict).toBe('inconclusive');
     expect(d.rule).toMatch(/every repetition worse than every reference one, but too few repetitions/);
   });
