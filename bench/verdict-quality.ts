@@ -3,8 +3,11 @@
  *
  *   simulation: >= 1000 simulated gates per row through the production comparison code, with
  *     repetitions drawn from noise measured on a real machine (a `headgate calibrate` noise.json:
- *     skewed, with outliers, with session-to-session drift), at the default gate's sample sizes
- *     and budget; A/A and true slowdowns of 1, 2, 5 and 10%.
+ *     skewed, with outliers, with session-to-session drift) plus a drift model fitted to it (a
+ *     random walk and steps of the level within sessions: bench/verdict-sim.ts), at the default
+ *     gate's sample sizes and budget; A/A and true slowdowns of 1, 2, 5 and 10%; `ab` analysed
+ *     unpaired (Mann-Whitney) and paired (within-round log ratios, Wilcoxon signed-rank); then
+ *     the MDE curve: per repetition budget, the smallest slowdown a gate detects 95% of the time.
  *   real (--real): on the local target, N A/A verdicts and N against the same nginx slowed by a
  *     per-connection rate limit (limit_rate), each a real `headgate ab` session (--real-mode ab,
  *     the default) or a real `headgate gate` against a promoted baseline with a calibration
@@ -12,6 +15,7 @@
  *
  * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-mode ab|gate]
  *          [--real-runs 10] [--slow-limit 76m] [--no-sim] [--keep]
+ *          [--drift-scale 1] [--no-drift] [--rows REGEX] [--mde-budgets 16,24,48,96] [--mde-trials N] [--no-mde]
  */
 import Table from 'cli-table3';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +31,7 @@ import type { MetricDef, RunRecord } from '../harness/model/types.js';
 import { writeAtomic } from '../harness/lib/atomic.js';
 import { DEFAULT_RHO } from '../harness/stats/sequential.js';
 import { median } from '../harness/stats/summary.js';
-import { simMetrics, simulateRates, type SimGate } from './verdict-sim.js';
+import { fitDrift, simMetrics, simulateRates, type SimGate } from './verdict-sim.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -42,6 +46,15 @@ const { values } = parseArgs({
     'no-sim': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'real-mode': { type: 'string', default: 'ab' },
+    // The drift model: scale (1 = as fitted), or off (independent draws of the raw residuals).
+    'drift-scale': { type: 'string', default: '1' },
+    'no-drift': { type: 'boolean', default: false },
+    // Only the rows whose name matches (a regular expression), e.g. --rows 'ab,'.
+    rows: { type: 'string' },
+    // MDE curve: budgets (most repetitions per side) and gates per point (default: --trials, at most 400).
+    'mde-budgets': { type: 'string', default: '16,24,48,96' },
+    'mde-trials': { type: 'string' },
+    'no-mde': { type: 'boolean', default: false },
   },
 });
 const pct = (k: number, n: number) => `${((100 * k) / n).toFixed(1)}%`;
@@ -55,33 +68,100 @@ async function simulation() {
   const maxRuns = 3 * runs;
   const batch = Math.max(2, Math.floor(runs / 2));
   const plan = { batch, nMax: maxRuns, rho: DEFAULT_RHO };
-  // Same shapes, scaled to a quieter machine: what the same code does when the noise allows.
-  const scaled = (cv: number) => metrics.map((m) => {
-    const e = noise.metrics[`${m.suite}/${m.variant}/${m.def.id}`];
-    const k = e.cv > 0 ? cv / e.cv : 1;
-    return { ...m, residuals: m.residuals.map((r) => r * k) };
+  const drift = values['no-drift'] ? undefined : fitDrift(metrics, noise.sessions, noise.runs, Math.max(1, noise.options.variants.length), Number(values['drift-scale']));
+  // Same shapes, scaled to a quieter machine: what the same code does when the noise allows (the
+  // drift scaled alike).
+  const scaled = (cv: number) =>
+    metrics.map((m) => {
+      const e = noise.metrics[`${m.suite}/${m.variant}/${m.def.id}`];
+      const k = e.cv > 0 ? cv / e.cv : 1;
+      return { ...m, residuals: m.residuals.map((r) => r * k) };
+    });
+  const scaledDrift = (cv: number) => (values['no-drift'] ? undefined : fitDrift(scaled(cv), noise.sessions, noise.runs, Math.max(1, noise.options.variants.length), Number(values['drift-scale'])));
+  const alpha = DEFAULTS.alpha;
+  /** An `ab` gate: one session, interleaved, paired or not, with the adaptive budget runs..nMax (or fixed at runs). */
+  const ab = (paired: boolean, nMax: number | null, ms = metrics, d: SimGate['drift'] | null = drift): SimGate => ({
+    metrics: ms,
+    runs,
+    sessionDrift: false,
+    interleaved: true,
+    paired,
+    drift: d ?? undefined,
+    compare: { alpha, noise, sameSession: true, ...(nMax ? { plan: { ...plan, nMax }, adaptive: { batch, maxRuns: nMax } } : {}) },
   });
-  const adaptive = { batch, maxRuns };
-  const gates: [string, SimGate][] = [
-    ['ab (one session), adaptive 8..24', { metrics, runs, sessionDrift: false, interleaved: true, compare: { alpha: DEFAULTS.alpha, noise, sameSession: true, plan, adaptive } }],
-    ['ab (one session), fixed 8', { metrics, runs, sessionDrift: false, interleaved: true, compare: { alpha: DEFAULTS.alpha, noise, sameSession: true } }],
-    ['stored baseline, adaptive 8..24', { metrics, runs, sessionDrift: true, sessions: noise.sessions, compare: { alpha: DEFAULTS.alpha, noise, plan, adaptive } }],
-    ['stored baseline, fixed 8', { metrics, runs, sessionDrift: true, sessions: noise.sessions, compare: { alpha: DEFAULTS.alpha, noise } }],
-    ['ab, adaptive, noise scaled to 1% CV', { metrics: scaled(0.01), runs, sessionDrift: false, interleaved: true, compare: { alpha: DEFAULTS.alpha, noise, sameSession: true, plan, adaptive } }],
-    ['ab, adaptive, noise scaled to 0.5% CV', { metrics: scaled(0.005), runs, sessionDrift: false, interleaved: true, compare: { alpha: DEFAULTS.alpha, noise, sameSession: true, plan, adaptive } }],
+  const stored = (adaptive: boolean, d: SimGate['drift'] = drift): SimGate => ({ metrics, runs, sessionDrift: true, sessions: noise.sessions, drift: d, compare: { alpha, noise, ...(adaptive ? { plan, adaptive: { batch, maxRuns } } : {}) } });
+  const U = 'unpaired (Mann-Whitney)';
+  const P = 'paired (signed-rank)';
+  const all: [string, SimGate][] = [
+    [`ab, ${U}, adaptive ${runs}..${maxRuns}`, ab(false, maxRuns)],
+    [`ab, ${P}, adaptive ${runs}..${maxRuns}`, ab(true, maxRuns)],
+    [`ab, ${U}, fixed ${runs}`, ab(false, null)],
+    [`ab, ${P}, fixed ${runs}`, ab(true, null)],
+    [`ab, ${U}, adaptive ${runs}..${2 * maxRuns}`, ab(false, 2 * maxRuns)],
+    [`ab, ${P}, adaptive ${runs}..${2 * maxRuns}`, ab(true, 2 * maxRuns)],
+    [`ab, ${P}, adaptive ${runs}..${4 * maxRuns}`, ab(true, 4 * maxRuns)],
+    // What `headgate ab` of one variant compares: its 3 gating metrics (a family of 3, not 9).
+    ...(['sendfile-on', 'sendfile-off'] as const).flatMap((vid) => {
+      const one = metrics.filter((m) => m.variant === vid);
+      return one.length
+        ? ([
+            [`ab of ${vid} alone, ${U}, adaptive ${runs}..${maxRuns}`, ab(false, maxRuns, one)],
+            [`ab of ${vid} alone, ${P}, adaptive ${runs}..${maxRuns}`, ab(true, maxRuns, one)],
+          ] as [string, SimGate][])
+        : [];
+    }),
+    ...(drift
+      ? ([
+          [`ab, ${U}, adaptive ${runs}..${maxRuns}, drift x3`, ab(false, maxRuns, metrics, { ...drift, scale: 3 * drift.scale })],
+          [`ab, ${P}, adaptive ${runs}..${maxRuns}, drift x3`, ab(true, maxRuns, metrics, { ...drift, scale: 3 * drift.scale })],
+        ] as [string, SimGate][])
+      : []),
+    [`stored baseline, adaptive ${runs}..${maxRuns}`, stored(true)],
+    [`stored baseline, fixed ${runs}`, stored(false)],
+    [`ab, ${U}, adaptive, noise scaled to 1% CV`, ab(false, maxRuns, scaled(0.01), scaledDrift(0.01))],
+    [`ab, ${P}, adaptive, noise scaled to 1% CV`, ab(true, maxRuns, scaled(0.01), scaledDrift(0.01))],
+    ...(drift
+      ? ([
+          [`ab, ${U}, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, ab(false, maxRuns, metrics, null)],
+          [`ab, ${P}, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, ab(true, maxRuns, metrics, null)],
+          [`stored baseline, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, stored(true, undefined)],
+        ] as [string, SimGate][])
+      : []),
   ];
+  const gates = all.filter(([name]) => !values.rows || new RegExp(values.rows).test(name));
   process.stdout.write(
     `simulation: ${metrics.length} gating metrics (${[...new Set(metrics.map((m) => `${m.suite}/${m.variant}`))].join(', ')}), noise from ${path.relative(process.cwd(), values.noise!)}` +
-      ` (${noise.target}, ${noise.sessions} sessions x ${noise.runs} repetitions of ${noise.options.durationSec} s, ${noise.measuredAt}); alpha ${DEFAULTS.alpha}, rho ${DEFAULT_RHO}; ${trials} gates per row; session drift on\n`,
+      ` (${noise.target}, ${noise.sessions} sessions x ${noise.runs} repetitions of ${noise.options.durationSec} s, ${noise.measuredAt}); alpha ${alpha}, rho ${DEFAULT_RHO}, batch ${batch}; ${trials} gates per row;` +
+      ` drift model ${drift ? `on (x${drift.scale})` : 'off'}\n`,
   );
-  const t = new Table({ head: ['gate', 'true slowdown', 'gates', 'FAIL (detected / false alarm)', 'inconclusive', 'pass', 'mean reps', 'sec'], style: { head: [], border: [] } });
-  for (const [name, gate] of gates) {
-    for (const [i, s] of [0, 0.01, 0.02, 0.05, 0.1].entries()) {
-      const t0 = Date.now();
-      const r = simulateRates(gate, s, trials, 1000 + i);
-      t.push([name, s === 0 ? 'A/A (none)' : `${s * 100}%`, r.trials, pct(r.fail, r.trials), pct(r.inconclusive, r.trials), pct(r.pass, r.trials), r.meanRepetitions.toFixed(1), ((Date.now() - t0) / 1000).toFixed(1)]);
+  if (drift) {
+    const d = new Table({ head: ['drift fit', 'steps found (session:round size, p)', 'step prob / slot', 'step SD', 'walk SD / slot', 'variogram lag 1..5 (x1e-4)', 'loadings', 'CV raw -> innovations'], style: { head: [], border: [] } });
+    const p1 = (x: number) => `${(x * 100).toFixed(1)}%`;
+    for (const v of drift.variants.values()) {
+      const ms = metrics.filter((m) => `${m.suite}/${m.variant}` === v.key);
+      const cv = (xs: number[]) => 1.4826 * median(xs.map(Math.abs));
+      d.push([
+        v.key,
+        v.steps.map((x) => `${x.session}:${x.round} ${x.size > 0 ? '+' : ''}${p1(x.size)} (${x.p.toFixed(3)})`).join(', ') || 'none',
+        p1(v.stepProb),
+        p1(v.stepSd),
+        `${p1(v.walkSd)} (p ${v.walkP.toFixed(3)})`,
+        v.variogram.map((g) => (g * 1e4).toFixed(0)).join(' '),
+        ms.map((m) => `${m.def.id} ${v.loadings[m.def.id].toFixed(2)}`).join(', '),
+        ms.map((m) => `${p1(cv(m.residuals))} -> ${p1(cv(v.innovations[m.def.id]))}`).join(', '),
+      ]);
     }
+    process.stdout.write(d.toString() + '\n');
   }
+  const slowdowns = [0, 0.01, 0.02, 0.05, 0.1];
+  const t = new Table({ head: ['gate', 'A/A: FAIL (false alarm)', 'A/A: inconclusive', '1%', '2%', '5%', '10%', 'mean reps A/A', 'mean reps 5%', 'sec'], style: { head: [], border: [] } });
+  for (const [name, gate] of gates) {
+    const t0 = Date.now();
+    const r = slowdowns.map((s, i) => simulateRates(gate, s, trials, 1000 + i));
+    t.push([name, pct(r[0].fail, trials), pct(r[0].inconclusive, trials), ...r.slice(1).map((x) => pct(x.fail, trials)), r[0].meanRepetitions.toFixed(1), r[3].meanRepetitions.toFixed(1), ((Date.now() - t0) / 1000).toFixed(0)]);
+    process.stdout.write(`  ${name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+  process.stdout.write('(columns 1-10%: share of gates that FAIL, i.e. detect the slowdown; A/A: the same build twice)\n');
   process.stdout.write(t.toString() + '\n');
   const m = new Table({ head: ['metric', 'better', 'rep noise (CV)', 'A/A drift', 'threshold'], style: { head: [], border: [] } });
   for (const x of metrics) {
@@ -89,6 +169,44 @@ async function simulation() {
     m.push([`${x.suite}/${x.variant}/${x.def.id}`, x.def.direction, `${(e.cv * 100).toFixed(1)}%`, `${(e.drift * 100).toFixed(1)}%`, `${(thresholdFor(x.def, e).value * 100).toFixed(1)}%`]);
   }
   process.stdout.write(m.toString() + '\n');
+  // The curve's points are bisection steps: 400 gates put a point's detection within +-1.1% of 95%.
+  if (!values['no-mde']) mdeCurve(ab, runs, values['mde-trials'] ? Number(values['mde-trials']) : Math.min(trials, 400));
+}
+
+/**
+ * MDE curve: for each budget (most repetitions per side, adaptive from --runs), the smallest
+ * slowdown that FAILs 95% of the gates, by bisection on a log scale between 0.2% and 40% (8
+ * steps: about 5% relative precision; the same seed at every step, so detection is monotone in the
+ * slowdown up to simulation noise), unpaired and paired; with the A/A false alarms at that budget.
+ */
+function mdeCurve(ab: (paired: boolean, nMax: number | null) => SimGate, runs: number, trials: number) {
+  const budgets = values['mde-budgets']!.split(',').map(Number).filter((n) => n >= runs);
+  const t = new Table({ head: ['budget (reps per side)', 'design', 'A/A: FAIL / inconclusive', 'smallest slowdown detected in 95%', 'mean reps there', 'sec'], style: { head: [], border: [] } });
+  for (const nMax of budgets) {
+    for (const paired of [false, true]) {
+      const t0 = Date.now();
+      const gate = ab(paired, nMax > runs ? nMax : null);
+      const aa = simulateRates(gate, 0, trials, 2000);
+      let lo = 0.002;
+      let hi = 0.4;
+      let at = simulateRates(gate, hi, trials, 2001);
+      if (at.fail / trials < 0.95) {
+        t.push([nMax, paired ? 'paired' : 'unpaired', `${pct(aa.fail, trials)} / ${pct(aa.inconclusive, trials)}`, `> ${hi * 100}%`, at.meanRepetitions.toFixed(1), ((Date.now() - t0) / 1000).toFixed(0)]);
+        continue;
+      }
+      for (let i = 0; i < 8; i++) {
+        const mid = Math.sqrt(lo * hi);
+        const r = simulateRates(gate, mid, trials, 2001);
+        if (r.fail / trials >= 0.95) {
+          hi = mid;
+          at = r;
+        } else lo = mid;
+      }
+      t.push([nMax, paired ? 'paired' : 'unpaired', `${pct(aa.fail, trials)} / ${pct(aa.inconclusive, trials)}`, `${(hi * 100).toFixed(1)}%`, at.meanRepetitions.toFixed(1), ((Date.now() - t0) / 1000).toFixed(0)]);
+      process.stdout.write(`  MDE ${paired ? 'paired' : 'unpaired'} ${nMax}: ${(hi * 100).toFixed(1)}%\n`);
+    }
+  }
+  process.stdout.write(`MDE curve (${trials} gates per point, alpha ${DEFAULTS.alpha}, all ${'`ab`'} gates adaptive from ${runs}):\n` + t.toString() + '\n');
 }
 
 /** A real `headgate` command; returns exit code, stdout and wall seconds. */
