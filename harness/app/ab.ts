@@ -9,7 +9,8 @@ import { checkKnobName } from '../lib/confine.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
 import type { RunRecord, VariantDef } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
-import { compareRun, runAsReference, undecidedVariants, type CompareOptions } from '../verdict/compare.js';
+import type { CompareOptions } from '../verdict/compare.js';
+import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js';
 import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
 import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
@@ -114,11 +115,13 @@ async function abVariants(g: GateOptions, a: string, b: string, suite: SuiteT, c
   let code: number = ExitCode.Infrastructure;
   try {
     const cmp: CompareOptions = { ...(await compareOptionsFor(g, profile)), referenceVariant: a, sameSession: true };
-    // B is undecided: both variants get the added repetitions, so they stay interleaved.
-    const adaptive = adaptiveParams(cmp, (rec, s) => (undecidedVariants(variantView(rec, s, b), s, runAsReference(rec), cmp).includes(b) ? [a, b] : []));
+    // B is undecided: both variants get the added repetitions, so they stay interleaved. A and B
+    // ran in the same rounds, so each B repetition is judged against the A repetition of its
+    // round (paired: drift within the session cancels).
+    const adaptive = adaptiveParams(cmp, (rec, s) => (undecidedPairedVariants(variantView(rec, s, b), s, rec, cmp).includes(b) ? [a, b] : []));
     const progress = createProgress({ quiet: ctx.quiet });
     const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings: { ...settingsOf(g), profile }, suites: [suite], signal: ctx.signal, progress, fingerprint, adaptive });
-    record.comparison = compareRun(variantView(record, sid, b), runAsReference(record), cmp);
+    record.comparison = comparePairedRun(variantView(record, sid, b), record, cmp);
     const bDef = suite.manifest.variants.find((v) => v.id === b)!;
     record.comparison.summary = `B (${b}${b.endsWith('+b') ? `: ${bDef.description}` : ''}) against A (${a}): ${record.comparison.summary}`;
     await saveRun(runDir, record);
@@ -180,7 +183,8 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
         undecided: () => {
           const { A, B } = joined();
           for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks: [...looks], stoppedBy: 'settled' };
-          return undecidedVariants(B, sid, runAsReference(A), cmp);
+          // Blocks ran in the same rounds on both sides: repetition k of block j pairs with its counterpart.
+          return undecidedPairedVariants(B, sid, A, cmp);
         },
         add: async (_ids, _k, n) => {
           ctx.log(`A/B undecided after ${n} repetitions per side: another round`);
@@ -191,7 +195,7 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
     }
     const { A, B } = joined();
     for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks, stoppedBy };
-    B.comparison = compareRun(B, runAsReference(A), cmp);
+    B.comparison = comparePairedRun(B, A, cmp);
     B.comparison.summary = `B (${hb.name}, ${B0.fingerprint.kernelRelease}) against A (${ha.name}, ${A0.fingerprint.kernelRelease}): ${B.comparison.summary}`;
     const runDir = path.resolve(g.out, B.runId);
     await mkdir(runDir, { recursive: true });
