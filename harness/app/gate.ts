@@ -85,7 +85,7 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       const files = await loadBaselines(settings.baselinesDir, opened.profile, suites.map((s) => s.manifest.id));
       reference = baselinesAsReference(files, settings.baselinesDir, opened.profile);
       if (!reference && g.requireBaseline) {
-        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline; a rollout requires one unless its plan's gate block says requireBaseline: false)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
+        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
     // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.

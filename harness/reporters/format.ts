@@ -38,7 +38,10 @@ export function verdictWithMde(c: MetricComparison, verdict: string = c.verdict)
 
 /** One-line statement of a metric verdict, used as Allure status message and JUnit failure text. */
 export function verdictLine(c: MetricComparison): string {
-  return `${verdictWithMde(c, `${c.verdict}${c.gating ? '' : ' (informational)'}`)}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}`;
+  // The verdict leads (Allure groups and CI annotations match on "regressed: <title>"); what the
+  // comparison could have detected closes the line.
+  const m = mdeText(c);
+  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}${m ? `; ${m}` : ''}`;
 }
 
 /** Marker used in terminals and Markdown. */
