@@ -29,12 +29,12 @@ interface Scenario {
   maxSec: number;
 }
 
-const quick = ['--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--objects-mib', '8', '--cold-objects-mib', '64', '--no-adaptive'];
+const quick = ['--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--objects-mib', '8', '--cold-objects-mib', '64'];
 const SCENARIOS: Scenario[] = [
-  { id: 'sendfile+knob', what: 'local: nginx, a sysctl set around B (ab --b-knob)', args: ['ab', '--suite', 'sendfile', '--variant', 'sendfile-on', '--b-knob', 'net.ipv4.tcp_slow_start_after_idle=0', ...quick], minSec: 1, maxSec: 14 },
-  { id: 'io-sched', what: 'local: scratch file, loop device, I/O scheduler, fio', args: ['run', '--suite', 'io-sched', '--variant', 'none,mq-deadline', ...quick], minSec: 1, maxSec: 14 },
-  { id: 'tcp-stack', what: 'local: namespaces, veths, netem qdisc, nginx and iperf3 in namespaces, host sysctls', args: ['run', '--suite', 'tcp-stack', '--variant', 'cubic,bbr', ...quick], minSec: 1, maxSec: 16 },
-  { id: 'netns', what: 'netns target: lab namespaces, sshd, nginx over ssh, work directories', args: ['run', '--target', 'netns:faults', '--suite', 'sendfile', '--variant', 'sendfile-on', ...quick], minSec: 1, maxSec: 16 },
+  { id: 'sendfile+knob', what: 'local: nginx, a sysctl set around B (ab --b-knob)', args: ['ab', '--suite', 'sendfile', '--variant', 'sendfile-on', '--b-knob', 'net.ipv4.tcp_slow_start_after_idle=0', '--no-adaptive', ...quick], minSec: 0.5, maxSec: 7 },
+  { id: 'io-sched', what: 'local: scratch file, loop device, I/O scheduler, fio', args: ['run', '--suite', 'io-sched', '--variant', 'none,mq-deadline', ...quick], minSec: 0.5, maxSec: 7 },
+  { id: 'tcp-stack', what: 'local: namespaces, veths, netem qdisc, nginx and iperf3 in namespaces, host sysctls', args: ['run', '--suite', 'tcp-stack', '--variant', 'cubic,bbr', ...quick], minSec: 0.5, maxSec: 11 },
+  { id: 'netns', what: 'netns target: lab namespaces, sshd, nginx over ssh, work directories', args: ['run', '--target', 'netns:faults', '--suite', 'sendfile', '--variant', 'sendfile-on', ...quick], minSec: 0.5, maxSec: 8 },
   { id: 'qemu', what: 'qemu target: QEMU process, state directory with keys, guest over ssh (kTLS suite)', args: ['run', '--target', 'qemu:faults', '--suite', 'ktls', '--variant', 'userspace-tls13', ...quick], minSec: 2, maxSec: 60 },
 ];
 
@@ -66,7 +66,7 @@ async function snapshot(): Promise<Map<string, string[]>> {
   s.set('mounts', readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => /hg-|headgate|loop/.test(l)));
   // Processes headgate starts (by name), zombies excluded: PID 1 here may never reap them.
   const ps = await lines(sh`ps -eo pid=,stat=,comm=`);
-  s.set('processes', ps.filter((l) => /\b(nginx|iperf3|sshd|qemu-system-x86|fio)\b/.test(l) && !/\sZ/.test(l)).map((l) => l.split(/\s+/).slice(2).join(' ')));
+  s.set('processes', ps.filter((l) => /\b(nginx|iperf3|sshd|ssh|qemu-system-x86|fio)\b/.test(l) && !/\sZ/.test(l)).map((l) => l.split(/\s+/).slice(2).join(' ')));
   s.set('temp dirs', [...ls('/tmp', /^hg-/), ...ls('/var/tmp', /^headgate-/), ...ls('/var/lib/headgate/scratch', /./)]);
   return s;
 }
@@ -118,7 +118,7 @@ async function main() {
       const n = Math.max(1, Math.round((total * weight(sc)) / wsum));
       const row = { scenario: sc.id, what: sc.what, kills: 0, finished: 0, before: 0, after: 0, examples: [] as string[], sec: 0 };
       const t0 = Date.now();
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; row.kills < n && i < 2 * n; i++) {
         const base = await snapshot();
         const sec = sc.minSec + rand() * (sc.maxSec - sc.minSec);
         const r = await runAndKill(sc.args, sec, out);
@@ -132,7 +132,7 @@ async function main() {
         const still = diff(base, await snapshot());
         row.after += still.length;
         if (still.length && row.examples.length < 3) row.examples.push(`kill at ${sec.toFixed(1)} s: ${still.slice(0, 3).join('; ')}`);
-        process.stderr.write(`${sc.id} ${i + 1}/${n}: ${r.killed ? `killed at ${sec.toFixed(1)} s` : `finished (exit ${r.code}) before ${sec.toFixed(1)} s`}; leftovers ${left.length} -> ${still.length}\n`);
+        process.stderr.write(`${sc.id} ${i + 1} (kill ${row.kills}/${n}): ${r.killed ? `killed at ${sec.toFixed(1)} s` : `finished (exit ${r.code}) before ${sec.toFixed(1)} s`}; leftovers ${left.length} -> ${still.length}\n`);
       }
       row.sec = (Date.now() - t0) / 1000;
       rows.push(row);

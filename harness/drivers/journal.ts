@@ -60,6 +60,13 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       await t.exec(['rm', '-rf', '--one-file-system', u.path]);
       return;
     }
+    case 'ssh-master': {
+      if (!/^\/tmp\/hg-ssh-[0-9a-f]+$/.test(u.controlPath)) throw inputError(`journal: ${u.controlPath} is not headgate's ssh control socket`);
+      // `-O exit` talks to the master through the socket; the destination is not contacted.
+      await t.exec(['ssh', '-o', `ControlPath=${u.controlPath}`, '-O', 'exit', 'headgate-master'], { allowFail: true, timeoutMs: 10_000 });
+      await t.exec(['rm', '-f', u.controlPath], { allowFail: true });
+      return;
+    }
     case 'kill-group': {
       if (!(Number.isInteger(u.pid) && u.pid > 1)) throw inputError(`journal: pid ${u.pid} refused`);
       if (t.kind === 'local') {

@@ -27,7 +27,9 @@ export type UndoAction =
   /** Remove a file or directory headgate created (only under headgate's own roots). */
   | { kind: 'rm'; path: string }
   /** Kill a process group headgate started, if its leader is still the same process (pid and start time). */
-  | { kind: 'kill-group'; pid: number; start: string };
+  | { kind: 'kill-group'; pid: number; start: string }
+  /** Stop the ssh master connection (ControlPersist) behind this control socket and remove the socket. */
+  | { kind: 'ssh-master'; controlPath: string };
 
 /** Which process made a change: a journal entry is replayed only when its owner is gone. */
 export interface Owner {

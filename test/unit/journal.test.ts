@@ -54,13 +54,14 @@ describe('the restore journal', () => {
         { id: '1', at: 'x', owner: { ...SELF, pid: 999_999_999 }, label: 'evil rm', undo: { kind: 'rm', path: '/etc' } },
         { id: '2', at: 'x', owner: { ...SELF, pid: 999_999_999 }, label: 'evil sysfs', undo: { kind: 'write', path: '/sys/../etc/passwd', value: 'x' } },
         { id: '3', at: 'x', owner: { ...SELF, pid: 999_999_999 }, label: 'evil ns', undo: { kind: 'netns-del', name: 'production' } },
+        { id: '4', at: 'x', owner: { ...SELF, pid: 999_999_999 }, label: 'evil socket', undo: { kind: 'ssh-master', controlPath: '/etc/passwd' } },
       ]
         .map((x) => JSON.stringify(x))
         .join('\n') + '\n',
     );
     const r = await replayJournal(j, new LocalTarget(), () => {});
     expect(r.restored).toEqual([]);
-    expect(r.failed).toHaveLength(3);
+    expect(r.failed).toHaveLength(4);
     expect(existsSync('/etc/passwd')).toBe(true);
   });
 

@@ -1,4 +1,4 @@
-import type { Journal } from '../../lib/journal.js';
+import { localJournal, type Journal } from '../../lib/journal.js';
 import { RemoteJournal } from '../journal.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -235,6 +235,11 @@ export class SshTarget implements Target {
     // ConnectTimeout covers the TCP connect only; a forwarder that accepts for a host that never
     // answers (QEMU user networking) would hang on the banner: the whole login has a deadline too.
     const limit = timeoutMs ?? ((this.spec.connectTimeoutSec ?? 10) + 10) * 1000;
+    // The first ssh starts a master that outlives this process by ControlPersist: journaled on this
+    // machine, so a SIGKILLed harness leaves no master (nor its socket) behind.
+    this.masterEntry ??= await localJournal()
+      .record(`stop the ssh master for ${this.where}`, { kind: 'ssh-master', controlPath: this.controlPath })
+      .catch(() => undefined);
     const r = await this.runSsh('id -u', { timeoutMs: limit });
     if (r.code !== 0) throw r.stderr.trim() ? await this.sshError(r.stderr) : infraError(`target ${this.name}: no ssh login to ${this.where} within ${Math.round(limit / 1000)} s`);
     const uid = r.stdout.trim();
@@ -388,10 +393,14 @@ export class SshTarget implements Target {
   async close(): Promise<void> {
     for (const c of this.children) killProcessGroup(c.pid, 'SIGKILL');
     this.children.clear();
-    if (!this.connected) return;
-    this.connected = false;
-    await runCommand(['ssh', ...this.sshArgs(['-O', 'exit'])]).catch(() => {});
+    if (this.connected) {
+      this.connected = false;
+      await runCommand(['ssh', ...this.sshArgs(['-O', 'exit'])]).catch(() => {});
+    }
+    if (this.masterEntry) await localJournal().done(this.masterEntry).catch(() => {});
+    this.masterEntry = undefined;
   }
+  private masterEntry?: string;
 }
 
 /** Parses `ssh:[user@]host[:port]` (a target given on the command line without an inventory). */
