@@ -76,6 +76,23 @@ export function remoteCommand(argv: string[], o: { sudo: boolean; timeoutSec?: n
   return words.map(shQuote).join(' ');
 }
 
+/** The marker line a pid-reporting remote command writes first on stderr. */
+const PID_MARK = 'headgate-remote-pid';
+
+/**
+ * A remote command that first reports its pid on stderr, then execs itself: that pid is the
+ * command's (or its sudo's/timeout's, which pass signals on), so Ctrl-C can stop it on the target.
+ */
+export function pidReporting(command: string): string {
+  return `sh -c 'echo "${PID_MARK} $$" >&2; exec "$@"' sh ${command}`;
+}
+
+/** The reported remote pid (if any) and the stderr without the marker line. */
+export function takeRemotePid(stderr: string): { pid: number | null; stderr: string } {
+  const m = new RegExp(`^${PID_MARK} (\\d+)\\n?`, 'm').exec(stderr);
+  return { pid: m ? Number(m[1]) : null, stderr: m ? stderr.replace(m[0], '') : stderr };
+}
+
 /** What an ssh failure (exit 255) means, from its stderr. */
 export function classifySshFailure(stderr: string): 'host-key-unknown' | 'host-key-changed' | 'auth' | 'unreachable' | 'dropped' | 'other' {
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(stderr)) return 'host-key-changed';
@@ -262,9 +279,18 @@ export class SshTarget implements Target {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const cmd = remoteCommand(argv, { sudo: this.sudo, timeoutSec: Math.ceil(timeoutMs / 1000) });
     let r: ExecResult = { stdout: '', stderr: '', code: -1 };
+    // With a signal (fio, iperf3), the command reports its remote pid, so an abort stops it on the target too.
+    const wrapped = opts.signal ? pidReporting(cmd) : cmd;
     for (let attempt = 0; attempt < 3; attempt++) {
-      r = await this.runSsh(cmd, { input: opts.input, timeoutMs: timeoutMs + 15_000, signal: opts.signal });
-      if (opts.signal?.aborted) break;
+      r = await this.runSsh(wrapped, { input: opts.input, timeoutMs: timeoutMs + 15_000, signal: opts.signal });
+      if (opts.signal) {
+        const { pid, stderr } = takeRemotePid(r.stderr);
+        r = { ...r, stderr };
+        if (opts.signal.aborted) {
+          if (pid) await this.runSsh(remoteCommand(['kill', '-TERM', String(pid)], { sudo: this.sudo }), { timeoutMs: 15_000 }).catch(() => undefined);
+          break;
+        }
+      }
       const kind = r.code === 255 ? classifySshFailure(r.stderr) : 'ok';
       if (kind !== 'dropped' && kind !== 'unreachable') break;
       await sleep(1000 * (attempt + 1));
