@@ -1,13 +1,13 @@
 import { metricSamples } from '../model/samples.js';
-import { decide, metricStats } from '../stats/compare.js';
+import { decide, metricStats, type MetricStats } from '../stats/compare.js';
 import { minExactP } from '../stats/mannwhitney.js';
 import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../stats/mde.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
-import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile } from './noise.js';
+import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile, type Threshold } from './noise.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
-import type { Comparison, Fingerprint, MetricComparison, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from '../model/types.js';
+import type { Comparison, Fingerprint, MetricComparison, MetricDef, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from '../model/types.js';
 
 /** Reference samples to compare a run against: a promoted baseline or another run. */
 export interface Reference {
@@ -155,6 +155,69 @@ function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number, fam
   return lookAlpha(plan, prev, n, last);
 }
 
+/** The client-bound rule for a throughput metric measured on these sides, or undefined when the load generator kept up. */
+export function clientBoundRule(unit: string, sides: string[]): string | undefined {
+  if (!clientBoundSensitive(unit) || sides.length === 0) return undefined;
+  return `client-bound: repetitions of ${sides.join(' and ')} saturated the load generator, so ${unit} measured the client, not the target; no verdict on this metric (add client capacity: --client, or fewer --connections)`;
+}
+
+/** The undecided comparison of one metric (everything but the verdict), shared by the unpaired and paired designs. */
+export function comparisonFields(
+  s: Pick<SuiteResult, 'id'>,
+  v: VariantResult,
+  refVariant: string,
+  m: MetricDef,
+  th: Threshold,
+  st: Pick<MetricStats, 'baselineMedian' | 'currentMedian' | 'relChange' | 'ciLow' | 'ciHigh' | 'pValue'>,
+  samples: { base: number[]; current: number[]; nBaseline: number; nCurrent: number },
+): Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'> {
+  return {
+    suite: s.id,
+    variant: v.id,
+    referenceVariant: refVariant,
+    metric: m.id,
+    title: m.title,
+    unit: m.unit,
+    direction: m.direction,
+    gating: m.gating,
+    noiseFloor: th.value,
+    thresholdSource: th.source,
+    ...(th.noise ? { noise: th.noise } : {}),
+    baselineMedian: st.baselineMedian,
+    currentMedian: st.currentMedian,
+    relChange: st.relChange,
+    ciLow: st.ciLow,
+    ciHigh: st.ciHigh,
+    pValue: st.pValue,
+    nBaseline: samples.nBaseline,
+    nCurrent: samples.nCurrent,
+    looks: v.adaptive?.looks.length ?? 1,
+    baselineSamples: samples.base,
+    currentSamples: samples.current,
+  };
+}
+
+/** Report order: suite, variant, then the suite's metric order with gating metrics first. */
+export function sortComparisons<T extends MetricComparison>(cs: T[]): T[] {
+  const order = (c: MetricComparison) => `${c.suite}\u0000${c.variant}\u0000${c.gating ? 0 : 1}`;
+  return cs.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+}
+
+/** The calibration a comparison used, as recorded in run.json. */
+export function noiseRecord(noise: NoiseProfile | null | undefined): Pick<Comparison, 'noise'> {
+  return noise ? { noise: { measuredAt: noise.measuredAt, target: noise.target, sessions: noise.sessions, runs: noise.runs } } : {};
+}
+
+/** The variants of a suite to give more repetitions after an interim look: some gating metric unsettled, none regressed. */
+export function undecidedOf(suite: Pick<SuiteResult, 'variants'>, decided: { variant: string; verdict: string; settled: boolean }[]): string[] {
+  const out: string[] = [];
+  for (const v of suite.variants) {
+    const mine = decided.filter((d) => d.variant === v.id);
+    if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
+  }
+  return out;
+}
+
 type Raw = {
   c: Omit<MetricComparison, 'verdict' | 'rule' | 'pAdjusted'>;
   identical: boolean;
@@ -197,7 +260,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const entry = opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`];
         const th = thresholdFor(m, entry, opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
         const noise = mdeNoise(entry, opts.noise?.runs ?? 0, base, current);
-        const bound = clientBoundSensitive(m.unit) ? [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean) : [];
+        const unusable = clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean));
         raw.push({
           identical: st.identical,
           separatedWorse: st.separatedWorse,
@@ -206,33 +269,8 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
           lookAlpha: variantLookAlpha(opts, v, current.length, family, base.length),
           sigma: noise.sigma,
           sigmaSource: noise.source,
-          ...(bound.length
-            ? { unusable: `client-bound: repetitions of ${bound.join(' and ')} saturated the load generator, so ${m.unit} measured the client, not the target; no verdict on this metric (add client capacity: --client, or fewer --connections)` }
-            : {}),
-          c: {
-            suite: s.id,
-            variant: v.id,
-            referenceVariant: refVariant,
-            metric: m.id,
-            title: m.title,
-            unit: m.unit,
-            direction: m.direction,
-            gating: m.gating,
-            noiseFloor: th.value,
-            thresholdSource: th.source,
-            ...(th.noise ? { noise: th.noise } : {}),
-            baselineMedian: st.baselineMedian,
-            currentMedian: st.currentMedian,
-            relChange: st.relChange,
-            ciLow: st.ciLow,
-            ciHigh: st.ciHigh,
-            pValue: st.pValue,
-            nBaseline: base.length,
-            nCurrent: current.length,
-            looks: v.adaptive?.looks.length ?? 1,
-            baselineSamples: base,
-            currentSamples: current,
-          },
+          ...(unusable ? { unusable } : {}),
+          c: comparisonFields(s, v, refVariant, m, th, st, { base, current, nBaseline: base.length, nCurrent: current.length }),
         });
       }
       if (ref && !any) missing.push(`${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} has no samples for variant ${refVariant}`);
@@ -315,13 +353,7 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
   const m = Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant));
   // Not final: each metric is judged at its variant's current look; undecided means "add repetitions".
   const raw = collect([suite], ref, opts, [], m).filter((r) => r.c.gating);
-  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m);
-  const out: string[] = [];
-  for (const v of suite.variants) {
-    const mine = decided.filter((d) => d.variant === v.id);
-    if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
-  }
-  return out;
+  return undecidedOf(suite, decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m));
 }
 
 /** Why a run is inconclusive, by kind of reason, for the summary line. */
@@ -355,9 +387,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
       comparisons.push(c);
     }
   }
-  // Keep the report order stable: suite, variant, then the suite's metric order (gating first).
-  const order = (c: MetricComparison) => `${c.suite}\u0000${c.variant}\u0000${c.gating ? 0 : 1}`;
-  comparisons.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
   const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive });
@@ -380,7 +410,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
     reference: ref ? { kind: ref.kind, id: ref.id, profile: ref.profile, file: ref.file } : { kind: 'baseline', id: 'none' },
     alpha: opts.alpha,
     ...(opts.plan ? { plan: opts.plan } : {}),
-    ...(opts.noise ? { noise: { measuredAt: opts.noise.measuredAt, target: opts.noise.target, sessions: opts.noise.sessions, runs: opts.noise.runs } } : {}),
+    ...noiseRecord(opts.noise),
     comparisons,
     integrityFailures: integrity,
     fingerprintDifferences: ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options)] : [],

@@ -40,8 +40,12 @@ import {
 import { median } from '../stats/summary.js';
 import { fingerprintDifferences } from '../model/profile.js';
 import {
-  clientBoundSensitive,
+  clientBoundRule,
+  comparisonFields,
   infrastructureErrors,
+  noiseRecord,
+  sortComparisons,
+  undecidedOf,
   integrityFailures,
   optionDifferences,
   runVerdict,
@@ -352,43 +356,13 @@ function collectPaired(
           opts.minEffect ?? DEFAULT_MIN_EFFECT,
           opts.sameSession,
         );
-        const bound = clientBoundSensitive(m.unit)
-          ? [
-              v.repetitions.some((r) => r.clientBound) ? 'B' : '',
-              rv?.repetitions.some((r) => r.clientBound) ? 'A' : '',
-            ].filter(Boolean)
-          : [];
+        const unusable = clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean));
         raw.push({
           st,
           lookAlpha: variantLookAlpha(opts, v, v.repetitions.length, family),
-          ...(bound.length
-            ? {
-                unusable: `client-bound: repetitions of ${bound.join(' and ')} saturated the load generator, so ${m.unit} measured the client, not the target; no verdict on this metric (add client capacity: --client, or fewer --connections)`,
-              }
-            : {}),
+          ...(unusable ? { unusable } : {}),
           c: {
-            suite: s.id,
-            variant: v.id,
-            referenceVariant: refVariant,
-            metric: m.id,
-            title: m.title,
-            unit: m.unit,
-            direction: m.direction,
-            gating: m.gating,
-            noiseFloor: th.value,
-            thresholdSource: th.source,
-            ...(th.noise ? { noise: th.noise } : {}),
-            baselineMedian: st.baselineMedian,
-            currentMedian: st.currentMedian,
-            relChange: st.relChange,
-            ciLow: st.ciLow,
-            ciHigh: st.ciHigh,
-            pValue: st.pValue,
-            nBaseline: st.nPairs,
-            nCurrent: st.nPairs,
-            looks: v.adaptive?.looks.length ?? 1,
-            baselineSamples: pairs.map((p) => p.a),
-            currentSamples: pairs.map((p) => p.b),
+            ...comparisonFields(s, v, refVariant, m, th, st, { base: pairs.map((p) => p.a), current: pairs.map((p) => p.b), nBaseline: st.nPairs, nCurrent: st.nPairs }),
             paired: {
               pairs: st.nPairs,
               zeros: st.zeros,
@@ -489,13 +463,7 @@ export function undecidedPairedVariants(
   if (!suite || !opts.plan) return [];
   const m = Math.max(1, pairedFamilySize(run, ref, opts.referenceVariant));
   const raw = collectPaired([suite], ref, opts, [], m).filter((r) => r.c.gating);
-  const decided = decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m);
-  const out: string[] = [];
-  for (const v of suite.variants) {
-    const mine = decided.filter((d) => d.variant === v.id);
-    if (mine.length && !mine.some((d) => d.verdict === 'regressed') && mine.some((d) => !d.settled)) out.push(v.id);
-  }
-  return out;
+  return undecidedOf(suite, decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m));
 }
 
 /**
@@ -530,8 +498,7 @@ export function comparePairedRun(
       comparisons.push(c);
     }
   }
-  const order = (c: MetricComparison) => `${c.suite}\u0000${c.variant}\u0000${c.gating ? 0 : 1}`;
-  comparisons.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
   const { verdict, exitCode } = runVerdict({
@@ -564,16 +531,7 @@ export function comparePairedRun(
     reference: { kind: 'run', id: ref.runId, profile: ref.profile },
     alpha: opts.alpha,
     ...(opts.plan ? { plan: opts.plan } : {}),
-    ...(opts.noise
-      ? {
-          noise: {
-            measuredAt: opts.noise.measuredAt,
-            target: opts.noise.target,
-            sessions: opts.noise.sessions,
-            runs: opts.noise.runs,
-          },
-        }
-      : {}),
+    ...noiseRecord(opts.noise),
     comparisons,
     integrityFailures: integrity,
     fingerprintDifferences: [
