@@ -10,21 +10,25 @@ export interface MannWhitneyResult {
   method: 'exact' | 'normal';
 }
 
-/** Average ranks (1-based) of the pooled values, ties sharing their mean rank. */
-function ranks(values: number[]): { ranks: number[]; tieTerm: number } {
+/** Midranks (1-based) of the values, ties sharing their mean rank, and the tie term sum(t^3 - t). */
+export function midranks(values: readonly number[]): { ranks: number[]; tieTerm: number; tieGroups: number } {
   const idx = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
   const r = new Array<number>(values.length);
   let tieTerm = 0;
-  for (let i = 0; i < idx.length; ) {
+  let tieGroups = 0;
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
     const avg = (i + j + 2) / 2;
     for (let k = i; k <= j; k++) r[idx[k][1]] = avg;
     const t = j - i + 1;
-    tieTerm += t * t * t - t;
+    if (t > 1) {
+      tieTerm += t * t * t - t;
+      tieGroups++;
+    }
     i = j + 1;
   }
-  return { ranks: r, tieTerm };
+  return { ranks: r, tieTerm, tieGroups };
 }
 
 const countsCache = new Map<string, readonly number[]>();
@@ -71,7 +75,7 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[]): MannWh
   const m = x.length;
   const n = y.length;
   if (m === 0 || n === 0) return { u: NaN, pValue: 1, pGreater: 1, pLess: 1, method: 'normal' };
-  const { ranks: r, tieTerm } = ranks([...x, ...y]);
+  const { ranks: r, tieTerm } = midranks([...x, ...y]);
   const rx = r.slice(0, m).reduce((a, b) => a + b, 0);
   // ux counts pairs where x beats y: small ux means y tends to be larger.
   const ux = rx - (m * (m + 1)) / 2;

@@ -17,7 +17,7 @@
  *    (Hollander-Wolfe 3.2, eq. 3.21). Exact coverage for continuous symmetric differences.
  * Pure functions; p-values are one-sided in the direction asked for.
  */
-import { normalCdf } from './mannwhitney.js';
+import { midranks, normalCdf } from './mannwhitney.js';
 
 /** Largest count of non-zero differences that gets the exact null distribution (2^50 < 2^53: counts stay exact). */
 export const EXACT_MAX_N = 50;
@@ -41,26 +41,8 @@ export interface SignedRankResult {
   method: 'exact' | 'normal';
 }
 
-/** Midranks (1-based) of the values, ties sharing their mean rank, and the tie term sum(t^3 - t). */
-export function midranks(values: readonly number[]): { ranks: number[]; tieTerm: number; tieGroups: number } {
-  const idx = values.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
-  const r = new Array<number>(values.length);
-  let tieTerm = 0;
-  let tieGroups = 0;
-  for (let i = 0; i < idx.length;) {
-    let j = i;
-    while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
-    const avg = (i + j + 2) / 2;
-    for (let k = i; k <= j; k++) r[idx[k][1]] = avg;
-    const t = j - i + 1;
-    if (t > 1) {
-      tieTerm += t * t * t - t;
-      tieGroups++;
-    }
-    i = j + 1;
-  }
-  return { ranks: r, tieTerm, tieGroups };
-}
+/** Midranks of the values (shared with Mann-Whitney: one ranking for both rank tests). */
+export { midranks };
 
 /**
  * Null distribution of 2*W+ for the given doubled (integer) ranks: counts[s] is the number of the
