@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { $ } from 'zx';
+import { mulberry32 } from '../harness/stats/shift.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'headgate.js');
@@ -37,18 +38,6 @@ const SCENARIOS: Scenario[] = [
   { id: 'netns', what: 'netns target: lab namespaces, sshd, nginx over ssh, work directories', args: ['run', '--target', 'netns:faults', '--suite', 'sendfile', '--variant', 'sendfile-on', ...quick], minSec: 0.5, maxSec: 8 },
   { id: 'qemu', what: 'qemu target: QEMU process, state directory with keys, guest over ssh (kTLS suite)', args: ['run', '--target', 'qemu:faults', '--suite', 'ktls', '--variant', 'userspace-tls13', ...quick], minSec: 2, maxSec: 60 },
 ];
-
-/** Seeded uniform [0,1) (mulberry32): the same seed kills at the same moments. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const lines = async (cmd: PromiseLike<{ stdout: string }>): Promise<string[]> => (await cmd).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 const ls = (dir: string, re: RegExp) => (existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).map((f) => `${dir}/${f}`) : []);
@@ -108,7 +97,8 @@ async function main() {
   // QEMU boots are slow: it gets a fifth of the others' kills.
   const weight = (s: Scenario) => (s.id === 'qemu' ? 0.2 : 1);
   const wsum = scenarios.reduce((a, s) => a + weight(s), 0);
-  const rand = rng(Number(values.seed));
+  // Seeded: the same seed kills at the same moments.
+  const rand = mulberry32(Number(values.seed));
   const out = mkdtempSync(path.join(os.tmpdir(), 'hg-faults-'));
   const rows: { scenario: string; what: string; kills: number; finished: number; before: number; after: number; examples: string[]; sec: number }[] = [];
   try {
