@@ -201,18 +201,12 @@ export interface PairedDecisionInput {
 }
 
 /** A paired decision: the verdict and its rule, the effect with its interval, p before and after adjustment. */
-export interface PairedDecision extends Decision {
-  relChange: number;
-  ciLow: number;
-  ciHigh: number;
-  pValue: number;
-  pWorse: number;
-  pBetter: number;
+export interface PairedDecision
+  extends Decision,
+    Pick<MetricStats, 'relChange' | 'ciLow' | 'ciHigh' | 'pValue' | 'pWorse' | 'pBetter' | 'baselineMedian' | 'currentMedian'> {
   pAdjusted: number;
   lookAlpha: number;
   nPairs: number;
-  baselineMedian: number;
-  currentMedian: number;
   stats: PairedStats;
 }
 
