@@ -35,15 +35,18 @@ export function keepFileSizeLimitAnError(): void {
 }
 function ignoreSignal(): void {}
 
-/** fsyncs a directory, so a file created, renamed or linked in it survives a crash or power loss. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** fsyncs a file or a directory (for a directory: so what was created, renamed or linked in it survives a crash). */
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await open(p, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
 }
+
+/** fsyncs a directory, so a file created, renamed or linked in it survives a crash or power loss. */
+export const fsyncDir = fsyncPath;
 
 /**
  * Writes data to a new hidden temp file beside `file` (`.NAME.<random>.tmp`, never read as NAME),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, truncate } from 'node:fs/promises';
 import { inputError } from '../model/errors.js';
-import { writeFailure } from './atomic.js';
+import { fsyncPath, writeFailure } from './atomic.js';
 
 // Append-only JSON-lines logs (rollout audit, bisect steps). One append is one line, fsynced
 // before it returns. A crash in the middle of an append leaves a torn last line: readers skip it
@@ -46,12 +46,7 @@ export async function repairJsonLines(file: string): Promise<string | null> {
   const keep = buf.lastIndexOf(0x0a) + 1;
   const torn = buf.subarray(keep).toString('utf8');
   await truncate(file, keep);
-  const w = await open(file, 'r+');
-  try {
-    await w.sync();
-  } finally {
-    await w.close();
-  }
+  await fsyncPath(file);
   return torn;
 }
 

@@ -1,11 +1,11 @@
 import { metricSamples } from '../model/samples.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDoc } from '../model/validate.js';
-import { fsyncDir, writeFailure, writeTempDurably } from '../lib/atomic.js';
+import { fsyncDir, fsyncPath, writeFailure, writeTempDurably } from '../lib/atomic.js';
 import type { Reference } from '../verdict/compare.js';
 import { integrityFailures } from '../verdict/compare.js';
 import { confineAs, safeName } from '../lib/confine.js';
@@ -109,12 +109,7 @@ async function keepInHistory(file: string, dest: string): Promise<void> {
     const tmp = path.join(dir, `.${path.basename(dest)}.tmp`);
     try {
       await copyFile(file, tmp);
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await fsyncPath(tmp);
       await rename(tmp, dest);
     } catch (e2) {
       await rm(tmp, { force: true });
