@@ -8,7 +8,7 @@ import type { RunRecord } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { loadNoise } from '../store/noise.js';
-import { compareRun, runAsReference, type Reference } from '../verdict/compare.js';
+import { compareRun, type Reference } from '../verdict/compare.js';
 import { latestCompleteAttempts, mergeRuns, type IgnoredAttempt } from '../verdict/merge.js';
 import { combineExitCodes, type AppContext } from './common.js';
 
@@ -61,4 +61,3 @@ export async function compareExisting(run: RunRecord, ref: Reference, g: GateOpt
   return compareRun(run, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect });
 }
 
-export { runAsReference };

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { compareExisting, runAsReference } from '../app/merge.js';
+import { compareExisting } from '../app/merge.js';
 import { saveRun } from '../engine/runner.js';
 import { inputError } from '../model/errors.js';
 import { verdictTable } from '../reporters/console.js';
 import { baselinesAsReference, readBaseline } from '../store/baselines.js';
-import type { Reference } from '../verdict/compare.js';
+import { runAsReference, type Reference } from '../verdict/compare.js';
 import { action, collect, loadRun, output } from './common.js';
 import { addOptions, resolveCommandOptions } from './options.js';
 

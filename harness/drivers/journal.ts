@@ -3,6 +3,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { leftovers, localJournal, ownerAlive, parseJournal, processStart, SELF, stateDir, type Journal, type JournalEntry, type JournalState, type UndoAction } from '../lib/journal.js';
 import { inputError } from '../model/errors.js';
+import { killProcessGroup } from '../lib/exec.js';
+import { deleteNamespace } from './net/lab.js';
 import type { Target } from './targets/target.js';
 
 /** Roots under which a journal may remove files: headgate's temp and state directories (and a remote target's work directory). */
@@ -36,10 +38,7 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
     }
     case 'netns-del': {
       if (!/^hg-[a-z0-9-]+$/.test(u.name)) throw inputError(`journal: namespace ${u.name} is not headgate's`);
-      const pids = await t.exec(['ip', 'netns', 'pids', u.name], { allowFail: true });
-      if (pids.code !== 0) return; // already gone
-      for (const p of pids.stdout.split(/\s+/).filter(Boolean)) await t.exec(['kill', '-KILL', p], { allowFail: true });
-      await t.exec(['ip', 'netns', 'del', u.name], { allowFail: true });
+      await deleteNamespace(t, u.name);
       return;
     }
     case 'link-del': {
@@ -72,11 +71,8 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       if (t.kind === 'local') {
         // Only the very process headgate started: a pid reused since then has another start time.
         if (processStart(u.pid) !== u.start) return;
-        try {
-          process.kill(-u.pid, 'SIGKILL');
-        } catch {
-          /* its group may be gone; the leader below */
-        }
+        // The group, then the leader in case it left its group.
+        killProcessGroup(u.pid, 'SIGKILL');
         try {
           process.kill(u.pid, 'SIGKILL');
         } catch {

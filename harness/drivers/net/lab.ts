@@ -86,12 +86,16 @@ export function freeLabSubnet(ipAddrAndRoutes: string): number | null {
 export async function removeStaleLabs(host: Target): Promise<string[]> {
   const listed = await host.exec(['ip', 'netns', 'list'], { allowFail: true });
   const stale = staleLabNamespaces(listed.stdout, pidAlive);
-  for (const ns of stale) {
-    const pids = await host.exec(['ip', 'netns', 'pids', ns], { allowFail: true });
-    for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) await host.exec(['kill', '-KILL', pid], { allowFail: true });
-    await host.exec(['ip', 'netns', 'del', ns], { allowFail: true });
-  }
+  for (const ns of stale) await deleteNamespace(host, ns);
   return stale;
+}
+
+/** Kills what runs in a namespace and deletes it (its veths and qdiscs go with it); a namespace already gone is fine. */
+export async function deleteNamespace(host: Target, ns: string): Promise<void> {
+  const pids = await host.exec(['ip', 'netns', 'pids', ns], { allowFail: true });
+  if (pids.code !== 0) return;
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) await host.exec(['kill', '-KILL', pid], { allowFail: true });
+  await host.exec(['ip', 'netns', 'del', ns], { allowFail: true });
 }
 
 /**
