@@ -5,7 +5,7 @@ import type { InventoryHost } from '../drivers/targets/inventory.js';
 import type { LoadClient } from '../engine/context.js';
 import { discoverSuites, selectSuites } from '../engine/discovery.js';
 import { checkOptions, executeRun, saveRun } from '../engine/runner.js';
-import { parseShard, shardWork, type Shard } from '../engine/shard.js';
+import { parseShard, shardWork, targetShards, type Shard } from '../engine/shard.js';
 import { createProgress } from '../lib/progress.js';
 import { ExitCode, inputError } from '../model/errors.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
@@ -121,6 +121,13 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
   }
 }
 
+/**
+ * How long a shard waits for a target that other shards of the same gate also gate (fewer
+ * targets than shards): long enough for the other shards' suites (a full gate of all suites
+ * takes about an hour), bounded so a dead holder still ends the job.
+ */
+export const SHARED_TARGET_WAIT_SEC = 3 * 3600;
+
 /** The outcome of run or gate over every selected target. */
 export interface GateResult {
   code: number;
@@ -143,19 +150,32 @@ export async function runGate(g: GateOptions, mode: GateMode, ctx: AppContext, o
   // --shard i/n: this agent's part of the target x suite work; the other agents compute the same split.
   const shard = g.shard ? parseShard(g.shard) : undefined;
   const work = new Map<string, string[] | undefined>(hosts.map((h) => [h.name, undefined]));
+  const shards = new Map<string, Shard>();
   let shardNote: string | undefined;
   if (shard) {
     const suiteIds = selectSuites(await discoverSuites(), g.suite).map((x) => x.manifest.id);
-    const mine = shardWork(hosts.map((h) => h.name), suiteIds, shard);
+    const names = hosts.map((h) => h.name);
+    const mine = shardWork(names, suiteIds, shard);
+    const owners = targetShards(names, suiteIds, shard.count);
     const units = hosts.length * suiteIds.length;
     shardNote = `shard ${shard.index}/${shard.count}: ${[...mine.entries()].map(([t, ss]) => `${t}: ${ss.join(', ')}`).join('; ') || 'nothing'} (${units} target x suite units in all)`;
     ctx.log(shardNote);
     if (mine.size === 0) return { code: ExitCode.Pass, outcomes: [], hosts: [], wallSec: 0, shardNote: `shard ${shard.index}/${shard.count} has no work: ${units} units over ${shard.count} shards` };
     hosts = hosts.filter((h) => mine.has(h.name));
-    for (const h of hosts) work.set(h.name, mine.get(h.name));
+    for (const h of hosts) {
+      work.set(h.name, mine.get(h.name));
+      const of = owners.get(h.name)!;
+      shards.set(h.name, { ...shard, targetShards: of });
+      // A target shared by several shards: they take its lock in turn instead of the second one
+      // failing with exit 3 (or gating while another agent's deploy hook reboots the box).
+      if (of.length > 1 && g.waitLock < SHARED_TARGET_WAIT_SEC) {
+        ctx.log(`${h.name} is gated by shards ${of.join(', ')} of ${shard.count}: waiting up to ${SHARED_TARGET_WAIT_SEC} s for its lock (more targets than shards gives each agent hosts of its own)`);
+      }
+    }
   }
+  const waitFor = (h: string) => ((shards.get(h)?.targetShards?.length ?? 1) > 1 ? { ...g, waitLock: Math.max(g.waitLock, SHARED_TARGET_WAIT_SEC) } : g);
   if (hosts.length === 1) {
-    const o = await gateOnTarget(hosts[0], g, mode, ctx, '', { suites: work.get(hosts[0].name), shard });
+    const o = await gateOnTarget(hosts[0], waitFor(hosts[0].name), mode, ctx, '', { suites: work.get(hosts[0].name), shard: shards.get(hosts[0].name) });
     onOutcome(o, '');
     return { code: o.code, outcomes: [o], hosts: [hosts[0].name], wallSec: (Date.now() - t0) / 1000, shardNote };
   }
@@ -170,7 +190,7 @@ export async function runGate(g: GateOptions, mode: GateMode, ctx: AppContext, o
       const prefix = `[${h.name}] `;
       const s0 = Date.now();
       try {
-        const o = await gateOnTarget(h, g, mode, ctx, prefix, { suites: work.get(h.name), shard });
+        const o = await gateOnTarget(h, waitFor(h.name), mode, ctx, prefix, { suites: work.get(h.name), shard: shards.get(h.name) });
         outcomes.push(o);
         onOutcome(o, prefix);
       } catch (e) {

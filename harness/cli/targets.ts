@@ -4,6 +4,8 @@ import { inputError } from '../model/errors.js';
 import { openHost, resolveTargets } from '../drivers/targets/index.js';
 import { loadInventory } from '../drivers/targets/inventory.js';
 import { action } from './common.js';
+import { parseShard, shardWork } from '../engine/shard.js';
+import { discoverSuites, selectSuites } from '../engine/discovery.js';
 
 /** Registers `targets` (what the inventory holds) and `provision` (bring a VM target up and keep it). */
 export function registerTargets(program: Command): void {
@@ -12,11 +14,18 @@ export function registerTargets(program: Command): void {
     .description('list the inventory\'s targets and load clients (name, kind, address, groups, tags)')
     .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
     .option('--target <spec>', 'only the targets this spec names (e.g. group:canary)')
+    .option('--shard <i/n>', 'only the targets shard i of n gates (with --target: what `gate --target T --shard i/n` would gate)')
+    .option('--suite <ids>', 'with --shard: the suites the gate selects, comma-separated (default: all)', '')
     .option('--json', 'print as JSON')
     .action(
-      action(async (o: { inventory?: string; target?: string; json?: boolean }) => {
+      action(async (o: { inventory?: string; target?: string; shard?: string; suite: string; json?: boolean }) => {
         const inv = await loadInventory(o.inventory);
-        const targets = o.target ? await resolveTargets(o.target, o.inventory) : inv.targets;
+        let targets = o.target ? await resolveTargets(o.target, o.inventory) : inv.targets;
+        if (o.shard) {
+          if (!o.target) throw inputError('--shard needs --target: the shards deal out the targets of one --target spec');
+          const mine = shardWork(targets.map((t) => t.name), selectSuites(await discoverSuites(), o.suite.split(',').filter(Boolean)).map((s) => s.manifest.id), parseShard(o.shard));
+          targets = targets.filter((t) => mine.has(t.name));
+        }
         const clients = o.target ? [] : (inv.clients ?? []);
         if (o.json) {
           process.stdout.write(JSON.stringify({ inventory: inv.file ?? null, targets, clients }, null, 2) + '\n');

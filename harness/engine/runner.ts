@@ -41,7 +41,7 @@ export interface RunParams {
   /** Every suite the command line selected, when this run is a shard of them (for --variant checks). */
   selectedSuites?: Suite[];
   /** The shard of a `--shard i/n` run, recorded in run.json. */
-  shard?: { index: number; count: number };
+  shard?: { index: number; count: number; targetShards?: number[] };
   /** The target's fingerprint when the caller already read it (gate does, to find the profile). */
   fingerprint?: Fingerprint;
   /** Adaptive repetitions (gate): keep adding rounds while a comparison is undecided, within a budget. */
@@ -74,7 +74,7 @@ export interface RunIo {
   /** Calls fn after ms (a step deadline); returns how to cancel it. */
   setTimer(ms: number, fn: () => void): () => void;
   /** Takes the target's lock (one run per machine), waiting up to waitSec for a held one. */
-  lock(target: Target, runId: string, waitSec: number): Promise<TargetLock>;
+  lock(target: Target, runId: string, waitSec: number, log: (line: string) => void): Promise<TargetLock>;
   /** Undoes what dead runs left on the target (its restore journal), once its lock is held. */
   replay(target: Target, log: (line: string) => void): Promise<void>;
 }
@@ -184,7 +184,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   try {
     // Inside the try: a target held by another run still leaves this run.json finished (incomplete).
     // One run per machine, the local one included; then what a dead run left is undone first.
-    lock = await io.lock(target, runId, p.waitLockSec ?? 0);
+    lock = await io.lock(target, runId, p.waitLockSec ?? 0, (l) => progress.log(l));
     await io.replay(target, (l) => progress.log(l));
     const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
     const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);

@@ -47,7 +47,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'inventory', kind: 'string', group: 'target', arg: '<file>', schema: str(), help: 'inventory of targets and clients (default: inventory.yaml if present)' },
   { key: 'parallel', kind: 'int', group: 'target', arg: '<n>', default: 4, schema: { type: 'integer', minimum: 1, maximum: 64 }, help: 'with several targets: how many run at once' },
   { key: 'shard', kind: 'string', group: 'target', arg: '<i/n>', schema: { type: 'string', pattern: '^[1-9][0-9]*/[1-9][0-9]*$' },
-    help: 'run only shard i of n of the target x suite work (CI agents split a gate; `headgate merge` joins the runs)' },
+    help: 'run only shard i of n of the work: whole targets per shard when there are at least n, else target x suite units (shards sharing a target wait for its lock); `headgate merge` joins the runs' },
   { key: 'waitLock', kind: 'number', group: 'target', arg: '<sec>', default: 0, plan: true, schema: { type: 'number', minimum: 0, maximum: 86400 },
     help: 'wait up to this many seconds for a target another run holds (0: exit 3 at once, naming the holder)' },
   { key: 'client', kind: 'list', group: 'target', arg: '<spec>', default: [], schema: { type: 'array', items: str() },

@@ -222,7 +222,7 @@ export interface RunRecord {
   finishedAt?: string;
   target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[] };
   /** Which shard of a `--shard i/n` run this is. */
-  shard?: { index: number; count: number };
+  shard?: { index: number; count: number; targetShards?: number[] };
   /** Run ids this run was merged from (`headgate merge`). */
   mergedFrom?: string[];
   profile: string;

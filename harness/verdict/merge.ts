@@ -81,10 +81,15 @@ export function mergeRuns(runs: RunRecord[], newRunId: string): RunRecord {
   const shards = runs.map((r) => r.shard?.index).filter((x): x is number => x !== undefined);
   if (new Set(shards).size !== shards.length) throw inputError(`merge: shard ${shards.find((x, i) => shards.indexOf(x) !== i)} given twice`);
   const count = first.shard?.count;
-  if (count !== undefined && runs.length !== count) {
-    const missing = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !shards.includes(i));
-    throw inputError(`merge: ${runs.length} of ${count} shards given; missing shard ${missing.join(', ')}`);
+  // The shards that gate this target: all of them when targets were split by suite, one when
+  // whole targets were dealt to shards (runs from before targetShards existed: all).
+  const expected = first.shard ? (first.shard.targetShards ?? Array.from({ length: count! }, (_, i) => i + 1)) : [];
+  const missing = expected.filter((i) => !shards.includes(i));
+  if (missing.length) {
+    throw inputError(`merge: ${runs.length} of ${expected.length} shards of target ${first.target.name} given; missing shard ${missing.join(', ')}`);
   }
+  const stray = shards.filter((i) => !expected.includes(i));
+  if (stray.length) throw inputError(`merge: run of shard ${stray[0]}/${count} for target ${first.target.name}, which that shard does not gate (shards ${expected.join(', ')} do)`);
   const order = first.options.suites.length ? first.options.suites : [...seen.keys()].sort();
   const suites = runs.flatMap((r) => r.suites).sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const rank = { complete: 0, incomplete: 1, interrupted: 2, running: 3 } as const;

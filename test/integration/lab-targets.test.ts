@@ -114,6 +114,35 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
     }
   }, 60_000);
 
+  it('two shards started at the same moment against the same target both complete: the second waits for the lock', async () => {
+    // Two "CI agents" of one gate and one shared appliance: fewer targets than shards, so both
+    // gate it, one after the other (the load never overlaps: the lock is held for the whole run).
+    const inv = await inventory();
+    const args = (i: number) => ['gate', '--inventory', inv, '--target', 'lab-01', '--suite', 'sendfile,ktls', '--variant', 'sendfile-on,userspace-tls13', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--shard', `${i}/2`, '--out', path.join(work, `shard-${i}`), '--baselines', noBaselines, '--json'];
+    const [a, b] = [startCli(args(1)), startCli(args(2))];
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    expect(ra.code, ra.stderr).toBe(0);
+    expect(rb.code, rb.stderr).toBe(0);
+    const runs = await Promise.all([ra, rb].map((r) => readRun(JSON.parse(r.stdout).runDir)));
+    expect(runs.map((r) => r.shard)).toEqual([1, 2].map((index) => ({ index, count: 2, targetShards: [1, 2] })));
+    expect(runs.map((r) => r.suites.map((s) => s.id))).toEqual([['sendfile'], ['ktls']]);
+    for (const r of runs) expect(r.status).toBe('complete');
+    // Exactly one of them found the target held and waited for it, then took it.
+    const waited = [ra, rb].filter((r) => /target lab-01: locked by run .*: waiting up to \d+ s for it/.test(r.stderr));
+    expect(waited).toHaveLength(1);
+    expect(waited[0].stderr).toMatch(/target lab-01: lock taken after waiting \d+ s/);
+    // Their repetitions never overlapped in time.
+    const spans = runs.map((r) => r.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.map((x) => [Date.parse(x.startedAt), Date.parse(x.startedAt) + x.durationMs]))));
+    const [first, second] = spans[0][0][0] < spans[1][0][0] ? spans : [spans[1], spans[0]];
+    expect(Math.min(...second.map((x) => x[0]))).toBeGreaterThanOrEqual(Math.max(...first.map((x) => x[1])));
+    // Merged, the two shards make one run of the target with both suites.
+    const m = await cli(['merge', JSON.parse(ra.stdout).runDir, JSON.parse(rb.stdout).runDir, '--out', path.join(work, 'shard-merged'), '--baselines', noBaselines, '--json']);
+    expect(m.code, m.stderr).toBe(0);
+    const merged = await readRun(JSON.parse(m.stdout).runs[0].runDir);
+    expect(merged.suites.map((s) => s.id)).toEqual(['sendfile', 'ktls']);
+    expect(existsSync(path.join(work, 'remote-work', 'lock'))).toBe(false);
+  }, 300_000);
+
   it('an ssh drop in the middle of a suite is exit 3 with the partial run kept and marked incomplete', async () => {
     // A lab of its own: this test kills its sshd.
     const own = new CleanupStack();

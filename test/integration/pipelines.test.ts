@@ -41,6 +41,10 @@ describe('GitHub Actions workflow', () => {
     expect(runs('verdict')).toMatch(/npx headgate merge /);
     expect(runs('verdict')).toMatch(/GITHUB_STEP_SUMMARY/);
     expect(wf.jobs.verdict.needs).toBe('gate');
+    // The deploy hook runs once, before any shard: a shard's deploy would reboot hosts another shard gates.
+    expect(wf.jobs.gate.needs).toBe('deploy');
+    expect(runs('deploy')).toMatch(/deploy\.sh os-build "\$TARGET"/);
+    expect(runs('gate')).not.toMatch(/deploy/);
   });
 
   it('retries only infrastructure errors (3), never a regression (1)', async () => {
@@ -94,6 +98,11 @@ describe('Jenkinsfile', () => {
     const values = /name 'SHARD'\s+values ([^\n]+)/.exec(text)![1].split(',').map((v) => Number(v.trim().replace(/'/g, '')));
     expect(values).toEqual(Array.from({ length: shards }, (_, i) => i + 1));
     expect(text).toMatch(/npx headgate gate .*--shard \$\{shard\}\/\$\{shards\}/s);
+    // One deploy stage before the shards' matrix, none inside it.
+    const deployAt = text.indexOf("stage('Deploy (user hook)')");
+    expect(deployAt).toBeGreaterThan(0);
+    expect(deployAt).toBeLessThan(text.indexOf("stage('Gate')"));
+    expect(text.slice(text.indexOf("stage('Gate')"), text.indexOf("stage('Verdict')"))).not.toMatch(/deploy\.sh/);
     expect(text).toMatch(/npx headgate merge /);
     expect(text).toMatch(/junit .*merged\/\*\/junit\.xml/);
     expect(text).toMatch(/allure .*merged\/\*\/allure-results/);

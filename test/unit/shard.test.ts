@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
 import { mergeRuns } from '../../harness/verdict/merge.js';
-import { parseShard, shardWork } from '../../harness/engine/shard.js';
+import { parseShard, shardWork, targetShards } from '../../harness/engine/shard.js';
 import type { RunRecord } from '../../harness/model/types.js';
 import { mulberry32 } from '../../harness/stats/shift.js';
 import { makeRun } from '../helpers/records.js';
@@ -34,8 +34,23 @@ describe('--shard i/n', () => {
       for (const [t, ss] of w) for (const s of ss) seen.push(`${t}/${s}`);
     }
     expect(seen.sort()).toEqual(targets.flatMap((t) => suites.map((s) => `${t}/${s}`)).sort());
-    // Balanced: 15 units over 4 shards is 4, 4, 4, 3.
+    // Fewer targets than shards: units dealt round-robin, balanced (15 units over 4 shards is 4, 4, 4, 3).
     expect([1, 2, 3, 4].map((i) => [...shardWork(targets, suites, { index: i, count: 4 }).values()].flat().length)).toEqual([4, 4, 4, 3]);
+    expect(targetShards(targets, suites, 4).get('lab-01')).toEqual([1, 2, 3, 4]);
+  });
+  it('with at least as many targets as shards, no two shards share a host', () => {
+    const targets = ['lab-01', 'lab-02', 'lab-03', 'lab-04', 'lab-05'];
+    const suites = ['io-sched', 'ktls', 'sendfile'];
+    const owner = new Map<string, number>();
+    for (let i = 1; i <= 3; i++) {
+      for (const [t, ss] of shardWork(targets, suites, { index: i, count: 3 })) {
+        expect(owner.has(t), `${t} in shard ${owner.get(t)} and ${i}`).toBe(false);
+        owner.set(t, i);
+        expect(ss).toEqual(suites);
+      }
+    }
+    expect([...owner.keys()].sort()).toEqual(targets);
+    expect([...targetShards(targets, suites, 3).values()]).toEqual([[1], [2], [3], [1], [2]]);
   });
 });
 
@@ -64,7 +79,11 @@ describe('headgate merge', () => {
 
   it('refuses shards of another kernel, a missing shard, or a suite twice', () => {
     const [a, b, c] = split(unsplit);
-    expect(() => mergeRuns([a, b], 'm')).toThrow('merge: 2 of 3 shards given; missing shard 3');
+    expect(() => mergeRuns([a, b], 'm')).toThrow('merge: 2 of 3 shards of target local given; missing shard 3');
+    // A target dealt whole to one shard is complete with that shard alone; another shard's run of it is refused.
+    const whole = { ...unsplit, runId: 'shard-2', shard: { index: 2, count: 3, targetShards: [2] } };
+    expect(mergeRuns([whole], 'm').suites.map((x) => x.id)).toEqual(ids);
+    expect(() => mergeRuns([{ ...whole, suites: [] }, { ...a, shard: { index: 1, count: 3, targetShards: [2] } }], 'm')).toThrow(/shard 1\/3 for target local, which that shard does not gate/);
     expect(() => mergeRuns([a, b, { ...c, fingerprint: { ...c.fingerprint, kernelRelease: '6.2.0' } }], 'm')).toThrow(/run shard-3 has a different kernel/);
     expect(() => mergeRuns([a, { ...b, suites: a.suites }, c], 'm')).toThrow(/suite io-sched is in both run shard-1 and run shard-2/);
   });

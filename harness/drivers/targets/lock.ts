@@ -29,14 +29,26 @@ export function ownerIsStale(owner: LockOwner, thisHost: string, alive: (pid: nu
  * left by a dead run of this machine is taken over; any other held lock is exit 3 naming its
  * owner, unless `waitSec` allows waiting for it.
  */
-export async function acquireTargetLock(target: Target, runId: string, waitSec = 0, sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<TargetLock> {
-  const deadline = Date.now() + waitSec * 1000;
+export async function acquireTargetLock(
+  target: Target,
+  runId: string,
+  waitSec = 0,
+  log: (line: string) => void = () => {},
+  sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+): Promise<TargetLock> {
+  const t0 = Date.now();
+  const deadline = t0 + waitSec * 1000;
+  let waiting = false;
   for (;;) {
     try {
-      return await tryLock(target, runId);
+      const lock = await tryLock(target, runId);
+      if (waiting) log(`target ${target.name}: lock taken after waiting ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      return lock;
     } catch (e) {
       // --wait-lock: another run holds the target; wait for it (bounded) instead of failing.
       if (Date.now() >= deadline || !/locked by/.test((e as Error).message)) throw e;
+      if (!waiting) log(`${(e as Error).message.split(': ').slice(0, 2).join(': ')}: waiting up to ${waitSec} s for it`);
+      waiting = true;
       await sleepMs(Math.min(2000, Math.max(100, deadline - Date.now())));
     }
   }
