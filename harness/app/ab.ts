@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveTargets } from '../drivers/targets/index.js';
 import { discoverSuites, selectSuites } from '../engine/discovery.js';
@@ -7,7 +7,8 @@ import { createProgress } from '../lib/progress.js';
 import { ExitCode, infraError, inputError } from '../model/errors.js';
 import { checkKnobName } from '../lib/confine.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
-import type { RunRecord, VariantDef } from '../model/types.js';
+import type { AbBlocks, BootConfig, BootRecord, RunRecord, VariantDef } from '../model/types.js';
+import { median } from '../stats/summary.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import type { CompareOptions } from '../verdict/compare.js';
 import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js';
@@ -25,6 +26,9 @@ export interface AbSpec {
   bServerDirective?: string[];
   /** Kernel knobs NAME=VALUE that make B out of --variant. */
   bKnob?: string[];
+  /** Two boot configurations of one target (kernel A/B by reboot). */
+  aBoot?: BootConfig;
+  bBoot?: BootConfig;
 }
 
 /** An A/B session's outcome: B's run (with the comparison) and its reports. */
@@ -70,15 +74,18 @@ export function withSettings(v: VariantDef, directives: string[], knobs: string[
 const known = (suite: SuiteT) => suite.manifest.variants.map((x) => x.id).join(', ');
 
 /** Checks the A/B form and the suite before any target is contacted; returns the suite and the form. */
-async function plan(g: GateOptions, spec: AbSpec): Promise<{ suite: SuiteT; form: 'variants' | 'settings' | 'targets' }> {
+async function plan(g: GateOptions, spec: AbSpec): Promise<{ suite: SuiteT; form: 'variants' | 'settings' | 'targets' | 'boots' }> {
   const bySettings = !!(spec.bServerDirective?.length || spec.bKnob?.length);
   const byVariant = !!(spec.aVariant || spec.bVariant);
   const byTarget = !!(spec.aTarget || spec.bTarget);
-  if (Number(byVariant) + Number(byTarget) + Number(bySettings) !== 1) {
-    throw inputError('ab: give one of --a-variant X --b-variant Y (one target), --variant V with --b-server-directive/--b-knob (one target), or --a-target T1 --b-target T2 (one variant)');
+  const byBoot = !!(spec.aBoot || spec.bBoot);
+  if (Number(byVariant) + Number(byTarget) + Number(bySettings) + Number(byBoot) !== 1) {
+    throw inputError('ab: give one of --a-variant X --b-variant Y (one target), --variant V with --b-server-directive/--b-knob (one target), --a-target T1 --b-target T2 (one variant), or --a-boot C1 --b-boot C2 (one variant, one target rebooted between blocks)');
   }
   if (byVariant && !(spec.aVariant && spec.bVariant)) throw inputError('ab: --a-variant and --b-variant go together');
   if (byTarget && !(spec.aTarget && spec.bTarget)) throw inputError('ab: --a-target and --b-target go together');
+  if (byBoot && !(spec.aBoot && spec.bBoot)) throw inputError('ab: --a-boot and --b-boot go together');
+  if (byBoot && spec.aBoot!.label === spec.bBoot!.label) throw inputError(`ab: --a-boot and --b-boot are both ${spec.aBoot!.label}; for an A/A measurement use \`headgate calibrate\``);
   if (spec.aVariant && spec.aVariant === spec.bVariant) throw inputError(`ab: --a-variant and --b-variant are both ${spec.aVariant}; for an A/A measurement use \`headgate calibrate\``);
   const suites = selectSuites(await discoverSuites(), g.suite);
   if (suites.length !== 1) throw inputError(`ab: --suite must name exactly one suite (got ${suites.map((s) => s.manifest.id).join(', ') || 'all'})`);
@@ -88,7 +95,8 @@ async function plan(g: GateOptions, spec: AbSpec): Promise<{ suite: SuiteT; form
     if (v && !suite.manifest.variants.some((x) => x.id === v)) throw inputError(`ab: ${flag} ${v}: suite ${sid} has no such variant (known: ${known(suite)})`);
   }
   if (bySettings && g.variant.length !== 1) throw inputError(`ab: --b-server-directive/--b-knob need exactly one --variant of ${sid} (got ${g.variant.length})`);
-  return { suite, form: bySettings ? 'settings' : byVariant ? 'variants' : 'targets' };
+  if ((byTarget || byBoot) && g.variant.length > 1) throw inputError(`ab: blocks compare one variant of ${sid} (got --variant ${g.variant.join(',')})`);
+  return { suite, form: bySettings ? 'settings' : byVariant ? 'variants' : byBoot ? 'boots' : 'targets' };
 }
 
 /** An A/B session in one of its three forms; the exit code is B's verdict against A. */
@@ -102,6 +110,7 @@ export async function runAb(g: GateOptions, spec: AbSpec, ctx: AppContext): Prom
     return abVariants({ ...g, variant: [] }, base.id, b.id, s2, ctx);
   }
   if (form === 'variants') return abVariants(g, spec.aVariant!, spec.bVariant!, suite, ctx);
+  if (form === 'boots') return abBoots(g, spec.aBoot!, spec.bBoot!, suite, ctx);
   return abTargets(g, spec.aTarget!, spec.bTarget!, suite, ctx);
 }
 
@@ -133,12 +142,19 @@ async function abVariants(g: GateOptions, a: string, b: string, suite: SuiteT, c
   }
 }
 
+/** One side of an A/B by blocks: where its blocks run and what must happen before one (a reboot). */
+interface BlockSide {
+  label: 'A' | 'B';
+  opened: OpenedTarget;
+  /** Runs before each of this side's blocks; returns the index of the boot the block runs on. */
+  before?: () => Promise<number | undefined>;
+}
+
 /**
  * One variant on two targets: blocks of repetitions alternate A B B A A B ..., so drift in the
  * lab (a neighbour's load, thermal state) falls on both sides alike; more rounds while undecided.
  */
 async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: SuiteT, ctx: AppContext): Promise<AbResult> {
-  const sid = suite.manifest.id;
   const [ha] = await resolveTargets(aSpec, g.inventory);
   const [hb] = await resolveTargets(bSpec, g.inventory);
   const A0 = await openTarget(ha, g, ctx.log);
@@ -147,68 +163,137 @@ async function abTargets(g: GateOptions, aSpec: string, bSpec: string, suite: Su
   try {
     B0 = await openTarget(hb, g, ctx.log);
     if (A0.profile !== B0.profile) throw inputError(`ab: --a-target ${ha.name} is profile ${A0.profile} but --b-target ${hb.name} is ${B0.profile}: A/B of kernels needs the same hardware profile`);
-    // Blocks of 2 repetitions (the fewest a run takes); as many rounds as --runs asks for.
-    const block = 2;
-    const options = { ...runOptionsOf(g), runs: block };
-    // Two boxes differ by more than time: their offset is like a session's, so the drift threshold stays.
-    const cmp = await compareOptionsFor(g, A0.profile);
-    const maxRuns = cmp.plan?.nMax ?? g.runs;
-    const blocksA: RunRecord[] = [];
-    const blocksB: RunRecord[] = [];
-    const t0 = Date.now();
-    const joined = () => ({ A: concatRuns(blocksA, newRunId()), B: concatRuns(blocksB, newRunId()) });
-    const settings = { ...settingsOf(g), profile: A0.profile };
-    let round = 0;
-    // One round: a block on each side, the order alternating (A B, then B A) so drift falls on both.
-    const addRound = async () => {
-      const sides: [OpenedTarget, RunRecord[], string][] = [[A0, blocksA, 'A'], [B0!, blocksB, 'B']];
-      for (const [t, into, label] of round++ % 2 === 0 ? sides : sides.reverse()) {
-        const progress = createProgress({ quiet: ctx.quiet, prefix: `[${label} ${t.target.name}] ` });
-        const { record } = await executeRun({ waitLockSec: g.waitLock, target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
-        if (record.errors.length) throw infraError(`ab: block ${label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
-        into.push(record);
-      }
-      return block;
-    };
-    while (blocksB.length * block < g.runs) await addRound();
-    const looks = [blocksB.length * block];
-    let stoppedBy: StopReason = 'budget';
-    if (cmp.plan) {
-      ({ stoppedBy } = await lookLoop({
-        start: looks[0],
-        maxRuns,
-        batch: block,
-        maxExtraSec: cmp.plan.maxExtraSec ?? Infinity,
-        now: Date.now,
-        undecided: () => {
-          const { A, B } = joined();
-          for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks: [...looks], stoppedBy: 'settled' };
-          // Blocks ran in the same rounds on both sides: repetition k of block j pairs with its counterpart.
-          return undecidedPairedVariants(B, sid, A, cmp);
-        },
-        add: async (_ids, _k, n) => {
-          ctx.log(`A/B undecided after ${n} repetitions per side: another round`);
-          return addRound();
-        },
-        onLook: (_ids, n) => void looks.push(n),
-      }));
-    }
-    const { A, B } = joined();
-    for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks, stoppedBy };
-    B.comparison = comparePairedRun(B, A, cmp);
-    B.comparison.summary = `B (${hb.name}, ${B0.fingerprint.kernelRelease}) against A (${ha.name}, ${A0.fingerprint.kernelRelease}): ${B.comparison.summary}`;
-    const runDir = path.resolve(g.out, B.runId);
-    await mkdir(runDir, { recursive: true });
-    await saveRun(runDir, B);
-    await saveRun(path.resolve(g.out, A.runId), A);
-    ctx.log(`A/B: ${blocksA.length + blocksB.length} blocks in ${((Date.now() - t0) / 1000).toFixed(0)} s; A joined as run ${A.runId}`);
-    const out = await finish(B, runDir, g, ctx);
+    const B1 = B0;
+    const out = await abBlocks(g, suite, ctx, { form: 'targets', a: ha.name, b: hb.name, A: { label: 'A', opened: A0 }, B: { label: 'B', opened: B0 }, boots: [] }, (_A, B) =>
+      `B (${hb.name}, ${B1.fingerprint.kernelRelease}) against A (${ha.name}, ${A0.fingerprint.kernelRelease}): ${B.comparison!.summary}`);
     code = out.code;
     return out;
   } finally {
     await B0?.target.close({ failed: code !== ExitCode.Pass });
     await A0.target.close({ failed: code !== ExitCode.Pass });
   }
+}
+
+/**
+ * One variant on one target booted two ways (two kernels, or two kernel command lines): blocks
+ * alternate A B B A ..., and the target is rebooted (through its boot hook: QEMU boots the given
+ * kernel and command line, an ssh appliance runs its hook or FreeBSD's one-shot nextboot) before
+ * every block whose side differs from the running boot. The first block gets a boot of its own
+ * too, so both sides ran on kernels the harness booted the same way.
+ */
+async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: SuiteT, ctx: AppContext): Promise<AbResult> {
+  const hosts = await resolveTargets(g.target, g.inventory);
+  if (hosts.length !== 1) throw inputError(`--target ${g.target}: ab --a-boot/--b-boot reboots one target (got ${hosts.length})`);
+  const opened = await openTarget(hosts[0], g, ctx.log);
+  let code: number = ExitCode.Infrastructure;
+  try {
+    const t = opened.target;
+    if (!t.reboot) throw inputError(`ab: --a-boot/--b-boot: target ${t.name} (${t.kind}) cannot be rebooted by headgate; use a qemu, ssh (boot.hook or FreeBSD nextboot) or vagrant target`);
+    const boots: BootRecord[] = [];
+    let running: 'A' | 'B' | null = null;
+    // Each side's view of the target: the same box, with the fingerprint of the boot it runs on.
+    const sides = { A: { ...opened }, B: { ...opened } };
+    const bootInto = (side: 'A' | 'B') => async () => {
+      if (running !== side) {
+        ctx.log(`A/B: reboot ${boots.length + 1}: into ${side} (${side === 'A' ? a.label : b.label})`);
+        boots.push(await t.reboot!(side === 'A' ? a : b, side, ctx.log));
+        running = side;
+        sides[side].fingerprint = await (await t.os()).fingerprint();
+        const r = boots[boots.length - 1];
+        ctx.log(`A/B: ${side} is up after ${r.bootSec.toFixed(1)} s: ${r.kernelRelease}, ${r.cmdline}`);
+      }
+      return boots.length - 1;
+    };
+    const out = await abBlocks(g, suite, ctx, { form: 'boots', a: a.label, b: b.label, A: { label: 'A', opened: sides.A, before: bootInto('A') }, B: { label: 'B', opened: sides.B, before: bootInto('B') }, boots }, (_A, B) =>
+      `B (boot ${b.label}: ${sides.B.fingerprint.kernelRelease}) against A (boot ${a.label}: ${sides.A.fingerprint.kernelRelease}) on ${t.name}, ${boots.length} boots: ${B.comparison!.summary}`);
+    code = out.code;
+    return out;
+  } finally {
+    await opened.target.close({ failed: code !== ExitCode.Pass });
+  }
+}
+
+/**
+ * The block design both block forms share: blocks of 2 repetitions (the fewest a run takes), a
+ * round being a block of each side with the order alternating (A B, then B A), as many rounds as
+ * --runs asks for, then more while the paired comparison is undecided; repetition k of round j
+ * on one side is paired with its counterpart on the other.
+ */
+async function abBlocks(
+  g: GateOptions,
+  suite: SuiteT,
+  ctx: AppContext,
+  d: { form: AbBlocks['form']; a: string; b: string; A: BlockSide; B: BlockSide; boots: BootRecord[] },
+  summary: (A: RunRecord, B: RunRecord) => string,
+): Promise<AbResult> {
+  const sid = suite.manifest.id;
+  const block = 2;
+  const options = { ...runOptionsOf(g), runs: block };
+  // Two boxes (or two boots) differ by more than time: their offset is like a session's, so the drift threshold stays.
+  const cmp = await compareOptionsFor(g, d.A.opened.profile);
+  const maxRuns = cmp.plan?.nMax ?? g.runs;
+  const blocksA: RunRecord[] = [];
+  const blocksB: RunRecord[] = [];
+  const order: AbBlocks['blocks'] = [];
+  const t0 = Date.now();
+  const joined = () => ({ A: concatRuns(blocksA, newRunId()), B: concatRuns(blocksB, newRunId()) });
+  const settings = { ...settingsOf(g), profile: d.A.opened.profile };
+  let round = 0;
+  const addRound = async () => {
+    const sides: [BlockSide, RunRecord[]][] = [[d.A, blocksA], [d.B, blocksB]];
+    for (const [side, into] of round++ % 2 === 0 ? sides : sides.reverse()) {
+      const boot = await side.before?.();
+      const t = side.opened;
+      const progress = createProgress({ quiet: ctx.quiet, prefix: `[${side.label} ${d.form === 'boots' ? (side.label === 'A' ? d.a : d.b) : t.target.name}] ` });
+      const { record } = await executeRun({ waitLockSec: g.waitLock, target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
+      if (record.errors.length) throw infraError(`ab: block ${side.label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
+      into.push(record);
+      const v = record.suites[0]?.variants[0];
+      const medians = Object.fromEntries(Object.keys(v?.repetitions[0]?.metrics ?? {}).map((m) => [m, median(v!.repetitions.map((r) => r.metrics[m]))]));
+      order.push({ side: side.label, runId: record.runId, repetitions: v?.repetitions.length ?? 0, ...(boot !== undefined ? { boot } : {}), medians });
+    }
+    return block;
+  };
+  while (blocksB.length * block < g.runs) await addRound();
+  const looks = [blocksB.length * block];
+  let stoppedBy: StopReason = 'budget';
+  if (cmp.plan) {
+    ({ stoppedBy } = await lookLoop({
+      start: looks[0],
+      maxRuns,
+      batch: block,
+      maxExtraSec: cmp.plan.maxExtraSec ?? Infinity,
+      now: Date.now,
+      undecided: () => {
+        const { A, B } = joined();
+        for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks: [...looks], stoppedBy: 'settled' };
+        // Blocks ran in the same rounds on both sides: repetition k of block j pairs with its counterpart.
+        return undecidedPairedVariants(B, sid, A, cmp);
+      },
+      add: async (_ids, _k, n) => {
+        ctx.log(`A/B undecided after ${n} repetitions per side: another round`);
+        return addRound();
+      },
+      onLook: (_ids, n) => void looks.push(n),
+    }));
+  }
+  const { A, B } = joined();
+  // Each side's fingerprint is the one its blocks ran on (after a reboot: the booted kernel's).
+  A.fingerprint = d.A.opened.fingerprint;
+  B.fingerprint = d.B.opened.fingerprint;
+  for (const v of B.suites.flatMap((s) => s.variants)) v.adaptive = { looks, stoppedBy };
+  B.comparison = comparePairedRun(B, A, cmp);
+  B.abBlocks = { form: d.form, a: d.a, b: d.b, blocks: order, boots: d.boots };
+  B.comparison.summary = summary(A, B);
+  const runDir = path.resolve(g.out, B.runId);
+  await mkdir(runDir, { recursive: true });
+  // A VM's serial console, every boot of the session in it, goes with the joined run as evidence.
+  const con = d.B.opened.target.consoleLog;
+  if (con) await copyFile(con, path.join(runDir, 'console.log')).then(() => (B.target.console = 'console.log'), () => undefined);
+  await saveRun(runDir, B);
+  await saveRun(path.resolve(g.out, A.runId), A);
+  ctx.log(`A/B: ${blocksA.length + blocksB.length} blocks${d.boots.length ? `, ${d.boots.length} boots` : ''} in ${((Date.now() - t0) / 1000).toFixed(0)} s; A joined as run ${A.runId}`);
+  return finish(B, runDir, g, ctx);
 }
 
 async function finish(record: RunRecord, runDir: string, g: GateOptions, ctx: AppContext): Promise<AbResult> {

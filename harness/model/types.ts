@@ -232,6 +232,44 @@ export interface RunRecord {
   errors: string[];
   restoreFailures: string[];
   comparison?: Comparison;
+  /** An A/B by blocks (`ab --a-target/--b-target`, `ab --a-boot/--b-boot`): its blocks and boots. */
+  abBlocks?: AbBlocks;
+}
+
+/** A boot configuration of a kernel A/B on one box (`ab --a-boot/--b-boot`); every field optional: none is the target's own boot. */
+export interface BootConfig {
+  /** How the user named it (the flag's value). */
+  label: string;
+  /** QEMU: a kernel image path on this machine; FreeBSD: a kernel directory under /boot (nextboot -k). */
+  kernel?: string;
+  /** QEMU: an initrd path on this machine. */
+  initrd?: string;
+  /** Kernel command line arguments added to the target's own (QEMU; a boot hook gets them too). */
+  append?: string;
+}
+
+/** What one reboot brought up, as the guest itself reports it. */
+export interface BootRecord {
+  side: 'A' | 'B';
+  config: string;
+  /** Seconds from the reboot request until the target answered again. */
+  bootSec: number;
+  at: string;
+  kernelRelease: string;
+  kernelVersion: string;
+  /** The running kernel's command line (/proc/cmdline) or boot file (kern.bootfile). */
+  cmdline: string;
+  /** How the boot was made (e.g. "qemu -kernel ... -append ...", "nextboot -k kernel.b; shutdown -r now"). */
+  method: string;
+}
+
+/** The blocks of an A/B run by blocks, in the order they ran, with the boots between them. */
+export interface AbBlocks {
+  form: 'targets' | 'boots';
+  a: string;
+  b: string;
+  blocks: { side: 'A' | 'B'; runId: string; repetitions: number; boot?: number; medians: Record<string, number> }[];
+  boots: BootRecord[];
 }
 
 /** Effective options of a run (after config file and flags). */

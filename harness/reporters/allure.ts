@@ -11,7 +11,7 @@ import { confineAs } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
 import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../model/types.js';
 import { historyChart, samplesChart } from './chart.js';
-import { changeWithCi, fmt, mdeText, repsCell, thresholdCell, verdictLine } from './format.js';
+import { abBlockLines, abBootLines, changeWithCi, fmt, mdeText, repsCell, thresholdCell, verdictLine } from './format.js';
 import type { HistorySource, Reporter } from './reporter.js';
 
 /** A regular file (symlinks followed; the path is already confined to the run directory)? */
@@ -112,6 +112,26 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
     runtime.writeTest(uuid);
   }
 
+  // A kernel A/B by reboot (or two targets by blocks): the boots and blocks a reviewer checks first.
+  if (run.abBlocks) {
+    const ab = run.abBlocks;
+    const lines = [...abBootLines(run), ...abBlockLines(run)];
+    const uuid = runtime.startTest({
+      name: `A/B ${ab.form === 'boots' ? 'by reboot' : 'by blocks'}: ${ab.a} vs ${ab.b}`,
+      fullName: `headgate.ab.${ab.form}`,
+      labels: [{ name: 'parentSuite', value: run.profile }, { name: 'suite', value: 'A/B design' }, { name: 'host', value: run.fingerprint.hostname }],
+      parameters: params([{ name: 'A', value: ab.a }, { name: 'B', value: ab.b }]),
+      descriptionHtml: `<ul>${lines.map((l) => `<li>${escHtml(l)}</li>`).join('')}</ul>`,
+      start,
+      stage: Stage.FINISHED,
+      status: Status.PASSED,
+      statusDetails: { message: `${ab.blocks.length} blocks${ab.boots.length ? `, ${ab.boots.length} boots` : ''}, analysed paired` },
+    });
+    attachText(uuid, 'blocks and boots', JSON.stringify(ab, null, 2), 'application/json', 'json');
+    runtime.stopTest(uuid, { stop });
+    runtime.writeTest(uuid);
+  }
+
   for (const s of run.suites) {
     if (s.variants.length === 0) {
       const uuid = runtime.startTest({ name: `${s.title}`, fullName: `headgate.${s.id}`, labels: labels(s, 'whole suite'), parameters: params(), start, stage: Stage.FINISHED, status: Status.SKIPPED, statusDetails: { message: `skipped: ${s.reason}` } });
@@ -176,7 +196,7 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
                 '<table border="1" cellpadding="4" style="border-collapse:collapse;margin:6px 0"><tr><th></th><th>baseline (' + escHtml(cmp.referenceVariant) + ')</th><th>current (' + escHtml(cmp.variant) + ')</th></tr>',
                 `<tr><td>median</td><td>${fmt(cmp.baselineMedian)} ${escHtml(m.unit)}</td><td>${fmt(cmp.currentMedian)} ${escHtml(m.unit)}</td></tr>`,
                 `<tr><td>samples</td><td>${cmp.nBaseline}</td><td>${cmp.nCurrent}${(cmp.looks ?? 1) > 1 ? ` after ${cmp.looks} looks (adaptive repetitions)` : ''}</td></tr></table>`,
-                `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% distribution-free interval); one-sided Mann-Whitney p in the bad direction, Holm-adjusted: ${cmp.pAdjusted.toPrecision(3)} against this look's alpha ${cmp.lookAlpha?.toPrecision(2) ?? c!.alpha}.</p>`,
+                `<p>Change (Hodges-Lehmann, relative): ${changeWithCi(cmp)} (95% distribution-free interval); ${'paired' in cmp ? 'one-sided Wilcoxon signed-rank p of the within-pair log ratios' : 'one-sided Mann-Whitney p'} in the bad direction, Holm-adjusted: ${cmp.pAdjusted.toPrecision(3)} against this look's alpha ${cmp.lookAlpha?.toPrecision(2) ?? c!.alpha}.</p>`,
                 `<p>Threshold ${(cmp.noiseFloor * 100).toFixed(1)}%: ${escHtml(cmp.thresholdSource ?? 'suite noise floor')}.${cmp.noise ? ` Measured A/A noise of this metric: ${(cmp.noise.cv * 100).toFixed(1)}% per repetition, ${(cmp.noise.drift * 100).toFixed(1)}% between sessions (${cmp.noise.n} repetitions).` : ''}</p>`,
                 cmp.mde !== undefined
                   ? `<p>Minimum detectable effect: ${cmp.mde === null ? 'none: no regression could have been significant at this alpha with these repetitions' : `${(cmp.mde * 100).toFixed(1)}% (the smallest regression this comparison would have caught with 95% probability)`}, from ${escHtml(cmp.mdeSource ?? 'the measured noise')}.</p>`

@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import pc from 'picocolors';
 import { integrityFailures } from '../verdict/compare.js';
 import type { Comparison, RunRecord } from '../model/types.js';
-import { changeWithCi, fmt, repsCell, thresholdCell, keyMetrics, notRun, verdictWithMde } from './format.js';
+import { abBlockLines, abBootLines, changeWithCi, efficiencyNoise, fmt, noiseLine, repsCell, thresholdCell, keyMetrics, notRun, verdictWithMde } from './format.js';
 
 const color = (v: string) => (v === 'regressed' ? pc.red(v.toUpperCase()) : v === 'improved' ? pc.green(v) : v === 'inconclusive' ? pc.yellow(v) : v);
 
@@ -27,6 +27,13 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
       }
     lines.push(t.toString());
   }
+  // Efficiency is only worth gating if its noise is small next to the change it must catch.
+  const noise = efficiencyNoise(run);
+  for (const key of new Set(noise.map((r) => `${r.suite}/${r.variant}`))) {
+    const first = noise.find((r) => `${r.suite}/${r.variant}` === key)!;
+    lines.push(`efficiency and noise (median, robust CV over ${first.n} reps) ${key}: ${noiseLine(noise, first.suite, first.variant)}`);
+  }
+  for (const l of [...abBootLines(run), ...abBlockLines(run)]) lines.push(`A/B ${l}`);
   for (const n of notRun(run)) lines.push(`${n.status === 'error' ? pc.red('error') : pc.yellow('skipped')}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`);
   for (const f of c?.integrityFailures ?? integrityFailures(run)) lines.push(pc.red(`INTEGRITY: ${f}`));
   for (const d of c?.fingerprintDifferences ?? []) lines.push(pc.yellow(`differs from the reference: ${d}`));

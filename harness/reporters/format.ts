@@ -1,6 +1,7 @@
 import { metricSamples } from '../model/samples.js';
 import type { MetricComparison, MetricVerdict, RunRecord } from '../model/types.js';
 import { median } from '../stats/summary.js';
+import { robustCv } from '../verdict/noise.js';
 
 /** A number with a sensible number of significant digits for reports. */
 export function fmt(x: number): string {
@@ -91,4 +92,56 @@ export function thresholdCell(c: MetricComparison): string {
 /** Repetitions behind a verdict: "8 vs 16 (3 looks)". */
 export function repsCell(c: MetricComparison): string {
   return `${c.nBaseline} vs ${c.nCurrent}${(c.looks ?? 1) > 1 ? ` (${c.looks} looks)` : ''}`;
+}
+
+/** Throughput and the efficiency metrics whose noise is shown side by side (the ones a run has). */
+export const EFFICIENCY_METRICS = ['throughput_gbps', 'machine_cpu_per_gbps', 'machine_cpu_pct', 'gbps_per_core'] as const;
+
+/** One variant's median and robust CV (1.4826 MAD / median over its repetitions) of one metric. */
+export interface NoiseRow {
+  suite: string;
+  variant: string;
+  metric: string;
+  unit: string;
+  median: number;
+  cv: number;
+  n: number;
+}
+
+/** Median and robust CV of throughput and each efficiency metric, per variant that ran. */
+export function efficiencyNoise(run: RunRecord): NoiseRow[] {
+  const rows: NoiseRow[] = [];
+  for (const s of run.suites)
+    for (const v of s.variants.filter((x) => x.status === 'ran'))
+      for (const id of EFFICIENCY_METRICS) {
+        const xs = metricSamples(v, id);
+        const def = s.metrics.find((m) => m.id === id);
+        if (xs.length && def) rows.push({ suite: s.id, variant: v.id, metric: id, unit: def.unit, median: median(xs), cv: robustCv(xs), n: xs.length });
+      }
+  return rows;
+}
+
+/** "throughput_gbps 9.51 Gb/s (CV 2.1%) · machine_cpu_per_gbps 0.180 cores per Gb/s (CV 3.4%)" for one variant. */
+export function noiseLine(rows: NoiseRow[], suite: string, variant: string): string {
+  return rows
+    .filter((r) => r.suite === suite && r.variant === variant)
+    .map((r) => `${r.metric} ${fmt(r.median)} ${r.unit} (CV ${(r.cv * 100).toFixed(1)}%)`)
+    .join(' · ');
+}
+
+/** One line per block of an A/B by blocks (two targets, or two boots of one): order, side, boot, repetitions, medians of the gating metrics. */
+export function abBlockLines(run: RunRecord): string[] {
+  const ab = run.abBlocks;
+  if (!ab) return [];
+  const gating = new Set(run.comparison?.comparisons.filter((c) => c.gating).map((c) => c.metric) ?? []);
+  return ab.blocks.map((b, i) => {
+    const boot = b.boot !== undefined ? ab.boots[b.boot] : undefined;
+    const meds = Object.entries(b.medians).filter(([m]) => !gating.size || gating.has(m)).map(([m, x]) => `${m} ${fmt(x)}`).join(', ');
+    return `block ${i + 1}: ${b.side} (${b.side === 'A' ? ab.a : ab.b})${boot ? ` on boot ${b.boot! + 1}` : ''}, ${b.repetitions} reps, run ${b.runId}: ${meds}`;
+  });
+}
+
+/** One line per reboot of a kernel A/B on one box: which side, how long, what the guest reported. */
+export function abBootLines(run: RunRecord): string[] {
+  return (run.abBlocks?.boots ?? []).map((b, i) => `boot ${i + 1}: ${b.side} (${b.config}) up after ${b.bootSec.toFixed(1)} s: ${b.kernelRelease}, ${b.cmdline} [${b.method}]`);
 }

@@ -4,7 +4,7 @@ import { isSafeName } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
 import { integrityFailures } from '../verdict/compare.js';
 import type { RunRecord } from '../model/types.js';
-import { changeWithCi, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics, verdictWithMde } from './format.js';
+import { abBlockLines, abBootLines, changeWithCi, efficiencyNoise, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics, verdictWithMde } from './format.js';
 import type { Reporter } from './reporter.js';
 
 const HEAD: Record<string, string> = {
@@ -24,7 +24,11 @@ export function renderMarkdown(run: RunRecord): string {
   if (c) out.push(`**${c.summary}** (exit ${c.exitCode})`, '');
   out.push(`Target \`${run.target.name}\` (${run.target.kind}; ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
   for (const n of run.target.notes ?? []) out.push('', `> **Note:** ${n}`);
-  if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; false-alarm budget ${c.alpha} over all metrics and looks: one-sided Mann-Whitney U in the bad direction, Holm-corrected, Hodges-Lehmann shift with its 95% distribution-free interval.`);
+  const paired = c?.comparisons.some((m) => 'paired' in m);
+  const method = paired
+    ? 'paired by round: one-sided Wilcoxon signed-rank of the within-pair log ratios in the bad direction, Holm-corrected, their Hodges-Lehmann estimate with its 95% distribution-free interval'
+    : 'one-sided Mann-Whitney U in the bad direction, Holm-corrected, Hodges-Lehmann shift with its 95% distribution-free interval';
+  if (c && c.reference.id !== 'none') out.push(`Compared with ${c.reference.kind} \`${c.reference.id}\`; false-alarm budget ${c.alpha} over all metrics and looks: ${method}.`);
   out.push('');
   const integrity = c?.integrityFailures ?? integrityFailures(run);
   if (integrity.length) {
@@ -51,6 +55,19 @@ export function renderMarkdown(run: RunRecord): string {
       for (const v of s.variants.filter((x) => x.status === 'ran')) out.push(row([`${s.id}/${v.id}`, String(v.repetitions.length), keyMetrics(run, s.id, v.id)]));
     // Only a safe run id is offered as a command to copy (a hostile run.json cannot inject one).
     if (isSafeName(run.runId)) out.push('', `Promote it: \`headgate baseline promote ${run.runId} --reason "..."\``, '');
+  }
+  const noise = efficiencyNoise(run);
+  if (noise.length) {
+    out.push('## Efficiency and its noise', '', 'Median and robust CV (1.4826 x MAD / median) over the repetitions: an efficiency metric can only catch changes well above its CV.', '');
+    out.push(row(['suite/variant', 'metric', 'median', 'robust CV', 'reps']), row(['---', '---', '---:', '---:', '---:']));
+    for (const r of noise) out.push(row([`${r.suite}/${r.variant}`, `${r.metric} (${r.unit})`, fmt(r.median), `${(r.cv * 100).toFixed(1)}%`, String(r.n)]));
+    out.push('');
+  }
+  if (run.abBlocks) {
+    const ab = run.abBlocks;
+    out.push(`## A/B ${ab.form === 'boots' ? 'by reboot' : 'by blocks'}: A = ${ab.a}, B = ${ab.b}`, '');
+    if (ab.boots.length) out.push('Boots, as the target reported them after each reboot:', '', ...abBootLines(run).map((l) => `- ${l}`), '');
+    out.push('Blocks, in the order they ran (repetition k of a round pairs with its counterpart on the other side):', '', ...abBlockLines(run).map((l) => `- ${l}`), '');
   }
   const skipped = notRun(run);
   if (skipped.length) out.push('## Not run', '', ...skipped.map((n) => `- ${n.status}: ${n.suite}${n.variant ? '/' + n.variant : ''}: ${n.reason}`), '');

@@ -324,6 +324,48 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     expect(await readFile(path.join(out.runDir, 'summary.md'), 'utf8')).toMatch(/Note:.*software emulation|Note:.*KVM/);
   }, 600_000);
 
+  it('kernel A/B by reboot: two boot configurations alternate A B B A, each block on the boot it asked for, ending in a paired verdict', async () => {
+    const out = path.join(work, 'q-ab');
+    const r = await cli(
+      ['ab', '--target', 'qemu:abguest', '--suite', 'sendfile', '--variant', 'sendfile-on', '--a-boot', 'default', '--b-boot', 'append=mitigations=off', '--quick', '--runs', '4', '--no-adaptive', '--duration', '1', '--warmup', '0', '--out', out, '--baselines', noBaselines, '--json'],
+      { HEADGATE_CACHE: path.join(os.homedir(), '.cache', 'headgate') },
+    );
+    // A verdict, whatever it is (TCG numbers are noise): pass, regression or inconclusive, never an error.
+    expect([0, 1, 4], r.stderr).toContain(r.code);
+    const res = JSON.parse(r.stdout);
+    const run = await readRun(res.runDir);
+    const ab = run.abBlocks!;
+    expect(ab).toMatchObject({ form: 'boots', a: 'default', b: 'append=mitigations=off' });
+    // Two rounds: A B, then B A; a reboot before every block whose side is not the running boot (the first included).
+    expect(ab.blocks.map((b) => b.side)).toEqual(['A', 'B', 'B', 'A']);
+    expect(ab.blocks.map((b) => b.boot)).toEqual([0, 1, 1, 2]);
+    expect(ab.boots.map((b) => b.side)).toEqual(['A', 'B', 'A']);
+    // The guest itself reports the command line it booted with: B's has the setting, A's does not.
+    for (const b of ab.boots) {
+      expect(b.cmdline.includes('mitigations=off')).toBe(b.side === 'B');
+      expect(b.kernelRelease).toMatch(/-amd64$/);
+      expect(b.bootSec).toBeGreaterThan(0);
+    }
+    for (const b of ab.blocks) {
+      expect(b.repetitions).toBe(2);
+      expect(b.medians.throughput_gbps).toBeGreaterThan(0);
+    }
+    // Paired: every gating comparison pairs repetition k of a round with its counterpart (4 pairs).
+    const gating = run.comparison!.comparisons.filter((c) => c.gating);
+    expect(gating.length).toBeGreaterThan(0);
+    for (const c of gating) expect((c as unknown as { paired: { pairs: number } }).paired.pairs).toBe(4);
+    expect(run.comparison!.summary).toMatch(/^B \(boot append=mitigations=off: .*\) against A \(boot default: .*\) on abguest, 3 boots: /);
+    const md = await readFile(path.join(res.runDir, 'summary.md'), 'utf8');
+    expect(md).toMatch(/## A\/B by reboot: A = default, B = append=mitigations=off/);
+    expect(md).toMatch(/- boot 2: B \(append=mitigations=off\) up after [\d.]+ s: .*mitigations=off/);
+    expect(md).toMatch(/- block 4: A \(default\) on boot 3, 2 reps/);
+    expect(md).toMatch(/Wilcoxon signed-rank of the within-pair log ratios/);
+    // The console keeps every boot, with the harness's marker between them.
+    expect((await readFile(path.join(res.runDir, 'console.log'), 'utf8')).match(/^headgate: reboot into [AB] /gm)).toHaveLength(3);
+    // Nothing of the guest is left: its QEMU is gone.
+    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*hg-qemu-\\d+-abguest`])).toThrow();
+  }, 900_000);
+
   it('a guest that does not come up by the boot deadline is exit 3 with the console tail', async () => {
     const inv = path.join(work, 'qemu-inventory.json');
     await writeFile(inv, JSON.stringify({ schemaVersion: 1, targets: [{ name: 'slow', kind: 'qemu', qemu: { bootTimeoutSec: 4 } }] }));

@@ -25,6 +25,7 @@ export async function openHost(h: InventoryHost): Promise<Target> {
         options: h.sshOptions,
         sudo: h.sudo,
         workDir: h.workDir,
+        boot: h.boot,
       });
       await t.connect();
       return t;

@@ -24,6 +24,8 @@ export interface InventoryHost {
   tags?: string[];
   groups?: string[];
   vagrant?: { dir?: string; machine?: string; keep?: 'always' | 'on-failure' | 'never' };
+  /** How `ab --a-boot/--b-boot` reboots an ssh or vagrant target (a user hook; FreeBSD default: nextboot). */
+  boot?: { hook?: string[]; timeoutSec?: number };
   qemu?: {
     kernel?: string;
     initrd?: string;

@@ -13,6 +13,8 @@ import { canConnect, freePort } from '../net/ports.js';
 import type { InventoryHost } from './inventory.js';
 import { debianKernelImage, guestInitScript, guestRootPlan, guestRootScript, hostRootEntries, stageGuestEtc, type GuestRoot, type GuestShare } from './qemu-image.js';
 import { SshTarget } from './ssh.js';
+import { bootRecord } from './boot.js';
+import type { BootConfig, BootRecord } from '../../model/types.js';
 
 /** Whether KVM can be used (the device exists and opens read-write); otherwise QEMU emulates (TCG). */
 export async function kvmUsable(): Promise<boolean> {
@@ -222,15 +224,49 @@ function monitor(sock: string, command: string): Promise<string> {
  */
 export class QemuTarget extends SshTarget {
   readonly listenAddress = '0.0.0.0';
+  /** Boots the guest again with another kernel or command line (set by openQemuTarget). */
+  relaunch?: (boot: BootConfig) => Promise<{ proc: ChildProcess; method: string }>;
   constructor(
     spec: ConstructorParameters<typeof SshTarget>[0],
-    private readonly proc: ChildProcess,
+    private proc: ChildProcess,
     private readonly monitorSock: string,
     private readonly stateDir: string,
     readonly consoleLog: string,
     readonly notes: string[],
   ) {
     super(spec);
+  }
+
+  /**
+   * A kernel A/B's reboot: powers the guest off, then boots QEMU again on the same state
+   * directory, ssh port and keys with the configuration's kernel, initrd and added command line
+   * (the console log keeps every boot), and waits for the ssh login.
+   */
+  override async reboot(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord> {
+    if (!this.relaunch) throw infraError(`qemu ${this.name}: this target cannot reboot`);
+    const t0 = Date.now();
+    log(`qemu: ${this.name}: rebooting into ${side} (${boot.label})`);
+    await this.powerOff();
+    await appendFile(this.consoleLog, `\nheadgate: reboot into ${side} (${boot.label})\n`).catch(() => {});
+    const { proc, method } = await this.relaunch(boot);
+    this.proc = proc;
+    return bootRecord(this, side, boot.label, t0, method);
+  }
+
+  /** Powers the guest off (sysrq o after sync) and ends the ssh master; QEMU exits (killed if it does not). */
+  private async powerOff(): Promise<void> {
+    try {
+      // Detached and delayed, so the ssh session ends before the guest powers off under it.
+      await this.exec(['sh', '-c', 'sync; (sleep 0.5; echo o > /proc/sysrq-trigger) > /dev/null 2>&1 &'], { allowFail: true, timeoutMs: 10_000 }).catch(() => {});
+    } finally {
+      await super.close();
+      const exited = new Promise<void>((r) => (this.proc.exitCode !== null || this.proc.signalCode !== null ? r() : this.proc.once('exit', () => r())));
+      if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) {
+        killProcessGroup(this.proc.pid, 'SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (this.proc.exitCode === null && this.proc.signalCode === null) killProcessGroup(this.proc.pid, 'SIGKILL');
+      }
+    }
   }
 
   override async pickPort(): Promise<number> {
@@ -243,16 +279,8 @@ export class QemuTarget extends SshTarget {
   /** Powers the guest off (sysrq o after sync: the root is read-only, the rest tmpfs), then stops QEMU. */
   override async close(): Promise<void> {
     try {
-      // Detached and delayed, so the ssh session ends before the guest powers off under it.
-      await this.exec(['sh', '-c', 'sync; (sleep 0.5; echo o > /proc/sysrq-trigger) > /dev/null 2>&1 &'], { allowFail: true, timeoutMs: 10_000 }).catch(() => {});
+      await this.powerOff();
     } finally {
-      await super.close();
-      const exited = new Promise<void>((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', () => r())));
-      if (!(await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]))) {
-        killProcessGroup(this.proc.pid, 'SIGTERM');
-        await Promise.race([exited, sleep(5000)]);
-        if (this.proc.exitCode === null && this.proc.signalCode === null) killProcessGroup(this.proc.pid, 'SIGKILL');
-      }
       await rm(this.stateDir, { recursive: true, force: true });
       await forgetStateDir(this.stateDir);
     }
@@ -340,65 +368,76 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   const memory = q.memoryMiB ?? 1024;
   const cpus = q.cpus ?? 1;
   const bootTimeoutSec = q.bootTimeoutSec ?? 180;
-  const append = q.append ?? 'console=ttyS0 panic=-1 loglevel=6';
-  const accel = q.accel ?? 'auto';
-  const consoleWatched = /(^|\s)console=ttyS0(\s|,|$)/.test(append);
-  if (accel === 'auto' && !consoleWatched) log(`qemu: ${h.name}: qemu.append has no console=ttyS0, so a silent KVM guest cannot be told from a working one: no fallback to TCG`);
+  const baseAppend = q.append ?? 'console=ttyS0 panic=-1 loglevel=6';
   const shares: GuestShare[] = [...root.shares, { tag: 'hg', hostPath: share, guestPath: '/run/hg' }];
-  const args = (a: 'kvm' | 'tcg', appendConsole: boolean) =>
-    qemuArgs({ accel: a, memoryMiB: memory, cpus, kernel: image.kernel, initrd: image.initrd, append, consoleLog, appendConsole, monitorSock, sshPort, shares });
-  log(`qemu: booting ${image.release} on ${h.name} (qemu.accel ${accel}; ssh 127.0.0.1:${sshPort}; console ${consoleLog})`);
-  const t0 = Date.now();
-  let launched: QemuLaunched;
-  try {
-    launched = await launchQemu({
-      host: h.name, bin: qemuBin, accel, kvmSilenceSec: q.kvmSilenceSec ?? KVM_SILENCE_SEC, bootTimeoutSec, consoleLog, consoleWatched,
-      shape: `${cpus} vCPU, ${memory} MiB`, args, kvmUsable: deps.kvmUsable, log,
-      beforeRetry: () => rm(monitorSock, { force: true }),
-    });
-  } catch (e) {
-    await rm(stateDir, { recursive: true, force: true });
-    await forgetStateDir(stateDir);
-    throw e;
-  }
-  const { proc, spawnFailed, notes } = launched;
-  if (launched.accel === 'tcg') log(`qemu: ${h.name} runs under software emulation (TCG): numbers from this target are not performance numbers`);
-  // A TCG boot after a failed KVM one gets the whole boot deadline.
-  const deadline = launched.startedAt + bootTimeoutSec * 1000;
-  const within = `within ${bootTimeoutSec} s${launched.fallback ? ` under TCG (after KVM: ${launched.fallback})` : ''}`;
-  const fail = async (why: string) => {
-    if (proc.exitCode === null && proc.signalCode === null) killProcessGroup(proc.pid, 'SIGKILL');
-    const tail = await consoleTail(consoleLog);
-    await rm(stateDir, { recursive: true, force: true });
-    await forgetStateDir(stateDir);
-    return infraError(`qemu ${h.name}: ${why}; console: ${tail}`);
-  };
-  while (!(await canConnect('127.0.0.1', sshPort))) {
-    const err = await Promise.race([spawnFailed, sleep(500).then(() => null)]);
-    if (err) throw await fail(`${qemuBin} could not start (${err})`);
-    if (proc.exitCode !== null) throw await fail(`QEMU exited (${proc.exitCode}) before the guest came up: ${lastLine(launched.stderr())}`);
-    if (Date.now() > deadline) throw await fail(`the guest did not come up ${within}`);
-  }
-  const t = new QemuTarget(
-    { name: h.name, kind: 'qemu', host: '127.0.0.1', port: sshPort, user: 'root', identityFile: path.join(stateDir, 'id_ed25519'), knownHostsFile: path.join(stateDir, 'known_hosts'), workDir: '/var/tmp/headgate', connectTimeoutSec: 20 },
-    proc,
-    monitorSock,
-    stateDir,
-    consoleLog,
-    notes,
-  );
-  // The forwarded port accepts before sshd runs in the guest: retry the login until the deadline.
-  for (;;) {
+  let accel: QemuAccel = q.accel ?? 'auto';
+  const spec = { name: h.name, kind: 'qemu', host: '127.0.0.1', port: sshPort, user: 'root', identityFile: path.join(stateDir, 'id_ed25519'), knownHostsFile: path.join(stateDir, 'known_hosts'), workDir: '/var/tmp/headgate', connectTimeoutSec: 20 };
+  let booted = 0;
+  /** One boot: QEMU started with the given kernel and command line, the guest's ssh login waited for (bounded by the boot deadline). */
+  const bootGuest = async (img: { kernel: string; initrd: string; release: string }, append: string, t: QemuTarget | null): Promise<{ proc: ChildProcess; notes: string[]; method: string; target: QemuTarget }> => {
+    const again = booted++ > 0;
+    const consoleWatched = /(^|\s)console=ttyS0(\s|,|$)/.test(append);
+    if (accel === 'auto' && !consoleWatched) log(`qemu: ${h.name}: qemu.append has no console=ttyS0, so a silent KVM guest cannot be told from a working one: no fallback to TCG`);
+    const args = (a: 'kvm' | 'tcg', appendConsole: boolean) =>
+      qemuArgs({ accel: a, memoryMiB: memory, cpus, kernel: img.kernel, initrd: img.initrd, append, consoleLog, appendConsole: appendConsole || again, monitorSock, sshPort, shares });
+    log(`qemu: booting ${img.release} on ${h.name} (qemu.accel ${accel}; ssh 127.0.0.1:${sshPort}; console ${consoleLog})`);
+    await rm(monitorSock, { force: true });
+    let launched: QemuLaunched;
     try {
-      await t.connect(Math.max(1000, deadline - Date.now()));
-      break;
+      launched = await launchQemu({
+        host: h.name, bin: qemuBin, accel, kvmSilenceSec: q.kvmSilenceSec ?? KVM_SILENCE_SEC, bootTimeoutSec, consoleLog, consoleWatched,
+        shape: `${cpus} vCPU, ${memory} MiB`, args, kvmUsable: deps.kvmUsable, log,
+        beforeRetry: () => rm(monitorSock, { force: true }),
+      });
     } catch (e) {
-      if (Date.now() > deadline || proc.exitCode !== null) {
-        throw await fail(`the guest did not come up ${within} (no ssh login: ${(e as Error).message})`);
-      }
-      await sleep(1000);
+      await rm(stateDir, { recursive: true, force: true });
+      await forgetStateDir(stateDir);
+      throw e;
     }
-  }
+    // A reboot keeps the accelerator the first boot settled on (a KVM that hung is not tried again).
+    accel = launched.accel;
+    const { proc, spawnFailed, notes } = launched;
+    if (launched.accel === 'tcg' && !again) log(`qemu: ${h.name} runs under software emulation (TCG): numbers from this target are not performance numbers`);
+    // A TCG boot after a failed KVM one gets the whole boot deadline.
+    const deadline = launched.startedAt + bootTimeoutSec * 1000;
+    const within = `within ${bootTimeoutSec} s${launched.fallback ? ` under TCG (after KVM: ${launched.fallback})` : ''}`;
+    const fail = async (why: string) => {
+      if (proc.exitCode === null && proc.signalCode === null) killProcessGroup(proc.pid, 'SIGKILL');
+      const tail = await consoleTail(consoleLog);
+      await rm(stateDir, { recursive: true, force: true });
+      await forgetStateDir(stateDir);
+      return infraError(`qemu ${h.name}: ${why}; console: ${tail}`);
+    };
+    while (!(await canConnect('127.0.0.1', sshPort))) {
+      const err = await Promise.race([spawnFailed, sleep(500).then(() => null)]);
+      if (err) throw await fail(`${qemuBin} could not start (${err})`);
+      if (proc.exitCode !== null) throw await fail(`QEMU exited (${proc.exitCode}) before the guest came up: ${lastLine(launched.stderr())}`);
+      if (Date.now() > deadline) throw await fail(`the guest did not come up ${within}`);
+    }
+    const target = t ?? new QemuTarget(spec, proc, monitorSock, stateDir, consoleLog, notes);
+    // The forwarded port accepts before sshd runs in the guest: retry the login until the deadline.
+    for (;;) {
+      try {
+        await target.connect(Math.max(1000, deadline - Date.now()));
+        break;
+      } catch (e) {
+        if (Date.now() > deadline || proc.exitCode !== null) {
+          throw await fail(`the guest did not come up ${within} (no ssh login: ${(e as Error).message})`);
+        }
+        await sleep(1000);
+      }
+    }
+    return { proc, notes, target, method: `qemu (${launched.accel}) -kernel ${img.kernel}${img.initrd ? ` -initrd ${img.initrd}` : ''} -append '${append}'` };
+  };
+  const t0 = Date.now();
+  const { target: t } = await bootGuest(image, baseAppend, null);
+  t.relaunch = async (boot) => {
+    for (const f of [boot.kernel, boot.initrd].filter((x): x is string => !!x)) if (!existsSync(f)) throw inputError(`ab boot ${boot.label}: ${f}: no such file on this machine`);
+    // A kernel given alone boots with the target's initrd (which must suit it: the guest loads this machine's modules).
+    const img = boot.kernel ? { kernel: boot.kernel, initrd: boot.initrd ?? image.initrd, release: path.basename(boot.kernel) } : { ...image, initrd: boot.initrd ?? image.initrd };
+    const r = await bootGuest(img, boot.append ? `${baseAppend} ${boot.append}` : baseAppend, t);
+    return { proc: r.proc, method: r.method };
+  };
   log(`qemu: ${h.name} up after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return t;
 }

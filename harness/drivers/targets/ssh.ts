@@ -11,6 +11,8 @@ import { infraError, inputError } from '../../model/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from './target.js';
+import type { BootConfig, BootRecord } from '../../model/types.js';
+import { bootId, bootRecord, freebsdBootCommands, freebsdBootFile } from './boot.js';
 
 /** How to reach one ssh target (from the inventory or `ssh:[user@]host[:port]`). */
 export interface SshSpec {
@@ -33,6 +35,21 @@ export interface SshSpec {
   connectTimeoutSec?: number;
   lab?: TargetLab;
   kind?: string;
+  /** How `ab --a-boot/--b-boot` reboots it (inventory `boot`). */
+  boot?: BootHook;
+}
+
+/** Inventory `boot`: how a kernel A/B reboots an appliance into a configuration. */
+export interface BootHook {
+  /**
+   * A command run on this machine (argv, no shell) that makes the target's next boot use the
+   * configuration and reboots it; it gets HEADGATE_TARGET, HEADGATE_BOOT_SIDE, HEADGATE_BOOT_LABEL,
+   * HEADGATE_BOOT_KERNEL, HEADGATE_BOOT_INITRD and HEADGATE_BOOT_APPEND. Without one, a FreeBSD
+   * appliance uses `nextboot -k` (one-shot) and `shutdown -r now`.
+   */
+  hook?: string[];
+  /** Seconds from the reboot request until the target must answer ssh again (default 600). */
+  timeoutSec?: number;
 }
 
 /** Whether s holds a control character (C0 or DEL). */
@@ -413,6 +430,52 @@ export class SshTarget implements Target {
   async os(): Promise<OsAdapter> {
     if (!this.adapter) this.adapter = adapterFor((await this.exec(['uname', '-s'])).stdout, this);
     return this.adapter;
+  }
+
+  /**
+   * Kernel A/B on an appliance: the inventory's boot hook, or on FreeBSD `nextboot` and a
+   * reboot; then waits (boot.timeoutSec) until ssh answers from a new boot (another boot id). A
+   * FreeBSD kernel that did not come up (nextboot fell back to the default) is exit 3.
+   */
+  async reboot(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord> {
+    const t0 = Date.now();
+    const limitMs = (this.spec.boot?.timeoutSec ?? 600) * 1000;
+    const before = await bootId(this);
+    const hook = this.spec.boot?.hook;
+    let method: string;
+    log(`target ${this.name}: rebooting into ${side} (${boot.label})`);
+    if (hook?.length) {
+      const env = { HEADGATE_TARGET: this.name, HEADGATE_BOOT_SIDE: side, HEADGATE_BOOT_LABEL: boot.label, HEADGATE_BOOT_KERNEL: boot.kernel ?? '', HEADGATE_BOOT_INITRD: boot.initrd ?? '', HEADGATE_BOOT_APPEND: boot.append ?? '' };
+      const r = await runCommand(hook, { env, timeoutMs: limitMs });
+      if (r.code !== 0) throw infraError(`target ${this.name}: boot hook \`${hook.join(' ')}\` exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`);
+      method = `boot hook ${hook.join(' ')}`;
+    } else {
+      const family = (await this.os()).family;
+      if (family !== 'freebsd') {
+        throw inputError(`target ${this.name}: rebooting a ${family} appliance into a boot configuration needs an inventory boot.hook (the command that selects its next boot and reboots it)`);
+      }
+      const steps = freebsdBootCommands(boot);
+      for (const argv of steps) await this.exec(argv, { timeoutMs: 30_000 });
+      method = steps.map((a) => a.join(' ')).join('; ');
+    }
+    await this.close();
+    // Up again means: ssh logs in and the boot id changed (the old boot may still answer for a moment).
+    for (;;) {
+      if (Date.now() - t0 > limitMs) throw infraError(`target ${this.name}: did not come back from the reboot into ${side} (${boot.label}) within ${limitMs / 1000} s (boot.timeoutSec)`);
+      await sleep(3000);
+      try {
+        await this.connect();
+        if ((await bootId(this)) !== before) break;
+      } catch {
+        /* still down */
+      }
+      await this.close();
+    }
+    const rec = await bootRecord(this, side, boot.label, t0, method);
+    if (!hook?.length && boot.kernel && rec.cmdline !== freebsdBootFile(boot.kernel)) {
+      throw infraError(`target ${this.name}: asked for kernel ${boot.kernel} but booted ${rec.cmdline} (nextboot is one-shot: the loader fell back, so kernel ${boot.kernel} did not come up)`);
+    }
+    return rec;
   }
 
   /** Ends the shared connection and any local ssh still attached to a remote process. */

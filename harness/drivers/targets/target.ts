@@ -1,5 +1,6 @@
 import type { Journal } from '../../lib/journal.js';
 import type { OsAdapter } from '../os/adapter.js';
+import type { BootConfig, BootRecord } from '../../model/types.js';
 
 /** Result of a command run on a target. */
 export interface ExecResult {
@@ -82,6 +83,11 @@ export interface Target {
   which(program: string): Promise<string | null>;
   /** The OS adapter for this target (probed once). */
   os(): Promise<OsAdapter>;
+  /**
+   * Reboots the target into a boot configuration (kernel A/B on one box) and waits until it
+   * answers again; absent on targets that cannot (local, netns).
+   */
+  reboot?(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord>;
   /** Releases the target; `failed` lets a VM driver keep a failed VM for inspection. */
   close(outcome?: { failed: boolean }): Promise<void>;
 }

@@ -110,6 +110,7 @@ export async function openVagrantTarget(h: InventoryHost, log: (l: string) => vo
       address: h.address ?? cfg.hostName,
       workDir: h.workDir,
       sudo: h.sudo,
+      boot: h.boot,
     },
     dir,
     machine,
