@@ -8,13 +8,13 @@
  *     gate's sample sizes and budget; A/A and true slowdowns of 1, 2, 5 and 10%; `ab` analysed
  *     unpaired (Mann-Whitney) and paired (within-round log ratios, Wilcoxon signed-rank); then
  *     the MDE curve: per repetition budget, the smallest slowdown a gate detects 95% of the time.
- *   real (--real): on the local target, N A/A verdicts and N against the same nginx slowed by a
- *     per-connection rate limit (limit_rate), each a real `headgate ab` session (--real-mode ab,
- *     the default) or a real `headgate gate` against a promoted baseline with a calibration
- *     (--real-mode gate; the limit goes through an include file so the run options stay equal).
+ *   real (--real): on the local target, N A/A sessions and N with each slowed server (a smaller
+ *     sendfile chunk; its size measured by wrk in the same run), interleaved, each a real
+ *     `headgate ab` session decided paired and re-analysed unpaired (--real-mode ab, the default),
+ *     or a real `headgate gate` against a promoted baseline with a calibration (--real-mode gate).
  *
  * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-mode ab|gate]
- *          [--real-runs 10] [--slow-limit 76m] [--no-sim] [--keep]
+ *          [--real-runs 10] [--real-levers '~5%=sendfile_max_chunk 24k,...'] [--wrk-rounds 10] [--no-sim] [--keep]
  *          [--drift-scale 1] [--no-drift] [--rows REGEX] [--mde-budgets 16,24,48,96] [--mde-trials N] [--no-mde]
  */
 import Table from 'cli-table3';
@@ -32,6 +32,9 @@ import { writeAtomic } from '../harness/lib/atomic.js';
 import { DEFAULT_RHO } from '../harness/stats/sequential.js';
 import { median } from '../harness/stats/summary.js';
 import { fitDrift, simMetrics, simulateRates, type SimGate } from './verdict-sim.js';
+import { measureSlowdown, type Slowdown } from './slowdown.js';
+import { compareRun, runAsReference } from '../harness/verdict/compare.js';
+import { variantView } from '../harness/app/ab.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -40,9 +43,10 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '1000' },
     real: { type: 'boolean', default: false },
     'real-runs': { type: 'string', default: '10' },
-    // nginx lets each response run free for its first second, so the limit bites on large objects
-    // only: 76m slowed sendfile-on by about 17% here (16m: -74%, 64m: -23%, 105m: none).
-    'slow-limit': { type: 'string', default: '76m' },
+    // The slowdowns of --real: LABEL=DIRECTIVE, comma-separated. A smaller sendfile chunk costs
+    // syscalls per byte; measured here by wrk (bench/slowdown.ts): 24k about -6%, 20k -8%, 16k -14%, 32k none.
+    'real-levers': { type: 'string', default: '~5%=sendfile_max_chunk 24k,~2%=sendfile_max_chunk 28k' },
+    'wrk-rounds': { type: 'string', default: '10' },
     'no-sim': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'real-mode': { type: 'string', default: 'ab' },
@@ -216,19 +220,22 @@ function hg(args: string[]): { code: number; out: string; err: string; sec: numb
   return { code: r.status ?? 3, out: r.stdout, err: r.stderr, sec: (Date.now() - t0) / 1000 };
 }
 
-/** One real verdict: which kind of run, its exit code and verdict, wall time, repetitions, throughput change. */
+/** One real verdict: which kind of session, its exit code and verdicts (paired, and unpaired on the same repetitions), wall time, repetitions, throughput change. */
 interface RealRun {
-  kind: 'A/A' | 'slowed';
+  kind: string;
   code: number;
   verdict: string;
+  /** What the unpaired analysis (Mann-Whitney) says of the same repetitions: fail, pass or inconclusive. */
+  unpaired: string;
   sec: number;
   reps: number;
   change: number | null;
 }
 
-/** Reads the throughput comparison of a finished gate or ab (its --json output names the run). */
-function outcome(kind: RealRun['kind'], g: ReturnType<typeof hg>): RealRun {
+/** Reads a finished gate or ab (its --json output names the run) and analyses its repetitions both ways. */
+function outcome(kind: string, g: ReturnType<typeof hg>): RealRun {
   let verdict = `exit ${g.code}`;
+  let unpaired = '-';
   let reps = 0;
   let change: number | null = null;
   try {
@@ -238,17 +245,26 @@ function outcome(kind: RealRun['kind'], g: ReturnType<typeof hg>): RealRun {
     const c = rec.comparison?.comparisons.find((x) => x.metric === 'throughput_gbps');
     reps = c?.nCurrent ?? 0;
     change = c?.relChange ?? null;
+    // ab decided paired; the same repetitions, same looks and alpha, analysed unpaired (as ab did before pairing).
+    if (rec.comparison && c && c.referenceVariant !== c.variant) {
+      const u = compareRun(variantView(rec, c.suite, c.variant), runAsReference(rec), { alpha: rec.comparison.alpha, plan: rec.comparison.plan, referenceVariant: c.referenceVariant, sameSession: true });
+      unpaired = u.verdict;
+    }
   } catch {
     /* the exit code says enough */
   }
-  return { kind, code: g.code, verdict, sec: g.sec, reps, change };
+  return { kind, code: g.code, verdict, unpaired, sec: g.sec, reps, change };
 }
 
 /**
- * Real verdicts on the local target. mode "ab": each verdict is one `headgate ab` session, the
- * unchanged server (A) against B = the same server with `limit_rate 0` (no limit: A/A) or with a
- * per-connection limit (slowed). mode "gate": a calibration, a promoted baseline, then `headgate
- * gate` runs against it with the limit set through an include file (same run options).
+ * Real verdicts on the local target. mode "ab": each verdict is one `headgate ab` session of
+ * sendfile-on, A = the unchanged server against B = the same server with one nginx directive: a
+ * no-op for A/A (sendfile_max_chunk at its default, 2m) or a smaller sendfile chunk (more
+ * syscalls per byte: a slower server). Kinds are interleaved (A/A, 5%, 2%, A/A, ...) so the
+ * machine's drift falls on all alike, and each slowdown's size is measured by wrk against the
+ * same objects in the same run (bench/slowdown.ts), before and after the sessions. mode "gate":
+ * a calibration, a promoted baseline, then `headgate gate` runs against it with the directive
+ * set through an include file (same run options).
  */
 async function real(mode: 'ab' | 'gate') {
   const n = Number(values['real-runs']);
@@ -259,57 +275,75 @@ async function real(mode: 'ab' | 'gate') {
   const load = ['--target', 'local', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick'];
   const common = [...load, ...(mode === 'gate' ? ['--server-directive', `include ${include};`] : []), ...dirs, '--quiet'];
   const runs: RealRun[] = [];
-  const limitArg = values['slow-limit']!;
+  const kinds = [
+    { kind: 'A/A', directive: 'sendfile_max_chunk 2m' },
+    ...values['real-levers']!.split(',').map((x) => {
+      const [label, directive] = x.split('=');
+      return { kind: label.trim(), directive: directive.trim() };
+    }),
+  ];
+  const sizes = new Map<string, Slowdown[]>();
+  const measure = async (when: string) => {
+    for (const k of kinds) {
+      const s = await measureSlowdown(k.directive, { rounds: Number(values['wrk-rounds']), durationSec: 2 });
+      sizes.set(k.kind, [...(sizes.get(k.kind) ?? []), s]);
+      process.stdout.write(`wrk ${when}: ${k.kind} (${k.directive}): ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%]\n`);
+    }
+  };
+  const t0 = Date.now();
   try {
     process.stdout.write(`real (${mode}): local target, sendfile/sendfile-on, --quick, work dir ${work}\n`);
+    if (mode === 'ab') await measure('before');
     if (mode === 'gate') {
       const cal = hg(['calibrate', ...common, '--sessions', '3']);
       if (cal.code !== 0) throw new Error(`calibrate failed (exit ${cal.code}): ${cal.err.trim().split('\n').at(-1)}`);
       process.stdout.write(cal.out);
-    }
-    const first = hg(['run', ...common, '--json']);
-    if (first.code !== 0) throw new Error(`reference run failed (exit ${first.code}): ${first.err.trim().split('\n').at(-1)}`);
-    const runId = JSON.parse(first.out).runId as string;
-    if (mode === 'gate') {
-      const prom = hg(['baseline', 'promote', runId, '--reason', 'verdict-quality bench', ...dirs]);
+      const first = hg(['run', ...common, '--json']);
+      if (first.code !== 0) throw new Error(`reference run failed (exit ${first.code}): ${first.err.trim().split('\n').at(-1)}`);
+      const prom = hg(['baseline', 'promote', JSON.parse(first.out).runId as string, '--reason', 'verdict-quality bench', ...dirs]);
       if (prom.code !== 0) throw new Error(`promote failed: ${prom.err.trim()}`);
     }
-    const base = JSON.parse(readFileSync(path.join(work, 'reports', runId, 'run.json'), 'utf8')) as RunRecord;
-    const baseGbps = median(base.suites[0].variants[0].repetitions.map((r) => r.metrics.throughput_gbps));
-    process.stdout.write(`reference ${runId}: ${baseGbps.toFixed(2)} Gb/s; slowed runs: limit_rate ${limitArg} per connection\n`);
-    for (const kind of ['A/A', 'slowed'] as const) {
-      // limit_rate 0 is nginx's default (no limit): B is then the same server as A.
-      const limit = kind === 'A/A' ? '0' : limitArg;
-      if (mode === 'gate') await writeAtomic(include, limit ? `limit_rate ${limit};\n` : '# no slowdown\n');
-      for (let i = 0; i < n; i++) {
-        const g = mode === 'gate' ? hg(['gate', ...common, '--json']) : hg(['ab', ...common, '--b-server-directive', `limit_rate ${limit}`, '--json']);
-        const r = outcome(kind, g);
+    for (let i = 0; i < n; i++) {
+      for (const k of kinds) {
+        if (mode === 'gate') await writeAtomic(include, `${k.directive};\n`);
+        const g = mode === 'gate' ? hg(['gate', ...common, '--json']) : hg(['ab', ...common, '--b-server-directive', k.directive, '--json']);
+        const r = outcome(k.kind, g);
         runs.push(r);
-        process.stdout.write(`  ${kind} #${i + 1}: ${r.verdict} (exit ${g.code}), throughput ${r.change === null ? '?' : `${(r.change * 100).toFixed(1)}%`}, ${r.reps} reps, ${g.sec.toFixed(0)} s\n`);
+        process.stdout.write(`  ${k.kind} #${i + 1}: paired ${r.verdict} (exit ${g.code}), unpaired ${r.unpaired}, throughput ${r.change === null ? '?' : `${(r.change * 100).toFixed(1)}%`}, ${r.reps} reps, ${g.sec.toFixed(0)} s\n`);
+        if (g.code === 2 || g.code === 3) process.stdout.write(`    ${g.err.trim().split('\n').at(-1)}\n`);
       }
     }
+    if (mode === 'ab') await measure('after');
   } finally {
     if (values.keep) process.stdout.write(`kept ${work}\n`);
     else rmSync(work, { recursive: true, force: true });
   }
-  const t = new Table({ head: [`real ${mode}`, 'runs', 'FAIL', 'pass', 'inconclusive', 'other', 'throughput change (median, range)', 'reps (median)', 'wall s per verdict (median, max)'], style: { head: [], border: [] } });
-  for (const kind of ['A/A', 'slowed'] as const) {
-    const rs = runs.filter((r) => r.kind === kind);
+  const p = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const t = new Table({
+    head: [`real ${mode}`, 'wrk: slowdown before / after [95% CI]', 'sessions', 'paired FAIL', 'paired pass', 'paired inconcl.', 'unpaired FAIL', 'unpaired pass', 'unpaired inconcl.', 'other', 'ab throughput change (median, range)', 'reps/side (median)', 'wall s per verdict (median, max)'],
+    style: { head: [], border: [] },
+  });
+  for (const k of kinds) {
+    const rs = runs.filter((r) => r.kind === k.kind);
     const changes = rs.map((r) => r.change).filter((x): x is number => x !== null);
-    const p = (x: number) => `${(x * 100).toFixed(1)}%`;
+    const w = (sizes.get(k.kind) ?? []).map((s) => `${p(s.change)} [${p(s.low)}, ${p(s.high)}]`).join(' / ') || '-';
     t.push([
-      kind === 'A/A' ? 'A/A (limit_rate 0: same server)' : `slowed (limit_rate ${limitArg})`,
+      `${k.kind}: ${k.directive}`,
+      w,
       rs.length,
       rs.filter((r) => r.code === 1).length,
       rs.filter((r) => r.code === 0).length,
       rs.filter((r) => r.code === 4).length,
+      rs.filter((r) => r.unpaired === 'fail').length,
+      rs.filter((r) => r.unpaired === 'pass').length,
+      rs.filter((r) => r.unpaired === 'inconclusive').length,
       rs.filter((r) => ![0, 1, 4].includes(r.code)).length,
       changes.length ? `${p(median(changes))} (${p(Math.min(...changes))} .. ${p(Math.max(...changes))})` : '-',
       rs.length ? median(rs.map((r) => r.reps)) : '-',
       rs.length ? `${median(rs.map((r) => r.sec)).toFixed(0)}, ${Math.max(...rs.map((r) => r.sec)).toFixed(0)}` : '-',
     ]);
   }
-  process.stdout.write(t.toString() + '\n');
+  process.stdout.write(`${t.toString()}\n(${runs.length} sessions in ${((Date.now() - t0) / 60000).toFixed(0)} min; unpaired = Mann-Whitney on the same repetitions, looks and alpha as the paired verdict)\n`);
 }
 
 if (!values['no-sim']) await simulation();
