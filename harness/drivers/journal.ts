@@ -5,6 +5,7 @@ import { leftovers, localJournal, ownerAlive, parseJournal, processStart, SELF, 
 import { inputError } from '../model/errors.js';
 import { killProcessGroup } from '../lib/exec.js';
 import { deleteNamespace } from './net/lab.js';
+import { TRACEFS_MOUNT } from './os/tracefs.js';
 import type { Target } from './targets/target.js';
 
 /** Roots under which a journal may remove files: headgate's temp and state directories (and a remote target's work directory). */
@@ -54,9 +55,23 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       }
       return;
     }
+    case 'md-detach': {
+      if (!removable(u.backing, t.workDir)) throw inputError(`journal: md backing file ${u.backing} is outside headgate's directories`);
+      for (const unit of await mdUnitsOf(t, u.backing)) await t.exec(['mdconfig', '-d', '-u', unit], { allowFail: true });
+      return;
+    }
+    case 'md-umount': {
+      if (!removable(u.backing, t.workDir)) throw inputError(`journal: md backing file ${u.backing} is outside headgate's directories`);
+      // Only a filesystem on headgate's own md device, on exactly that mount point.
+      const units = new Set((await mdUnitsOf(t, u.backing)).map((x) => `/dev/${x}`));
+      const mounts = (await t.exec(['mount', '-p'], { allowFail: true })).stdout.split('\n').map((l) => l.split(/\s+/));
+      if (mounts.some(([dev, mp]) => units.has(dev) && mp === u.mountPoint)) await t.exec(['umount', u.mountPoint]);
+      return;
+    }
     case 'rm': {
       if (!removable(u.path, t.workDir)) throw inputError(`journal: ${u.path} is outside headgate's directories; not removed`);
-      await t.exec(['rm', '-rf', '--one-file-system', u.path]);
+      // FreeBSD rm has no long options (bin/rm/rm.c getopt "dfiIPRrvWx"); -x is its one-file-system.
+      await t.exec(os_ === 'freebsd' ? ['rm', '-rf', '-x', u.path] : ['rm', '-rf', '--one-file-system', u.path]);
       return;
     }
     case 'ssh-master': {
@@ -64,6 +79,36 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       // `-O exit` talks to the master through the socket; the destination is not contacted.
       await t.exec(['ssh', '-o', `ControlPath=${u.controlPath}`, '-O', 'exit', 'headgate-master'], { allowFail: true, timeoutMs: 10_000 });
       await t.exec(['rm', '-f', u.controlPath], { allowFail: true });
+      return;
+    }
+    case 'jail-remove': {
+      if (!/^hg[a-z0-9]+$/.test(u.name)) throw inputError(`journal: jail ${u.name} is not headgate's`);
+      await t.exec(['jail', '-r', u.name], { allowFail: true });
+      return;
+    }
+    case 'ifconfig-destroy': {
+      if (!/^epair\d+a$/.test(u.name)) throw inputError(`journal: interface ${u.name} is not an epair headgate creates`);
+      await t.exec(['ifconfig', u.name, 'destroy'], { allowFail: true });
+      return;
+    }
+    case 'kldunload': {
+      if (!['if_epair', 'ipfw', 'dummynet'].includes(u.name)) throw inputError(`journal: module ${u.name} is not one headgate loads`);
+      await t.exec(['kldunload', u.name], { allowFail: true });
+      return;
+    }
+    case 'kenv': {
+      if (u.name !== 'net.inet.ip.fw.default_to_accept' || (u.value !== null && !/^[0-9]+$/.test(u.value))) throw inputError(`journal: kenv ${u.name} is not one headgate sets`);
+      await t.exec(u.value === null ? ['kenv', '-q', '-u', u.name] : ['kenv', `${u.name}=${u.value}`], { allowFail: true });
+      return;
+    }
+    case 'umount': {
+      if (u.path !== TRACEFS_MOUNT) throw inputError(`journal: ${u.path}: only ${TRACEFS_MOUNT} is unmounted`);
+      await t.exec(['umount', u.path], { allowFail: true });
+      return;
+    }
+    case 'tracefs-instance': {
+      if (!/^\/sys\/kernel\/(debug\/)?tracing\/instances\/hg-[0-9-]+$/.test(u.path)) throw inputError(`journal: ${u.path} is not a tracefs instance of headgate's`);
+      await t.exec(['sh', '-c', 'test -d "$1" || exit 0; printf 0 > "$1/events/enable"; rmdir "$1"', 'sh', u.path], { allowFail: true });
       return;
     }
     case 'kill-group': {
@@ -85,6 +130,12 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       return;
     }
   }
+}
+
+/** md(4) units backed by a file: `mdconfig -l -f FILE` prints their names on one line (mdconfig.c md_list). */
+export async function mdUnitsOf(t: Pick<Target, 'exec'>, backing: string): Promise<string[]> {
+  const r = await t.exec(['mdconfig', '-l', '-f', backing], { allowFail: true });
+  return r.code === 0 ? r.stdout.split(/\s+/).filter((x) => /^md\d+$/.test(x)) : [];
 }
 
 /** What a replay did. */

@@ -5,13 +5,13 @@ import type { ExpectedObject } from '../probes/http.js';
 import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
 import { mergeLoadResults } from '../probes/merge.js';
 import type { LoadWorkerSpec } from '../probes/worker.js';
-import { runOpenLoad } from '../probes/open.js';
+import { openRateFor, runOpenLoad } from '../probes/open.js';
 import { diff, snapshot, type SnapshotDelta } from '../probes/snapshot.js';
 import { browserMetrics, launchBrowser, runBrowserLoad } from '../probes/browser.js';
 import { blockIoMetrics, runFio, type FioSide } from '../probes/fio.js';
 import { runIperf, tcpMetrics } from '../probes/iperf.js';
 import { probeMode } from '../probes/registry.js';
-import { createBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
+import { createBottleneck, createFreebsdBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
 import { checkNoKeyArtifacts, makeCertificate, probeTls, tlsDirectives, type TlsPair } from '../drivers/servers/tls.js';
 import type { Browser } from 'playwright-core';
 import type { OsAdapter } from '../drivers/os/adapter.js';
@@ -66,6 +66,8 @@ export class HarnessContext implements SuiteContext {
   readonly knobStack = new CleanupStack();
   /** The signal of the current step (the run's signal plus the step deadline); set by the runner. */
   stepSignal?: AbortSignal;
+  /** --fixed-throughput: the Gb/s every HTTP load of this suite is offered (open model); set by the runner. */
+  offeredGbps?: number;
   constructor(
     private readonly env: RunEnvironment,
     readonly suiteId: string,
@@ -197,6 +199,7 @@ export class HarnessContext implements SuiteContext {
             objects.map((x) => path.posix.join(this.env.objectsDir, x.path)),
             path.posix.join(this.env.targetRunDir, 'servers', `${this.suiteId}-evictor.log`),
             o.durationSec + 60,
+            this.suiteStack,
           )
         : null;
     const spec = {
@@ -207,9 +210,11 @@ export class HarnessContext implements SuiteContext {
       signal: this.signal,
       onTick: (t: { elapsedSec: number; requests: number; bodyBytes: number }) => progress.tick((t.bodyBytes * 8) / Math.max(t.elapsedSec, 0.001) / 1e9, t.requests),
     };
-    const rate = probeMode(this.env.options) === 'open' ? this.env.options.rate : undefined;
+    // Fixed throughput: the open model at the rate that carries the offered Gb/s over these objects.
+    const fixedRate = this.offeredGbps ? openRateFor(this.offeredGbps, objects.map((x) => x.body.length)) : undefined;
+    const rate = fixedRate ?? (probeMode(this.env.options) === 'open' ? this.env.options.rate : undefined);
     const clients = this.env.clients ?? [];
-    if (rate && clients.length) throw inputError('--rate with --client: the open model runs in this process only; drop one of them');
+    if (rate && clients.length) throw inputError(`${fixedRate ? '--fixed-throughput' : '--rate'} with --client: the open model runs in this process only; drop one of them`);
     let measured;
     try {
       measured = await this.bracketed(pids, () =>
@@ -224,8 +229,19 @@ export class HarnessContext implements SuiteContext {
       throw infraError(`${this.suiteId} ${o.label}: no response from ${server.baseUrl} (${load.errors} connection errors, ${load.timeouts} timeouts)`);
     }
     // Charge the kernel only with the server's CPU: on the local target the client shares the box.
-    const serverCores = d.serverCores ?? (this.env.target.kind === 'local' ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
+    const local = this.env.target.kind === 'local';
+    const serverCores = d.serverCores ?? (local ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
+    // The whole machine, every CPU; on the local target without this process (the load client),
+    // whose own CPU is known. What its packets cost in softirq stays in: it cannot be told apart.
+    const machineCores = Math.max(0, d.machineBusyCores - (local ? load.clientCpu : 0));
+    const machineBusy = d.machineBusyCores > 0 ? (d.machineBusy * machineCores) / d.machineBusyCores : 0;
     const notes: string[] = [];
+    if (fixedRate) {
+      const carried = (load.bodyBytes * 8) / load.durationSec / 1e9;
+      notes.push(`fixed throughput: ${this.offeredGbps!.toFixed(3)} Gb/s offered = ${fixedRate.toFixed(1)} req/s over ${objects.length} objects`);
+      // Short of the offer: CPU % then describes a lighter load than the one asked for.
+      if (carried < 0.95 * this.offeredGbps!) notes.push(`fixed throughput not carried: ${carried.toFixed(3)} of ${this.offeredGbps!.toFixed(3)} Gb/s`);
+    }
     if (load.clients) {
       notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU`).join('; ')}`);
       for (const c of load.clients.filter((x) => x.clientBound)) notes.push(`client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
@@ -236,7 +252,7 @@ export class HarnessContext implements SuiteContext {
     if (server.tlsInfo) notes.push(`TLS: ${server.tlsInfo}`);
     return {
       durationMs: load.durationSec * 1000,
-      metrics: httpMetrics(load, { serverCores, targetBusy: d.targetBusy }),
+      metrics: httpMetrics(load, { serverCores, targetBusy: d.targetBusy, machineCores, machineBusy }),
       counters: d.counters,
       verification: load.verification,
       clientBound: load.clientBound,
@@ -343,12 +359,26 @@ export class HarnessContext implements SuiteContext {
 
   /** Builds the client - middle hop - server path with the impairment on the middle hop; removed when the suite ends. */
   async bottleneck(imp: Impairment): Promise<Bottleneck> {
+    if (this.env.os.family === 'freebsd') {
+      // Dummynet has delay and loss built in; the whole path lives on the target.
+      const b = await createFreebsdBottleneck(this.env.target, imp, this.suiteStack);
+      this.log(`${this.suiteId}: bottleneck ${b.clientAddress} (jail) <- [${b.qdisc}] (jail ${b.middleNs}) <- ${b.serverAddress} (vnet0)`);
+      return b;
+    }
     const netem = await this.env.os.capability('netem');
     const wantsNetem = Boolean(imp.delayMs || imp.lossPct);
     if (wantsNetem && !netem.ok) throw infraError(`${this.suiteId}: delay/loss asked for but ${netem.reason}`);
     const b = await createBottleneck(this.env.host, this.env.target.lab, imp, netem.ok, path.join(this.env.runDir, 'lab'), this.suiteStack);
     this.log(`${this.suiteId}: bottleneck ${b.clientAddress} <- [${b.qdisc}] <- ${b.serverAddress} (namespaces ${b.middleNs}, ${b.serverNs})`);
     return b;
+  }
+
+  async enableTcpLog(): Promise<string> {
+    const os = this.env.os;
+    if (!os.enableTcpLog) throw infraError(`${this.suiteId}: the ${os.family} adapter cannot turn on TCP logging`);
+    const note = await os.enableTcpLog(this.knobStack, this.suiteStack);
+    this.log(`${this.suiteId}: ${note}`);
+    return note;
   }
 
   /** Sets a sysctl inside the bottleneck's server namespace (restored after the repetition, like setKnob). */
@@ -367,13 +397,15 @@ export class HarnessContext implements SuiteContext {
     const { progress, target, host } = this.env;
     this.useProbe('tcp');
     progress.step(o.label);
-    const port = await freePort(b.clientAddress);
-    // The receiver sits on the client side of the lab: this machine for a netns target.
+    // A client jail on the target is new and empty: iperf3's own port is free there.
+    const port = b.clientWrap ? 5201 : await freePort(b.clientAddress);
+    // The receiver sits on the client side of the lab: this machine for a netns target, a jail for a FreeBSD one.
     const receiver = target.lab ? host : target;
     await b.activate();
     const { result: r, delta: d } = await this.bracketed([], () =>
       runIperf(target, receiver, {
       senderWrap: b.serverWrap,
+      receiverWrap: b.clientWrap,
       clientAddress: b.clientAddress,
       port,
       congestion: o.congestion,

@@ -3,7 +3,8 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../model/options.js';
 import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
-import { expectedGating, modeGap, probeMode } from '../probes/registry.js';
+import { expectedGating, metricsForRun, modeGap, probeMode, variantProbes } from '../probes/registry.js';
+import { offeredGbps, parseFixedThroughput } from '../probes/open.js';
 import { metricSamples } from '../model/samples.js';
 import { lookLoop } from './adaptive.js';
 import type { Target } from '../drivers/targets/target.js';
@@ -234,7 +235,8 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }[] = [];
     for (const suite of p.suites) {
       const m = suite.manifest;
-      const result: SuiteResult = { id: m.id, title: m.title, feature: m.feature, status: 'ran', metrics: m.metrics, variants: [] };
+      // Gating as this run resolves it (--fixed-throughput moves it to machine CPU %).
+      const result: SuiteResult = { id: m.id, title: m.title, feature: m.feature, status: 'ran', metrics: metricsForRun(m.metrics, options), variants: [] };
       const runnable: VariantDef[] = [];
       const chosen = selectVariants(suite, options.variants);
       const applies = suiteApplies(m, fingerprint.os);
@@ -255,7 +257,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         if (vr.status === 'ran') {
           // A gating metric this mode cannot produce would silently drop out of the verdict: the
           // variant is an error instead, so the gate never decides on less than the suite promises.
-          const gap = modeGap(m, v, mode);
+          const gap = modeGap({ ...m, metrics: result.metrics }, v, mode);
           if (gap) {
             Object.assign(vr, { status: 'error', reason: gap });
             record.errors.push(`${m.id}/${v.id}: ${gap}`);
@@ -359,7 +361,8 @@ async function runSuite(
     const startedAt = new Date().toISOString();
     const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
     if (m) {
-      const missed = proofFailures(v.expect?.[fingerprint.os], m.counters);
+      // A suite's own proof (m.proofFailures, e.g. unmapped-mbufs) adds to the manifest's.
+      const missed = [...(m.proofFailures ?? []), ...proofFailures(v.expect?.[fingerprint.os], m.counters)];
       if (missed.length) m.proofFailures = missed;
       variantResult(v.id).repetitions.push({ index: r, startedAt, ...m });
       const ver = m.verification.failed ? ` ${m.verification.failed} VERIFICATION FAILURES` : '';
@@ -439,7 +442,28 @@ async function runSuite(
         fail(v, e);
       }
     }
-    for (const v of plan.runnable) await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
+    const fixed = options.fixedThroughput ? parseFixedThroughput(options.fixedThroughput) : null;
+    // A fixed rate is offered from the warm-up on; a share of the capacity needs the warm-ups (closed model) first.
+    if (fixed && 'gbps' in fixed) ctx.offeredGbps = fixed.gbps;
+    const warmupGbps: number[] = [];
+    for (const v of plan.runnable) {
+      const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
+      if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
+    }
+    if (fixed) {
+      const gbps = offeredGbps(fixed, warmupGbps);
+      if (gbps === null) {
+        // Measuring at full load instead would gate CPU % of a different load: those variants fail.
+        for (const v of plan.runnable.filter((x) => sessions.has(x.id) && variantProbes(suite.manifest, x).some((p) => p.id === 'http'))) {
+          fail(v, infraError(`--fixed-throughput ${options.fixedThroughput}: no warm-up measured a throughput to take that share of`));
+          sessions.delete(v.id);
+        }
+      } else {
+        ctx.offeredGbps = gbps;
+        result.offeredGbps = gbps;
+        if ('capacityShare' in fixed) progress.log(`${suite.manifest.id}: fixed throughput ${gbps.toFixed(3)} Gb/s = ${(fixed.capacityShare * 100).toFixed(0)}% of the lowest warm-up throughput (${warmupGbps.map((x) => x.toFixed(3)).join(', ')} Gb/s)`);
+      }
+    }
     for (let r = 0; r < options.runs; r++) for (const v of plan.runnable) await repeat(v, r);
     if (adaptive) await addRepetitions(adaptive);
     // A gating metric the variant should have produced but did not would silently shrink the
@@ -447,7 +471,7 @@ async function runSuite(
     for (const v of plan.runnable) {
       const vr = variantResult(v.id);
       if (vr.status !== 'ran' || vr.repetitions.length === 0) continue;
-      const none = expectedGating(suite.manifest, v, probeMode(options)).filter((id) => metricSamples(vr, id).length === 0);
+      const none = expectedGating({ ...suite.manifest, metrics: result.metrics }, v, probeMode(options)).filter((id) => metricSamples(vr, id).length === 0);
       if (none.length) fail(v, infraError(`gating metric${none.length > 1 ? 's' : ''} ${none.join(', ')} produced no samples in ${vr.repetitions.length} repetitions`));
     }
   } finally {
@@ -468,6 +492,11 @@ export function checkOptions(o: RunOptions): void {
   if (!(o.durationSec > 0)) throw inputError(`--duration ${o.durationSec}: must be a positive number of seconds`);
   if (!(o.connections >= 1)) throw inputError(`--connections ${o.connections}: must be at least 1`);
   if (o.rate !== undefined && !(o.rate > 0)) throw inputError(`--rate ${o.rate}: must be a positive number of requests per second`);
+  if (o.fixedThroughput !== undefined) {
+    const f = parseFixedThroughput(o.fixedThroughput);
+    if (o.rate !== undefined) throw inputError(`--fixed-throughput ${o.fixedThroughput} with --rate ${o.rate}: both set the open model's rate; drop one`);
+    if ('capacityShare' in f && !(o.warmupSec > 0)) throw inputError(`--fixed-throughput ${o.fixedThroughput}: a share of the capacity is measured in the warm-up, but --warmup is 0`);
+  }
   if (o.serverUrl && !/^https?:\/\/[^/]+/.test(o.serverUrl)) throw inputError(`--server-url ${o.serverUrl}: must be an http:// or https:// URL`);
 }
 

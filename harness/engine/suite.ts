@@ -49,6 +49,13 @@ export interface SuiteContext {
   measureBlockIo(o: { device: string; durationSec: number; reader: FioSide; writer: FioSide; label: string }): Promise<RepetitionMeasurement>;
   /** A client - middle hop - server path in namespaces this run creates, impaired on the middle hop. */
   bottleneck(imp: Impairment): Promise<Bottleneck>;
+  /**
+   * Turns on the target kernel's TCP event log until the current repetition ends (FreeBSD: TCP
+   * black-box logging of every new connection; Linux: every tcp tracepoint into a tracefs
+   * instance of the run's own); every change is journaled and undone. Its record counters
+   * (`tcplog.records`, `tcplog.lost`) come with the `tcplog` counter group. Returns a note.
+   */
+  enableTcpLog(): Promise<string>;
   /** Sets a sysctl in the bottleneck's server namespace, restored after the repetition. */
   setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void>;
   /** Bulk TCP transfer from the server namespace through the bottleneck (iperf3; the `tcp` probe). */
@@ -57,7 +64,8 @@ export interface SuiteContext {
 
 /** A prepared variant: warm it up, then measure repetitions. */
 export interface VariantSession {
-  warmup(): Promise<void>;
+  /** Warms the variant up; returns the warm-up's measurement when it took one (its throughput is the capacity --fixed-throughput N% refers to). */
+  warmup(): Promise<RepetitionMeasurement | void>;
   repetition(index: number): Promise<RepetitionMeasurement>;
 }
 
@@ -108,7 +116,7 @@ export function variantSession(
 ): VariantSession {
   return {
     async warmup() {
-      if (ctx.options.warmupSec > 0) await measure(ctx.options.warmupSec, `${variant.id} warm-up`);
+      if (ctx.options.warmupSec > 0) return measure(ctx.options.warmupSec, `${variant.id} warm-up`);
     },
     repetition: (i) => measure(ctx.options.durationSec, `${variant.id} #${i + 1}`),
   };

@@ -24,12 +24,28 @@ export type UndoAction =
   | { kind: 'link-del'; name: string }
   /** Detach every loop device backed by this file. */
   | { kind: 'losetup-detach'; backing: string }
+  /** FreeBSD: detach every md(4) device backed by this file (mdconfig -l -f FILE, mdconfig -d -u N). */
+  | { kind: 'md-detach'; backing: string }
+  /** FreeBSD: unmount what an md(4) device backed by this file has mounted on this mount point. */
+  | { kind: 'md-umount'; backing: string; mountPoint: string }
   /** Remove a file or directory headgate created (only under headgate's own roots). */
   | { kind: 'rm'; path: string }
   /** Kill a process group headgate started, if its leader is still the same process (pid and start time). */
   | { kind: 'kill-group'; pid: number; start: string }
   /** Stop the ssh master connection (ControlPersist) behind this control socket and remove the socket. */
-  | { kind: 'ssh-master'; controlPath: string };
+  | { kind: 'ssh-master'; controlPath: string }
+  /** FreeBSD: remove a jail headgate created (jail -r). */
+  | { kind: 'jail-remove'; name: string }
+  /** FreeBSD: destroy a cloned interface headgate created (ifconfig NAME destroy). */
+  | { kind: 'ifconfig-destroy'; name: string }
+  /** FreeBSD: unload a kernel module headgate loaded. */
+  | { kind: 'kldunload'; name: string }
+  /** FreeBSD: set a kernel environment variable back (null: unset it). */
+  | { kind: 'kenv'; name: string; value: string | null }
+  /** Linux: unmount a filesystem headgate mounted (only the tracefs mount point is accepted). */
+  | { kind: 'umount'; path: string }
+  /** Linux: remove a tracefs instance headgate created (its events are disabled first). */
+  | { kind: 'tracefs-instance'; path: string };
 
 /** Which process made a change: a journal entry is replayed only when its owner is gone. */
 export interface Owner {

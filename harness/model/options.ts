@@ -65,6 +65,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'connections', kind: 'int', group: 'run', arg: '<n>', default: 8, plan: true, schema: { type: 'integer', minimum: 1, maximum: 10000 }, help: 'concurrent keep-alive connections' },
   { key: 'rate', kind: 'number', group: 'run', arg: '<req/s>', plan: true, schema: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
     help: 'open model: requests arrive at this fixed rate and latency counts from their due time (default: closed model)' },
+  { key: 'fixedThroughput', kind: 'string', group: 'run', arg: '<gbps or N%>', plan: true,
+    schema: { type: ['string', 'number'], pattern: '^[0-9]+(\\.[0-9]+)?%?$', exclusiveMinimum: 0, maximum: 10000 },
+    help: 'fixed-throughput mode: offer this many Gb/s (open model), or N% of the lowest warm-up throughput of the suite\'s variants; machine CPU % at that rate gates' },
   { key: 'quick', kind: 'boolean', group: 'run', default: false, plan: true, schema: { type: 'boolean' }, help: 'short form for smoke tests and CI (smaller defaults)' },
   { key: 'blockDevice', kind: 'string', group: 'run', arg: '<dev>', schema: { type: 'string', pattern: '^/dev/[A-Za-z0-9._/-]+$', maxLength: 255 },
     help: 'block device the io-sched suite may OVERWRITE (refused if in use); default: a loop device it creates' },
@@ -127,6 +130,7 @@ export interface GateOptions {
   warmup: number;
   connections: number;
   rate?: number;
+  fixedThroughput?: string | number;
   quick: boolean;
   blockDevice?: string;
   stepTimeout?: number;
@@ -351,6 +355,7 @@ export function runOptionsOf(g: GateOptions): RunOptions {
     quick: g.quick,
     stepTimeoutSec: g.stepTimeout,
     rate: g.rate,
+    fixedThroughput: g.fixedThroughput === undefined ? undefined : String(g.fixedThroughput),
     serverCpus: g.serverCpus,
     blockDevice: g.blockDevice,
   };

@@ -11,6 +11,8 @@ export interface MetricDef {
   noiseFloor: number;
   /** Gating metrics decide the verdict; informational ones are only reported. */
   gating: boolean;
+  /** Whether it gates under --fixed-throughput instead (default: as gating says); run records store the resolved gating only. */
+  gatingAtFixedThroughput?: boolean;
 }
 
 /** One setting of a suite's knobs. */
@@ -60,7 +62,7 @@ export interface Proof {
 }
 
 /** Groups of kernel counters an OS adapter can read (each suite names the ones it needs). */
-export type CounterGroup = 'vm' | 'tcp' | 'sendfile' | 'ktls' | 'uma' | 'block';
+export type CounterGroup = 'vm' | 'tcp' | 'sendfile' | 'ktls' | 'uma' | 'block' | 'tcplog';
 
 /** A slice of the object set: box art (tens of KiB), video segments (1-16 MiB), or all of it. */
 export type ObjectClass = 'all' | 'boxart' | 'segment';
@@ -99,6 +101,22 @@ export interface Fingerprint {
   memoryBytes: number;
   sysctls: Record<string, string>;
   tools: Record<string, string>;
+  /** NUMA memory domains (FreeBSD vm.ndomains; Linux /sys/devices/system/node/nodeN). Absent in runs from before it was recorded. */
+  numaDomains?: number;
+  /** Network adapters backed by a device (virtual interfaces left out). */
+  nics?: NicInfo[];
+  /** CPU frequency policy: Linux cpufreq scaling_governor; FreeBSD "powerd" when it runs, else the cpufreq driver state. */
+  cpuFreqGovernor?: string;
+}
+
+/** A network adapter of a fingerprint. */
+export interface NicInfo {
+  /** Interface (Linux) or device (FreeBSD, e.g. ix0) name. */
+  name: string;
+  driver: string;
+  /** Vendor and device name (FreeBSD pciconf), or PCI vendor:device ids (Linux sysfs). */
+  model: string;
+  firmware?: string;
 }
 
 /** Payload verification outcome of one repetition. */
@@ -144,6 +162,8 @@ export interface SuiteResult {
   reason?: string;
   metrics: MetricDef[];
   variants: VariantResult[];
+  /** The load offered to every HTTP variant under --fixed-throughput, in Gb/s. */
+  offeredGbps?: number;
 }
 
 export type MetricVerdict = 'improved' | 'unchanged' | 'regressed' | 'inconclusive';
@@ -290,6 +310,11 @@ export interface RunOptions {
   quick: boolean;
   /** Open model: requests per second arriving on a fixed schedule (latency from the intended send time). Unset: closed model. */
   rate?: number;
+  /**
+   * Fixed-throughput mode: the open model at this many Gb/s ("2.5"), or at a share of the lowest
+   * warm-up capacity of the suite's variants ("60%"); machine CPU % at that rate gates.
+   */
+  fixedThroughput?: string;
   /** Deadline of one step (warm-up or repetition) beyond its load duration; then it is an infrastructure error. */
   stepTimeoutSec?: number;
   /** Block device the io-sched suite may overwrite (default: a loop device it creates). */

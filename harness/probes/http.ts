@@ -65,6 +65,14 @@ export interface LoadCpu {
   serverCores: number;
   /** Busy share of the whole target, 0..1. */
   targetBusy: number;
+  /**
+   * The machine's CPU as the fleet counts it: every CPU's user + system + interrupt (+ softirq),
+   * in cores, without the load client when it ran on the target. Kernel work done for nginx in
+   * other threads (FreeBSD ktls workers, interrupt threads, softirq) is in it; in serverCores it is not.
+   */
+  machineCores: number;
+  /** The same as a share of all the target's CPUs, 0..1. */
+  machineBusy: number;
 }
 
 const ms = (us: number) => us / 1000;
@@ -85,6 +93,8 @@ const HTTP_METRICS: readonly ProbeMetric[] = [
   { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
   { id: 'client_cpu_pct', unit: '% of one core', direction: 'lower' },
   { id: 'gbps_per_core', unit: 'Gb/s/core', direction: 'higher' },
+  { id: 'machine_cpu_per_gbps', unit: 'cores per Gb/s', direction: 'lower' },
+  { id: 'machine_cpu_pct', unit: '% of all CPUs', direction: 'lower' },
   { id: 'errors', unit: 'count', direction: 'lower' },
   { id: 'verification_failures', unit: 'count', direction: 'lower' },
 ];
@@ -110,6 +120,8 @@ export function httpMetrics(load: HttpLoadResult, cpu: LoadCpu): Record<string, 
     target_cpu_pct: cpu.targetBusy * 100,
     client_cpu_pct: load.clientCpu * 100,
     gbps_per_core: gbps / Math.max(cpu.serverCores, 0.01),
+    machine_cpu_per_gbps: cpu.machineCores / Math.max(gbps, 1e-6),
+    machine_cpu_pct: cpu.machineBusy * 100,
     errors: load.errors + load.timeouts,
     verification_failures: load.verification.failed,
     ...(load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {}),

@@ -65,16 +65,16 @@ export function parseIperfJson(text: string): TcpResult {
 
 /**
  * One bulk transfer: iperf3 receives at the client address (on `receiver`, the harness host's side
- * of the lab) and sends from the target (`senderWrap`, e.g. ip netns exec), with the given
+ * of the lab, inside `receiverWrap` when that side is a jail on the target) and sends from the target (`senderWrap`, e.g. ip netns exec), with the given
  * congestion control and flows.
  */
 export async function runIperf(
   target: Target,
   receiver: Target,
-  o: { senderWrap: string[]; clientAddress: string; port: number; congestion?: string; flows: number; durationSec: number; logFile: string; signal?: AbortSignal },
+  o: { senderWrap: string[]; receiverWrap?: string[]; clientAddress: string; port: number; congestion?: string; flows: number; durationSec: number; logFile: string; signal?: AbortSignal },
 ): Promise<TcpResult> {
   if (o.signal?.aborted) throw interruptedError();
-  const server = await receiver.spawn(['iperf3', '-s', '-1', '-B', o.clientAddress, '-p', String(o.port)], { logFile: o.logFile });
+  const server = await receiver.spawn([...(o.receiverWrap ?? []), 'iperf3', '-s', '-1', '-B', o.clientAddress, '-p', String(o.port)], { logFile: o.logFile });
   try {
     await sleep(200); // let the receiver listen before the sender connects
     const argv = [...o.senderWrap, 'iperf3', '-J', '-c', o.clientAddress, '-p', String(o.port), '-t', String(Math.max(1, Math.round(o.durationSec))), '-P', String(o.flows)];

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
-import { infraError, interruptedError } from '../model/errors.js';
+import { infraError, inputError, interruptedError } from '../model/errors.js';
 import { CLIENT_BOUND_CPU, type ExpectedObject, type HttpLoadResult } from './http.js';
 import { checkChunk, latencySummary, VerificationTally } from './verify.js';
 
@@ -136,4 +136,43 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
   };
+}
+
+/** A --fixed-throughput value: a rate in Gb/s, or a share (0..1] of the capacity measured in the warm-up. */
+export type FixedThroughput = { gbps: number } | { capacityShare: number };
+
+/** Parses --fixed-throughput: "2.5" (Gb/s) or "60%" (of the warm-up capacity); bad input is an input error naming the flag. */
+export function parseFixedThroughput(value: string | number): FixedThroughput {
+  const t = String(value).trim();
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(t);
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || !(n > 0)) throw inputError(`--fixed-throughput ${t}: must be a rate in Gb/s (e.g. 2.5) or a share of the warm-up capacity (e.g. 60%)`);
+  if (m[2]) {
+    if (n > 100) throw inputError(`--fixed-throughput ${t}: a share of the capacity must be at most 100%`);
+    return { capacityShare: n / 100 };
+  }
+  return { gbps: n };
+}
+
+/**
+ * The Gb/s offered to every HTTP variant of a suite: the given rate, or the share of the lowest
+ * warm-up throughput among the suite's variants, so every variant is offered the same load (CPU %
+ * at different loads would not compare) and each one measured that it can carry it. Null when
+ * a share is asked for and no warm-up measured a throughput.
+ */
+export function offeredGbps(spec: FixedThroughput, warmupGbps: readonly number[]): number | null {
+  if ('gbps' in spec) return spec.gbps;
+  const caps = warmupGbps.filter((x) => Number.isFinite(x) && x > 0);
+  return caps.length ? spec.capacityShare * Math.min(...caps) : null;
+}
+
+/**
+ * Arrivals per second that carry `gbps` of bodies when requests cycle through objects of these
+ * sizes in order (runOpenLoad's order): bytes per second over the mean object size.
+ */
+export function openRateFor(gbps: number, objectBytes: readonly number[]): number {
+  if (!(gbps > 0)) throw infraError(`fixed throughput: ${gbps} Gb/s is not a positive rate`);
+  const mean = objectBytes.length ? objectBytes.reduce((a, x) => a + x, 0) / objectBytes.length : 0;
+  if (!(mean > 0)) throw infraError('fixed throughput: no non-empty object to request');
+  return (gbps * 1e9) / 8 / mean;
 }

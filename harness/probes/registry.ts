@@ -16,9 +16,18 @@ export const PROBES: ReadonlyMap<string, ProbeDeclaration> = new Map(
   [httpProbe, browserProbe, blockIoProbe, tcpProbe].map((p) => [p.id, p]),
 );
 
-/** The probe mode of a run: --rate switches HTTP load to the open model. */
-export function probeMode(o: Pick<RunOptions, 'rate'>): ProbeMode {
-  return o.rate ? 'open' : 'closed';
+/** The probe mode of a run: --rate and --fixed-throughput switch HTTP load to the open model. */
+export function probeMode(o: Pick<RunOptions, 'rate' | 'fixedThroughput'>): ProbeMode {
+  return o.rate || o.fixedThroughput ? 'open' : 'closed';
+}
+
+/**
+ * A suite's metric definitions as this run gates them: under --fixed-throughput a metric's
+ * gatingAtFixedThroughput (when set) replaces its gating flag, so machine CPU % at the offered
+ * rate gates there. The result carries the resolved flag only (what run.json records).
+ */
+export function metricsForRun(defs: readonly MetricDef[], o: Pick<RunOptions, 'fixedThroughput'>): MetricDef[] {
+  return defs.map(({ gatingAtFixedThroughput, ...d }) => ({ ...d, gating: o.fixedThroughput && gatingAtFixedThroughput !== undefined ? gatingAtFixedThroughput : d.gating }));
 }
 
 /** The declared probes of a suite (unknown ids are left out: checkManifestMetrics reports them). */

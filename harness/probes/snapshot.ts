@@ -4,7 +4,7 @@ import type { OsAdapter } from '../drivers/os/adapter.js';
 /** A point-in-time reading of the target's CPU, the server's CPU and kernel counters. */
 export interface Snapshot {
   at: bigint;
-  cpu: { busy: number; total: number };
+  cpu: { busy: number; total: number; machineBusy?: number; cpus?: number };
   serverCpuSec: number | null;
   counters: Record<string, number>;
 }
@@ -26,6 +26,10 @@ export interface SnapshotDelta {
   targetBusy: number;
   /** Busy cores of the whole target (targetBusy x cores). */
   targetBusyCores: number;
+  /** The machine's own work (CpuTimes.machineBusy) as a share of all its CPUs, 0..1. */
+  machineBusy: number;
+  /** The same in cores (machineBusy x the CPUs counted). */
+  machineBusyCores: number;
   /** Cores used by the server processes, or null if unknown. */
   serverCores: number | null;
   counters: Record<string, number>;
@@ -36,6 +40,9 @@ export function diff(a: Snapshot, b: Snapshot, cpuCount: number): SnapshotDelta 
   const wallSec = Number(b.at - a.at) / 1e9;
   const total = b.cpu.total - a.cpu.total;
   const targetBusy = total > 0 ? (b.cpu.busy - a.cpu.busy) / total : 0;
+  const machine = (c: Snapshot['cpu']) => c.machineBusy ?? c.busy;
+  const machineBusy = total > 0 ? (machine(b.cpu) - machine(a.cpu)) / total : 0;
+  const cpus = b.cpu.cpus ?? cpuCount;
   const counters: Record<string, number> = {};
   for (const [k, v] of Object.entries(b.counters)) {
     const before = a.counters[k];
@@ -45,6 +52,8 @@ export function diff(a: Snapshot, b: Snapshot, cpuCount: number): SnapshotDelta 
     wallSec,
     targetBusy,
     targetBusyCores: targetBusy * cpuCount,
+    machineBusy,
+    machineBusyCores: machineBusy * cpus,
     serverCores: a.serverCpuSec !== null && b.serverCpuSec !== null && wallSec > 0 ? (b.serverCpuSec - a.serverCpuSec) / wallSec : null,
     counters,
   };

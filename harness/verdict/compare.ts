@@ -49,6 +49,7 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
     ['duration (s)', a.durationSec, b.durationSec],
     ['connections', a.connections, b.connections],
     ['arrival rate (req/s)', a.rate, b.rate],
+    ['fixed throughput', a.fixedThroughput, b.fixedThroughput],
     ['object set', a.objects, b.objects],
     ['nginx workers', a.serverWorkers, b.serverWorkers],
     ['nginx worker CPUs', a.serverCpus, b.serverCpus],

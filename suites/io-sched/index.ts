@@ -15,6 +15,13 @@ export function camIoschedPrefix(device: string): string {
 
 /** io-sched suite: sets the variant's scheduler (restored after each repetition), then fio reader vs writer. */
 export default defineSuite({
+  // FreeBSD's scheduler lives in CAM; the scratch device would be md(4), which is GEOM, not CAM.
+  async probe(ctx) {
+    if (ctx.fingerprint.os === 'freebsd' && !ctx.options.blockDevice) {
+      return { ok: false, reason: 'CAM I/O scheduler variants need a CAM disk named with --block-device (ada/da/nda): the scratch device would be md(4), which is not a CAM device, so no iosched sysctls' };
+    }
+    return { ok: true };
+  },
   async prepare(ctx, variant) {
     const device = await ctx.blockDevice(SCRATCH_MIB);
     const apply = async () => {

@@ -39,9 +39,9 @@ describe('every suite, quick form, on this machine', () => {
     run = readRun(runDir);
   }, 600_000);
 
-  it('runs all six suites; nothing errors; every skip carries its reason into run.json and summary.md', () => {
+  it('runs all seven suites; nothing errors; every skip carries its reason into run.json and summary.md', () => {
     expect(code).toBe(0);
-    expect(run.suites.map((s) => s.id).sort()).toEqual(['io-sched', 'ktls', 'pbuf', 'sendfile', 'tcp-stack', 'unmapped-mbufs']);
+    expect(run.suites.map((s) => s.id).sort()).toEqual(['io-sched', 'ktls', 'pbuf', 'sendfile', 'tcp-log', 'tcp-stack', 'unmapped-mbufs']);
     expect(run.errors).toEqual([]);
     const summary = readFileSync(path.join(runDir, 'summary.md'), 'utf8');
     for (const s of run.suites) {

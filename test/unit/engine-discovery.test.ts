@@ -76,7 +76,7 @@ describe('selectSuites', () => {
     const all = await discoverSuites();
     expect(() => selectSuites(all, ['../etc'])).toThrow('--suite "../etc": not a suite id (^[a-z0-9][a-z0-9-]*$)');
     expect(() => selectSuites(all, ['nosuch'])).toThrow(
-      /--suite nosuch: unknown suite \(known: io-sched, ktls, pbuf, sendfile, tcp-stack, unmapped-mbufs\)/,
+      /--suite nosuch: unknown suite \(known: io-sched, ktls, pbuf, sendfile, tcp-log, tcp-stack, unmapped-mbufs\)/,
     );
     expect(selectSuites(all, ['pbuf']).map((s) => s.manifest.id)).toEqual(['pbuf']);
   });

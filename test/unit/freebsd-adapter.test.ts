@@ -91,3 +91,59 @@ describe('FreeBSD adapter (fixture-tested: the command transcript a FreeBSD targ
     expect(c.reason).toMatch(/SF_NODISKIO/);
   });
 });
+
+describe('FreeBSD adapter: whole-machine CPU and the fingerprint facts of issue 14 (scripted FreeBSD 15 target)', () => {
+  /** A FreeBSD 15 host with kern.cp_times, NUMA, two NICs, powerd and hwpstate_intel. */
+  function host15(o: { cpTimes?: boolean } = {}) {
+    return new FakeTarget((argv) => {
+      const cmd = argv.join(' ');
+      if (cmd === 'sysctl -n kern.cp_times') return o.cpTimes === false ? { code: 1, stderr: "sysctl: unknown oid 'kern.cp_times'" } : { stdout: fx('kern-cp_times.txt') };
+      if (cmd === 'sysctl -n kern.cp_time') return { stdout: fx('kern-cp_time.txt') };
+      if (cmd === 'sysctl -n dev.hwpstate_intel.0.epp') return { stdout: '50\n' };
+      if (argv[0] === 'sysctl' && argv.includes('hw.model')) return { stdout: `${fx('sysctl-fingerprint.txt')}vm.ndomains: 2\n` };
+      if (argv[0] === 'sysctl') return { stdout: fx('sysctl-knobs.txt') };
+      if (cmd === 'pciconf -lv') return { stdout: fx('pciconf-lv.txt') };
+      if (cmd === 'pgrep -x powerd') return { stdout: '812\n' };
+      if (cmd === 'openssl version') return { stdout: 'OpenSSL 3.0.15 3 Sep 2024 (Library: OpenSSL 3.0.15 3 Sep 2024)\n' };
+      if (cmd === 'nginx -v') return { stderr: 'nginx version: nginx/1.26.2\n' };
+      if (cmd === 'nginx -V') return { stderr: 'nginx version: nginx/1.26.2\nbuilt with OpenSSL 3.0.15 3 Sep 2024\nTLS SNI support enabled\n' };
+      return undefined;
+    });
+  }
+
+  it('kern.cp_times: every CPU summed (CPUSTATES = 5 longs per CPU id), absent ids not counted', async () => {
+    const t = host15();
+    const c = await new FreeBSDAdapter(t).cpuTimes();
+    // user + nice + sys + intr of CPUs 0, 1 and 3; CPU id 2 is absent (all zeros).
+    expect(c).toEqual({ busy: 455 + 10032 + 552 + (457 + 10031 + 553) + (459 + 10033 + 552), machineBusy: 33124, total: 33124 + 1652803 + 1652802 + 1652801, cpus: 3 });
+    expect(t.transcript).toEqual(['sysctl -n kern.cp_times']);
+  });
+
+  it('falls back to the kern.cp_time aggregate where kern.cp_times is missing', async () => {
+    const t = host15({ cpTimes: false });
+    expect((await new FreeBSDAdapter(t).cpuTimes()).machineBusy).toBe(1826 + 40128 + 2210);
+    expect(t.transcript).toEqual(['sysctl -n kern.cp_times', 'sysctl -n kern.cp_time']);
+  });
+
+  it('fingerprint: vm.ndomains, pciconf -lv network devices, powerd and hwpstate_intel epp, OpenSSL versions', async () => {
+    const t = host15();
+    const fp = await new FreeBSDAdapter(t).fingerprint();
+    expect(fp.numaDomains).toBe(2);
+    expect(fp.nics).toEqual([
+      { name: 'ix0', driver: 'ix', model: "Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection" },
+      { name: 'mlx5_core0', driver: 'mlx5_core', model: 'Mellanox Technologies MT2892 Family [ConnectX-6 Dx]' },
+    ]);
+    expect(fp.cpuFreqGovernor).toBe('powerd; hwpstate_intel epp 50');
+    expect(fp.tools).toMatchObject({ nginx: '1.26.2', openssl: 'OpenSSL 3.0.15', 'nginx-openssl': 'OpenSSL 3.0.15' });
+    expect(t.transcript).toEqual(expect.arrayContaining(['pciconf -lv', 'pgrep -x powerd', 'sysctl -n dev.hwpstate_intel.0.epp', 'openssl version', 'nginx -V']));
+    expect(t.transcript.find((c) => c.includes('hw.model'))).toMatch(/ vm\.ndomains$/);
+  });
+
+  it('a host without pciconf output, powerd or cpufreq driver still fingerprints', async () => {
+    const t = new FakeTarget((argv) => (argv[0] === 'sysctl' && argv.includes('hw.model') ? { stdout: fx('sysctl-fingerprint.txt') } : argv[0] === 'sysctl' ? { stdout: '' } : undefined));
+    const fp = await new FreeBSDAdapter(t).fingerprint();
+    expect(fp.numaDomains).toBeUndefined();
+    expect(fp.nics).toEqual([]);
+    expect(fp.cpuFreqGovernor).toBe('no powerd');
+  });
+});

@@ -1,14 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { diff } from '../../harness/probes/snapshot.js';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { discoverSuites } from '../../harness/engine/discovery.js';
 import { proofFailures, variantApplies } from '../../harness/engine/plan.js';
-import { variantKnobs } from '../../harness/engine/runner.js';
-import type { Suite, SuiteContext } from '../../harness/engine/suite.js';
+import { executeRun, variantKnobs, type RunParams } from '../../harness/engine/runner.js';
+import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/engine/suite.js';
+import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
-import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
+import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
+import { parseCcAvailable } from '../../harness/drivers/os/parsers/freebsd.js';
+import type { UndoAction } from '../../harness/lib/journal.js';
+import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
+import { ktlsPath } from '../../suites/ktls/index.js';
+import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
@@ -24,7 +31,6 @@ function freebsdLab() {
     'kern.ipc.tls.enable': '0',
     'net.inet.tcp.functions_default': 'freebsd',
     'net.inet.tcp.cc.algorithm': 'newreno',
-    'net.inet.tcp.cc.available': 'newreno\n',
     'kern.cam.do_dynamic_iosched': '1',
     'kern.cam.ada.0.iosched.read_bias': '100',
     'kern.cam.ada.0.iosched.write.limiter': 'none',
@@ -32,9 +38,11 @@ function freebsdLab() {
     'kern.cam.ada.0.iosched.control.type': 'set_max',
   };
   const knobs = { ...initial };
+  /** Module names in the kernel (kldstat -m): a kld file cc_X declares module X (DECLARE_CC_MODULE). */
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
-  const state = { phase: 'before' as 'before' | 'after' };
+  /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -43,6 +51,8 @@ function freebsdLab() {
   const t = new FakeTarget((argv) => {
     const cmd = argv.join(' ');
     if (cmd === 'sysctl -n net.inet.tcp.functions_available') return { stdout: fx('tcp-functions-available.txt') };
+    // cc.c cc_list_available: one line, ", " between names (newreno compiled in, the rest as loaded).
+    if (cmd === 'sysctl -n net.inet.tcp.cc.available') return { stdout: ['newreno', ...[...modules].filter((m) => m === 'cubic')].join(', ') + '\n' };
     if (argv[0] === 'sysctl' && argv[1] === '-n') return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
     if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
       const [k, v] = argv[1].split('=');
@@ -50,17 +60,20 @@ function freebsdLab() {
       knobs[k] = v;
       return { stdout: `${k}: ${v}\n` };
     }
-    if (cmd === 'sysctl kern.ipc.tls.stats') return { stdout: fx(`tls-stats-${state.phase}.txt`) };
+    if (cmd === 'sysctl kern.ipc.tls.stats') return { stdout: fx(`tls-stats-${state.phase}${state.tls === '-ifnet' && state.phase === 'before' ? '' : state.tls}.txt`) };
     if (argv[0] === 'kldstat') return modules.has(argv[3]) ? { stdout: '' } : { code: 1 };
-    if (argv[0] === 'kldload') return available.has(argv[1]) ? (modules.add(argv[1]), {}) : { code: 1, stderr: `kldload: can't load ${argv[1]}: No such file or directory` };
-    if (argv[0] === 'kldunload') return modules.delete(argv[1]) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
+    if (argv[0] === 'kldload') {
+      if (modules.has(kldModuleName(argv[1]))) return { code: 1, stderr: `kldload: can't load ${argv[1]}: module already loaded or in kernel` };
+      return available.has(argv[1]) ? (modules.add(kldModuleName(argv[1])), {}) : { code: 1, stderr: `kldload: can't load ${argv[1]}: No such file or directory` };
+    }
+    if (argv[0] === 'kldunload') return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
     if (cmd === 'netstat -m --libxo json') return { stdout: netstatJson(state.phase) };
     if (cmd === 'vmstat -z') return { stdout: fx(`vmstat-z-${state.phase}.txt`) };
     if (cmd === 'netstat -s -p tcp') return { stdout: fx(`netstat-s-tcp-${state.phase}.txt`) };
     return undefined;
   });
   t.readFileIfExists = async (f: string) => (/\/boot\/kernel\/(.+)\.ko$/.test(f) && available.has(/\/boot\/kernel\/(.+)\.ko$/.exec(f)![1]) ? 'ELF' : null);
-  t.which = async (p: string) => (['fio', 'iperf3', 'nginx'].includes(p) ? `/usr/local/bin/${p}` : null);
+  t.which = async (p: string) => (['fio', 'iperf3', 'nginx'].includes(p) ? `/usr/local/bin/${p}` : ['mdconfig', 'newfs'].includes(p) ? `/sbin/${p}` : null);
   return { t, knobs, initial, modules, state, os: new FreeBSDAdapter(t) };
 }
 
@@ -108,7 +121,8 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(table).toContain('io-sched/cam-write-iops-limit: runs');
     expect(table).toContain('io-sched/bfq: variant for linux only (target runs freebsd)');
     expect(table).toContain('pbuf/cold-aio-threads: variant for linux only (target runs freebsd)');
-    expect(table.find((l) => l.startsWith('tcp-stack/rack:'))).toMatch(/lab-targets issue/);
+    // tcp-stack's FreeBSD lab (VNET jails) has tests of its own; here: runs or skipped with a reason.
+    expect(table.find((l) => l.startsWith('tcp-stack/rack:'))).toMatch(/^tcp-stack\/rack: .+/);
   });
 
   it('ktls: kTLS knobs set in manifest order and restored in reverse; counters prove kTLS engaged', async () => {
@@ -122,10 +136,34 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(d['ktls.enable_calls']).toBe(64);
     expect(d['ktls.ocf.tls13_gcm_encrypts']).toBe(52113);
     expect(proofFailures(variant('ktls', 'ktls-tls13').expect?.freebsd, d)).toEqual([]);
-    // TLS 1.2 asks for tls12_gcm_encrypts, which did not move in this repetition: the variant fails.
-    expect(proofFailures(variant('ktls', 'ktls-tls12').expect?.freebsd, d)).toEqual([
-      'the kernel encrypted records in software (kern.ipc.tls.stats.ocf.tls12_gcm_encrypts): ktls.ocf.tls12_gcm_encrypts moved by 0, expected at least 1',
+    expect(ktlsPath(d)).toBe('software (OCF: ocf.tls13_gcm_encrypts +52113; 64 sessions)');
+    // ChaCha20 has its own counter, which did not move in this AES-GCM repetition: that variant fails.
+    expect(proofFailures(variant('ktls', 'ktls-tls13-chacha20').expect?.freebsd, d)).toEqual([
+      'the kernel encrypted ChaCha20-Poly1305 records (kern.ipc.tls.stats.ocf.tls13_chacha20_encrypts; tls13_chacha20_crypts on older kernels): ktls.ocf.tls13_chacha20_encrypts moved by 0, expected at least 1',
     ]);
+  });
+
+  it('ktls: NIC (ifnet) offload passes the proof and is recorded as the path; refused sessions fail it', async () => {
+    const lab = freebsdLab();
+    lab.state.tls = '-ifnet';
+    const d = await deltas(lab, 'ktls');
+    expect(d['ktls.ocf.tls13_gcm_encrypts']).toBe(0);
+    for (const v of ['ktls-tls13', 'ktls-tls12', 'browser-ktls-tls13']) expect(proofFailures(variant('ktls', v).expect?.freebsd, d)).toEqual([]);
+    expect(ktlsPath(d)).toBe('NIC (ifnet TLS) or TOE: 64 sessions installed, no OCF encryption');
+    // enable_calls moved but no session was installed (e.g. mb_use_ext_pgs=0: ENXIO): not engaged.
+    const refused = { ...d, 'ktls.offload_total': 0 };
+    expect(proofFailures(variant('ktls', 'ktls-tls13').expect?.freebsd, refused)[0]).toMatch(/ktls.offload_total moved by 0/);
+    expect(ktlsPath(refused)).toMatch(/^none: 64 enable calls, 0 sessions installed/);
+  });
+
+  it('ktls: a 13.x kernel names OCF counters *_crypts; they prove ChaCha20 under the *_encrypts name', async () => {
+    const lab = freebsdLab();
+    lab.state.tls = '-13';
+    const d = await deltas(lab, 'ktls');
+    expect(d['ktls.ocf.tls13_chacha20_crypts']).toBe(4096);
+    expect(d['ktls.ocf.tls13_chacha20_encrypts']).toBe(4096);
+    expect(proofFailures(variant('ktls', 'ktls-tls13-chacha20').expect?.freebsd, d)).toEqual([]);
+    expect(ktlsPath(d)).toBe('software (OCF: ocf.tls13_chacha20_encrypts +4096; 16 sessions)');
   });
 
   it('sendfile and pbuf: sendfile and pbuf zone counters are read and prove a cold cache', async () => {
@@ -141,31 +179,143 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(lab.t.transcript).toEqual(expect.arrayContaining(['netstat -m --libxo json', 'vmstat -z', 'netstat -s -p tcp']));
   });
 
-  it('sendfile cold cache remounts the objects filesystem, and refuses one on /', async () => {
+  it('cold cache through md(4): file, mdconfig, newfs, mount, evict by remount, each undo journaled first and undone in reverse', async () => {
     const lab = freebsdLab();
-    let mp = '/hg';
+    const dir = '/var/tmp/headgate/objects/seed1-64MiB/cold-64MiB';
+    const mounts = new Set<string>();
     const base = lab.t.exec.bind(lab.t);
     lab.t.exec = async (argv, o) => {
-      if (argv[0] === 'df') return { code: 0, stderr: '', stdout: `Filesystem 1024-blocks Used Avail Capacity Mounted on\n/dev/ada1p1 101471 8 93346 0% ${mp}\n` };
+      const ok = (stdout = '') => (lab.t.transcript.push(argv.join(' ')), { code: 0, stdout, stderr: '' });
+      if (argv[0] === 'df') return ok(`Filesystem 1024-blocks Used Avail Capacity Mounted on\nzroot/var/tmp 101471 8 93346 0% /var/tmp\n`);
+      if (argv[0] === 'du') return ok(`65600\t${dir}\n`);
+      if (argv[0] === 'mdconfig' && argv[1] === '-a') return ok('md0\n');
+      if (argv[0] === 'mount' && argv.length === 3) return mounts.add(argv[2]), ok();
+      if (argv[0] === 'umount') return mounts.has(argv[1]) ? (mounts.delete(argv[1]), ok()) : { code: 1, stdout: '', stderr: `umount: ${argv[1]}: not a file system root directory` };
+      if (['mkdir', 'dd', 'newfs', 'cp', 'rmdir', 'rm'].includes(argv[0]) || (argv[0] === 'mdconfig' && argv[1] === '-d')) return ok();
+      return base(argv, o);
+    };
+    const journal: string[] = [];
+    Object.assign(lab.t, {
+      journal: {
+        where: 'fake',
+        record: async (_l: string, u: UndoAction) => (lab.t.transcript.push(`journal ${JSON.stringify(u)}`), journal.push(u.kind), String(journal.length)),
+        done: async (id: string) => void lab.t.transcript.push(`journal done ${id}`),
+        read: async () => ({ entries: [], done: new Set<string>(), torn: false }),
+      },
+    });
+    const stack = new CleanupStack();
+    const files = [`${dir}/seg/0001.m4s`, `${dir}/seg/0002.m4s`];
+    await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
+    await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
+    const made = lab.t.transcript.map((c) => c.replace(/cold-[0-9a-f]{12}/g, 'cold-X'));
+    const file = '/var/tmp/headgate/scratch/cold-X.ufs';
+    const stage = '/var/tmp/headgate/scratch/cold-X.mnt';
+    expect(made).toEqual([
+      `df -P ${dir}`,
+      `du -sk ${dir}`,
+      `journal {"kind":"rm","path":"${file}"}`,
+      'mkdir -p /var/tmp/headgate/scratch',
+      `dd if=/dev/zero of=${file} bs=1048576 count=0 seek=145`,
+      `journal {"kind":"md-detach","backing":"${file}"}`,
+      `mdconfig -a -t vnode -f ${file}`,
+      'newfs /dev/md0',
+      `journal {"kind":"rm","path":"${stage}"}`,
+      `mkdir -p ${stage}`,
+      `journal {"kind":"md-umount","backing":"${file}","mountPoint":"${stage}"}`,
+      `mount /dev/md0 ${stage}`,
+      `cp -Rp ${dir}/. ${stage}/`,
+      `umount ${stage}`,
+      `journal {"kind":"md-umount","backing":"${file}","mountPoint":"${dir}"}`,
+      `mount /dev/md0 ${dir}`,
+      // the second repetition: evicted by a remount
+      `umount ${dir}`,
+      `mount /dev/md0 ${dir}`,
+    ]);
+    const mark = lab.t.transcript.length;
+    expect(await stack.unwind()).toEqual([]);
+    expect(lab.t.transcript.slice(mark).map((c) => c.replace(/cold-[0-9a-f]{12}/g, 'cold-X'))).toEqual([
+      `umount ${dir}`,
+      'journal done 5',
+      'journal done 4', // the staging mount was already undone
+      `rmdir ${stage}`,
+      'journal done 3',
+      'mdconfig -d -u md0',
+      'journal done 2',
+      `rm -f ${file}`,
+      'journal done 1',
+    ]);
+    expect(mounts.size).toBe(0);
+    // After the suite the directory is forgotten: the next suite makes its own filesystem.
+    await lab.os.coldCache(files, '/dev/null', 60, new CleanupStack());
+    expect(lab.t.transcript.filter((c) => c.startsWith('mdconfig -a'))).toHaveLength(2);
+  });
+
+  it('cold cache: a filesystem the user gave the objects is remounted from fstab; no root or no mdconfig skips the cold variants with the reason', async () => {
+    const lab = freebsdLab();
+    const base = lab.t.exec.bind(lab.t);
+    lab.t.exec = async (argv, o) => {
+      if (argv[0] === 'df') return lab.t.transcript.push(argv.join(' ')), { code: 0, stderr: '', stdout: 'Filesystem 1024-blocks Used Avail Capacity Mounted on\n/dev/ada1p1 101471 8 93346 0% /srv/hg/.objects\n' };
       if (argv[0] === 'umount' || argv[0] === 'mount') return lab.t.transcript.push(argv.join(' ')), { code: 0, stdout: '', stderr: '' };
       return base(argv, o);
     };
-    await lab.os.coldCache(['/hg/objects/seg-001.bin'], '/dev/null');
-    expect(lab.t.transcript).toEqual(['umount /hg', 'mount /hg']);
-    mp = '/';
-    await expect(lab.os.coldCache(['/reports/.objects/seg-001.bin'], '/dev/null')).rejects.toThrow(/is on \/: put reports\/.objects on its own UFS filesystem/);
+    await lab.os.coldCache(['/srv/hg/.objects/set/cold-64MiB/seg/1.m4s'], '/dev/null', 60, new CleanupStack());
+    expect(lab.t.transcript).toEqual(['df -P /srv/hg/.objects/set/cold-64MiB', 'umount /srv/hg/.objects', 'mount /srv/hg/.objects']);
+    expect(coldDir(['/o/cold-64MiB/seg/1.m4s', '/o/cold-64MiB/boxart/2.jpg'])).toBe('/o/cold-64MiB');
+    expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
+    lab.t.which = async () => null;
+    expect(await lab.os.capability('cache-cold')).toEqual({ ok: false, reason: 'cold cache on FreeBSD needs mdconfig (md(4) filesystem for the cold set): not found on the target' });
+    const table = await variantApplies(suite('pbuf').manifest, variant('pbuf', 'cold-sendfile'), lab.os);
+    expect(table.reason).toMatch(/needs mdconfig/);
   });
 
-  it('unmapped-mbufs: mb_use_ext_pgs 0 then restored; extpgs zone requests prove M_EXTPG was used', async () => {
+  it('unmapped-mbufs: mb_use_ext_pgs 0 then restored; no mbuf_extpgs zone is read; knobs as the manifest says', async () => {
     const lab = freebsdLab();
     const off = await knobTranscript(lab, variant('unmapped-mbufs', 'sendfile-ext-pgs-0'));
     expect(off).toEqual({ set: ['sysctl kern.ipc.mb_use_ext_pgs=0'], restore: ['sysctl kern.ipc.mb_use_ext_pgs=1'] });
     const on = await knobTranscript(lab, variant('unmapped-mbufs', 'sendfile-ext-pgs-1'));
     expect(on).toEqual({ set: [], restore: [] }); // already 1 on this host: nothing to change or restore
     const d = await deltas(lab, 'unmapped-mbufs');
-    expect(d['uma.mbuf_extpgs.req']).toBe(180412);
+    expect(d['uma.mbuf.req']).toBe(2931093 - 2711093);
+    expect(Object.keys(d).filter((k) => k.includes('extpgs'))).toEqual([]);
     expect(proofFailures(variant('unmapped-mbufs', 'sendfile-ext-pgs-1').expect?.freebsd, d)).toEqual([]);
     expect(lab.knobs).toEqual(lab.initial);
+  });
+
+  it('unmapped-mbufs: the M_EXTPG proof passes with ext_pgs=1 and fails with 0 on the same transcripts', async () => {
+    // The suite's session runs against the scripted host: the same vmstat/netstat answers both times,
+    // only what kern.ipc.mb_use_ext_pgs reads back differs.
+    const proofOf = async (extPgs: string, offFigure?: number) => {
+      const lab = freebsdLab();
+      lab.knobs['kern.ipc.mb_use_ext_pgs'] = extPgs;
+      const d = await deltas(lab, 'unmapped-mbufs');
+      // 10 Gb/s for 2 s: 2.5 GB; 220,000 mbuf requests = 88,000 per GB (< 244,141 pages per GB).
+      const measure = { durationMs: 2000, metrics: { throughput_gbps: 10 }, counters: d, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] };
+      const ctx = {
+        fingerprint: { os: 'freebsd' },
+        options: { warmupSec: 0, durationSec: 2 },
+        getKnob: (k: string) => lab.os.getKnob(k),
+        startHttpServer: async () => ({}),
+        measureHttp: async () => structuredClone(measure),
+      } as unknown as SuiteContext;
+      if (offFigure !== undefined) {
+        // the ext_pgs=0 variant ran first in the round with this figure
+        const off = await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', 'sendfile-ext-pgs-0'));
+        const save = ctx.measureHttp;
+        (ctx as { measureHttp: unknown }).measureHttp = async () => ({ ...structuredClone(measure), counters: { ...d, 'uma.mbuf.req': (offFigure * 2.5) } });
+        await off.repetition(0);
+        (ctx as { measureHttp: unknown }).measureHttp = save;
+      }
+      const on = await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', 'sendfile-ext-pgs-1'));
+      const m = await on.repetition(0);
+      expect(m.metrics.mbuf_req_per_gb).toBe(88_000);
+      return [...(m.proofFailures ?? []), ...proofFailures(variant('unmapped-mbufs', 'sendfile-ext-pgs-1').expect?.freebsd, m.counters)];
+    };
+    expect(await proofOf('1')).toEqual([]);
+    expect(await proofOf('0')).toEqual(['kern.ipc.mb_use_ext_pgs read back as "0" during the repetition, not 1: sendfile used one sf_buf mbuf per page']);
+    // Against the ext_pgs=0 variant of the same run: clearly lower (at most half) passes, close does not.
+    expect(await proofOf('1', 400_000)).toEqual([]);
+    expect(await proofOf('1', 120_000)).toEqual(["mbuf zone requests per GB 88000 not clearly below sendfile-ext-pgs-0's 120000 (at most 0.5x expected with M_EXTPG)"]);
+    expect(extPgsProof({ readBack: '1', reqPerGB: 300_000 })).toEqual(['mbuf zone requests per GB 300000 not below one per page sent (244141): no sign of M_EXTPG mbufs']);
   });
 
   it('tcp-stack: RACK loads tcphpts and tcp_rack, switches the default stack, and undoes it in reverse', async () => {
@@ -206,5 +356,138 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(blockIo).toEqual(['/dev/ada0']);
     expect(lab.knobs).toEqual(lab.initial);
     expect(lab.os.fioEngine).toBe('posixaio');
+  });
+  it('io-sched without --block-device: the CAM variants are skipped with the reason (md(4) is not CAM), never an input error', async () => {
+    const probe = suite('io-sched').probe!;
+    const ctx = (blockDevice?: string) => ({ fingerprint: { os: 'freebsd' }, options: { blockDevice } }) as unknown as SuiteContext;
+    expect(await probe(ctx(), variant('io-sched', 'cam-default'))).toEqual({
+      ok: false,
+      reason: 'CAM I/O scheduler variants need a CAM disk named with --block-device (ada/da/nda): the scratch device would be md(4), which is not a CAM device, so no iosched sysctls',
+    });
+    expect(await probe(ctx('/dev/ada2'), variant('io-sched', 'cam-default'))).toEqual({ ok: true });
+    await expect((freebsdLab().os as OsAdapter).scratchBlockDevice('/x', 1, new CleanupStack())).rejects.toMatchObject({ kind: 'infra' });
+  });
+
+  it('io-sched with --block-device: refused when mounted, swap or a ZFS vdev (mount -p, swapctl -l, zpool status -P), by disk and partition', async () => {
+    const lab = freebsdLab();
+    const base = lab.t.exec.bind(lab.t);
+    lab.t.exec = async (argv, o) => {
+      const out = (f: string) => ({ code: 0, stderr: '', stdout: fx(f) });
+      if (argv[0] === 'realpath') return { code: 0, stderr: '', stdout: `${argv[2]}\n` };
+      if (argv.join(' ') === 'mount -p') return out('mount-p.txt');
+      if (argv.join(' ') === 'swapctl -l') return out('swapctl-l.txt');
+      if (argv.join(' ') === 'zpool status -P') return out('zpool-status-P.txt');
+      return base(argv, o);
+    };
+    const refused = async (d: string) => lab.os.checkDeviceUnused(d).then(() => 'accepted', (e: Error) => e.message);
+    expect(await refused('/dev/ada1')).toBe('--block-device /dev/ada1: /dev/ada1p3 is a vdev of a ZFS pool (zpool status -P); the io-sched writer would overwrite it');
+    expect(await refused('/dev/ada0')).toMatch(/^--block-device \/dev\/ada0: holds a mounted filesystem \(\/dev\/ada0p2 on \/\)/);
+    expect(await refused('/dev/ada0p3')).toBe('--block-device /dev/ada0p3: /dev/ada0p3 is in use as swap; the io-sched writer would overwrite it');
+    expect(await refused('/dev/ada2')).toBe('accepted');
+    expect(onDisk('/dev/ada10', '/dev/ada1')).toBe(false);
+    expect(onDisk('/dev/ada1p3.eli', '/dev/ada1')).toBe(true);
+  });
+
+  it('tcp-stack: cc.available is one comma-separated line; cubic compiled in is found by its module name and not loaded again', async () => {
+    const lab = freebsdLab();
+    expect(await lab.os.capability('cc:cubic')).toEqual({ ok: true }); // loadable: /boot/kernel/cc_cubic.ko
+    lab.modules.add('cubic'); // compiled in (DECLARE_CC_MODULE(cubic, ...)): no cc_cubic file loaded
+    expect(await lab.os.capability('cc:cubic')).toEqual({ ok: true });
+    expect(lab.t.transcript).toContain('kldstat -q -m cubic');
+    const cubic = await knobTranscript(lab, variant('tcp-stack', 'freebsd-cubic'));
+    expect(cubic.set).toEqual(['sysctl net.inet.tcp.cc.algorithm=cubic']);
+    expect(cubic.restore).toEqual(['sysctl net.inet.tcp.cc.algorithm=newreno']);
+    expect(parseCcAvailable('newreno, cubic\n')).toEqual(['newreno', 'cubic']);
+    expect(await lab.os.capability('cc:dctcp')).toMatchObject({ ok: false });
+  });
+});
+
+describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
+  it('completes with exit 0 or 1, never 2: capability gaps are skips with reasons, cold cache goes through md(4)', async () => {
+    const lab = freebsdLab();
+    // The objects are on zroot/var/tmp (not a filesystem of their own): cold cache makes an md(4) UFS.
+    const mounts = new Set<string>();
+    const base = lab.t.exec.bind(lab.t);
+    lab.t.exec = async (argv, o) => {
+      const ok = (stdout = '') => (lab.t.transcript.push(argv.join(' ')), { code: 0, stdout, stderr: '' });
+      if (argv[0] === 'df') return ok('Filesystem 1024-blocks Used Avail Capacity Mounted on\nzroot/var/tmp 101471 8 93346 0% /var/tmp\n');
+      if (argv[0] === 'du') return ok('1024\tx\n');
+      if (argv[0] === 'mdconfig' && argv[1] === '-a') return ok('md0\n');
+      if (argv[0] === 'mount' && argv.length === 3) return mounts.add(argv[2]), ok();
+      if (argv[0] === 'umount') return mounts.delete(argv[1]) ? ok() : { code: 1, stdout: '', stderr: 'not mounted' };
+      if (['mkdir', 'dd', 'newfs', 'cp', 'rmdir', 'rm', 'mdconfig'].includes(argv[0])) return ok();
+      return base(argv, o);
+    };
+    lab.t.os = async () => lab.os;
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'hg-freebsd-gate-'));
+    const set = {
+      manifest: { schemaVersion: 1 as const, seed: 1, totalMiB: 1, objects: [{ path: '/seg/0000.m4s', size: 1, kind: 'segment' as const, sha256: '' }] },
+      bodies: new Map([['/seg/0000.m4s', Buffer.from('x')]]),
+    };
+    // The load is the only double: the suites' own code, manifests, probes, knobs, capabilities,
+    // counters and cold cache run for real against the scripted host.
+    const wrap = (real: Suite): Suite => ({
+      ...real,
+      prepare(ctx, v) {
+        const suiteStack = (ctx as unknown as { suiteStack: CleanupStack }).suiteStack; // what measureHttp passes to coldCache
+        const measure = async (o: { durationSec: number; cache?: 'hot' | 'cold' }): Promise<RepetitionMeasurement> => {
+          if (o.cache === 'cold') await (await lab.os.coldCache(['/var/tmp/headgate/objects/seed1-1MiB/cold-1MiB/seg/0000.m4s'], '/dev/null', 60, suiteStack)).stop();
+          const counters = await deltas(lab, real.manifest.id);
+          // With one mbuf per page (ext_pgs 0) sendfile asks the mbuf zone for about 5x as many.
+          if (lab.knobs['kern.ipc.mb_use_ext_pgs'] === '0' && counters['uma.mbuf.req']) counters['uma.mbuf.req'] *= 5;
+          const metrics = Object.fromEntries(real.manifest.metrics.map((m) => [m.id, 1]));
+          return { durationMs: o.durationSec * 1000, metrics: { ...metrics, throughput_gbps: 10 }, counters, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] };
+        };
+        const fake = Object.create(ctx) as SuiteContext;
+        Object.assign(fake, {
+          startHttpServer: async () => ({ baseUrl: 'http://fake', pids: async () => [], alive: () => true, artifacts: {} }),
+          measureHttp: (_s: unknown, o: { durationSec: number; cache?: 'hot' | 'cold' }) => measure(o),
+          measureBrowser: (_s: unknown, o: { durationSec: number }) => measure(o),
+        });
+        return real.prepare(fake, v);
+      },
+    });
+    // tcp-stack (and any bottleneck suite) is another session's work and has its own FreeBSD tests.
+    const selected = suites.filter((s) => !s.manifest.probes.includes('tcp')).map(wrap);
+    let code: number;
+    try {
+      const { record } = await executeRun({
+        target: lab.t,
+        options: { suites: [], variants: [], runs: 2, durationSec: 2, warmupSec: 0, connections: 1, objects: { seed: 1, totalMiB: 1 }, serverWorkers: 1, serverDirectives: [], quick: true },
+        settings: { reportsDir: tmp, profile: 'fake' } as RunParams['settings'],
+        suites: selected,
+        signal: new AbortController().signal,
+        progress: { start: () => {}, extend: () => {}, step: () => {}, tick: () => {}, done: () => {}, log: () => {}, stop: () => {} },
+        fingerprint: { os: 'freebsd', hostname: 'lab', kernelRelease: '15.0-CURRENT', kernelVersion: 'FreeBSD 15.0-CURRENT', arch: 'amd64', cpuModel: 'x', cpuCount: 16, memoryBytes: 1 << 30, sysctls: {}, tools: {} },
+        io: {
+          materializeObjects: async () => set,
+          buildObjects: () => set,
+          syncObjects: async () => {},
+          primePageCache: async () => null,
+          lock: async () => ({ release: async () => {} }),
+          replay: async () => {},
+        },
+      });
+      code = exitCodeOf(record);
+      expect(record.errors).toEqual([]);
+      const status = Object.fromEntries(record.suites.flatMap((s) => s.variants.map((v) => [`${s.id}/${v.id}`, v.status === 'skipped' ? `skipped: ${v.reason}` : v.status])));
+      expect(status).toMatchObject({
+        'sendfile/sendfile-on-cold': 'ran',
+        'pbuf/cold-sendfile': 'ran',
+        'unmapped-mbufs/sendfile-ext-pgs-1': 'ran',
+        'ktls/ktls-tls13': 'ran',
+        'io-sched/cam-default': expect.stringMatching(/^skipped: CAM I\/O scheduler variants need a CAM disk named with --block-device/),
+        'sendfile/aio-threads': expect.stringMatching(/^skipped: not applicable on FreeBSD/),
+      });
+      const failures = record.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.flatMap((r) => r.proofFailures ?? [])));
+      expect(failures).toEqual([]);
+      // Every md(4) the cold variants made was removed again when its suite ended.
+      expect(lab.t.transcript.filter((c) => c.startsWith('mdconfig -a')).length).toBe(lab.t.transcript.filter((c) => c.startsWith('mdconfig -d')).length);
+      expect(mounts.size).toBe(0);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    expect([0, 1]).toContain(code);
+    expect(code).toBe(0);
   });
 });

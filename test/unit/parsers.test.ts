@@ -68,7 +68,7 @@ describe('FreeBSD parsers (fixture-tested against the documented formats)', () =
     expect(Object.keys(s)).not.toContain('root@builder');
   });
   it('kern.cp_time: user nice sys intr idle', () => {
-    expect(parseCpTime(fx('freebsd', 'kern-cp_time.txt'))).toEqual({ busy: 1826 + 0 + 40128 + 2210, total: 1826 + 40128 + 2210 + 6611213 });
+    expect(parseCpTime(fx('freebsd', 'kern-cp_time.txt'))).toEqual({ busy: 1826 + 0 + 40128 + 2210, total: 1826 + 40128 + 2210 + 6611213, machineBusy: 1826 + 0 + 40128 + 2210 });
     expect(() => parseCpTime('garbage')).toThrow(/kern.cp_time/);
   });
   it('ps time formats', () => {

@@ -6,7 +6,7 @@ import { blockIoMetrics } from '../../harness/probes/fio.js';
 import { httpMetrics, type HttpLoadResult } from '../../harness/probes/http.js';
 import { tcpMetrics } from '../../harness/probes/iperf.js';
 import { metricsIn } from '../../harness/probes/probe.js';
-import { manifestMetricProblems, modeGap, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
+import { manifestMetricProblems, metricsForRun, modeGap, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
 import { suitesDir } from '../../harness/engine/discovery.js';
 import type { SuiteManifest } from '../../harness/model/types.js';
 
@@ -18,6 +18,7 @@ const declared = (probe: string, mode: 'closed' | 'open') =>
 const manifest = (id: string) =>
   JSON.parse(readFileSync(path.join(suitesDir(), id, 'suite.json'), 'utf8')) as SuiteManifest;
 
+const CPU = { serverCores: 0.5, targetBusy: 0.25, machineCores: 0.75, machineBusy: 0.375 };
 const latency = { p50: 1000, p90: 2000, p99: 3000, p999: 4000, max: 5000, mean: 1500, count: 10 };
 const load = (ttfb: boolean): HttpLoadResult => ({
   durationSec: 2,
@@ -36,13 +37,13 @@ const load = (ttfb: boolean): HttpLoadResult => ({
 
 describe('each probe computes exactly the metrics it declares', () => {
   it('http: closed model with TTFB, open model without', () => {
-    expect(ids(httpMetrics(load(true), { serverCores: 0.5, targetBusy: 0.25 }))).toEqual(declared('http', 'closed'));
-    expect(ids(httpMetrics(load(false), { serverCores: 0.5, targetBusy: 0.25 }))).toEqual(declared('http', 'open'));
+    expect(ids(httpMetrics(load(true), CPU))).toEqual(declared('http', 'closed'));
+    expect(ids(httpMetrics(load(false), CPU))).toEqual(declared('http', 'open'));
     expect(declared('http', 'closed').filter((x) => !declared('http', 'open').includes(x))).toEqual([
       'ttfb_p50_ms',
       'ttfb_p99_ms',
     ]);
-    const m = httpMetrics(load(true), { serverCores: 0.5, targetBusy: 0.25 });
+    const m = httpMetrics(load(true), CPU);
     expect(m).toMatchObject({
       throughput_gbps: 1,
       gbps_per_core: 2,
@@ -51,6 +52,9 @@ describe('each probe computes exactly the metrics it declares', () => {
       errors: 2,
       server_cpu_pct: 50,
       target_cpu_pct: 25,
+      // Whole machine: 0.75 cores for 1 Gb/s; 37.5% of all CPUs.
+      machine_cpu_per_gbps: 0.75,
+      machine_cpu_pct: 37.5,
     });
   });
 
@@ -80,6 +84,17 @@ describe('probe registry', () => {
   it('--rate is the open model', () => {
     expect(probeMode({})).toBe('closed');
     expect(probeMode({ rate: 100 })).toBe('open');
+    expect(probeMode({ fixedThroughput: '60%' })).toBe('open');
+  });
+
+  it('--fixed-throughput moves gating to the metrics that gate at a fixed rate', () => {
+    const m = manifest('sendfile');
+    const gating = (o: { fixedThroughput?: string }) => metricsForRun(m.metrics, o).filter((d) => d.gating).map((d) => d.id);
+    expect(gating({})).toEqual(['throughput_gbps', 'machine_cpu_per_gbps', 'latency_p99_ms']);
+    expect(gating({ fixedThroughput: '2' })).toEqual(['throughput_gbps', 'latency_p99_ms', 'machine_cpu_pct']);
+    // run.json records the resolved flag only; nginx-only CPU per Gb/s informs in both modes.
+    expect(metricsForRun(m.metrics, { fixedThroughput: '2' }).some((d) => 'gatingAtFixedThroughput' in d)).toBe(false);
+    expect(m.metrics.find((d) => d.id === 'gbps_per_core')?.gating).toBe(false);
   });
 
   it('a variant is measured by the probes of its client', () => {

@@ -1,6 +1,7 @@
 import { CleanupStack } from '../../lib/cleanup.js';
 import type { Target, TargetLab } from '../targets/target.js';
 import { applyImpairment, createLab, qdiscCommands, type Impairment } from './lab.js';
+import { createVnetLab } from './freebsd-vnet-lab.js';
 
 export { qdiscCommands, staleLabNamespaces, type Impairment } from './lab.js';
 
@@ -15,7 +16,11 @@ export interface Bottleneck {
   clientAddress: string;
   /** Prefix that runs a command in the server namespace, through the target (empty when the target already is that namespace). */
   serverWrap: string[];
-  /** The qdisc command line applied on the middle hop, for the report. */
+  /** Prefix that runs a command on the client side, through the target (a FreeBSD client jail); absent: the client side is the harness host. */
+  clientWrap?: string[];
+  /** Whether the harness's HTTP load client sits on the client side (false when that side is a jail on the target). */
+  httpThroughPath: boolean;
+  /** The impairment applied on the middle hop (tc qdisc, or the dummynet pipe), for the report. */
   qdisc: string;
   /**
    * Puts this bottleneck's impairment on the middle hop. A lab of the suite's own is set once at
@@ -39,6 +44,7 @@ export async function createBottleneck(host: Target, targetLab: TargetLab | unde
       serverAddress: targetLab.serverAddress,
       clientAddress: targetLab.clientAddress,
       serverWrap: [],
+      httpThroughPath: true,
       qdisc,
       activate: async () => {
         await host.exec(['ip', 'netns', 'exec', targetLab.middleNs, 'tc', 'qdisc', 'del', 'dev', targetLab.middleDevToClient, 'root'], { allowFail: true });
@@ -57,6 +63,26 @@ export async function createBottleneck(host: Target, targetLab: TargetLab | unde
     serverAddress: lab.serverAddress,
     clientAddress: lab.clientAddress,
     serverWrap: ['ip', 'netns', 'exec', lab.serverNs],
+    httpThroughPath: true,
     qdisc,
+  };
+}
+
+/**
+ * A bottleneck on a FreeBSD target (freebsd-vnet-lab.ts): the sender is the target itself (vnet0), the
+ * middle hop and the receiver are VNET jails on it. Removed when the suite ends.
+ */
+export async function createFreebsdBottleneck(target: Target, imp: Impairment, stack: CleanupStack, pid = process.pid): Promise<Bottleneck> {
+  const lab = await createVnetLab(target, imp, stack, pid);
+  return {
+    serverNs: 'vnet0',
+    middleNs: lab.middleJail,
+    serverAddress: lab.serverAddress,
+    clientAddress: lab.clientAddress,
+    serverWrap: [],
+    clientWrap: ['jexec', lab.clientJail],
+    httpThroughPath: false,
+    qdisc: lab.pipe,
+    activate: async () => {},
   };
 }

@@ -5,6 +5,13 @@ import type { CounterGroup, Fingerprint, OsFamily } from '../../model/types.js';
 export interface CpuTimes {
   busy: number;
   total: number;
+  /**
+   * The machine's own work as the fleet counts it, every CPU: user + nice + system + interrupt
+   * (Linux: irq + softirq; never idle, iowait or steal). Absent: same as busy.
+   */
+  machineBusy?: number;
+  /** CPUs the ticks were summed over, when the OS says (absent: the fingerprint's CPU count). */
+  cpus?: number;
 }
 
 /** Whether a feature can be exercised on the target, and if not, exactly why. */
@@ -37,8 +44,10 @@ export interface OsAdapter {
   /**
    * Makes the files cold: evicts them now and, where the OS can, keeps evicting until stop(), so
    * reads during a repetition go to the disk, for at most maxSec. Throws (infrastructure) when it cannot.
+   * Set-up that outlives one call (FreeBSD's md(4) filesystem for the files) registers its removal
+   * on `stack` (the suite's), so it is made once per suite and undone when the suite ends.
    */
-  coldCache(files: string[], logFile: string, maxSec: number): Promise<ColdCache>;
+  coldCache(files: string[], logFile: string, maxSec: number, stack: CleanupStack): Promise<ColdCache>;
   /** fio's asynchronous I/O engine on this OS. */
   readonly fioEngine: string;
   /** Creates a file-backed block device for I/O tests and registers its removal; returns its /dev path. */
@@ -49,6 +58,12 @@ export interface OsAdapter {
    * real path, which is what must be written to.
    */
   checkDeviceUnused(device: string): Promise<string>;
+  /**
+   * Turns on the kernel's TCP event log (FreeBSD black-box logging of every new connection;
+   * Linux tcp tracepoints) until `repetition` unwinds; longer-lived setup goes on `suite`. Its
+   * record counters appear under the `tcplog` counter group. Returns a line for the notes.
+   */
+  enableTcpLog?(repetition: CleanupStack, suite: CleanupStack): Promise<string>;
 }
 
 /** A running page-cache eviction; stop() ends it. */

@@ -1,16 +1,58 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
-import { journaled } from '../../lib/journal.js';
+import { journaled, stateDir, type UndoAction } from '../../lib/journal.js';
+import { mdUnitsOf } from '../journal.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
-import type { CounterGroup, Fingerprint } from '../../model/types.js';
+import type { CounterGroup, Fingerprint, NicInfo } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
-import { parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
+import { opensslVersions } from './fingerprint.js';
+import { parseCpTimes, parsePciconfNics } from './parsers/freebsd.js';
+import { ocfEncryptAliases, parseCcAvailable, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
 
-/** UMA zones kept as counters: the pbuf pools and the mbuf zones (unmapped mbufs, sendfile). */
-const UMA_ZONES = /pbuf$|^mbuf|extpgs/;
+/**
+ * UMA zones kept as counters: the pbuf pools and the mbuf zones. M_EXTPG (unmapped) mbufs come
+ * from the plain `mbuf` zone (kern_mbuf.c mb_alloc_ext_pgs -> m_get); no `mbuf_extpgs` zone exists.
+ */
+const UMA_ZONES = /pbuf$|^mbuf/;
 /** vm.stats counters: vnode pager reads show a cold page cache. */
 const VM_SYSCTLS = ['vm.stats.vm.v_vnodein', 'vm.stats.vm.v_vnodepgsin'];
+
+/**
+ * The module a kld file declares, for `kldstat -m` (which takes a module name): CC modules are
+ * declared by DECLARE_CC_MODULE(cubic, ...) in cc_cubic.ko (cc_module.h sets `.name = #ccname`);
+ * tcp_rack, tcp_bbr and tcphpts are built with -DMODNAME=${KMOD}, so file and module agree.
+ */
+export function kldModuleName(file: string): string {
+  return file.startsWith('cc_') ? file.slice(3) : file;
+}
+
+/**
+ * Whether a /dev path is the disk itself or a partition, slice or GELI layer of it (ada0: ada0,
+ * ada0p2, ada0s1a, ada0p3.eli; not ada01 or ada10). GEOM label names (/dev/gpt/...) are not resolved.
+ */
+export function onDisk(dev: string, disk: string): boolean {
+  if (!dev.startsWith(disk)) return false;
+  return /^((p\d+|s\d+[a-h]?|[a-h]))?(\.eli)?$/.test(dev.slice(disk.length));
+}
+
+/**
+ * The directory a cold object set lives in: the files' common directory, cut after the runner's
+ * `cold-<N>MiB` component when there is one, so every variant of a run shares one filesystem.
+ */
+export function coldDir(files: string[]): string {
+  let parts = path.posix.dirname(files[0]).split('/');
+  for (const f of files.slice(1)) {
+    const q = path.posix.dirname(f).split('/');
+    let i = 0;
+    while (i < parts.length && i < q.length && parts[i] === q[i]) i++;
+    parts = parts.slice(0, i);
+  }
+  const cold = parts.findIndex((x) => /^cold-\d+MiB$/.test(x));
+  return (cold >= 0 ? parts.slice(0, cold + 1) : parts).join('/') || '/';
+}
 
 /** Sysctls recorded in every FreeBSD fingerprint. */
 export const FREEBSD_FINGERPRINT_SYSCTLS = [
@@ -37,13 +79,18 @@ export class FreeBSDAdapter implements OsAdapter {
 
   async fingerprint(): Promise<Fingerprint> {
     const t = this.target;
-    const hw = await this.sysctls(['kern.osrelease', 'kern.version', 'hw.machine_arch', 'hw.model', 'hw.ncpu', 'hw.physmem', 'kern.hostname']);
+    const hw = await this.sysctls(['kern.osrelease', 'kern.version', 'hw.machine_arch', 'hw.model', 'hw.ncpu', 'hw.physmem', 'kern.hostname', 'vm.ndomains']);
     const sysctls = await this.sysctls(FREEBSD_FINGERPRINT_SYSCTLS);
     const tools: Record<string, string> = {};
     const nginx = await t.exec(['nginx', '-v'], { allowFail: true }).catch(() => null);
     const m = nginx && /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout);
     if (m) tools.nginx = m[1];
+    Object.assign(tools, await opensslVersions(t));
+    const ndomains = Number(hw['vm.ndomains']);
     return {
+      ...(Number.isInteger(ndomains) && ndomains > 0 ? { numaDomains: ndomains } : {}),
+      nics: await this.nics(),
+      cpuFreqGovernor: await this.cpuFreqGovernor(),
       os: 'freebsd',
       hostname: hw['kern.hostname'] ?? 'unknown',
       kernelRelease: hw['kern.osrelease'] ?? 'unknown',
@@ -57,7 +104,25 @@ export class FreeBSDAdapter implements OsAdapter {
     };
   }
 
+  /** PCI network devices with their driver and model (pciconf -lv); FreeBSD has no generic firmware-version sysctl. */
+  private async nics(): Promise<NicInfo[]> {
+    const r = await this.target.exec(['pciconf', '-lv'], { allowFail: true });
+    return r.code === 0 ? parsePciconfNics(r.stdout) : [];
+  }
+
+  /** "powerd" when powerd(8) runs, plus hwpstate_intel's energy/performance preference where that driver attached. */
+  private async cpuFreqGovernor(): Promise<string> {
+    const powerd = (await this.target.exec(['pgrep', '-x', 'powerd'], { allowFail: true })).code === 0;
+    const epp = await this.target.exec(['sysctl', '-n', 'dev.hwpstate_intel.0.epp'], { allowFail: true });
+    const parts = [powerd ? 'powerd' : 'no powerd'];
+    if (epp.code === 0 && /^\d+$/.test(epp.stdout.trim())) parts.push(`hwpstate_intel epp ${epp.stdout.trim()}`);
+    return parts.join('; ');
+  }
+
   async cpuTimes(): Promise<CpuTimes> {
+    // Per CPU (kern.cp_times) so the CPUs counted are known; the aggregate where it is missing.
+    const per = await this.target.exec(['sysctl', '-n', 'kern.cp_times'], { allowFail: true });
+    if (per.code === 0 && per.stdout.trim()) return parseCpTimes(per.stdout);
     const r = await this.target.exec(['sysctl', '-n', 'kern.cp_time']);
     return parseCpTime(r.stdout);
   }
@@ -87,7 +152,7 @@ export class FreeBSDAdapter implements OsAdapter {
     }
     if (groups.includes('ktls')) {
       const r = await t.exec(['sysctl', 'kern.ipc.tls.stats'], { allowFail: true });
-      for (const [k, v] of Object.entries(parseTlsStats(r.stdout))) out[`ktls.${k}`] = v;
+      for (const [k, v] of Object.entries(ocfEncryptAliases(parseTlsStats(r.stdout)))) out[`ktls.${k}`] = v;
     }
     if (groups.includes('uma')) {
       for (const z of parseVmstatZ((await t.exec(['vmstat', '-z'])).stdout)) {
@@ -96,6 +161,11 @@ export class FreeBSDAdapter implements OsAdapter {
         out[`uma.${z.name}.fail`] = z.fail;
         out[`uma.${z.name}.sleep`] = z.sleep;
       }
+    }
+    if (groups.includes('tcplog')) {
+      // TCP black-box records are allocated from UMA zone "tcp_log" (tcp_log_buf.c tcp_log_init / tcp_log_event): REQ counts records written.
+      const z = parseVmstatZ((await t.exec(['vmstat', '-z'])).stdout).find((x) => x.name === 'tcp_log');
+      if (z) Object.assign(out, { 'tcplog.records': z.requests, 'tcplog.lost': z.fail });
     }
     if (groups.includes('tcp')) {
       for (const [k, v] of Object.entries(parseNetstatTcp((await t.exec(['netstat', '-s', '-p', 'tcp'])).stdout))) out[`tcp.${k}`] = v;
@@ -107,10 +177,7 @@ export class FreeBSDAdapter implements OsAdapter {
     // Names are checked before they reach a command line (never an option, never two words).
     if (!name.startsWith('kld:')) checkFreebsdSysctlName('knob', name);
     else if (!/^[a-z0-9_][a-z0-9_.-]*$/.test(name.slice(4))) throw inputError(`knob ${JSON.stringify(name)}: not a kernel module name`);
-    if (name.startsWith('kld:')) {
-      const r = await this.target.exec(['kldstat', '-q', '-m', name.slice(4)], { allowFail: true });
-      return r.code === 0 ? 'loaded' : 'unloaded';
-    }
+    if (name.startsWith('kld:')) return (await this.moduleLoaded(name.slice(4))) ? 'loaded' : 'unloaded';
     const r = await this.target.exec(['sysctl', '-n', name], { allowFail: true });
     if (r.code !== 0) throw infraError(`sysctl ${name}: ${r.stderr.trim() || 'unknown oid'}`);
     return r.stdout.trim();
@@ -144,26 +211,119 @@ export class FreeBSDAdapter implements OsAdapter {
     return files.length ? 'page cache not primed: per-file eviction is not available on FreeBSD; pages are in whatever state the cache holds' : null;
   }
 
-  async coldCache(files: string[], _logFile?: string, _maxSec?: number): Promise<ColdCache> {
-    // No per-file eviction on FreeBSD: unmounting the filesystem that holds the objects drops its
-    // cached pages; it must be a separate filesystem listed in /etc/fstab so `mount MP` brings it back.
-    const df = await this.target.exec(['df', '-P', files[0]], { allowFail: true });
-    const mp = df.stdout.trim().split('\n').pop()?.trim().split(/\s+/).pop() ?? '';
-    if (df.code !== 0 || !mp.startsWith('/')) throw infraError(`cold cache: df -P ${files[0]} failed: ${df.stderr.trim()}`);
-    if (mp === '/') {
-      throw inputError(`cold cache on FreeBSD remounts the filesystem holding the objects, but ${files[0]} is on /: put reports/.objects on its own UFS filesystem listed in /etc/fstab`);
+  /** md(4)-backed UFS filesystems made for cold object directories (directory -> md device), until their suite ends. */
+  private readonly coldFs = new Map<string, string>();
+
+  async coldCache(files: string[], _logFile: string, _maxSec: number, stack?: CleanupStack): Promise<ColdCache> {
+    // No per-file eviction on FreeBSD: unmounting a filesystem drops its cached pages. The files
+    // go on a filesystem of their own that can be remounted before every repetition: the one the
+    // user gave reports/.objects (listed in /etc/fstab), else an md(4) UFS made here.
+    if (!files.length) throw infraError('cold cache: no files to evict');
+    const dir = coldDir(files);
+    let dev = this.coldFs.get(dir);
+    if (!dev) {
+      const own = await this.ownObjectsFs(dir);
+      if (own) {
+        for (const argv of [['umount', own], ['mount', own]]) await this.run('cold cache', argv);
+        return { stop: async () => {} };
+      }
+      if (!stack) throw infraError('cold cache: the md(4) filesystem needs a restore stack for its removal');
+      dev = await this.makeColdFs(dir, stack);
+      return { stop: async () => {} }; // just mounted from a fresh device: nothing cached yet
     }
-    for (const argv of [['umount', mp], ['mount', mp]]) {
-      const r = await this.target.exec(argv, { allowFail: true });
-      if (r.code !== 0) throw infraError(`cold cache: ${argv.join(' ')} failed: ${r.stderr.trim()}`);
-    }
+    await this.run('cold cache', ['umount', dir]);
+    await this.run('cold cache', ['mount', dev, dir]);
     return { stop: async () => {} };
+  }
+
+  /** The mount point of dir when it is a filesystem the user dedicated to the objects (mounted on .../objects or .../.objects). */
+  private async ownObjectsFs(dir: string): Promise<string | null> {
+    const df = await this.target.exec(['df', '-P', dir], { allowFail: true });
+    const mp = df.stdout.trim().split('\n').pop()?.trim().split(/\s+/).pop() ?? '';
+    return df.code === 0 && /\/\.?objects$/.test(mp) && dir.startsWith(`${mp}/`) ? mp : null;
+  }
+
+  /**
+   * Copies dir onto a UFS of its own and mounts that over dir: a file under headgate's scratch
+   * directory, `mdconfig -a -t vnode -f FILE` (mdconfig.c prints "md%d"), `newfs /dev/mdN`, a
+   * staging mount for the copy, then `mount /dev/mdN DIR`. Every step's undo is journaled and
+   * pushed before the step runs; the stack undoes them in reverse. Without `-o cache`, md(4)
+   * drops the backing file's pages after each I/O (md.c mdstart_vnode: POSIX_FADV_DONTNEED), so
+   * a remount sends reads to the disk under the backing file.
+   */
+  private async makeColdFs(dir: string, stack: CleanupStack): Promise<string> {
+    const t = this.target;
+    const scratch = path.posix.join(t.workDir ?? stateDir(), 'scratch');
+    const tag = createHash('sha256').update(dir).digest('hex').slice(0, 12);
+    const file = path.posix.join(scratch, `cold-${tag}.ufs`);
+    const stage = path.posix.join(scratch, `cold-${tag}.mnt`);
+    // Room for the files plus UFS metadata and its 8% minfree reserve.
+    const du = await this.run('cold cache', ['du', '-sk', dir]);
+    const kib = Number(du.stdout.trim().split(/\s+/)[0]);
+    if (!Number.isFinite(kib)) throw infraError(`cold cache: du -sk ${dir} printed "${du.stdout.trim()}"`);
+    const mib = Math.ceil((kib * 1.25) / 1024) + 64;
+    stack.push(`forget the cold filesystem of ${dir}`, () => void this.coldFs.delete(dir));
+    const step = <T>(label: string, undo: UndoAction, change: () => Promise<T>, restore: () => Promise<unknown>) =>
+      journaled(t.journal, stack, label, undo, change, async () => void (await restore()));
+    await step(`remove ${file}`, { kind: 'rm', path: file }, async () => {
+      await this.run('cold cache', ['mkdir', '-p', scratch]);
+      await this.run('cold cache', ['dd', 'if=/dev/zero', `of=${file}`, 'bs=1048576', 'count=0', `seek=${mib}`]);
+    }, () => t.exec(['rm', '-f', file], { allowFail: true }));
+    let unit = '';
+    const detach = async () => {
+      for (const u of unit ? [unit] : await mdUnitsOf(t, file)) await this.run('cold cache', ['mdconfig', '-d', '-u', u]);
+    };
+    const md = await step(`detach the md(4) device of ${file}`, { kind: 'md-detach', backing: file }, () => this.run('cold cache', ['mdconfig', '-a', '-t', 'vnode', '-f', file]), detach);
+    unit = md.stdout.trim();
+    if (!/^md\d+$/.test(unit)) throw infraError(`cold cache: mdconfig -a -t vnode -f ${file} printed "${unit}", not an md unit`);
+    const dev = `/dev/${unit}`;
+    await this.run('cold cache', ['newfs', dev]);
+    await step(`remove ${stage}`, { kind: 'rm', path: stage }, () => this.run('cold cache', ['mkdir', '-p', stage]), () => t.exec(['rmdir', stage], { allowFail: true }));
+    let staged = false;
+    const unstage = async () => {
+      if (staged) await this.run('cold cache', ['umount', stage]);
+      staged = false;
+    };
+    await step(`umount ${stage}`, { kind: 'md-umount', backing: file, mountPoint: stage }, async () => {
+      await this.run('cold cache', ['mount', dev, stage]);
+      staged = true;
+    }, unstage);
+    await this.run('cold cache', ['cp', '-Rp', `${dir}/.`, `${stage}/`]);
+    await unstage();
+    await step(`umount ${dir}`, { kind: 'md-umount', backing: file, mountPoint: dir }, () => this.run('cold cache', ['mount', dev, dir]), () => this.run('cold cache', ['umount', dir]));
+    this.coldFs.set(dir, dev);
+    return dev;
+  }
+
+  /** Runs a command that must succeed; a failure is an infrastructure error naming it. */
+  private async run(what: string, argv: string[]) {
+    const r = await this.target.exec(argv, { allowFail: true });
+    if (r.code !== 0) throw infraError(`${what}: ${argv.join(' ')} failed: ${r.stderr.trim().split('\n')[0] || `exit ${r.code}`}`);
+    return r;
   }
 
   readonly fioEngine = 'posixaio';
 
+  /**
+   * TCP black-box logging of every new connection (sys/netinet/tcp_log_buf.c): log_auto_ratio=1
+   * selects every session in tcp_log_selectauto(), log_auto_mode=1 (TCP_LOG_STATE_TAIL) keeps
+   * the trailing events in memory, log_auto_all=1 (head: required by tcp_log_tcpcbinit; older
+   * kernels select without it and may lack it) auto-selects sessions without a log ID too, and
+   * disable_all=0 lifts the global switch. Each sysctl is journaled and restored after the repetition.
+   */
+  async enableTcpLog(repetition: CleanupStack): Promise<string> {
+    const set: string[] = [];
+    for (const [k, v] of [['net.inet.tcp.bb.disable_all', '0'], ['net.inet.tcp.bb.log_auto_mode', '1'], ['net.inet.tcp.bb.log_auto_all', '1'], ['net.inet.tcp.bb.log_auto_ratio', '1']]) {
+      if (k !== 'net.inet.tcp.bb.log_auto_ratio' && !(await this.hasSysctl(k))) continue;
+      await this.setKnob(k, v, repetition);
+      set.push(`${k}=${v}`);
+    }
+    return `tcp log: black-box logging of every new connection (${set.join(', ')})`;
+  }
+
   async scratchBlockDevice(): Promise<string> {
-    throw inputError('io-sched on FreeBSD needs a CAM disk named with --block-device (ada/da): md(4) scratch devices bypass CAM and its I/O scheduler');
+    // A capability gap, not bad input: the io-sched suite skips its CAM variants before this.
+    throw infraError('io-sched on FreeBSD needs a CAM disk named with --block-device (ada/da/nda): md(4) scratch devices bypass CAM and its I/O scheduler');
   }
 
   async checkDeviceUnused(device: string): Promise<string> {
@@ -171,12 +331,18 @@ export class FreeBSDAdapter implements OsAdapter {
     const rp = await this.target.exec(['realpath', '--', device], { allowFail: true });
     const real = rp.stdout.trim();
     if (rp.code !== 0 || !real.startsWith('/dev/')) throw inputError(`--block-device ${device}: no such device under /dev on ${this.target.name}`);
+    // mount.c putfsent: "device<TAB...>mountpoint<TAB...>fstype..." per mounted filesystem.
     const r = await this.target.exec(['mount', '-p'], { allowFail: true });
-    const hit = r.stdout.split('\n').find((l) => l.split(/\s+/)[0]?.startsWith(real));
+    const hit = r.stdout.split('\n').find((l) => onDisk(l.split(/\s+/)[0] ?? '', real));
     if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.split(/\s+/).slice(0, 2).join(' on ')}); the io-sched writer would overwrite it`);
+    // swapon.c swaplist: a "Device:" header, then "/dev/%-8s <blocks> <used>" per swap device.
     const sw = await this.target.exec(['swapctl', '-l'], { allowFail: true });
-    const swap = sw.stdout.split('\n').slice(1).find((l) => l.split(/\s+/)[0]?.startsWith(real));
+    const swap = sw.stdout.split('\n').slice(1).find((l) => onDisk(l.split(/\s+/)[0] ?? '', real));
     if (swap) throw inputError(`--block-device ${device}: ${swap.split(/\s+/)[0]} is in use as swap; the io-sched writer would overwrite it`);
+    // zpool status -P (VDEV_NAME_PATH): each vdev line starts with its full /dev path.
+    const zp = await this.target.exec(['zpool', 'status', '-P'], { allowFail: true });
+    const vdev = zp.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').find((d) => onDisk(d, real));
+    if (vdev) throw inputError(`--block-device ${device}: ${vdev} is a vdev of a ZFS pool (zpool status -P); the io-sched writer would overwrite it`);
     return real;
   }
 
@@ -184,9 +350,15 @@ export class FreeBSDAdapter implements OsAdapter {
     return (await this.target.exec(['sysctl', '-n', name], { allowFail: true })).code === 0;
   }
 
-  private async hasModule(mod: string): Promise<boolean> {
-    if ((await this.target.exec(['kldstat', '-q', '-m', mod], { allowFail: true })).code === 0) return true;
-    return (await this.target.readFileIfExists(`/boot/kernel/${mod}.ko`)) !== null;
+  /** Whether the module a kld file provides is in the kernel (loaded, or compiled in): `kldstat -m` takes a module name. */
+  private async moduleLoaded(file: string): Promise<boolean> {
+    return (await this.target.exec(['kldstat', '-q', '-m', kldModuleName(file)], { allowFail: true })).code === 0;
+  }
+
+  /** In the kernel already, or loadable from /boot/kernel/FILE.ko. */
+  private async hasModule(file: string): Promise<boolean> {
+    if (await this.moduleLoaded(file)) return true;
+    return (await this.target.readFileIfExists(`/boot/kernel/${file}.ko`)) !== null;
   }
 
   async capability(name: string): Promise<Capability> {
@@ -197,6 +369,9 @@ export class FreeBSDAdapter implements OsAdapter {
       case 'aio-threads':
         return { ok: false, reason: 'not applicable on FreeBSD: sendfile is asynchronous in the kernel (SF_NODISKIO, since 11.0)' };
       case 'cache-cold':
+        // Evicts by remounting an md(4) UFS made for the cold set (makeColdFs): root, mdconfig, newfs.
+        if (!this.target.runsAsRoot) return { ok: false, reason: 'cold cache on FreeBSD makes an md(4) filesystem: needs root on the target' };
+        for (const tool of ['mdconfig', 'newfs']) if (!(await this.target.which(tool))) return { ok: false, reason: `cold cache on FreeBSD needs ${tool} (md(4) filesystem for the cold set): not found on the target` };
         return { ok: true };
       case 'ktls':
         return (await this.hasSysctl('kern.ipc.tls.enable'))
@@ -210,7 +385,7 @@ export class FreeBSDAdapter implements OsAdapter {
         return (await this.target.which(arg)) ? { ok: true } : { ok: false, reason: `${arg} not installed on the target (pkg install ${arg})` };
       case 'cc': {
         const avail = (await this.target.exec(['sysctl', '-n', 'net.inet.tcp.cc.available'], { allowFail: true })).stdout;
-        if (new RegExp(`^\\s*${arg}\\b`, 'm').test(avail) || (await this.hasModule(`cc_${arg}`))) return { ok: true };
+        if (parseCcAvailable(avail).includes(arg) || (await this.hasModule(`cc_${arg}`))) return { ok: true };
         return { ok: false, reason: `congestion control ${arg} neither available nor loadable (no cc_${arg}.ko)` };
       }
       case 'stack': {
@@ -224,6 +399,18 @@ export class FreeBSDAdapter implements OsAdapter {
           : { ok: false, reason: 'kernel built without options CAM_IOSCHED_DYNAMIC (not in GENERIC): kern.cam.do_dynamic_iosched is not 1' };
       case 'netem':
         return { ok: false, reason: 'impairment on FreeBSD needs dummynet on a middle hop; the netns lab that provides one is Linux-only (lab-targets issue)' };
+      case 'tcp-log':
+        return (await this.hasSysctl('net.inet.tcp.bb.log_auto_ratio'))
+          ? { ok: true }
+          : { ok: false, reason: 'kernel built without options TCP_BLACKBOX: sysctl net.inet.tcp.bb.log_auto_ratio unknown' };
+      case 'vnet-lab': {
+        // The bottleneck path of VNET jails and epairs (drivers/net/freebsd-vnet-lab.ts) needs VIMAGE and the three modules.
+        if ((await this.target.exec(['sysctl', '-n', 'kern.features.vimage'], { allowFail: true })).stdout.trim() !== '1') {
+          return { ok: false, reason: 'kernel built without options VIMAGE (kern.features.vimage is not 1): no VNET jails for the bottleneck path' };
+        }
+        for (const m of ['if_epair', 'ipfw', 'dummynet']) if (!(await this.hasModule(m))) return { ok: false, reason: `kernel module ${m} neither loaded nor in /boot/kernel (${m}.ko)` };
+        return { ok: true };
+      }
       case 'netns':
         return { ok: false, reason: 'the bottleneck lab is built from Linux network namespaces on the harness host; a FreeBSD target needs a separate client and middle hop (lab-targets issue)' };
       default:

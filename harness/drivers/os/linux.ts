@@ -6,7 +6,10 @@ import type { CounterGroup, Fingerprint } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
 import { checkBlockDeviceUnused, targetBlockFs } from './blockdev.js';
+import { enableTcpTrace, tcpTraceCounters } from './tracefs.js';
 import { parseCpuinfo, parseDiskstats, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat, parseTlsStat, sysfsChoice } from './parsers/linux.js';
+import { countNumaNodes, LINUX_NIC_SCRIPT, parseNicListing } from './parsers/linux.js';
+import { opensslVersions } from './fingerprint.js';
 
 /** Sysctls recorded in every Linux fingerprint: they change what the suites measure. */
 export const LINUX_FINGERPRINT_SYSCTLS = [
@@ -57,7 +60,16 @@ export class LinuxAdapter implements OsAdapter {
     const nginx = await t.exec(['nginx', '-v'], { allowFail: true }).catch(() => null);
     const m = nginx && /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout);
     if (m) tools.nginx = m[1];
+    Object.assign(tools, await opensslVersions(t));
+    const nodes = await t.exec(['ls', '/sys/devices/system/node'], { allowFail: true }).catch(() => null);
+    const numa = nodes && nodes.code === 0 ? countNumaNodes(nodes.stdout.split(/\s+/)) : 0;
+    const nics = await t.exec(['sh', '-c', LINUX_NIC_SCRIPT], { allowFail: true }).catch(() => null);
+    const governor = await t.readFileIfExists('/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor');
     return {
+      // A kernel without CONFIG_NUMA has no node directory: one domain.
+      numaDomains: numa || 1,
+      nics: nics && nics.code === 0 ? parseNicListing(nics.stdout) : [],
+      cpuFreqGovernor: governor?.trim() || 'none (no cpufreq driver)',
       os: 'linux',
       hostname: hostname.trim(),
       kernelRelease: release.trim(),
@@ -104,6 +116,8 @@ export class LinuxAdapter implements OsAdapter {
       const tls = await t.readFileIfExists(TLS_STAT);
       for (const [k, v] of Object.entries(tls ? parseTlsStat(tls) : {})) out[`tls.${k}`] = v;
     }
+    // The tcp trace instance of the current repetition (none: logging is off, no counters).
+    if (groups.includes('tcplog') && this.traceInstance) Object.assign(out, await tcpTraceCounters(t, this.traceInstance));
     if (groups.includes('block')) {
       for (const [dev, d] of Object.entries(parseDiskstats(await t.readFile('/proc/diskstats')))) {
         if (d.reads + d.writes === 0 || /^(ram|zram)/.test(dev)) continue;
@@ -185,6 +199,17 @@ export class LinuxAdapter implements OsAdapter {
 
   readonly fioEngine = 'libaio';
 
+  private traceInstance?: string;
+  /** Every tcp tracepoint into a tracefs instance of headgate's own, for one repetition (tracefs.ts). */
+  async enableTcpLog(repetition: CleanupStack, suite: CleanupStack): Promise<string> {
+    const inst = await enableTcpTrace(this.target, repetition, suite);
+    this.traceInstance = inst;
+    repetition.push('forget the tcp trace instance', () => {
+      this.traceInstance = undefined;
+    });
+    return `tcp log: every tcp tracepoint enabled in tracefs instance ${inst}`;
+  }
+
   async scratchBlockDevice(file: string, sizeMiB: number, stack: CleanupStack): Promise<string> {
     const t = this.target;
     const rm = async () => void (await t.exec(['rm', '-f', file], { allowFail: true }));
@@ -239,6 +264,10 @@ export class LinuxAdapter implements OsAdapter {
       }
       case 'netem':
         return this.qdiscAvailable('netem');
+      case 'tcp-log': {
+        const fs = (await this.target.readFileIfExists('/proc/filesystems')) ?? '';
+        return /\btracefs\b/.test(fs) ? { ok: true } : { ok: false, reason: 'kernel without tracefs (CONFIG_TRACING): no tcp tracepoints to turn on' };
+      }
       case 'netns':
         return (await this.target.which('ip')) && process.getuid?.() === 0
           ? { ok: true }

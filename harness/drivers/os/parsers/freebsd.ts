@@ -1,4 +1,5 @@
 /** FreeBSD output parsers. Fixture-tested against the formats in shared/reference; no FreeBSD host verified them. */
+import type { NicInfo } from '../../../model/types.js';
 
 /** `sysctl name...` output lines of the form "name: value" (values may contain spaces). */
 export function parseSysctlLines(text: string): Record<string, string> {
@@ -11,12 +12,35 @@ export function parseSysctlLines(text: string): Record<string, string> {
 }
 
 /** `kern.cp_time` (user nice sys intr idle ticks) into busy/total ticks. */
-export function parseCpTime(text: string): { busy: number; total: number } {
+export function parseCpTime(text: string): { busy: number; total: number; machineBusy: number } {
   const f = text.trim().split(/\s+/).map(Number);
   if (f.length < 5 || f.some((x) => !Number.isFinite(x))) throw new Error(`kern.cp_time: unexpected value "${text.trim()}"`);
   const [user, nice, sys, intr, idle] = f;
   const busy = user + nice + sys + intr;
-  return { busy, total: busy + idle };
+  return { busy, total: busy + idle, machineBusy: busy };
+}
+
+/** CPUSTATES in sys/sys/resource.h: CP_USER CP_NICE CP_SYS CP_INTR CP_IDLE. */
+const CPUSTATES = 5;
+
+/**
+ * `sysctl -n kern.cp_times`: CPUSTATES longs per CPU id up to mp_maxid, space separated
+ * (sysctl_kern_cp_times in kern_clock.c; absent CPU ids print as zeros, so they are not
+ * counted). Summed, it is kern.cp_time; cpus is the CPUs that ever ticked.
+ */
+export function parseCpTimes(text: string): { busy: number; total: number; machineBusy: number; cpus: number } {
+  const f = text.trim().split(/\s+/).map(Number);
+  if (f.length < CPUSTATES || f.length % CPUSTATES !== 0 || f.some((x) => !Number.isFinite(x))) {
+    throw new Error(`kern.cp_times: expected a multiple of ${CPUSTATES} numbers, got "${text.trim().slice(0, 80)}"`);
+  }
+  const sum = new Array<number>(CPUSTATES).fill(0);
+  let cpus = 0;
+  for (let c = 0; c < f.length; c += CPUSTATES) {
+    const row = f.slice(c, c + CPUSTATES);
+    if (row.some((x) => x > 0)) cpus++;
+    row.forEach((x, i) => (sum[i] += x));
+  }
+  return { ...parseCpTime(sum.join(' ')), cpus };
 }
 
 /** The sendfile block of `netstat -m` (text), keyed by the libxo field names netstat's mbuf.c emits. */
@@ -149,6 +173,66 @@ export function parseTcpFunctions(text: string): { stack: string; isDefault: boo
     const f = line.trim().split(/\s+/);
     if (f.length < 3 || f[0] === 'Stack' || !/^\d+$/.test(f[f.length - 1])) continue;
     out.push({ stack: f[0], isDefault: f[1] === '*', pcbs: Number(f[f.length - 1]) });
+  }
+  return out;
+}
+
+
+/**
+ * Network devices from `pciconf -lv` (usr.sbin/pciconf/pciconf.c list_devs and list_verbose): a
+ * selector line "NAMEUNIT@pci<d>:<b>:<s>:<f>:<TAB>..." (what follows the tab changed between
+ * releases: card=/chip= or vendor=/device=; not read), then indented `vendor     = '...'`,
+ * `device     = '...'`, `class      = ...` lines. Devices whose class is network; unattached
+ * ones (name "none") are left out.
+ */
+export function parsePciconfNics(text: string): NicInfo[] {
+  const out: NicInfo[] = [];
+  let cur: { name: string; driver: string; vendor?: string; device?: string; cls?: string } | null = null;
+  const flush = () => {
+    if (cur && cur.cls === 'network' && cur.driver !== 'none') {
+      out.push({ name: cur.name, driver: cur.driver, model: [cur.vendor, cur.device].filter(Boolean).join(' ') || 'unknown' });
+    }
+  };
+  for (const line of text.split('\n')) {
+    const sel = /^([A-Za-z_][A-Za-z0-9_]*?)(\d+)@pci\d+:\d+:\d+:\d+:/.exec(line);
+    if (sel) {
+      flush();
+      cur = { name: sel[1] + sel[2], driver: sel[1] };
+      continue;
+    }
+    const kv = /^\s+(vendor|device|class)\s+= (?:'(.*)'|(.*))$/.exec(line);
+    if (cur && kv) {
+      const v = (kv[2] ?? kv[3] ?? '').trim();
+      if (kv[1] === 'vendor') cur.vendor = v;
+      else if (kv[1] === 'device') cur.device = v;
+      else cur.cls = v;
+    }
+  }
+  flush();
+  return out;
+}
+
+/**
+ * `sysctl -n net.inet.tcp.cc.available`: one line, the algorithms joined by ", "
+ * (sys/netinet/cc/cc.c cc_list_available: `sbuf_printf(s, first ? "%s" : ", %s", algo->name)`).
+ */
+export function parseCcAvailable(text: string): string[] {
+  return text
+    .split(/[,\n]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * OCF counters were named `*_crypts` (encryptions only) before the decrypt counters came and
+ * they became `*_encrypts` (sys/opencrypto/ktls_ocf.c); old names are reported under the new
+ * ones too, so proofs and baselines use one name on every kernel age.
+ */
+export function ocfEncryptAliases(stats: Record<string, number>): Record<string, number> {
+  const out = { ...stats };
+  for (const [k, v] of Object.entries(stats)) {
+    const m = /^(ocf\.\w+)_crypts$/.exec(k);
+    if (m && out[`${m[1]}_encrypts`] === undefined) out[`${m[1]}_encrypts`] = v;
   }
   return out;
 }

@@ -2,17 +2,27 @@
 export interface CpuTimes {
   busy: number;
   total: number;
+  /** user + nice + system + irq + softirq: the machine's own work (steal is the hypervisor's, not ours). */
+  machineBusy: number;
+  /** The per-CPU "cpuN" lines the aggregate sums. */
+  cpus: number;
 }
 
-/** Parses /proc/stat's aggregate "cpu" line: busy = everything but idle and iowait. */
+/**
+ * Parses /proc/stat's aggregate "cpu" line: busy = everything but idle and iowait; machineBusy
+ * also leaves out steal. cpus counts the "cpuN" lines (online CPUs).
+ */
 export function parseProcStat(text: string): CpuTimes {
-  const line = text.split('\n').find((l) => /^cpu\s/.test(l));
+  const lines = text.split('\n');
+  const line = lines.find((l) => /^cpu\s/.test(l));
   if (!line) throw new Error('/proc/stat: no aggregate cpu line');
   const f = line.trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 4 || f.some((x) => !Number.isFinite(x))) throw new Error(`/proc/stat: unexpected cpu line "${line.trim()}"`);
   // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
   const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
-  const busy = user + nice + system + irq + softirq + steal;
-  return { busy, total: busy + idle + iowait };
+  const machineBusy = user + nice + system + irq + softirq;
+  const busy = machineBusy + steal;
+  return { busy, total: busy + idle + iowait, machineBusy, cpus: lines.filter((l) => /^cpu\d+\s/.test(l)).length };
 }
 
 /** Parses "name value" lines such as /proc/vmstat. */
@@ -101,3 +111,55 @@ export function sysfsChoice(text: string): string {
   const m = /\[([^\]]+)\]/.exec(text);
   return (m ? m[1] : text).trim();
 }
+
+/** `ethtool -i IF`: "driver: ...", "version: ...", "firmware-version: ...", "bus-info: ..." lines. */
+export function parseEthtoolInfo(text: string): { driver?: string; firmware?: string; busInfo?: string } {
+  const kv = Object.fromEntries(
+    text
+      .split('\n')
+      .map((l) => /^([a-z-]+):\s*(.*)$/.exec(l.trim()))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => [m[1], m[2].trim()]),
+  );
+  const some = (v?: string) => (v && v !== 'N/A' ? v : undefined);
+  return { driver: some(kv.driver), firmware: some(kv['firmware-version']), busInfo: some(kv['bus-info']) };
+}
+
+/** NUMA nodes from a listing of /sys/devices/system/node (entries named nodeN). */
+export function countNumaNodes(entries: string[]): number {
+  return entries.filter((e) => /^node\d+$/.test(e)).length;
+}
+
+/**
+ * The NIC listing of LINUX_NIC_SCRIPT: per interface with a device behind it, a line
+ * "== NAME DRIVER VENDOR DEVICE" (sysfs driver link and PCI ids) followed by its `ethtool -i`
+ * output when ethtool is installed. Firmware and, when sysfs had none, the driver come from ethtool.
+ */
+export function parseNicListing(text: string): { name: string; driver: string; model: string; firmware?: string }[] {
+  const out: { name: string; driver: string; model: string; firmware?: string }[] = [];
+  let block: string[] = [];
+  let head: RegExpExecArray | null = null;
+  const flush = () => {
+    if (!head) return;
+    const e = parseEthtoolInfo(block.join('\n'));
+    const ids = [head[3], head[4]].filter(Boolean).join(':');
+    out.push({ name: head[1], driver: head[2] || e.driver || 'unknown', model: ids || 'unknown', ...(e.firmware ? { firmware: e.firmware } : {}) });
+  };
+  for (const line of text.split('\n')) {
+    const h = /^== (\S+) ?(\S*) ?(\S*) ?(\S*)\s*$/.exec(line);
+    if (h) {
+      flush();
+      head = h;
+      block = [];
+    } else block.push(line);
+  }
+  flush();
+  return out;
+}
+
+/** Lists the interfaces that have a device behind them (parseNicListing reads the output). */
+export const LINUX_NIC_SCRIPT =
+  'for d in /sys/class/net/*; do [ -e "$d/device" ] || continue; n=${d##*/}; ' +
+  'drv=$(basename "$(readlink -f "$d/device/driver")" 2>/dev/null); ' +
+  'echo "== $n $drv $(cat "$d/device/vendor" 2>/dev/null) $(cat "$d/device/device" 2>/dev/null)"; ' +
+  'command -v ethtool >/dev/null 2>&1 && ethtool -i "$n" 2>/dev/null; done; exit 0';
