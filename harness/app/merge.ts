@@ -10,6 +10,7 @@ import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { loadNoise } from '../store/noise.js';
 import { compareRun, type Reference } from '../verdict/compare.js';
 import { latestCompleteAttempts, mergeRuns, type IgnoredAttempt } from '../verdict/merge.js';
+import { comparePairedRun } from '../verdict/paired.js';
 import { combineExitCodes, type AppContext } from './common.js';
 
 /** One merged run per target. */
@@ -46,7 +47,7 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
     // Shards that added repetitions were planned with the same budget; decide at their last looks.
     const plan = group.map((x) => x.run.comparison?.plan).find(Boolean);
     const noise = await loadNoise(g.baselines, record.profile);
-    record.comparison = compareRun(record, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan, noise, minEffect: g.minEffect });
+    record.comparison = compareRun(record, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan, noise, minEffect: g.minEffect, ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}) });
     await saveRun(runDir, record);
     const { files: written } = await renderAll(defaultReporters, { run: record, runDir, reportsDir: path.resolve(g.out), log: ctx.log });
     merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written, ignored });
@@ -55,9 +56,19 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
   return { code, merged };
 }
 
-/** Compares an existing run with a reference (baseline files or another run), deciding at the looks it took. */
-export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions) {
+/**
+ * Compares an existing run with a reference (baseline files or another run), deciding at the
+ * looks it took. A run compared with itself under --baseline-variant V is an in-run A/B: its
+ * variants ran interleaved in the same rounds, so each is decided paired against V (repetition k
+ * against V's repetition k), V itself left out.
+ */
+export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions, againstRun?: RunRecord) {
   const noise = await loadNoise(g.baselines, run.profile);
-  return compareRun(run, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect });
+  const opts = { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect, ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}) };
+  if (g.baselineVariant && againstRun?.runId === run.runId) {
+    const others = { ...run, suites: run.suites.map((s) => ({ ...s, variants: s.variants.filter((v) => v.id !== g.baselineVariant) })) };
+    return comparePairedRun(others, run, { ...opts, sameSession: true });
+  }
+  return compareRun(run, ref, opts);
 }
 

@@ -13,7 +13,7 @@ export function registerMerge(program: Command): void {
       .command('merge <runs...>')
       .description('join the runs of `gate --shard i/n` (one per CI agent) into one run per target, compare it with the baseline, write one report, exit with the verdict'),
     [],
-    ['out', 'baselines', 'baselineVariant', 'alpha', 'minEffect', 'onInconclusive'],
+    ['out', 'baselines', 'baselineVariant', 'alpha', 'minEffect', 'onInconclusive', 'requireMde'],
   ).action(
     action(async (specs: string[], _o: unknown, cmd: Command) => {
       const g = await resolveCommandOptions(cmd);

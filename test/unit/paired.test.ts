@@ -373,3 +373,27 @@ describe('drift model of the verdict-quality simulation', () => {
     expect(d.loadings.throughput_gbps).toBeCloseTo(1, 1);
   });
 });
+
+describe('compare RUN --against RUN --baseline-variant V: an in-run A/B, decided paired', () => {
+  it('pairs each variant with V round by round, leaves V out, and catches a 10% drop that drifts with V', async () => {
+    const { compareExisting } = await import('../../harness/app/merge.js');
+    const { resolveGateOptions } = await import('../../harness/model/options.js');
+    // The rounds drift by +-15% together (same session); "off" is 10% slower than "on" in every round.
+    const rnd = mulberry32(5);
+    const level = Array.from({ length: 12 }, () => 10 * (1 + 0.3 * (rnd() - 0.5)));
+    const jitter = () => 1 + 0.01 * (rnd() - 0.5);
+    const run = makeRun({
+      on: { throughput_gbps: level.map((x) => x * jitter()), latency_p99_ms: level.map(() => 50 * jitter()), errors: Array(12).fill(0) },
+      off: { throughput_gbps: level.map((x) => 0.9 * x * jitter()), latency_p99_ms: level.map(() => 50 * jitter()), errors: Array(12).fill(0) },
+    });
+    const g = resolveGateOptions({ flags: { baselineVariant: 'on', baselines: '/nonexistent-headgate-baselines' } });
+    const c = await compareExisting(run, runAsReference(run), g, run);
+    expect(c.comparisons.every((x) => x.variant === 'off' && x.referenceVariant === 'on')).toBe(true);
+    const tp = c.comparisons.find((x) => x.metric === 'throughput_gbps')!;
+    expect((tp as unknown as { paired: { pairs: number } }).paired.pairs).toBe(12);
+    expect(tp.verdict).toBe('regressed');
+    // The same data unpaired: the rounds' drift hides the drop.
+    const u = compareRun(run, runAsReference(run), { alpha: g.alpha, referenceVariant: 'on' }).comparisons.find((x) => x.variant === 'off' && x.metric === 'throughput_gbps')!;
+    expect(u.verdict).not.toBe('regressed');
+  });
+});
