@@ -22,6 +22,13 @@ export function pct(x: number): string {
 /** The change with its interval: "-31.2% [-35.0%, -27.1%]"; a relative change from a zero baseline has no meaning. */
 export function changeWithCi(c: MetricComparison): string {
   if (c.baselineMedian === 0) return `n/a (baseline median is 0; now ${fmt(c.currentMedian)})`;
+  // Samples with zeros or negatives have no log-ratio interval: the linear one divided by a median
+  // near 0 would read like [-26492.8%, +9644.8%], so it is shown in the metric's own unit.
+  if ([...c.baselineSamples, ...c.currentSamples].some((x) => x <= 0)) {
+    const b = Math.abs(c.baselineMedian);
+    const abs = (x: number) => `${x >= 0 ? '+' : ''}${fmt(x * b)}`;
+    return `${abs(c.relChange)} [${abs(c.ciLow)}, ${abs(c.ciHigh)}] ${c.unit} (absolute: the samples include 0)`;
+  }
   return `${pct(c.relChange)} [${pct(c.ciLow)}, ${pct(c.ciHigh)}]`;
 }
 

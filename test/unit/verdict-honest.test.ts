@@ -313,3 +313,20 @@ describe('client-bound repetitions', () => {
     expect(compareRun(makeRun({ on: base }), ref, opts).verdict).toBe('pass');
   });
 });
+
+describe('a change whose samples include 0 (e.g. disk_read_pct of a hot cache)', () => {
+  it('is shown in the metric\'s unit, never as a percentage of a median near 0', async () => {
+    const { changeWithCi } = await import('../../harness/reporters/format.js');
+    const { compareRun, runAsReference } = await import('../../harness/verdict/compare.js');
+    const { makeRun } = await import('../helpers/records.js');
+    const metric = { id: 'disk_read_pct', title: 'Disk reads', unit: '%', direction: 'lower' as const, noiseFloor: 0.2, gating: false };
+    const base = makeRun({ on: { disk_read_pct: [0, 0.01, 0, 0.02, 0, 0.01] } });
+    const cur = makeRun({ on: { disk_read_pct: [0.3, 0, 0.5, 0.01, 0.2, 0] } });
+    for (const r of [base, cur]) r.suites[0].metrics = [metric];
+    const c = compareRun(cur, runAsReference(base), { alpha: 0.01 }).comparisons.find((x) => x.metric === 'disk_read_pct')!;
+    const text = changeWithCi(c);
+    expect(text).toMatch(/^[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\] % \(absolute: the samples include 0\)$/);
+    // The bounds are the interval times |baseline median|, so they stay on the scale of the samples.
+    for (const x of text.match(/[+-][\d.]+/g)!.map(Number)) expect(Math.abs(x)).toBeLessThanOrEqual(1);
+  });
+});
