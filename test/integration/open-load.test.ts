@@ -53,3 +53,30 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
     await expect(runOpenLoad({ baseUrl: fast.baseUrl, objects: box, rate: 50, durationSec: 30, connections: 2, signal: ac.signal })).rejects.toThrow(/interrupted/);
   });
 });
+
+describe('--fixed-throughput: machine CPU at a fixed offered load (the fleet\'s "N Gb/s at M% CPU")', () => {
+  const work = tempDir('hg-fixed-');
+  it('offers a share of the warm-up capacity to the variant, carries it, and gates machine CPU % instead of CPU per Gb/s', async () => {
+    const { cli } = await import('../helpers/cli.js');
+    const { readFileSync } = await import('node:fs');
+    const r = await cli(['run', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '2', '--duration', '2', '--warmup', '2', '--fixed-throughput', '30%', '--out', path.join(work, 'r'), '--baselines', path.join(work, 'b'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(path.join(JSON.parse(r.stdout).runDir, 'run.json'), 'utf8'));
+    const suite = run.suites[0];
+    expect(suite.offeredGbps).toBeGreaterThan(0);
+    for (const rep of suite.variants[0].repetitions) {
+      expect(rep.notes.join(' ')).toMatch(/fixed throughput: [\d.]+ Gb\/s offered/);
+      // 30% of what the warm-up carried is well within reach: the offered load was carried.
+      expect(rep.metrics.throughput_gbps).toBeGreaterThan(0.8 * suite.offeredGbps);
+      expect(rep.metrics.machine_cpu_pct).toBeGreaterThan(0);
+      expect(rep.verification.failed).toBe(0);
+    }
+    const gating = (id: string) => suite.metrics.find((m: { id: string }) => m.id === id).gating;
+    expect(gating('machine_cpu_pct')).toBe(true);
+    expect(gating('machine_cpu_per_gbps')).toBe(false);
+    // Bad input is one line naming the flag.
+    const bad = await cli(['run', '--suite', 'sendfile', '--fixed-throughput', '30%', '--warmup', '0', '--out', path.join(work, 'r')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--fixed-throughput 30%: a share of the capacity is measured in the warm-up, but --warmup is 0/);
+  }, 180_000);
+});

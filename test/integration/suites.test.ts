@@ -19,18 +19,19 @@ const loopSchedulers = () =>
     .filter((d) => d.startsWith('loop'))
     .map((d) => `${d}=${sys(`/sys/block/${d}/queue/scheduler`)}`);
 const ALLOWED_CC = '/proc/sys/net/ipv4/tcp_allowed_congestion_control';
+const tracefsMounts = () => sys('/proc/mounts').split('\n').filter((l) => l.split(' ')[2] === 'tracefs');
 const CC = '/proc/sys/net/ipv4/tcp_congestion_control';
 
 describe('every suite, quick form, on this machine', () => {
   let run: RunRecord;
   let runDir: string;
   let code: number | null;
-  let before: { allowed: string; cc: string; loops: string[] };
+  let before: { allowed: string; cc: string; loops: string[]; tracefs: string[] };
   const variant = (s: string, v: string) => run.suites.find((x) => x.id === s)!.variants.find((x) => x.id === v)!;
   const metric = (s: string, v: string, m: string) => variant(s, v).repetitions.map((r) => r.metrics[m]);
 
   beforeAll(async () => {
-    before = { allowed: sys(ALLOWED_CC), cc: sys(CC), loops: loopSchedulers() };
+    before = { allowed: sys(ALLOWED_CC), cc: sys(CC), loops: loopSchedulers(), tracefs: tracefsMounts() };
     // No --suite: the gate runs every suite; no baseline here, so the verdict is no-baseline (exit 0).
     const r = await cli(['gate', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--out', reports, '--baselines', path.join(work, 'baselines'), '--json']);
     code = r.code;
@@ -128,6 +129,22 @@ describe('every suite, quick form, on this machine', () => {
     expect(ns.stdout).not.toMatch(/^hg-[sm]-/m);
     expect(sys(ALLOWED_CC)).toBe(before.allowed);
     expect(sys(CC)).toBe(before.cc);
+  });
+
+  it('tcp-log: the tcp tracepoints wrote records only with logging on; tracefs and its instances are as found', () => {
+    const on = variant('tcp-log', 'log-on');
+    const off = variant('tcp-log', 'log-off');
+    expect([on.status, off.status]).toEqual(['ran', 'ran']);
+    for (const r of on.repetitions) {
+      expect(r.proofFailures ?? []).toEqual([]);
+      expect(r.counters['tcplog.records']).toBeGreaterThan(0);
+      expect(r.metrics.log_records_per_gb).toBeGreaterThan(0);
+      expect(r.verification.failed).toBe(0);
+    }
+    for (const r of off.repetitions) expect(r.counters['tcplog.records']).toBeUndefined();
+    expect(tracefsMounts()).toEqual(before.tracefs);
+    const root = before.tracefs[0]?.split(' ')[1];
+    if (root) expect(readdirSync(path.join(root, 'instances')).filter((d) => d.startsWith('hg-'))).toEqual([]);
   });
 });
 
