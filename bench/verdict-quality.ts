@@ -278,8 +278,8 @@ async function real(mode: 'ab' | 'gate') {
   const kinds = [
     { kind: 'A/A', directive: 'sendfile_max_chunk 2m' },
     ...values['real-levers']!.split(',').map((x) => {
-      const [label, directive] = x.split('=');
-      return { kind: label.trim(), directive: directive.trim() };
+      const at = x.indexOf('=');
+      return { kind: x.slice(0, at).trim(), directive: x.slice(at + 1).trim() };
     }),
   ];
   const sizes = new Map<string, Slowdown[]>();
@@ -320,7 +320,7 @@ async function real(mode: 'ab' | 'gate') {
   }
   const p = (x: number) => `${(x * 100).toFixed(1)}%`;
   const t = new Table({
-    head: [`real ${mode}`, 'wrk: slowdown before / after [95% CI]', 'sessions', 'paired FAIL', 'paired pass', 'paired inconcl.', 'unpaired FAIL', 'unpaired pass', 'unpaired inconcl.', 'other', 'ab throughput change (median, range)', 'reps/side (median)', 'wall s per verdict (median, max)'],
+    head: [`real ${mode}`, 'wrk: slowdown before / after [95% CI]', 'sessions', 'paired FAIL', 'paired pass', 'paired inconcl.', 'unpaired re-analysis FAIL', 'pass', 'inconcl.', 'other', 'ab throughput change (median, range)', 'reps/side (median)', 'wall s per verdict (median, max)'],
     style: { head: [], border: [] },
   });
   for (const k of kinds) {

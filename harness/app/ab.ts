@@ -14,6 +14,7 @@ import type { CompareOptions } from '../verdict/compare.js';
 import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js';
 import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
+import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
 import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
 
 /** What is A and what is B: two variants, one variant with other settings, or one variant on two targets. */
@@ -186,15 +187,20 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
   if (hosts.length !== 1) throw inputError(`--target ${g.target}: ab --a-boot/--b-boot reboots one target (got ${hosts.length})`);
   const opened = await openTarget(hosts[0], g, ctx.log);
   let code: number = ExitCode.Infrastructure;
+  let rebooted = false;
   try {
     const t = opened.target;
-    if (!t.reboot) throw inputError(`ab: --a-boot/--b-boot: target ${t.name} (${t.kind}) cannot be rebooted by headgate; use a qemu, ssh (boot.hook or FreeBSD nextboot) or vagrant target`);
+    if (!t.reboot || !t.checkBoot) throw inputError(`ab: --a-boot/--b-boot: target ${t.name} (${t.kind}) cannot be rebooted by headgate; use a qemu, ssh (boot.hook or FreeBSD nextboot) or vagrant target`);
+    // Both configurations are checked before the first reboot (files, names, a hook where one is needed).
+    await t.checkBoot(a);
+    await t.checkBoot(b);
     const boots: BootRecord[] = [];
     let running: 'A' | 'B' | null = null;
     // Each side's view of the target: the same box, with the fingerprint of the boot it runs on.
     const sides = { A: { ...opened }, B: { ...opened } };
     const bootInto = (side: 'A' | 'B') => async () => {
       if (running !== side) {
+        rebooted = true;
         ctx.log(`A/B: reboot ${boots.length + 1}: into ${side} (${side === 'A' ? a.label : b.label})`);
         boots.push(await t.reboot!(side === 'A' ? a : b, side, ctx.log));
         running = side;
@@ -204,7 +210,14 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
       }
       return boots.length - 1;
     };
-    const out = await abBlocks(g, suite, ctx, { form: 'boots', a: a.label, b: b.label, A: { label: 'A', opened: sides.A, before: bootInto('A') }, B: { label: 'B', opened: sides.B, before: bootInto('B') }, boots }, (_A, B) =>
+    // A box that outlives the session (an appliance, a kept VM) goes back to its own boot, still
+    // under the session's lock, also after a failure; a QEMU guest is discarded anyway.
+    const restore = async () => {
+      if (!rebooted || t.kind === 'qemu') return;
+      ctx.log(`A/B: rebooting ${t.name} into its own boot (default)`);
+      await t.reboot!({ label: 'default', flag: 'restore' }, 'A', ctx.log).catch((e) => ctx.log(`warning: ${t.name} could not be rebooted into its own boot: ${(e as Error).message}; it runs the last configuration of the session`));
+    };
+    const out = await abBlocks(g, suite, ctx, { form: 'boots', a: a.label, b: b.label, A: { label: 'A', opened: sides.A, before: bootInto('A') }, B: { label: 'B', opened: sides.B, before: bootInto('B') }, boots, after: restore }, (_A, B) =>
       `B (boot ${b.label}: ${sides.B.fingerprint.kernelRelease}) against A (boot ${a.label}: ${sides.A.fingerprint.kernelRelease}) on ${t.name}, ${boots.length} boots: ${B.comparison!.summary}`);
     code = out.code;
     return out;
@@ -223,21 +236,47 @@ async function abBlocks(
   g: GateOptions,
   suite: SuiteT,
   ctx: AppContext,
-  d: { form: AbBlocks['form']; a: string; b: string; A: BlockSide; B: BlockSide; boots: BootRecord[] },
+  d: { form: AbBlocks['form']; a: string; b: string; A: BlockSide; B: BlockSide; boots: BootRecord[]; after?: () => Promise<void> },
   summary: (A: RunRecord, B: RunRecord) => string,
 ): Promise<AbResult> {
-  const sid = suite.manifest.id;
   const block = 2;
   const options = { ...runOptionsOf(g), runs: block };
   // Two boxes (or two boots) differ by more than time: their offset is like a session's, so the drift threshold stays.
   const cmp = await compareOptionsFor(g, d.A.opened.profile);
   const maxRuns = cmp.plan?.nMax ?? g.runs;
+  const settings = { ...settingsOf(g), profile: d.A.opened.profile };
+  // Each target's lock is held for the whole session, reboots included, not per block: between
+  // blocks another run could take the box, and the next block's reboot would pull it from under
+  // that run. The blocks' runs then skip their own locking.
+  const locks: TargetLock[] = [];
+  const held = { lock: async () => ({ release: async () => {} }) };
+  try {
+    for (const t of new Set([d.A.opened.target, d.B.opened.target])) {
+      locks.push(await acquireTargetLock(t, `ab-${process.pid}`, g.waitLock, ctx.log));
+    }
+    return await blockSession(g, suite, ctx, d, summary, { block, options, cmp, maxRuns, settings, held });
+  } finally {
+    await d.after?.();
+    for (const l of locks.reverse()) await l.release().catch((e) => ctx.log(`warning: could not release a target lock: ${(e as Error).message}`));
+  }
+}
+
+/** The rounds, looks and joined verdict of abBlocks, run while its locks are held. */
+async function blockSession(
+  g: GateOptions,
+  suite: SuiteT,
+  ctx: AppContext,
+  d: { form: AbBlocks['form']; a: string; b: string; A: BlockSide; B: BlockSide; boots: BootRecord[] },
+  summary: (A: RunRecord, B: RunRecord) => string,
+  o: { block: number; options: ReturnType<typeof runOptionsOf>; cmp: CompareOptions; maxRuns: number; settings: ReturnType<typeof settingsOf> & { profile: string }; held: { lock: () => Promise<TargetLock> } },
+): Promise<AbResult> {
+  const { block, options, cmp, maxRuns, settings } = o;
+  const sid = suite.manifest.id;
   const blocksA: RunRecord[] = [];
   const blocksB: RunRecord[] = [];
   const order: AbBlocks['blocks'] = [];
   const t0 = Date.now();
   const joined = () => ({ A: concatRuns(blocksA, newRunId()), B: concatRuns(blocksB, newRunId()) });
-  const settings = { ...settingsOf(g), profile: d.A.opened.profile };
   let round = 0;
   const addRound = async () => {
     const sides: [BlockSide, RunRecord[]][] = [[d.A, blocksA], [d.B, blocksB]];
@@ -245,7 +284,7 @@ async function abBlocks(
       const boot = await side.before?.();
       const t = side.opened;
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[${side.label} ${d.form === 'boots' ? (side.label === 'A' ? d.a : d.b) : t.target.name}] ` });
-      const { record } = await executeRun({ waitLockSec: g.waitLock, target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint });
+      const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint, io: o.held });
       if (record.errors.length) throw infraError(`ab: block ${side.label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
       into.push(record);
       const v = record.suites[0]?.variants[0];

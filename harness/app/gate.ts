@@ -124,9 +124,10 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
 /**
  * How long a shard waits for a target that other shards of the same gate also gate (fewer
  * targets than shards): long enough for the other shards' suites (a full gate of all suites
- * takes about an hour), bounded so a dead holder still ends the job.
+ * takes about an hour), bounded so a dead holder still ends the job inside the pipelines' job
+ * timeout (ci/: 360 minutes for a gate shard, the wait plus a gate of its own).
  */
-export const SHARED_TARGET_WAIT_SEC = 3 * 3600;
+export const SHARED_TARGET_WAIT_SEC = 2 * 3600;
 
 /** The outcome of run or gate over every selected target. */
 export interface GateResult {

@@ -65,7 +65,14 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
 export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions, againstRun?: RunRecord) {
   const noise = await loadNoise(g.baselines, run.profile);
   const opts = { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect, ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}) };
-  if (g.baselineVariant && againstRun?.runId === run.runId) {
+  // Pairs are repetition k of a variant and of V, the same round only while both ran every round
+  // (a gate's adaptive looks may have added repetitions to one of them): otherwise unpaired.
+  const sameRounds = (r: RunRecord) =>
+    r.suites.every((s) => {
+      const ref = s.variants.find((v) => v.id === g.baselineVariant);
+      return !ref || s.variants.every((v) => v.repetitions.length === ref.repetitions.length);
+    });
+  if (g.baselineVariant && againstRun?.runId === run.runId && sameRounds(run)) {
     const others = { ...run, suites: run.suites.map((s) => ({ ...s, variants: s.variants.filter((v) => v.id !== g.baselineVariant) })) };
     return comparePairedRun(others, run, { ...opts, sameSession: true });
   }

@@ -60,7 +60,7 @@ export function parseBootSpec(flag: string, spec: string): BootConfig {
   const label = spec.trim();
   if (!label) throw inputError(`${flag}: empty; give default, or key=value pairs separated by ';' (kernel=, initrd=, append=)`);
   if ([...label].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw inputError(`${flag} ${JSON.stringify(spec)}: control characters are not allowed`);
-  const out: BootConfig = { label };
+  const out: BootConfig = { label, flag };
   if (label === 'default') return out;
   for (const part of label.split(';').map((x) => x.trim()).filter(Boolean)) {
     const m = /^(kernel|initrd|append)=(.+)$/s.exec(part);

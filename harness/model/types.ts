@@ -260,6 +260,8 @@ export interface RunRecord {
 export interface BootConfig {
   /** How the user named it (the flag's value). */
   label: string;
+  /** Where it came from, for messages: --a-boot, --b-boot, or restore (the box's own boot after a session). */
+  flag?: string;
   /** QEMU: a kernel image path on this machine; FreeBSD: a kernel directory under /boot (nextboot -k). */
   kernel?: string;
   /** QEMU: an initrd path on this machine. */

@@ -23,8 +23,9 @@ export function pct(x: number): string {
 export function changeWithCi(c: MetricComparison): string {
   if (c.baselineMedian === 0) return `n/a (baseline median is 0; now ${fmt(c.currentMedian)})`;
   // Samples with zeros or negatives have no log-ratio interval: the linear one divided by a median
-  // near 0 would read like [-26492.8%, +9644.8%], so it is shown in the metric's own unit.
-  if ([...c.baselineSamples, ...c.currentSamples].some((x) => x <= 0)) {
+  // near 0 would read like [-26492.8%, +9644.8%], so it is shown in the metric's own unit. (A
+  // paired comparison drops such pairs and its interval is a log ratio: it stays relative.)
+  if (!('paired' in c) && [...c.baselineSamples, ...c.currentSamples].some((x) => x <= 0)) {
     const b = Math.abs(c.baselineMedian);
     const abs = (x: number) => `${x >= 0 ? '+' : ''}${fmt(x * b)}`;
     return `${abs(c.relChange)} [${abs(c.ciLow)}, ${abs(c.ciHigh)}] ${c.unit} (absolute: the samples include 0)`;

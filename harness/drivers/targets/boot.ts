@@ -5,21 +5,45 @@ import type { Target } from './target.js';
 /** A FreeBSD kernel directory under /boot (what `nextboot -k` takes): one safe path component. */
 const KERNEL_DIR = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** How a boot configuration is named in messages: "--b-boot kernel=kernel.head". */
+export const bootName = (boot: BootConfig): string => `${boot.flag ?? 'boot'} ${boot.label}`;
+
 /**
- * The commands that boot a FreeBSD appliance once into a configuration: `nextboot -k KERNEL`
- * (and `-o OPTIONS` for added boot options) writes /boot/nextboot.conf, which the loader reads
- * and then disables, so a kernel that does not come up falls back to the default one at the
- * next power cycle (sbin/reboot/nextboot.sh: getopts "aDe:fk:o:"; -k refuses a kernel without
- * /boot/KERNEL). Then a reboot, detached so the ssh session ends before the box goes down.
- * With neither kernel nor options, `nextboot -D` removes a stale nextboot.conf first.
+ * The loader settings of an `append=` on FreeBSD: NAME=VALUE words become loader environment
+ * variables (`nextboot -e NAME=VALUE`: tunables such as hw.ibrs_disable=1), words starting with
+ * '-' boot flags (`nextboot -o`: kernel_options, e.g. -v). Anything else has no FreeBSD meaning.
  */
-export function freebsdBootCommands(boot: BootConfig): string[][] {
-  if (boot.kernel !== undefined && !KERNEL_DIR.test(boot.kernel)) {
-    throw inputError(`ab boot ${boot.label}: kernel=${boot.kernel}: a FreeBSD kernel is a directory name under /boot (e.g. kernel.head), not a path`);
+export function freebsdAppend(boot: BootConfig): { env: string[]; options: string[] } {
+  const env: string[] = [];
+  const options: string[] = [];
+  for (const w of (boot.append ?? '').split(/\s+/).filter(Boolean)) {
+    if (/^[A-Za-z_][A-Za-z0-9_.]*=[^\s"]*$/.test(w)) env.push(w);
+    else if (/^-[A-Za-z]+$/.test(w)) options.push(w);
+    else throw inputError(`${bootName(boot)}: append word ${JSON.stringify(w)}: on FreeBSD an append holds loader variables NAME=VALUE (nextboot -e) or boot flags such as -v (nextboot -o)`);
   }
-  if (boot.initrd !== undefined) throw inputError(`ab boot ${boot.label}: initrd= is for QEMU targets; a FreeBSD appliance boots kernel=NAME (nextboot -k)`);
-  const once = boot.kernel || boot.append ? ['nextboot', ...(boot.kernel ? ['-k', boot.kernel] : []), ...(boot.append ? ['-o', boot.append] : [])] : ['nextboot', '-D'];
-  return [once, ['sh', '-c', '(sleep 1; shutdown -r now) > /dev/null 2>&1 &']];
+  return { env, options };
+}
+
+/**
+ * The commands that boot a FreeBSD appliance once into a configuration: `nextboot -k KERNEL`,
+ * `-e NAME=VALUE` per loader variable and `-o FLAGS` write /boot/nextboot.conf, which the loader
+ * reads and then disables, so a kernel that does not come up falls back to the default one at the
+ * next power cycle (sbin/reboot/nextboot.sh: getopts "aDe:fk:o:"; -k refuses a kernel without
+ * /boot/KERNEL). Then a reboot, detached so the ssh session ends before the box goes down (left
+ * out with `reboot: false`, for a caller that restarts the machine itself: vagrant reload).
+ * With neither kernel nor append, `nextboot -D` removes a stale nextboot.conf first.
+ */
+export function freebsdBootCommands(boot: BootConfig, o: { reboot?: boolean } = {}): string[][] {
+  if (boot.kernel !== undefined && !KERNEL_DIR.test(boot.kernel)) {
+    throw inputError(`${bootName(boot)}: kernel=${boot.kernel}: a FreeBSD kernel is a directory name under /boot (e.g. kernel.head), not a path`);
+  }
+  if (boot.initrd !== undefined) throw inputError(`${bootName(boot)}: initrd= is for QEMU targets; a FreeBSD appliance boots kernel=NAME (nextboot -k)`);
+  const { env, options } = freebsdAppend(boot);
+  const once =
+    boot.kernel || env.length || options.length
+      ? ['nextboot', ...(boot.kernel ? ['-k', boot.kernel] : []), ...env.flatMap((e) => ['-e', e]), ...(options.length ? ['-o', options.join(' ')] : [])]
+      : ['nextboot', '-D'];
+  return o.reboot === false ? [once] : [once, ['sh', '-c', '(sleep 1; shutdown -r now) > /dev/null 2>&1 &']];
 }
 
 /** The boot file a FreeBSD kernel directory is loaded from (kern.bootfile after a boot into it). */

@@ -13,7 +13,7 @@ import { canConnect, freePort } from '../net/ports.js';
 import type { InventoryHost } from './inventory.js';
 import { debianKernelImage, guestInitScript, guestRootPlan, guestRootScript, hostRootEntries, stageGuestEtc, type GuestRoot, type GuestShare } from './qemu-image.js';
 import { SshTarget } from './ssh.js';
-import { bootRecord } from './boot.js';
+import { bootName, bootRecord } from './boot.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
 
 /** Whether KVM can be used (the device exists and opens read-write); otherwise QEMU emulates (TCG). */
@@ -253,6 +253,11 @@ export class QemuTarget extends SshTarget {
     return bootRecord(this, side, boot.label, t0, method);
   }
 
+  /** A QEMU boot takes kernel and initrd files of this machine: both must exist (exit 2 naming the flag). */
+  override async checkBoot(boot: BootConfig): Promise<void> {
+    for (const f of [boot.kernel, boot.initrd].filter((x): x is string => !!x)) if (!existsSync(f)) throw inputError(`${bootName(boot)}: ${f}: no such file on this machine`);
+  }
+
   /** Powers the guest off (sysrq o after sync) and ends the ssh master; QEMU exits (killed if it does not). */
   private async powerOff(): Promise<void> {
     try {
@@ -432,7 +437,7 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   const t0 = Date.now();
   const { target: t } = await bootGuest(image, baseAppend, null);
   t.relaunch = async (boot) => {
-    for (const f of [boot.kernel, boot.initrd].filter((x): x is string => !!x)) if (!existsSync(f)) throw inputError(`ab boot ${boot.label}: ${f}: no such file on this machine`);
+    await t.checkBoot(boot);
     // A kernel given alone boots with the target's initrd (which must suit it: the guest loads this machine's modules).
     const img = boot.kernel ? { kernel: boot.kernel, initrd: boot.initrd ?? image.initrd, release: path.basename(boot.kernel) } : { ...image, initrd: boot.initrd ?? image.initrd };
     const r = await bootGuest(img, boot.append ? `${baseAppend} ${boot.append}` : baseAppend, t);

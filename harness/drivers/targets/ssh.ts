@@ -12,7 +12,7 @@ import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from './target.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
-import { bootId, bootRecord, freebsdBootCommands, freebsdBootFile } from './boot.js';
+import { bootId, bootName, bootRecord, freebsdAppend, freebsdBootCommands, freebsdBootFile } from './boot.js';
 
 /** How to reach one ssh target (from the inventory or `ssh:[user@]host[:port]`). */
 export interface SshSpec {
@@ -439,25 +439,48 @@ export class SshTarget implements Target {
    */
   async reboot(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord> {
     const t0 = Date.now();
-    const limitMs = (this.spec.boot?.timeoutSec ?? 600) * 1000;
     const before = await bootId(this);
-    const hook = this.spec.boot?.hook;
-    let method: string;
     log(`target ${this.name}: rebooting into ${side} (${boot.label})`);
+    const method = await this.selectBoot(boot, side, true);
+    return this.awaitBoot(boot, side, before, t0, method);
+  }
+
+  /** Without a boot hook only a FreeBSD appliance can be rebooted into a configuration (nextboot); checked before any reboot. */
+  async checkBoot(boot: BootConfig): Promise<void> {
+    if (this.spec.boot?.hook?.length) return;
+    const family = (await this.os()).family;
+    if (family !== 'freebsd') {
+      throw inputError(`${bootName(boot)}: target ${this.name} is a ${family} appliance: rebooting it into a boot configuration needs an inventory boot.hook (the command that selects its next boot and reboots it)`);
+    }
+    freebsdBootCommands(boot);
+  }
+
+  /**
+   * Makes the next boot use the configuration: the inventory's hook (which reboots too), or on
+   * FreeBSD nextboot, then (with `restart`) a detached shutdown -r. Returns how, for the record.
+   */
+  protected async selectBoot(boot: BootConfig, side: 'A' | 'B', restart: boolean): Promise<string> {
+    const hook = this.spec.boot?.hook;
     if (hook?.length) {
       const env = { HEADGATE_TARGET: this.name, HEADGATE_BOOT_SIDE: side, HEADGATE_BOOT_LABEL: boot.label, HEADGATE_BOOT_KERNEL: boot.kernel ?? '', HEADGATE_BOOT_INITRD: boot.initrd ?? '', HEADGATE_BOOT_APPEND: boot.append ?? '' };
-      const r = await runCommand(hook, { env, timeoutMs: limitMs });
+      const r = await runCommand(hook, { env, timeoutMs: (this.spec.boot?.timeoutSec ?? 600) * 1000 });
       if (r.code !== 0) throw infraError(`target ${this.name}: boot hook \`${hook.join(' ')}\` exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`);
-      method = `boot hook ${hook.join(' ')}`;
-    } else {
-      const family = (await this.os()).family;
-      if (family !== 'freebsd') {
-        throw inputError(`target ${this.name}: rebooting a ${family} appliance into a boot configuration needs an inventory boot.hook (the command that selects its next boot and reboots it)`);
-      }
-      const steps = freebsdBootCommands(boot);
-      for (const argv of steps) await this.exec(argv, { timeoutMs: 30_000 });
-      method = steps.map((a) => a.join(' ')).join('; ');
+      return `boot hook ${hook.join(' ')}`;
     }
+    await this.checkBoot(boot);
+    const steps = freebsdBootCommands(boot, { reboot: restart });
+    for (const argv of steps) await this.exec(argv, { timeoutMs: 30_000 });
+    return steps.map((a) => a.join(' ')).join('; ');
+  }
+
+  /**
+   * Waits (boot.timeoutSec) until ssh answers from a new boot (another boot id), then records
+   * what came up; a FreeBSD kernel or loader variable that did not take (nextboot fell back to
+   * the default) is exit 3.
+   */
+  protected async awaitBoot(boot: BootConfig, side: 'A' | 'B', before: string, t0: number, method: string): Promise<BootRecord> {
+    const limitMs = (this.spec.boot?.timeoutSec ?? 600) * 1000;
+    const hook = this.spec.boot?.hook;
     await this.close();
     // Up again means: ssh logs in and the boot id changed (the old boot may still answer for a moment).
     for (;;) {
@@ -474,6 +497,14 @@ export class SshTarget implements Target {
     const rec = await bootRecord(this, side, boot.label, t0, method);
     if (!hook?.length && boot.kernel && rec.cmdline !== freebsdBootFile(boot.kernel)) {
       throw infraError(`target ${this.name}: asked for kernel ${boot.kernel} but booted ${rec.cmdline} (nextboot is one-shot: the loader fell back, so kernel ${boot.kernel} did not come up)`);
+    }
+    if (!hook?.length) {
+      // A loader variable that did not reach the kernel environment did not take (kenv -q NAME prints its value).
+      for (const e of freebsdAppend(boot).env) {
+        const [name, value] = [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)];
+        const got = (await this.exec(['kenv', '-q', name], { allowFail: true })).stdout.trim();
+        if (got !== value) throw infraError(`target ${this.name}: asked the loader for ${name}=${value} but kenv has ${got ? `${name}=${got}` : 'no such variable'} after the reboot into ${side} (${boot.label})`);
+      }
     }
     return rec;
   }

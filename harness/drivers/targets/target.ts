@@ -88,6 +88,8 @@ export interface Target {
    * answers again; absent on targets that cannot (local, netns).
    */
   reboot?(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord>;
+  /** Refuses (exit 2, naming the flag) a boot configuration this target could not boot, before any reboot. */
+  checkBoot?(boot: BootConfig): Promise<void>;
   /** Releases the target; `failed` lets a VM driver keep a failed VM for inspection. */
   close(outcome?: { failed: boolean }): Promise<void>;
 }

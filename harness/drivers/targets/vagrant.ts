@@ -6,6 +6,8 @@ import { confineAs, safeName } from '../../lib/confine.js';
 import { describeError, infraError } from '../../model/errors.js';
 import type { InventoryHost } from './inventory.js';
 import { checkSshWord, SshTarget } from './ssh.js';
+import { bootId } from './boot.js';
+import type { BootConfig, BootRecord } from '../../model/types.js';
 
 /** The repository's vagrant/ directory (Vagrantfile and provisioning). */
 export const VAGRANT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'vagrant');
@@ -65,6 +67,21 @@ class VagrantTarget extends SshTarget {
   ) {
     super(spec);
   }
+  /**
+   * Vagrant reloads the VM (halt, then up without provisioning) after the next boot was selected
+   * by the inventory's boot hook or, on a FreeBSD box, nextboot (without its own reboot).
+   */
+  override async reboot(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord> {
+    const t0 = Date.now();
+    const before = await bootId(this);
+    log(`vagrant: ${this.machine}: reloading into ${side} (${boot.label})`);
+    const selected = await this.selectBoot(boot, side, false);
+    await super.close();
+    const r = await vagrant(this.dir, ['reload', '--no-provision', this.machine], { timeoutMs: 1_800_000, log: (l) => log(`  ${l}`) });
+    if (r.code !== 0) throw infraError(`vagrant reload ${this.machine} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    return this.awaitBoot(boot, side, before, t0, `${selected}; vagrant reload --no-provision ${this.machine}`);
+  }
+
   override async close(outcome?: { failed: boolean }): Promise<void> {
     await super.close();
     const destroy = this.keep === 'never' || (this.keep === 'on-failure' && !outcome?.failed);
