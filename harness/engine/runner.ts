@@ -3,7 +3,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../model/options.js';
 import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
-import { expectedGating, metricsForRun, modeGap, probeMode, variantProbes } from '../probes/registry.js';
+import { expectedGating, metricsForRun, modeGap, openModeFlag, probeMode, variantProbes } from '../probes/registry.js';
 import { offeredGbps, parseFixedThroughput } from '../probes/open.js';
 import { metricSamples } from '../model/samples.js';
 import { lookLoop } from './adaptive.js';
@@ -256,12 +256,12 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         }
         if (vr.status === 'ran') {
           // A gating metric this mode cannot produce would silently drop out of the verdict: the
-          // variant is an error instead, so the gate never decides on less than the suite promises.
-          const gap = modeGap({ ...m, metrics: result.metrics }, v, mode);
+          // variant is skipped with the reason instead (not measured at all, so never a pass on
+          // less than the suite promises); the user's choice of mode is not an infrastructure error.
+          const gap = modeGap({ ...m, metrics: result.metrics }, v, mode, openModeFlag(options));
           if (gap) {
-            Object.assign(vr, { status: 'error', reason: gap });
-            record.errors.push(`${m.id}/${v.id}: ${gap}`);
-            progress.log(`ERROR ${m.id}/${v.id}: ${gap}`);
+            Object.assign(vr, { status: 'skipped', reason: gap });
+            progress.log(`skip ${m.id}/${v.id}: ${gap}`);
           }
         }
         result.variants.push(vr);
@@ -270,7 +270,8 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       if (result.status === 'ran' && runnable.length === 0) {
         const errors = result.variants.filter((x) => x.status === 'error');
         result.status = errors.length ? 'error' : 'skipped';
-        result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : 'every selected variant was skipped';
+        const first = result.variants.find((x) => x.reason)?.reason;
+        result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : `every selected variant was skipped${first ? ` (${first})` : ''}`;
       }
       record.suites.push(result);
       plans.push({ suite, result, runnable });

@@ -21,6 +21,14 @@ export function probeMode(o: Pick<RunOptions, 'rate' | 'fixedThroughput'>): Prob
   return o.rate || o.fixedThroughput ? 'open' : 'closed';
 }
 
+/** The flag that put this run in the open model, for messages that tell the user what to change. */
+export function openModeFlag(o: Pick<RunOptions, 'fixedThroughput'>): OpenModeFlag {
+  return o.fixedThroughput !== undefined ? '--fixed-throughput' : '--rate';
+}
+
+/** The flags that select the open model. */
+export type OpenModeFlag = '--rate' | '--fixed-throughput';
+
 /**
  * A suite's metric definitions as this run gates them: under --fixed-throughput a metric's
  * gatingAtFixedThroughput (when set) replaces its gating flag, so machine CPU % at the offered
@@ -92,14 +100,16 @@ export function manifestMetricProblems(m: Pick<SuiteManifest, 'probes' | 'derive
 
 /**
  * Why a variant cannot be measured in this mode: a gating metric its probes produce in another
- * mode but not in this one (the closed-model TTFB under --rate). Without this the metric would
- * just be missing and the gate would decide on fewer metrics than the suite promises. Null when
- * every gating metric the variant's probes can produce is produced in this mode.
+ * mode but not in this one (the closed-model TTFB under --rate or --fixed-throughput, named by
+ * `flag`: the one the user gave). Without this the metric would just be missing and the gate
+ * would decide on fewer metrics than the suite promises. Null when every gating metric the
+ * variant's probes can produce is produced in this mode.
  */
 export function modeGap(
   m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>,
   v: VariantDef,
   mode: ProbeMode,
+  flag: OpenModeFlag = '--rate',
 ): string | null {
   const probes = variantProbes(m, v);
   const derives = new Set(m.derives ?? []);
@@ -113,8 +123,8 @@ export function modeGap(
   if (!lost.length) return null;
   const by = probes.filter((p) => lost.some((d) => find(p, d.id))).map((p) => p.id);
   const many = lost.length > 1;
-  const how = mode === 'open' ? 'in the open model (--rate)' : 'in the closed model (without --rate)';
-  const fix = `run this variant ${mode === 'open' ? 'without' : 'with'} --rate`;
+  const how = mode === 'open' ? `in the open model (${flag})` : `in the closed model (without ${flag})`;
+  const fix = `run this variant ${mode === 'open' ? 'without' : 'with'} ${flag}`;
   const what = `gating metric${many ? 's' : ''} ${lost.map((d) => d.id).join(', ')}`;
   return `${what}: the ${by.join(', ')} probe does not produce ${many ? 'them' : 'it'} ${how}; ${fix}`;
 }

@@ -26,6 +26,8 @@ export interface BaselineFile {
   /** Options of the run the samples came from (duration, connections, objects...). */
   options?: RunOptions;
   metrics?: MetricDef[];
+  /** The load the suite was offered under --fixed-throughput, Gb/s (absent: none). */
+  offeredGbps?: number;
   variants: Record<string, { samples: Record<string, number[]> }>;
   checksum: string;
 }
@@ -86,6 +88,7 @@ export function baselinesAsReference(files: BaselineFile[], dir: string, profile
     fingerprint: files[0].fingerprint,
     options: files[0].options,
     samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
+    offeredGbps: (suite) => files.find((f) => f.suite === suite)?.offeredGbps,
   };
 }
 
@@ -184,6 +187,8 @@ export async function promoteRun(
       fingerprint: run.fingerprint,
       options: run.options,
       metrics: s.metrics,
+      // Only when set: baselines without a fixed throughput keep their checksum's shape.
+      ...(s.offeredGbps !== undefined ? { offeredGbps: s.offeredGbps } : {}),
       variants,
     };
     await replaceBaseline(file, JSON.stringify({ ...doc, checksum: baselineChecksum(doc) }, null, 2) + '\n', historyFile);

@@ -5,6 +5,7 @@ import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile, type Threshold } from './noise.js';
+import { offeredDifference, offeredLoadRule, referenceOffer } from './offered.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
 import type { Comparison, Fingerprint, MetricComparison, MetricDef, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from '../model/types.js';
@@ -22,6 +23,8 @@ export interface Reference {
   samples(suite: string, variant: string, metric: string): number[] | undefined;
   /** Whether a repetition of suite/variant was client-bound (absent: not recorded, e.g. stored baselines). */
   clientBound?(suite: string, variant: string): boolean;
+  /** The load offered to a suite under --fixed-throughput, Gb/s (absent: none, or not recorded). */
+  offeredGbps?(suite: string): number | undefined;
 }
 
 /** Builds a Reference from another run's repetitions. */
@@ -38,6 +41,7 @@ export function runAsReference(run: RunRecord): Reference {
       return metricSamples(v, metric);
     },
     clientBound: (suite, variant) => !!run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.repetitions.some((r) => r.clientBound),
+    offeredGbps: (suite) => run.suites.find((s) => s.id === suite)?.offeredGbps,
   };
 }
 
@@ -57,6 +61,14 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
     ['server URL', a.serverUrl, b.serverUrl],
   ];
   return pairs.filter(([, x, y]) => show(x) !== show(y)).map(([k, x, y]) => `run option ${k}: ${show(x)} -> ${show(y)}`);
+}
+
+/**
+ * Suites offered a different load than the reference's (more than 2% apart): under "N%" each run
+ * takes its offer from its own warm-up, so equal options can still mean different loads.
+ */
+export function offeredDifferences(suites: readonly Pick<SuiteResult, 'id' | 'offeredGbps'>[], referenceOffered: (suite: string) => number | undefined): string[] {
+  return suites.flatMap((s) => offeredDifference(s.id, s.offeredGbps, referenceOffered(s.id)) ?? []);
 }
 
 /** Payload verification failures of a run, one line each (any one fails the gate). */
@@ -261,7 +273,17 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const entry = opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`];
         const th = thresholdFor(m, entry, opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
         const noise = mdeNoise(entry, opts.noise?.runs ?? 0, base, current);
-        const unusable = clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean));
+        const unusable =
+          clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean)) ??
+          offeredLoadRule(
+            m.id,
+            { name: 'this run', offeredGbps: s.offeredGbps, throughputGbps: v.repetitions.map((r) => r.metrics.throughput_gbps) },
+            {
+              name: `the reference ${ref!.kind}`,
+              offeredGbps: referenceOffer(ref!.offeredGbps?.(s.id), ref!.options),
+              throughputGbps: ref!.samples(s.id, refVariant, 'throughput_gbps') ?? [],
+            },
+          );
         raw.push({
           identical: st.identical,
           separatedWorse: st.separatedWorse,
@@ -363,11 +385,13 @@ function inconclusiveSummary(comparisons: MetricComparison[]): string {
   const names = (cs: MetricComparison[]) => cs.slice(0, 3).map((c) => `${c.suite}/${c.variant} ${c.metric}`).join(', ') + (cs.length > 3 ? `, +${cs.length - 3} more` : '');
   const bound = open.filter((c) => c.rule.startsWith('client-bound'));
   const blind = open.filter((c) => /--require-mde/.test(c.rule));
-  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c));
+  const offered = open.filter((c) => c.rule.startsWith('offered load'));
+  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c));
   return [
     worse.length ? `${worse.length} gating metric(s) look worse but the evidence is not significant (${names(worse)}); run more repetitions` : '',
     bound.length ? `${bound.length} throughput metric(s) were client-bound (${names(bound)})` : '',
     blind.length ? `${blind.length} gating metric(s) could not have detected the required change (${names(blind)})` : '',
+    offered.length ? `${offered.length} metric(s) measured at a fixed throughput cannot be compared (${names(offered)}): ${offered[0].rule}` : '',
   ]
     .filter(Boolean)
     .join('; ');
@@ -414,7 +438,9 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
     ...noiseRecord(opts.noise),
     comparisons,
     integrityFailures: integrity,
-    fingerprintDifferences: ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options)] : [],
+    fingerprintDifferences: ref
+      ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options), ...offeredDifferences(run.suites, (id) => ref.offeredGbps?.(id))]
+      : [],
     missing,
     verdict,
     exitCode,

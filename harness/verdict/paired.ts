@@ -47,11 +47,13 @@ import {
   sortComparisons,
   undecidedOf,
   integrityFailures,
+  offeredDifferences,
   optionDifferences,
   runVerdict,
   type CompareOptions,
 } from './compare.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
+import { offeredLoadRule, referenceOffer } from './offered.js';
 
 /** One pair: A's and B's value of a metric measured in the same round (or block position). */
 export interface Pair {
@@ -350,7 +352,13 @@ function collectPaired(
           opts.minEffect ?? DEFAULT_MIN_EFFECT,
           opts.sameSession,
         );
-        const unusable = clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean));
+        const unusable =
+          clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean)) ??
+          offeredLoadRule(
+            m.id,
+            { name: 'B', offeredGbps: s.offeredGbps, throughputGbps: v.repetitions.map((r) => r.metrics.throughput_gbps) },
+            { name: 'A', offeredGbps: referenceOffer(rs?.offeredGbps, ref.options), throughputGbps: rv?.repetitions.map((r) => r.metrics.throughput_gbps) ?? [] },
+          );
         raw.push({
           st,
           lookAlpha: variantLookAlpha(opts, v, v.repetitions.length, family),
@@ -504,6 +512,7 @@ export function comparePairedRun(
   });
   const gating = comparisons.filter((c) => c.gating);
   const regressed = gating.filter((c) => c.verdict === 'regressed');
+  const offeredOpen = gating.find((c) => c.verdict === 'inconclusive' && c.rule.startsWith('offered load'));
   const summary =
     verdict === 'fail'
       ? [
@@ -519,7 +528,9 @@ export function comparePairedRun(
           ? `infrastructure error: ${infra[0]}`
           : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
         : verdict === 'inconclusive'
-          ? 'inconclusive: some gating metrics look worse but the paired evidence is not significant; run more repetitions'
+          ? offeredOpen
+            ? `inconclusive: ${offeredOpen.suite}/${offeredOpen.variant} ${offeredOpen.metric}: ${offeredOpen.rule}`
+            : 'inconclusive: some gating metrics look worse but the paired evidence is not significant; run more repetitions'
           : `pass: no gating metric regressed (${gating.length} paired gating comparisons)`;
   return {
     reference: { kind: 'run', id: ref.runId, profile: ref.profile },
@@ -531,6 +542,7 @@ export function comparePairedRun(
     fingerprintDifferences: [
       ...fingerprintDifferences(ref.fingerprint, run.fingerprint),
       ...optionDifferences(ref.options, run.options),
+      ...offeredDifferences(run.suites, (id) => ref.suites.find((s) => s.id === id)?.offeredGbps),
     ],
     missing,
     verdict,

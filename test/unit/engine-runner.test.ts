@@ -369,7 +369,7 @@ describe('runner: --rate and gating metrics', () => {
   ];
   const variants = () => [variant('load'), variant('page', { client: 'browser' })];
 
-  it('a gating metric the open model cannot produce makes the variant an error with that reason; the browser variant runs', async () => {
+  it('a gating metric the open model cannot produce skips the variant with that reason (not an infrastructure error); the browser variant runs', async () => {
     const calls: string[] = [];
     const log: string[] = [];
     const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'] })], {
@@ -378,12 +378,24 @@ describe('runner: --rate and gating metrics', () => {
     });
     const reason =
       'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--rate); run this variant without --rate';
-    expect(vr(record, 'load')).toMatchObject({ status: 'error', reason, repetitions: [] });
-    expect(record.errors).toEqual([`fake/load: ${reason}`]);
-    expect(log).toContain(`ERROR fake/load: ${reason}`);
+    expect(vr(record, 'load')).toMatchObject({ status: 'skipped', reason, repetitions: [] });
+    expect(record.errors).toEqual([]);
+    expect(log).toContain(`skip fake/load: ${reason}`);
     expect(calls).not.toContain('prepare load');
     expect(vr(record, 'page').repetitions).toHaveLength(3);
-    expect(record.status).toBe('incomplete');
+    expect(record.status).toBe('complete');
+  });
+
+  it('under --fixed-throughput the reason names --fixed-throughput, the flag the user gave, not --rate', async () => {
+    const calls: string[] = [];
+    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'] })], {
+      options: { fixedThroughput: '1' },
+    });
+    expect(vr(record, 'load')).toMatchObject({
+      status: 'skipped',
+      reason: 'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--fixed-throughput); run this variant without --fixed-throughput',
+    });
+    expect(record.errors).toEqual([]);
   });
 
   it('without --rate both variants run', async () => {
@@ -397,7 +409,7 @@ describe('runner: --rate and gating metrics', () => {
     ]);
   });
 
-  it('a suite whose every variant is such an error is an error, not a skip', async () => {
+  it('a suite whose every variant is such a gap is skipped with the reason, and the run is not an infrastructure error', async () => {
     const calls: string[] = [];
     const { record } = await run(
       calls,
@@ -405,9 +417,10 @@ describe('runner: --rate and gating metrics', () => {
       { options: { rate: 50 } },
     );
     expect(record.suites[0]).toMatchObject({
-      status: 'error',
-      reason: expect.stringMatching(/^no selected variant can run: gating metric ttfb_p99_ms/),
+      status: 'skipped',
+      reason: expect.stringMatching(/^every selected variant was skipped \(gating metric ttfb_p99_ms: .*without --rate\)$/),
     });
+    expect(record.errors).toEqual([]);
   });
 });
 

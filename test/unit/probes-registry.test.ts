@@ -6,7 +6,7 @@ import { blockIoMetrics } from '../../harness/probes/fio.js';
 import { httpMetrics, type HttpLoadResult } from '../../harness/probes/http.js';
 import { tcpMetrics } from '../../harness/probes/iperf.js';
 import { metricsIn } from '../../harness/probes/probe.js';
-import { manifestMetricProblems, metricsForRun, modeGap, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
+import { manifestMetricProblems, metricsForRun, modeGap, openModeFlag, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
 import { suitesDir } from '../../harness/engine/discovery.js';
 import type { SuiteManifest } from '../../harness/model/types.js';
 
@@ -144,5 +144,16 @@ describe('probe registry', () => {
         'open',
       ),
     ).toBeNull();
+  });
+
+  it('under --fixed-throughput the gap names --fixed-throughput, the flag the user gave (pbuf cannot gate there)', () => {
+    expect(openModeFlag({ fixedThroughput: '60%' })).toBe('--fixed-throughput');
+    expect(openModeFlag({})).toBe('--rate');
+    const pbuf = manifest('pbuf');
+    const o = { fixedThroughput: '60%' };
+    const gaps = pbuf.variants.map((v) => modeGap({ ...pbuf, metrics: metricsForRun(pbuf.metrics, o) }, v, probeMode(o), openModeFlag(o)));
+    expect(new Set(gaps)).toEqual(
+      new Set(['gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--fixed-throughput); run this variant without --fixed-throughput']),
+    );
   });
 });
