@@ -18,6 +18,8 @@ function removable(p: string, workDir: string | null): boolean {
 }
 
 const SYSCTL = /^[a-z0-9_][a-z0-9_.%-]*$/i;
+/** kld files a `kld:` knob loads: tcp_rack, tcp_bbr (sys/modules/tcp), tcphpts, cc_cubic and the other cc_* modules. */
+const KLD_KNOB_FILE = /^(tcp_[a-z0-9_]+|tcphpts|cc_[a-z0-9_]+)$/;
 
 /**
  * Carries out one undo action on a machine. Every action is idempotent (undoing twice is
@@ -92,7 +94,8 @@ export async function undoOn(t: Target, u: UndoAction): Promise<void> {
       return;
     }
     case 'kldunload': {
-      if (!['if_epair', 'ipfw', 'dummynet'].includes(u.name)) throw inputError(`journal: module ${u.name} is not one headgate loads`);
+      // The VNET lab's modules, and the kld: knobs' TCP stacks, HPTS and congestion-control files.
+      if (!['if_epair', 'ipfw', 'dummynet'].includes(u.name) && !KLD_KNOB_FILE.test(u.name)) throw inputError(`journal: module ${u.name} is not one headgate loads`);
       await t.exec(['kldunload', u.name], { allowFail: true });
       return;
     }

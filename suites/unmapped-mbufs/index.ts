@@ -1,5 +1,6 @@
 import { defineSuite, httpVariantSession, type RepetitionMeasurement, type SuiteContext } from '../../harness/engine/suite.js';
 import type { VariantDef } from '../../harness/model/types.js';
+import { freebsdKtls, ktlsTxSession } from '../ktls/index.js';
 
 /** The knob this suite switches (kern_mbuf.c: SYSCTL_PROC(_kern_ipc, OID_AUTO, mb_use_ext_pgs, ...)). */
 export const EXT_PGS = 'kern.ipc.mb_use_ext_pgs';
@@ -31,11 +32,14 @@ export function mbufRequestsPerGB(m: RepetitionMeasurement): Record<string, numb
  * - the knob read back during the repetition is 1 (writing 1 fails with EOPNOTSUPP where the
  *   platform has no direct map, and a restore could have raced it);
  * - mbuf zone requests per GB are below one per page sent (impossible with one mbuf per page),
- *   or, when sendfile-ext-pgs-0 ran in the same round, at most EXT_PGS_MAX_RATIO of its figure.
+ *   or, when sendfile-ext-pgs-0 ran in the same round, at most EXT_PGS_MAX_RATIO of its figure;
+ *   only when the egress interface has MEXTPG on (egressMextpg not false).
  * Returns the failures (empty: proven).
  */
-export function extPgsProof(o: { readBack: string; reqPerGB?: number; offReqPerGB?: number }): string[] {
+export function extPgsProof(o: { readBack: string; reqPerGB?: number; offReqPerGB?: number; egressMextpg?: boolean }): string[] {
   if (o.readBack !== '1') return [`${EXT_PGS} read back as "${o.readBack}" during the repetition, not 1: sendfile used one sf_buf mbuf per page`];
+  // Without MEXTPG on the egress interface ip_output maps the data again (mb_unmapped_to_ext): no ratio to expect.
+  if (o.egressMextpg === false) return [];
   if (o.reqPerGB === undefined) return ['mbuf zone requests per GB not readable (vmstat -z mbuf REQ or throughput missing)'];
   const per = o.reqPerGB.toFixed(0);
   if (o.offReqPerGB !== undefined) {
@@ -55,19 +59,34 @@ const wanted = (v: VariantDef) => v.knobs?.freebsd?.[EXT_PGS];
 /** unmapped-mbufs suite: the sendfile HTTP session with mb_use_ext_pgs set per variant (FreeBSD), plus the M_EXTPG proof. */
 export default defineSuite({
   async prepare(ctx, variant) {
-    const s = await httpVariantSession(ctx, variant, mbufRequestsPerGB);
-    // kTLS variants prove M_EXTPG through offload_total (suite.json); this is the sendfile proof.
+    // The server's address: toward it goes the client's traffic when the client runs on the target itself.
+    let host: string | undefined;
+    const startHttpServer: SuiteContext['startHttpServer'] = async (...a) => {
+      const server = await ctx.startHttpServer(...a);
+      host = server.host;
+      return server;
+    };
+    // Everything else goes to ctx itself (bound: its methods keep their own state).
+    const seen = new Proxy(ctx, {
+      get: (t, k) => (k === 'startHttpServer' ? startHttpServer : typeof Reflect.get(t, k) === 'function' ? (Reflect.get(t, k) as (...x: unknown[]) => unknown).bind(t) : Reflect.get(t, k)),
+    });
+    const s = await httpVariantSession(seen, variant, mbufRequestsPerGB);
+    // kTLS over M_EXTPG: a transmit session proves it (ktls_enable_tx returns ENXIO when mb_use_ext_pgs is 0).
+    if (freebsdKtls(ctx, variant)) return ktlsTxSession(ctx, s);
     if (variant.tls || ctx.fingerprint.os !== 'freebsd' || wanted(variant) === undefined) return s;
+    let egress: Awaited<ReturnType<SuiteContext['capability']>> | undefined;
     return {
       warmup: () => s.warmup(),
       async repetition(i) {
         const m = await s.repetition(i);
+        egress ??= await ctx.capability(`egress-mextpg:${host ?? ''}`);
         const reqPerGB = m.metrics.mbuf_req_per_gb;
         if (wanted(variant) === '0') {
-          if (reqPerGB !== undefined) offFigures.set(ctx, reqPerGB);
+          if (reqPerGB !== undefined && egress.ok) offFigures.set(ctx, reqPerGB);
           return m;
         }
-        const failures = extPgsProof({ readBack: await ctx.getKnob(EXT_PGS), reqPerGB, offReqPerGB: offFigures.get(ctx) });
+        const failures = extPgsProof({ readBack: await ctx.getKnob(EXT_PGS), reqPerGB, offReqPerGB: offFigures.get(ctx), egressMextpg: egress.ok });
+        if (!egress.ok) m.notes.push(`mbuf requests per GB not checked for M_EXTPG: ${egress.reason ?? 'egress interface without MEXTPG'} (proof: ${EXT_PGS} read back and sendfile syscalls)`);
         if (failures.length) m.proofFailures = [...(m.proofFailures ?? []), ...failures];
         return m;
       },

@@ -46,7 +46,9 @@ function listed(): Set<string> {
 }
 
 /** Sysctl-looking names (kern., net.inet., vm., hw., dev., security.) in string literals; Linux trees excluded. */
-const SYSCTL = /['"`]((?:kern|net\.inet|vm|hw|security)\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)/g;
+const SYSCTL = /['"`]((?:kern|net\.inet|vm|hw|dev|security)\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)/g;
+/** UMA zones looked up by name in code (`z.name === 'tcp_log'`). */
+const ZONE = /\.name === ['"`]([a-z0-9_]+)['"`]/g;
 /** Counter keys the FreeBSD adapter produces, as suites name them: ktls.X, uma.ZONE.col, netstat-m.KEY. */
 const COUNTER = /['"`](ktls\.[a-z0-9_.]+|uma\.[a-z0-9_]+\.(?:req|fail|sleep)|netstat-m\.[a-z0-9-]+)['"`]/g;
 
@@ -54,11 +56,14 @@ const COUNTER = /['"`](ktls\.[a-z0-9_.]+|uma\.[a-z0-9_]+\.(?:req|fail|sleep)|net
 function freebsdSources(): string[] {
   const drivers = walk('harness/drivers').filter((f) => /freebsd/i.test(f) && f.endsWith('.ts'));
   const suites = walk('suites').filter((f) => f.endsWith('index.ts'));
-  return [...drivers, ...suites];
+  // The journal replays FreeBSD undo actions (sysctl, kldunload, kenv names) for every OS.
+  return [...drivers, 'harness/drivers/journal.ts', ...suites];
 }
 
 /** A counter key as the FreeBSD name it stands for. */
 function counterName(key: string): string {
+  // ktls.ifnet.X / ktls.toe.X are the session gauges under kern.ipc.tls (not .stats).
+  if (/^ktls\.(ifnet|toe)\./.test(key)) return `kern.ipc.tls.${key.slice(5)}`;
   if (key.startsWith('ktls.')) return `kern.ipc.tls.stats.${key.slice(5)}`;
   if (key.startsWith('uma.')) return key.split('.')[1];
   return key.slice('netstat-m.'.length);
@@ -77,6 +82,7 @@ function collect(): Map<string, string> {
       if (text[m.index + m[0].length] !== '.') add(m[1], f);
     }
     for (const m of text.matchAll(COUNTER)) add(counterName(m[1]), f);
+    for (const m of text.matchAll(ZONE)) add(m[1], f);
   }
   for (const dir of readdirSync(path.join(ROOT, 'suites'))) {
     const file = `suites/${dir}/suite.json`;
@@ -103,7 +109,7 @@ function collect(): Map<string, string> {
 describe('FreeBSD conformance: every FreeBSD name in the code is in docs/freebsd-conformance.md', () => {
   it('collects the names the code uses (sanity: the collector sees the known ones)', () => {
     const names = collect();
-    for (const n of ['kern.ipc.mb_use_ext_pgs', 'kern.ipc.tls.stats.offload_total', 'vnpbuf', 'mbuf', 'sendfile-io-count', 'cubic', 'cc_cubic', 'net.inet.tcp.cc.available']) {
+    for (const n of ['kern.ipc.mb_use_ext_pgs', 'kern.ipc.tls.stats.offload_total', 'vnpbuf', 'mbuf', 'sendfile-io-count', 'cubic', 'cc_cubic', 'net.inet.tcp.cc.available', 'dev.hwpstate_intel.0.epp', 'tcp_log', 'net.inet.ip.fw.default_to_accept']) {
       expect([...names.keys()]).toContain(n);
     }
     expect([...names.keys()]).not.toContain('mbuf_extpgs');

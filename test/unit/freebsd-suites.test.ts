@@ -11,14 +11,36 @@ import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/e
 import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
 import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
-import { parseCcAvailable } from '../../harness/drivers/os/parsers/freebsd.js';
+import { parseCcAvailable, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { UndoAction } from '../../harness/lib/journal.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
-import { ktlsPath } from '../../suites/ktls/index.js';
+import { ktlsPath, ktlsTxProof } from '../../suites/ktls/index.js';
+import { logOffProof } from '../../suites/tcp-log/index.js';
+import { undoOn } from '../../harness/drivers/journal.js';
 import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
+
+/** Bytes one scripted repetition serves: 10 Gb/s for 2 s (the load double's figures). */
+const SERVED_BYTES = 2.5e9;
+/** Pages of 4 KiB in it: vn_sendfile's unit (kern_sendfile.c). */
+const SERVED_PAGES = Math.round(SERVED_BYTES / 4096);
+
+/**
+ * `vmstat -z` of the scripted host, derived from what kern_sendfile.c allocates: the fixtures
+ * are an ext_pgs=1 repetition (mbuf REQ +220,000: one M_EXTPG mbuf per MBUF_PEXT_MAX_PGS = 5
+ * pages, the rest TCP and headers). With ext_pgs=0 vn_sendfile does m_get() per page instead, so
+ * the "after" mbuf REQ is the same other share plus one request per page served.
+ */
+function vmstatZ(phase: 'before' | 'after', extPgs: string | undefined): string {
+  const text = fx(`vmstat-z-${phase}.txt`);
+  if (phase === 'before' || extPgs !== '0') return text;
+  const before = parseVmstatZ(fx('vmstat-z-before.txt')).find((z) => z.name === 'mbuf')!.requests;
+  const after = parseVmstatZ(text).find((z) => z.name === 'mbuf')!.requests;
+  const other = after - before - Math.round(SERVED_PAGES / 5);
+  return text.replace(/^(mbuf:(?:\s*\d+,){4}\s*)\d+/m, (_, head: string) => `${head}${before + other + SERVED_PAGES}`);
+}
 
 /**
  * A scripted FreeBSD 15 host with KERN_TLS, CAM_IOSCHED_DYNAMIC, an ada0 disk, fio and iperf3,
@@ -42,7 +64,7 @@ function freebsdLab() {
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
   /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
-  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' };
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10' };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -60,7 +82,14 @@ function freebsdLab() {
       knobs[k] = v;
       return { stdout: `${k}: ${v}\n` };
     }
-    if (cmd === 'sysctl kern.ipc.tls.stats') return { stdout: fx(`tls-stats-${state.phase}${state.tls === '-ifnet' && state.phase === 'before' ? '' : state.tls}.txt`) };
+    if (cmd === 'sysctl kern.ipc.tls.stats kern.ipc.tls.ifnet kern.ipc.tls.toe') {
+      // No TCP_OFFLOAD: the toe node is unknown, sysctl prints the rest and exits 1 (sysctl.c parse()).
+      return { code: 1, stderr: "sysctl: unknown oid 'kern.ipc.tls.toe'", stdout: fx(`tls-stats-${state.phase}${state.phase === 'before' && state.tls !== '-13' ? '' : state.tls}.txt`) };
+    }
+    // The load client is the ssh peer; the route toward it leaves through ixl0 (route-get.txt), MEXTPG on or off.
+    if (argv[0] === 'sh' && argv[2] === 'printf %s "${SSH_CLIENT%% *}"') return { stdout: state.sshClient };
+    if (cmd === `route -n get ${state.sshClient}`) return { stdout: fx('route-get.txt') };
+    if (cmd === 'ifconfig -m ixl0') return { stdout: fx(state.mextpg ? 'ifconfig-m-mextpg.txt' : 'ifconfig-m-no-mextpg.txt') };
     if (argv[0] === 'kldstat') return modules.has(argv[3]) ? { stdout: '' } : { code: 1 };
     if (argv[0] === 'kldload') {
       if (modules.has(kldModuleName(argv[1]))) return { code: 1, stderr: `kldload: can't load ${argv[1]}: module already loaded or in kernel` };
@@ -68,7 +97,7 @@ function freebsdLab() {
     }
     if (argv[0] === 'kldunload') return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
     if (cmd === 'netstat -m --libxo json') return { stdout: netstatJson(state.phase) };
-    if (cmd === 'vmstat -z') return { stdout: fx(`vmstat-z-${state.phase}.txt`) };
+    if (cmd === 'vmstat -z') return { stdout: vmstatZ(state.phase, knobs['kern.ipc.mb_use_ext_pgs']) };
     if (cmd === 'netstat -s -p tcp') return { stdout: fx(`netstat-s-tcp-${state.phase}.txt`) };
     return undefined;
   });
@@ -149,11 +178,47 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     const d = await deltas(lab, 'ktls');
     expect(d['ktls.ocf.tls13_gcm_encrypts']).toBe(0);
     for (const v of ['ktls-tls13', 'ktls-tls12', 'browser-ktls-tls13']) expect(proofFailures(variant('ktls', v).expect?.freebsd, d)).toEqual([]);
-    expect(ktlsPath(d)).toBe('NIC (ifnet TLS) or TOE: 64 sessions installed, no OCF encryption');
+    expect(d['ktls.ifnet.gcm']).toBe(64);
+    expect(ktlsTxProof(d)).toEqual([]);
+    expect(ktlsPath(d)).toBe('NIC (ifnet TLS) or TOE: ifnet.gcm +64; 64 sessions installed');
+    // The gauge fell back before the closing snapshot (sessions closed): the mid-load sample proves it.
+    const closed = { ...d, 'ktls.ifnet.gcm': 0 };
+    expect(ktlsTxProof(closed)).toHaveLength(1);
+    expect(ktlsTxProof(closed, undefined, 64)).toEqual([]);
     // enable_calls moved but no session was installed (e.g. mb_use_ext_pgs=0: ENXIO): not engaged.
-    const refused = { ...d, 'ktls.offload_total': 0 };
+    const refused = { ...closed, 'ktls.offload_total': 0 };
     expect(proofFailures(variant('ktls', 'ktls-tls13').expect?.freebsd, refused)[0]).toMatch(/ktls.offload_total moved by 0/);
     expect(ktlsPath(refused)).toMatch(/^none: 64 enable calls, 0 sessions installed/);
+  });
+
+  it('ktls: receive-only sessions (offload_total moved, no encrypts, no ifnet session) fail the transmit proof', async () => {
+    // mb_use_ext_pgs=0: every ktls_enable_tx counts enable_calls and returns ENXIO; ktls_enable_rx
+    // needs no ext_pgs and counts enable_calls and offload_total (uipc_ktls.c). Decryptions only.
+    const lab = freebsdLab();
+    lab.state.tls = '-rx-only';
+    const d = await deltas(lab, 'ktls');
+    expect(d).toMatchObject({ 'ktls.offload_total': 64, 'ktls.enable_calls': 128, 'ktls.ocf.tls13_gcm_encrypts': 0, 'ktls.ocf.tls13_gcm_decrypts': 640, 'ktls.ifnet.gcm': 0 });
+    // The manifest's offload_total proof alone passes: that was the hole.
+    expect(proofFailures(variant('ktls', 'ktls-tls13').expect?.freebsd, d)).toEqual([]);
+    expect(ktlsTxProof(d)).toEqual([expect.stringMatching(/^no kTLS transmit session proven: offload_total \+64/)]);
+    expect(ktlsPath(d)).toMatch(/^none proven: 64 sessions installed/);
+    // Through the suite's session as the runner calls it: the repetition carries the failure.
+    for (const [suiteId, v] of [['ktls', 'ktls-tls13'], ['unmapped-mbufs', 'ktls-ext-pgs-1']] as const) {
+      const ctx = {
+        fingerprint: { os: 'freebsd' },
+        options: { warmupSec: 0, durationSec: 0.01 },
+        getKnob: (k: string) => lab.os.getKnob(k),
+        capability: (c: string) => lab.os.capability(c),
+        startHttpServer: async () => ({ host: '127.0.0.1' }),
+        measureHttp: async () => ({ durationMs: 2000, metrics: { throughput_gbps: 10, requests_per_sec: 100 }, counters: d, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] }),
+      } as unknown as SuiteContext;
+      const m = await (await suite(suiteId).prepare(ctx, variant(suiteId, v))).repetition(0);
+      expect(m.proofFailures).toEqual([expect.stringMatching(/^no kTLS transmit session proven/)]);
+      expect(m.notes).toContain('kTLS path: none proven: 64 sessions installed, but no OCF encryption and no ifnet/TOE session (receive-only sessions count in offload_total too)');
+    }
+    // On 13.x TLS 1.2 *_crypts also counted decryptions: not a transmit proof unless well above the requests.
+    expect(ktlsTxProof({ 'ktls.offload_total': 64, 'ktls.ocf.tls12_gcm_crypts': 150 }, 100)).toHaveLength(1);
+    expect(ktlsTxProof({ 'ktls.offload_total': 64, 'ktls.ocf.tls12_gcm_crypts': 52113 }, 100)).toEqual([]);
   });
 
   it('ktls: a 13.x kernel names OCF counters *_crypts; they prove ChaCha20 under the *_encrypts name', async () => {
@@ -284,16 +349,22 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
   it('unmapped-mbufs: the M_EXTPG proof passes with ext_pgs=1 and fails with 0 on the same transcripts', async () => {
     // The suite's session runs against the scripted host: the same vmstat/netstat answers both times,
     // only what kern.ipc.mb_use_ext_pgs reads back differs.
-    const proofOf = async (extPgs: string, offFigure?: number) => {
+    let notes: string[] = [];
+    let last = freebsdLab();
+    const proofOf = async (extPgs: string, offFigure?: number, mextpg = true) => {
       const lab = freebsdLab();
-      lab.knobs['kern.ipc.mb_use_ext_pgs'] = extPgs;
+      last = lab;
+      // The same vmstat/netstat transcripts both times (an ext_pgs=1 repetition); only the readback differs.
       const d = await deltas(lab, 'unmapped-mbufs');
+      lab.knobs['kern.ipc.mb_use_ext_pgs'] = extPgs;
       // 10 Gb/s for 2 s: 2.5 GB; 220,000 mbuf requests = 88,000 per GB (< 244,141 pages per GB).
       const measure = { durationMs: 2000, metrics: { throughput_gbps: 10 }, counters: d, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] };
+      lab.state.mextpg = mextpg;
       const ctx = {
         fingerprint: { os: 'freebsd' },
         options: { warmupSec: 0, durationSec: 2 },
         getKnob: (k: string) => lab.os.getKnob(k),
+        capability: (c: string) => lab.os.capability(c),
         startHttpServer: async () => ({}),
         measureHttp: async () => structuredClone(measure),
       } as unknown as SuiteContext;
@@ -308,6 +379,7 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
       const on = await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', 'sendfile-ext-pgs-1'));
       const m = await on.repetition(0);
       expect(m.metrics.mbuf_req_per_gb).toBe(88_000);
+      notes = m.notes;
       return [...(m.proofFailures ?? []), ...proofFailures(variant('unmapped-mbufs', 'sendfile-ext-pgs-1').expect?.freebsd, m.counters)];
     };
     expect(await proofOf('1')).toEqual([]);
@@ -316,6 +388,12 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(await proofOf('1', 400_000)).toEqual([]);
     expect(await proofOf('1', 120_000)).toEqual(["mbuf zone requests per GB 88000 not clearly below sendfile-ext-pgs-0's 120000 (at most 0.5x expected with M_EXTPG)"]);
     expect(extPgsProof({ readBack: '1', reqPerGB: 300_000 })).toEqual(['mbuf zone requests per GB 300000 not below one per page sent (244141): no sign of M_EXTPG mbufs']);
+    expect(last.t.transcript).toEqual(expect.arrayContaining(['route -n get 192.0.2.10', 'ifconfig -m ixl0']));
+    // Egress interface without MEXTPG: ip_output maps the data again, so the ratio is not checked
+    // (the same close figure passes); the repetition says why. The readback still fails ext_pgs=0.
+    expect(await proofOf('1', 120_000, false)).toEqual([]);
+    expect(notes).toEqual([expect.stringMatching(/^mbuf requests per GB not checked for M_EXTPG: egress interface ixl0 toward 192\.0\.2\.10 has MEXTPG off/)]);
+    expect(await proofOf('0', undefined, false)).toEqual(['kern.ipc.mb_use_ext_pgs read back as "0" during the repetition, not 1: sendfile used one sf_buf mbuf per page']);
   });
 
   it('tcp-stack: RACK loads tcphpts and tcp_rack, switches the default stack, and undoes it in reverse', async () => {
@@ -330,6 +408,56 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(lab.modules.size).toBe(0);
     const d = await deltas(lab, 'tcp-stack');
     expect(d).toMatchObject({ 'tcp.sent-packets': 1_000_000, 'tcp.retransmitted-packets': 400, 'tcp.received-packets': 500_000, 'tcp.sack-recovery-episodes': 37 });
+  });
+
+  it('kld knobs: the kldunload undo is journaled before kldload, so the replay after a killed run unloads tcp_rack, tcphpts and cc_cubic', async () => {
+    const lab = freebsdLab();
+    const entries: UndoAction[] = [];
+    Object.assign(lab.t, {
+      journal: {
+        where: 'fake',
+        record: async (_l: string, u: UndoAction) => (lab.t.transcript.push(`journal ${JSON.stringify(u)}`), entries.push(u), String(entries.length)),
+        done: async () => {},
+        read: async () => ({ entries: [], done: new Set<string>(), torn: false }),
+      },
+    });
+    const stack = new CleanupStack(); // never unwound: the run is SIGKILLed with the modules loaded
+    for (const [k, v] of variantKnobs(variant('tcp-stack', 'rack'), 'freebsd')) await lab.os.setKnob(k, v, stack);
+    await lab.os.setKnob('kld:cc_cubic', 'loaded', stack);
+    expect(lab.t.transcript.filter((c) => /^(journal \{"kind":"kldunload"|kldload)/.test(c))).toEqual([
+      'journal {"kind":"kldunload","name":"tcphpts"}',
+      'kldload tcphpts',
+      'journal {"kind":"kldunload","name":"tcp_rack"}',
+      'kldload tcp_rack',
+      'journal {"kind":"kldunload","name":"cc_cubic"}',
+      'kldload cc_cubic',
+    ]);
+    expect([...lab.modules].sort()).toEqual(['cubic', 'tcp_rack', 'tcphpts']);
+    // The next command's replay, newest first.
+    lab.t.os = async () => lab.os;
+    for (const u of [...entries].reverse()) await undoOn(lab.t, u);
+    expect([...lab.modules]).toEqual([]);
+    // Only the files a kld: knob loads are accepted from a journal.
+    await expect(undoOn(lab.t, { kind: 'kldunload', name: 'zfs' })).rejects.toThrow(/not one headgate loads/);
+  });
+
+  it('tcp-log log-off on FreeBSD: log_auto_ratio=0 set and restored (journaled like every sysctl knob); a tcp_log record fails the repetition', async () => {
+    const lab = freebsdLab();
+    lab.knobs['net.inet.tcp.bb.log_auto_ratio'] = '1'; // the appliance had auto logging on
+    const off = await knobTranscript(lab, variant('tcp-log', 'log-off'));
+    expect(off).toEqual({ set: ['sysctl net.inet.tcp.bb.log_auto_ratio=0'], restore: ['sysctl net.inet.tcp.bb.log_auto_ratio=1'] });
+    expect(logOffProof('freebsd', false, { 'tcplog.records': 0 })).toEqual([]);
+    expect(logOffProof('freebsd', false, { 'tcplog.records': 12 })).toEqual(['TCP black-box logging off, yet 12 tcp_log records were allocated (vmstat -z zone tcp_log): sessions were still logged']);
+    expect(logOffProof('freebsd', false, {})).toHaveLength(1);
+    expect(logOffProof('freebsd', true, { 'tcplog.records': 12 })).toEqual([]);
+    expect(logOffProof('linux', false, { 'tcplog.records': 12 })).toEqual([]);
+    // Without TCP_BLACKBOX the knob does not exist: log-off is skipped with the reason, not an error.
+    const probe = suite('tcp-log').probe!;
+    delete lab.knobs['net.inet.tcp.bb.log_auto_ratio'];
+    const ctx = { fingerprint: { os: 'freebsd' }, capability: (c: string) => lab.os.capability(c) } as unknown as SuiteContext;
+    expect(await probe(ctx, variant('tcp-log', 'log-off'))).toEqual({ ok: false, reason: 'kernel built without options TCP_BLACKBOX: sysctl net.inet.tcp.bb.log_auto_ratio unknown' });
+    const metrics = Object.fromEntries(suite('tcp-log').manifest.metrics.map((m) => [m.id, m.gatingAtFixedThroughput]));
+    expect(metrics).toMatchObject({ machine_cpu_pct: true, machine_cpu_per_gbps: false });
   });
 
   it('io-sched: the suite sets CAM iosched sysctls of the named disk and they are restored in reverse', async () => {
@@ -432,9 +560,8 @@ describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
         const suiteStack = (ctx as unknown as { suiteStack: CleanupStack }).suiteStack; // what measureHttp passes to coldCache
         const measure = async (o: { durationSec: number; cache?: 'hot' | 'cold' }): Promise<RepetitionMeasurement> => {
           if (o.cache === 'cold') await (await lab.os.coldCache(['/var/tmp/headgate/objects/seed1-1MiB/cold-1MiB/seg/0000.m4s'], '/dev/null', 60, suiteStack)).stop();
+          // The mbuf zone's REQ follows kern.ipc.mb_use_ext_pgs as set by the variant (vmstatZ derives it).
           const counters = await deltas(lab, real.manifest.id);
-          // With one mbuf per page (ext_pgs 0) sendfile asks the mbuf zone for about 5x as many.
-          if (lab.knobs['kern.ipc.mb_use_ext_pgs'] === '0' && counters['uma.mbuf.req']) counters['uma.mbuf.req'] *= 5;
           const metrics = Object.fromEntries(real.manifest.metrics.map((m) => [m.id, 1]));
           return { durationMs: o.durationSec * 1000, metrics: { ...metrics, throughput_gbps: 10 }, counters, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] };
         };

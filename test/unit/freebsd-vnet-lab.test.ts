@@ -144,6 +144,7 @@ const CREATE = [
   `jexec ${C} ifconfig ${ce}b 198.19.2.2/24 up`,
   `jexec ${M} sysctl net.inet.ip.forwarding=1`,
   `jexec ${C} route add -net 198.18.2.0/24 198.19.2.1`,
+  `jexec ${C} ipfw add 200 allow ip from any to any`,
   'route add -net 198.19.2.0/24 198.18.2.2',
   `jexec ${M} dnctl pipe 1 config bw 200Mbit/s queue 245K`,
   `jexec ${M} ipfw add 100 pipe 1 ip from any to 198.19.2.0/24 out`,
@@ -228,6 +229,30 @@ describe('tcp-stack on FreeBSD: VNET jails, epair(4) and dummynet (scripted Free
     for (const u of [...h.entries].reverse()) await undoOn(h.t, u);
     expect(h.t.transcript).toEqual(TEARDOWN);
     expect([...h.jails, ...h.modules]).toEqual([]);
+  });
+
+  it('ipfw already loaded with default_to_accept=0: the client jail starts deny-all and gets an allow rule, removed with the jail', async () => {
+    const h = freebsdHost();
+    h.modules.add('ipfw'); // loaded at boot without the tunable: every new vnet's default rule denies
+    const allowed = new Set<string>();
+    const base = h.t.exec.bind(h.t);
+    h.t.exec = async (argv, o) => {
+      if (argv[0] === 'jexec' && argv[2] === 'ipfw' && argv.includes('allow')) allowed.add(argv[1]);
+      if (argv[0] === 'jail' && argv[1] === '-r') allowed.delete(argv[2]);
+      // vnet0 -> client jail: the client jail's default rule drops what it receives unless allowed.
+      if (argv[0] === 'iperf3' && !allowed.has(C)) return h.t.transcript.push(argv.join(' ')), { code: 1, stdout: '', stderr: 'iperf3: error - unable to connect to server: Operation timed out' };
+      return base(argv, o);
+    };
+    const stack = new CleanupStack();
+    const b = await createFreebsdBottleneck(h.t, { rateMbit: 200, queueMs: 10 }, stack, PID);
+    // ipfw was there: no kenv change, no load, no unload; the rule is in the client jail's own vnet.
+    expect(h.t.transcript.filter((c) => /kenv|kldload ipfw/.test(c))).toEqual([]);
+    expect(h.t.transcript).toContain(`jexec ${C} ipfw add 200 allow ip from any to any`);
+    const r = await runIperf(h.t, h.t, { senderWrap: b.serverWrap, receiverWrap: b.clientWrap, clientAddress: b.clientAddress, port: 5201, flows: 2, durationSec: 1, logFile: '/var/tmp/headgate/iperf3.log' });
+    expect(r.goodputBps).toBe(180e6);
+    expect(await stack.unwind()).toEqual([]);
+    expect(allowed.size).toBe(0); // the jail's removal (journaled jail-remove) took its rule with it
+    expect([...h.modules]).toEqual(['ipfw']);
   });
 
   it('an epair unit already in use is refused before anything is journaled or created', async () => {

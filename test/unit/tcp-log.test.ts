@@ -197,6 +197,7 @@ describe('tcp-log suite', () => {
   it('the suite turns logging on inside every log-on repetition before the load, never for log-off', async () => {
     const calls: string[] = [];
     const ctx = {
+      fingerprint: { os: 'linux' },
       options: { warmupSec: 0, durationSec: 2 },
       startHttpServer: async () => ({}),
       enableTcpLog: async () => (calls.push('enable'), 'tcp log: on'),

@@ -116,6 +116,9 @@ export async function createVnetLab(t: Target, imp: Impairment, stack: CleanupSt
   await run([...inC, 'ifconfig', `${ce}b`, `${cliNet}.2/24`, 'up']);
   await run([...inM, 'sysctl', 'net.inet.ip.forwarding=1']);
   await run([...inC, 'route', 'add', '-net', `${srvNet}.0/24`, `${cliNet}.1`]);
+  // ipfw filters in every vnet; loaded before us with default_to_accept=0, the client jail's
+  // default rule denies all. The rule lives in the jail's vnet and goes with it (jail -r, journaled above).
+  await run([...inC, 'ipfw', 'add', '200', 'allow', 'ip', 'from', 'any', 'to', 'any']);
   // vnet0's route to the client subnet goes away with epairUa (destroyed on the stack).
   await run(['route', 'add', '-net', `${cliNet}.0/24`, `${srvNet}.2`]);
 

@@ -9,7 +9,7 @@ import type { CounterGroup, Fingerprint, NicInfo } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
 import { opensslVersions } from './fingerprint.js';
-import { parseCpTimes, parsePciconfNics } from './parsers/freebsd.js';
+import { parseCpTimes, parseIfconfigOptions, parsePciconfNics, parseRouteGetInterface } from './parsers/freebsd.js';
 import { ocfEncryptAliases, parseCcAvailable, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
 
 /**
@@ -151,7 +151,8 @@ export class FreeBSDAdapter implements OsAdapter {
       for (const [k, v] of Object.entries(await this.sysctls(VM_SYSCTLS))) if (/^\d+$/.test(v)) out[k] = Number(v);
     }
     if (groups.includes('ktls')) {
-      const r = await t.exec(['sysctl', 'kern.ipc.tls.stats'], { allowFail: true });
+      // The ifnet and toe nodes hold the NIC/TOE session gauges (uipc_ktls.c); toe exists only with TCP_OFFLOAD, and sysctl prints the rest.
+      const r = await t.exec(['sysctl', 'kern.ipc.tls.stats', 'kern.ipc.tls.ifnet', 'kern.ipc.tls.toe'], { allowFail: true });
       for (const [k, v] of Object.entries(ocfEncryptAliases(parseTlsStats(r.stdout)))) out[`ktls.${k}`] = v;
     }
     if (groups.includes('uma')) {
@@ -189,8 +190,15 @@ export class FreeBSDAdapter implements OsAdapter {
     if (old === value) return;
     if (name.startsWith('kld:')) {
       if (value !== 'loaded' && value !== 'unloaded') throw inputError(`knob ${name}: value must be loaded or unloaded, not "${value}"`);
-      await this.kld(value === 'loaded' ? 'kldload' : 'kldunload', name.slice(4));
-      stack.push(`${old === 'loaded' ? 'kldload' : 'kldunload'} ${name.slice(4)}`, () => this.kld(old === 'loaded' ? 'kldload' : 'kldunload', name.slice(4)));
+      const file = name.slice(4);
+      if (value === 'loaded') {
+        // Journaled before the load: a run killed after it leaves an entry whose replay unloads the module.
+        await journaled(this.target.journal, stack, `kldunload ${file}`, { kind: 'kldunload', name: file }, () => this.kld('kldload', file), () => this.kld('kldunload', file));
+        return;
+      }
+      // Unloading a module the host had is not journaled (no reload undo kind); the live stack reloads it.
+      await this.kld('kldunload', file);
+      stack.push(`kldload ${file}`, () => this.kld('kldload', file));
       return;
     }
     await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old }, () => this.write(name, value), () => this.write(name, old));
@@ -350,6 +358,18 @@ export class FreeBSDAdapter implements OsAdapter {
     return (await this.target.exec(['sysctl', '-n', name], { allowFail: true })).code === 0;
   }
 
+  /**
+   * The load client's address as the target sees it: the ssh peer of this session ($SSH_CLIENT,
+   * the harness host that runs the load), else the given address (a local target: the client
+   * connects to the server's own address).
+   */
+  private async clientAddress(fallback: string | undefined): Promise<string | null> {
+    const r = await this.target.exec(['sh', '-c', 'printf %s "${SSH_CLIENT%% *}"'], { allowFail: true });
+    const peer = r.stdout.trim();
+    const ok = (a: string | undefined): a is string => !!a && /^[0-9a-fA-F:.]+$/.test(a);
+    return ok(peer) ? peer : ok(fallback) ? fallback : null;
+  }
+
   /** Whether the module a kld file provides is in the kernel (loaded, or compiled in): `kldstat -m` takes a module name. */
   private async moduleLoaded(file: string): Promise<boolean> {
     return (await this.target.exec(['kldstat', '-q', '-m', kldModuleName(file)], { allowFail: true })).code === 0;
@@ -362,7 +382,9 @@ export class FreeBSDAdapter implements OsAdapter {
   }
 
   async capability(name: string): Promise<Capability> {
-    const [kind, arg] = name.split(':', 2);
+    // Split at the first colon only: an argument may be an IPv6 address.
+    const at = name.indexOf(':');
+    const [kind, arg] = at < 0 ? [name, undefined as unknown as string] : [name.slice(0, at), name.slice(at + 1)];
     switch (kind) {
       case 'sendfile':
         return { ok: true };
@@ -410,6 +432,20 @@ export class FreeBSDAdapter implements OsAdapter {
         }
         for (const m of ['if_epair', 'ipfw', 'dummynet']) if (!(await this.hasModule(m))) return { ok: false, reason: `kernel module ${m} neither loaded nor in /boot/kernel (${m}.ko)` };
         return { ok: true };
+      }
+      case 'egress-mextpg': {
+        // ip_output/ip6_output copy M_EXTPG data into mapped mbufs (mb_unmapped_to_ext) when the
+        // egress interface has MEXTPG off, so the mbuf-requests-per-GB proof only holds with it on.
+        const addr = await this.clientAddress(arg);
+        if (!addr) return { ok: false, reason: 'egress interface unknown: no client address' };
+        const route = await this.target.exec(['route', '-n', 'get', addr], { allowFail: true });
+        const ifname = route.code === 0 ? parseRouteGetInterface(route.stdout) : null;
+        if (!ifname || !/^[A-Za-z0-9_.-]+$/.test(ifname)) return { ok: false, reason: `egress interface toward ${addr} unknown: route -n get ${addr} named none` };
+        const ic = await this.target.exec(['ifconfig', '-m', ifname], { allowFail: true });
+        if (ic.code !== 0) return { ok: false, reason: `egress interface ${ifname}: ifconfig -m ${ifname} failed` };
+        return parseIfconfigOptions(ic.stdout).includes('MEXTPG')
+          ? { ok: true, reason: `egress interface ${ifname} toward ${addr} has MEXTPG enabled` }
+          : { ok: false, reason: `egress interface ${ifname} toward ${addr} has MEXTPG off (ifconfig options): ip_output converts unmapped mbufs to mapped ones (mb_unmapped_to_ext)` };
       }
       case 'netns':
         return { ok: false, reason: 'the bottleneck lab is built from Linux network namespaces on the harness host; a FreeBSD target needs a separate client and middle hop (lab-targets issue)' };

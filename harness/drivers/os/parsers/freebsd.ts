@@ -134,12 +134,15 @@ export function parsePsTime(text: string): number {
   return days * 86400 + s;
 }
 
-/** `sysctl kern.ipc.tls.stats` lines into counters keyed without the prefix (e.g. "ocf.tls13_gcm_encrypts"). */
+/**
+ * `sysctl kern.ipc.tls.stats kern.ipc.tls.ifnet kern.ipc.tls.toe` lines into counters keyed
+ * without the prefix: "ocf.tls13_gcm_encrypts" (stats), "ifnet.gcm", "toe.gcm" (session gauges).
+ */
 export function parseTlsStats(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(parseSysctlLines(text))) {
-    const m = /^kern\.ipc\.tls\.stats\.(.+)$/.exec(k);
-    if (m && /^\d+$/.test(v)) out[m[1]] = Number(v);
+    const m = /^kern\.ipc\.tls\.(?:stats\.(.+)|((?:ifnet|toe)\.(?:cbc|gcm|chacha20)))$/.exec(k);
+    if (m && /^\d+$/.test(v)) out[m[1] ?? m[2]] = Number(v);
   }
   return out;
 }
@@ -224,15 +227,36 @@ export function parseCcAvailable(text: string): string[] {
 }
 
 /**
- * OCF counters were named `*_crypts` (encryptions only) before the decrypt counters came and
- * they became `*_encrypts` (sys/opencrypto/ktls_ocf.c); old names are reported under the new
- * ones too, so proofs and baselines use one name on every kernel age.
+ * OCF counters were named `*_crypts` before the decrypt counters came and they became
+ * `*_encrypts` (sys/opencrypto/ktls_ocf.c); old names are reported under the new ones too, so
+ * proofs and baselines use one name on every kernel age. Not tls12_*_crypts: in that era
+ * ktls_ocf_tls12_aead_decrypt bumped them as well (TLS 1.2 receive), so they are no transmit
+ * proof under an *_encrypts name; CBC and TLS 1.3 had no receive path there.
  */
 export function ocfEncryptAliases(stats: Record<string, number>): Record<string, number> {
   const out = { ...stats };
   for (const [k, v] of Object.entries(stats)) {
-    const m = /^(ocf\.\w+)_crypts$/.exec(k);
+    const m = /^(ocf\.(?:tls1[01]_cbc|tls13_\w+))_crypts$/.exec(k);
     if (m && out[`${m[1]}_encrypts`] === undefined) out[`${m[1]}_encrypts`] = v;
   }
   return out;
+}
+
+/**
+ * The interface `route -n get ADDR` names: a line "  interface: NAME" (sbin/route/route.c
+ * print_getmsg `"  interface: %.*s\n"`; route_netlink.c print_getmsg `"  interface: %s\n"`).
+ */
+export function parseRouteGetInterface(text: string): string | null {
+  return /^\s*interface: (\S+)\s*$/m.exec(text)?.[1] ?? null;
+}
+
+/**
+ * The enabled capabilities of `ifconfig [-m] IF`: the "<TAB>options=HEX<NAME,...>" line
+ * (sbin/ifconfig: if_capenable through printb / ifconfig_print_bits with the IFCAP names of
+ * sys/net/if.h; older ifconfig prints no options line when none is on). The "capabilities="
+ * line (-m) lists what the driver supports, not what is on.
+ */
+export function parseIfconfigOptions(text: string): string[] {
+  const m = /^\toptions=[0-9a-f]+<([^>]*)>/m.exec(text);
+  return m ? m[1].split(',').filter(Boolean) : [];
 }
