@@ -93,7 +93,8 @@ async function simulation() {
     drift: d ?? undefined,
     compare: { alpha, noise, sameSession: true, ...(nMax ? { plan: { ...plan, nMax }, adaptive: { batch, maxRuns: nMax } } : {}) },
   });
-  const stored = (adaptive: boolean, d: SimGate['drift'] = drift): SimGate => ({ metrics, runs, sessionDrift: true, sessions: noise.sessions, drift: d, compare: { alpha, noise, ...(adaptive ? { plan, adaptive: { batch, maxRuns } } : {}) } });
+  // null: no drift model (undefined would take the default parameter, i.e. the model).
+  const stored = (adaptive: boolean, d: SimGate['drift'] | null = drift): SimGate => ({ metrics, runs, sessionDrift: true, sessions: noise.sessions, drift: d ?? undefined, compare: { alpha, noise, ...(adaptive ? { plan, adaptive: { batch, maxRuns } } : {}) } });
   const U = 'unpaired (Mann-Whitney)';
   const P = 'paired (signed-rank)';
   const all: [string, SimGate][] = [
@@ -128,7 +129,7 @@ async function simulation() {
       ? ([
           [`ab, ${U}, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, ab(false, maxRuns, metrics, null)],
           [`ab, ${P}, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, ab(true, maxRuns, metrics, null)],
-          [`stored baseline, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, stored(true, undefined)],
+          [`stored baseline, adaptive ${runs}..${maxRuns}, no drift model (iid draws)`, stored(true, null)],
         ] as [string, SimGate][])
       : []),
   ];
