@@ -251,9 +251,9 @@ async function abBlocks(
   const locks: TargetLock[] = [];
   const held = { lock: async () => ({ release: async () => {} }) };
   try {
-    for (const t of new Set([d.A.opened.target, d.B.opened.target])) {
-      locks.push(await acquireTargetLock(t, `ab-${process.pid}`, g.waitLock, ctx.log));
-    }
+    // One lock per machine: two targets may name the same box (A and B both `local`: an A/A across targets).
+    const machines = new Map([d.A.opened.target, d.B.opened.target].map((t) => [`${t.kind}:${t.name}:${t.workDir ?? ''}`, t]));
+    for (const t of machines.values()) locks.push(await acquireTargetLock(t, `ab-${process.pid}`, g.waitLock, ctx.log));
     return await blockSession(g, suite, ctx, d, summary, { block, options, cmp, maxRuns, settings, held });
   } finally {
     await d.after?.();
