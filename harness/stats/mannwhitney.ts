@@ -133,9 +133,9 @@ export function shiftIntervalRank(m: number, n: number, confidence = 0.95): numb
   return Math.max(1, Math.floor((m * n) / 2 - z * Math.sqrt((m * n * (m + n + 1)) / 12)));
 }
 
-/** z with P(Z > z) = p, by bisection on normalCdf (accurate to 1e-9; for intervals and power). */
+/** z with P(Z > z) = p, by bisection on normalCdf over [-10, 10] (accurate to 1e-9; for intervals and power). */
 export function inverseNormalUpper(p: number): number {
-  let lo = 0;
+  let lo = -10;
   let hi = 10;
   for (let i = 0; i < 100; i++) {
     const mid = (lo + hi) / 2;

@@ -17,7 +17,7 @@
  *    (Hollander-Wolfe 3.2, eq. 3.21). Exact coverage for continuous symmetric differences.
  * Pure functions; p-values are one-sided in the direction asked for.
  */
-import { midranks, normalCdf } from './mannwhitney.js';
+import { inverseNormalUpper, midranks, normalCdf } from './mannwhitney.js';
 
 /** Largest count of non-zero differences that gets the exact null distribution (2^50 < 2^53: counts stay exact). */
 export const EXACT_MAX_N = 50;
@@ -161,7 +161,7 @@ export function signedRankIntervalRank(n: number, confidence = 0.95): number {
   }
   const mu = (n * (n + 1)) / 4;
   const sd = Math.sqrt((n * (n + 1) * (2 * n + 1)) / 24);
-  return Math.max(0, Math.floor(mu - upperNormalQuantile(tail) * sd + 0.5));
+  return Math.max(0, Math.floor(mu - inverseNormalUpper(tail) * sd + 0.5));
 }
 
 /** The interval of the pseudo-median and the confidence it actually has (lower than asked when n is too small). */
@@ -199,18 +199,6 @@ export function nullCdf(n: number, w: number): number {
   return normalCdf((w + 0.5 - mu) / sd);
 }
 
-/** z with P(Z > z) = p (bisection on normalCdf; for intervals only). */
-function upperNormalQuantile(p: number): number {
-  let lo = -10;
-  let hi = 10;
-  for (let i = 0; i < 100; i++) {
-    const mid = (lo + hi) / 2;
-    if (1 - normalCdf(mid) > p) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
-}
-
 /** Smallest exact one-sided p n non-zero differences can give (all of one sign): 2^-n (normal approximation beyond EXACT_MAX_N). */
 export function signedRankMinP(n: number): number {
   if (n <= 0) return 1;
@@ -238,7 +226,7 @@ export function signedRankCritical(n: number, alpha: number): number | null {
   }
   const mu = M / 2;
   const sd = Math.sqrt((n * (n + 1) * (2 * n + 1)) / 24);
-  const c = Math.ceil(mu + 0.5 + upperNormalQuantile(alpha) * sd);
+  const c = Math.ceil(mu + 0.5 + inverseNormalUpper(alpha) * sd);
   return c <= M ? c : null;
 }
 
@@ -290,7 +278,7 @@ export function signedRankMde(i: SignedRankMdeInput): number | null {
   let q: number;
   if (n > MDE_DRAW_MAX_N) {
     const se = Math.sqrt(Math.PI / (3 * n));
-    q = Math.max(upperNormalQuantile(i.alpha) * se, t) + upperNormalQuantile(1 - power) * se;
+    q = Math.max(inverseNormalUpper(i.alpha) * se, t) + inverseNormalUpper(1 - power) * se;
   } else {
     const key = `${n},${c}`;
     let draws = mdeCache.get(key);
