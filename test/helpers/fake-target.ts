@@ -1,5 +1,6 @@
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target } from '../../harness/drivers/targets/target.js';
+import type { Journal, JournalState, UndoAction } from '../../harness/lib/journal.js';
 
 /** A scripted target: records every command (the transcript a real target would receive) and answers from fixtures. */
 export class FakeTarget implements Target {
@@ -38,4 +39,32 @@ export class FakeTarget implements Target {
     throw new Error('not supported');
   }
   async close(): Promise<void> {}
+}
+
+/** Gives a fake target a journal that writes each entry into its transcript (so "journaled before made" shows in order); returns the entries. */
+export function journalIntoTranscript(t: FakeTarget, where = 'fake'): UndoAction[] {
+  const entries: UndoAction[] = [];
+  const journal: Journal = {
+    where,
+    record: async (label, undo) => (t.transcript.push(`journal ${label}`), entries.push(undo), String(entries.length)),
+    done: async () => {},
+    read: async (): Promise<JournalState> => ({ entries: [], done: new Set(), torn: false }),
+  };
+  Object.assign(t, { journal });
+  return entries;
+}
+
+/**
+ * A scripted FreeBSD `sysctl -n NAME` and `sysctl NAME=VALUE` over a table of knobs, answering as
+ * sbin/sysctl does (an unknown name: exit 1, "unknown oid"); undefined for any other command.
+ */
+export function freebsdSysctl(argv: string[], knobs: Record<string, string>): Partial<ExecResult> | undefined {
+  if (argv[0] === 'sysctl' && argv[1] === '-n') return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
+  if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
+    const [k, v] = argv[1].split('=');
+    if (!(k in knobs)) return { code: 1, stderr: `sysctl: unknown oid '${k}'` };
+    knobs[k] = v;
+    return { stdout: `${k}: ${v}\n` };
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
-import { FakeTarget } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
 
@@ -12,16 +12,9 @@ function freebsdHost(opts: { libxo?: boolean } = {}) {
   const knobs: Record<string, string> = { 'kern.ipc.mb_use_ext_pgs': '1', 'kern.ipc.tls.enable': '0', 'net.inet.tcp.functions_default': 'freebsd' };
   const t = new FakeTarget((argv) => {
     const cmd = argv.join(' ');
-    if (argv[0] === 'sysctl' && argv[1] === '-n') {
-      if (argv[2] === 'kern.cp_time') return { stdout: fx('kern-cp_time.txt') };
-      return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
-    }
-    if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
-      const [k, v] = argv[1].split('=');
-      if (!(k in knobs)) return { code: 1, stderr: `sysctl: unknown oid '${k}'` };
-      knobs[k] = v;
-      return { stdout: `${k}: ${v}\n` };
-    }
+    if (argv.join(' ') === 'sysctl -n kern.cp_time') return { stdout: fx('kern-cp_time.txt') };
+    const sc = freebsdSysctl(argv, knobs);
+    if (sc) return sc;
     if (argv[0] === 'sysctl' && argv.includes('hw.model')) return { stdout: fx('sysctl-fingerprint.txt') };
     if (argv[0] === 'sysctl') return { stdout: fx('sysctl-knobs.txt') };
     if (cmd === 'netstat -m --libxo json') return opts.libxo === false ? { code: 1, stderr: 'netstat: illegal option -- -' } : { stdout: fx('netstat-m.json') };

@@ -18,7 +18,7 @@ import { ktlsPath, ktlsTxProof } from '../../suites/ktls/index.js';
 import { logOffProof } from '../../suites/tcp-log/index.js';
 import { undoOn } from '../../harness/drivers/journal.js';
 import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';
-import { FakeTarget } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
 
@@ -75,13 +75,8 @@ function freebsdLab() {
     if (cmd === 'sysctl -n net.inet.tcp.functions_available') return { stdout: fx('tcp-functions-available.txt') };
     // cc.c cc_list_available: one line, ", " between names (newreno compiled in, the rest as loaded).
     if (cmd === 'sysctl -n net.inet.tcp.cc.available') return { stdout: ['newreno', ...[...modules].filter((m) => m === 'cubic')].join(', ') + '\n' };
-    if (argv[0] === 'sysctl' && argv[1] === '-n') return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
-    if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
-      const [k, v] = argv[1].split('=');
-      if (!(k in knobs)) return { code: 1, stderr: `sysctl: unknown oid '${k}'` };
-      knobs[k] = v;
-      return { stdout: `${k}: ${v}\n` };
-    }
+    const sc = freebsdSysctl(argv, knobs);
+    if (sc) return sc;
     if (cmd === 'sysctl kern.ipc.tls.stats kern.ipc.tls.ifnet kern.ipc.tls.toe') {
       // No TCP_OFFLOAD: the toe node is unknown, sysctl prints the rest and exits 1 (sysctl.c parse()).
       return { code: 1, stderr: "sysctl: unknown oid 'kern.ipc.tls.toe'", stdout: fx(`tls-stats-${state.phase}${state.phase === 'before' && state.tls !== '-13' ? '' : state.tls}.txt`) };

@@ -11,9 +11,8 @@ import { pipeArgs, vnetLabNames } from '../../harness/drivers/net/freebsd-vnet-l
 import { FreeBSDAdapter, kldModuleName } from '../../harness/drivers/os/freebsd.js';
 import { undoOn } from '../../harness/drivers/journal.js';
 import { runIperf } from '../../harness/probes/iperf.js';
-import type { Journal, JournalState, UndoAction } from '../../harness/lib/journal.js';
 import type { ProcessHandle } from '../../harness/drivers/targets/target.js';
-import { FakeTarget } from '../helpers/fake-target.js';
+import { FakeTarget, journalIntoTranscript } from '../helpers/fake-target.js';
 
 /** An iperf3 -J client document (the fields parseIperfJson reads). */
 const IPERF_JSON = JSON.stringify({
@@ -90,14 +89,7 @@ function freebsdHost() {
     return { pid: 4242, exited: Promise.resolve(0), running: () => false, kill: () => {} };
   };
   // The journal records each undo before its change is made: the entries interleave with the transcript.
-  const entries: UndoAction[] = [];
-  const journal: Journal = {
-    where: 'fake:/var/tmp/headgate/journal.jsonl',
-    record: async (label, undo) => (t.transcript.push(`journal ${label}`), entries.push(undo), String(entries.length)),
-    done: async () => {},
-    read: async (): Promise<JournalState> => ({ entries: [], done: new Set(), torn: false }),
-  };
-  Object.assign(t, { journal });
+  const entries = journalIntoTranscript(t, 'fake:/var/tmp/headgate/journal.jsonl');
   return { t, knobs, modules, ifaces, jails, kenv, entries, os: new FreeBSDAdapter(t) };
 }
 

@@ -7,26 +7,13 @@ import { LinuxAdapter } from '../../harness/drivers/os/linux.js';
 import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
 import { parseTraceStats, tracefsMount } from '../../harness/drivers/os/tracefs.js';
 import { undoOn } from '../../harness/drivers/journal.js';
-import type { Journal, JournalState, UndoAction } from '../../harness/lib/journal.js';
 import { recordsPerGb } from '../../suites/tcp-log/index.js';
-import { FakeTarget } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl, journalIntoTranscript } from '../helpers/fake-target.js';
 
 /** One per_cpu/cpuN/stats file as kernel/trace/trace.c tracing_stats_read prints it (6.18, this machine). */
 const stats = (entries: number, overrun: number, dropped = 0) =>
   `entries: ${entries}\noverrun: ${overrun}\ncommit overrun: 0\nbytes: ${entries * 96}\noldest event ts:  9001.000001\nnow ts:  9012.345678\ndropped events: ${dropped}\nread events: 0\n`;
 
-/** A journal that writes its entries into the transcript, so "journaled before made" is visible in order. */
-function journalInto(t: FakeTarget) {
-  const entries: UndoAction[] = [];
-  const journal: Journal = {
-    where: 'fake',
-    record: async (label, undo) => (t.transcript.push(`journal ${label}`), entries.push(undo), String(entries.length)),
-    done: async () => {},
-    read: async (): Promise<JournalState> => ({ entries: [], done: new Set(), torn: false }),
-  };
-  Object.assign(t, { journal });
-  return entries;
-}
 
 /** A scripted Linux host with tracefs in the kernel but not mounted (this machine as found), two CPUs. */
 function linuxHost(o: { mounted?: boolean } = {}) {
@@ -50,7 +37,7 @@ function linuxHost(o: { mounted?: boolean } = {}) {
     if (f === '/proc/filesystems') return 'nodev\tsysfs\nnodev\ttracefs\nnodev\tdebugfs\n';
     return null;
   };
-  const entries = journalInto(t);
+  const entries = journalIntoTranscript(t);
   return { t, state, entries, os: new LinuxAdapter(t) };
 }
 
@@ -64,13 +51,8 @@ function freebsdHost() {
   };
   const zone = { req: 1200 };
   const t = new FakeTarget((argv) => {
-    if (argv[0] === 'sysctl' && argv[1] === '-n') return argv[2] in knobs ? { stdout: `${knobs[argv[2]]}\n` } : { code: 1, stderr: `sysctl: unknown oid '${argv[2]}'` };
-    if (argv[0] === 'sysctl' && argv.length === 2 && argv[1].includes('=')) {
-      const [k, v] = argv[1].split('=');
-      if (!(k in knobs)) return { code: 1, stderr: `sysctl: unknown oid '${k}'` };
-      knobs[k] = v;
-      return { stdout: `${k}: ${v}\n` };
-    }
+    const sc = freebsdSysctl(argv, knobs);
+    if (sc) return sc;
     // usr.bin/vmstat/vmstat.c domemstat_zone(): header, blank line, "name:" rows.
     if (argv.join(' ') === 'vmstat -z')
       return {
@@ -82,7 +64,7 @@ function freebsdHost() {
       };
     return undefined;
   });
-  const entries = journalInto(t);
+  const entries = journalIntoTranscript(t);
   return { t, knobs, zone, entries, os: new FreeBSDAdapter(t) };
 }
 
