@@ -16,6 +16,7 @@ import { startNginx } from '../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../harness/drivers/targets/local.js';
 import { writeAtomic } from '../harness/lib/atomic.js';
 import { median } from '../harness/stats/summary.js';
+import { wrkBytesPerSec } from './slowdown.js';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '8' } } });
 const duration = Number(values.duration);
@@ -28,13 +29,6 @@ const sizes = [
   { label: '16 MiB', bytes: 16 * MiB },
 ];
 
-/** wrk's "Transfer/sec: 1.29GB" (1024-based units) in bytes per second. */
-function wrkBytesPerSec(out: string): number {
-  const m = /Transfer\/sec:\s+([\d.]+)([KMG]?B)/.exec(out);
-  if (!m) throw new Error(`cannot parse wrk output: ${out}`);
-  const unit = { B: 1, KB: 1024, MB: MiB, GB: 1024 * MiB }[m[2] as 'B' | 'KB' | 'MB' | 'GB'];
-  return Number(m[1]) * unit;
-}
 
 const which = await $({ nothrow: true, quiet: true })`wrk --version`;
 if (!/wrk/.test(which.stdout + which.stderr)) {
