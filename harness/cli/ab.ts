@@ -6,6 +6,7 @@ import { verdictTable } from '../reporters/console.js';
 import { action, collectRaw, output } from './common.js';
 import { addOptions, GROUPS, resolveCommandOptions } from './options.js';
 import { inputError } from '../model/errors.js';
+import { hasControlChars } from '../lib/confine.js';
 import type { BootConfig } from '../model/types.js';
 
 /** Registers `ab`: two configurations compared side by side in one session, interleaved. */
@@ -59,7 +60,7 @@ export function registerAb(program: Command): void {
 export function parseBootSpec(flag: string, spec: string): BootConfig {
   const label = spec.trim();
   if (!label) throw inputError(`${flag}: empty; give default, or key=value pairs separated by ';' (kernel=, initrd=, append=)`);
-  if ([...label].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw inputError(`${flag} ${JSON.stringify(spec)}: control characters are not allowed`);
+  if (hasControlChars(label)) throw inputError(`${flag} ${JSON.stringify(spec)}: control characters are not allowed`);
   const out: BootConfig = { label, flag };
   if (label === 'default') return out;
   for (const part of label.split(';').map((x) => x.trim()).filter(Boolean)) {

@@ -144,3 +144,6 @@ export function checkKnobName(what: string, name: string): string {
   }
   return checkFreebsdSysctlName(what, name);
 }
+
+/** Whether s holds a control character (C0 or DEL): never allowed in a name, option or boot setting a user gives. */
+export const hasControlChars = (s: string): boolean => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
 import { killProcessGroup, runCommand } from '../../lib/exec.js';
 import { infraError, inputError } from '../../model/errors.js';
+import { hasControlChars } from '../../lib/confine.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from './target.js';
@@ -52,8 +53,6 @@ export interface BootHook {
   timeoutSec?: number;
 }
 
-/** Whether s holds a control character (C0 or DEL). */
-const hasControl = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 
 /**
  * Refuses an ssh destination, user or address that ssh could read as an option (a leading '-',
@@ -61,7 +60,7 @@ const hasControl = (s: string) => [...s].some((c) => c.charCodeAt(0) < 0x20 || c
  * `what` (the flag, or the inventory file and key) and the value.
  */
 export function checkSshWord(what: string, value: string): string {
-  if (value === '' || value.startsWith('-') || /\s/.test(value) || hasControl(value)) {
+  if (value === '' || value.startsWith('-') || /\s/.test(value) || hasControlChars(value)) {
     throw inputError(`${what} ${JSON.stringify(value)}: not an ssh host or user (empty, starts with '-', or holds whitespace or control characters)`);
   }
   return value;
@@ -76,7 +75,7 @@ const NO_HOST_KEY_CHECK = /StrictHostKeyChecking\s*[= ]\s*["']?(no|off|accept-ne
  */
 export function checkSshOption(what: string, key: string, value: string): void {
   if (!/^[A-Za-z][A-Za-z0-9]*$/.test(key)) throw inputError(`${what}: ${JSON.stringify(key)} is not an ssh option name`);
-  if (hasControl(value)) throw inputError(`${what} ${JSON.stringify(value)}: control characters in an ssh option value`);
+  if (hasControlChars(value)) throw inputError(`${what} ${JSON.stringify(value)}: control characters in an ssh option value`);
   const off = key.toLowerCase() === 'stricthostkeychecking' ? /^\s*["']?(no|off|accept-new)["']?\s*$/i.test(value) : NO_HOST_KEY_CHECK.test(value);
   if (off) throw inputError(`${what} ${JSON.stringify(value)}: switches ssh host-key checking off; headgate always checks host keys (record the key in knownHostsFile instead)`);
 }
