@@ -11,7 +11,7 @@ import { loadNoise } from '../store/noise.js';
 import { compareRun, type Reference } from '../verdict/compare.js';
 import { latestCompleteAttempts, mergeRuns, type IgnoredAttempt } from '../verdict/merge.js';
 import { comparePairedRun } from '../verdict/paired.js';
-import { combineExitCodes, type AppContext } from './common.js';
+import { combineExitCodes, compareOptionsOf, type AppContext } from './common.js';
 
 /** One merged run per target. */
 export interface MergedRun {
@@ -47,7 +47,7 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
     // Shards that added repetitions were planned with the same budget; decide at their last looks.
     const plan = group.map((x) => x.run.comparison?.plan).find(Boolean);
     const noise = await loadNoise(g.baselines, record.profile);
-    record.comparison = compareRun(record, ref, { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan, noise, minEffect: g.minEffect, ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}) });
+    record.comparison = compareRun(record, ref, { ...compareOptionsOf(g, noise), plan });
     await saveRun(runDir, record);
     const { files: written } = await renderAll(defaultReporters, { run: record, runDir, reportsDir: path.resolve(g.out), log: ctx.log });
     merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written, ignored });
@@ -64,7 +64,8 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
  */
 export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions, againstRun?: RunRecord) {
   const noise = await loadNoise(g.baselines, run.profile);
-  const opts = { alpha: g.alpha, referenceVariant: g.baselineVariant, onInconclusive: g.onInconclusive, plan: run.comparison?.plan, noise, minEffect: g.minEffect, ...(g.requireMde !== undefined ? { requireMde: g.requireMde } : {}) };
+  // Decided at the looks the run took: its own plan, not the one these options would make.
+  const opts = { ...compareOptionsOf(g, noise), plan: run.comparison?.plan };
   // Pairs are repetition k of a variant and of V, the same round only while both ran every round
   // (a gate's adaptive looks may have added repetitions to one of them): otherwise unpaired.
   const sameRounds = (r: RunRecord) =>
