@@ -4,6 +4,7 @@ import { infraError } from '../../model/errors.js';
 import { pidAlive } from '../../lib/process.js';
 import type { Target } from './target.js';
 import { stateDir } from '../../lib/journal.js';
+import { sleep } from '../../lib/cleanup.js';
 
 /** A held per-target lock. */
 export interface TargetLock {
@@ -71,7 +72,9 @@ async function tryLock(target: Target, runId: string): Promise<TargetLock> {
         },
       };
     }
-    const text = await target.readFileIfExists(ownerFile);
+    // The holder writes its owner file just after its mkdir: a lock taken a moment ago may not name
+    // its owner yet, so look once more before calling it unknown.
+    const text = (await target.readFileIfExists(ownerFile)) ?? (await sleep(300).then(() => target.readFileIfExists(ownerFile)));
     let owner: LockOwner | null = null;
     try {
       owner = text ? (JSON.parse(text) as LockOwner) : null;
