@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { $, which } from 'zx';
@@ -161,4 +162,88 @@ export async function runCommand(argv: string[], opts: RunOptions = {}): Promise
 /** Runs a user hook with `sh -c` under runCommand's rules (own process group, group killed on timeout/abort). */
 export function runShellHook(command: string, opts: RunOptions = {}): Promise<RunResult> {
   return runCommand(['sh', '-c', command], opts);
+}
+
+/** Where a started process's standard streams go: ignored, piped to this process, a file descriptor, or (stdin) a stream fed in. */
+export type StreamSpec = 'ignore' | 'pipe' | number | NodeJS.ReadableStream;
+
+/** Options of startProcess. */
+export interface StartOptions {
+  cwd?: string;
+  /** Variables set over the harness's environment; undefined removes one. */
+  env?: Record<string, string | undefined>;
+  stdin?: StreamSpec;
+  stdout?: 'ignore' | 'pipe' | number;
+  stderr?: 'ignore' | 'pipe' | number;
+  /** Stops the process group (SIGTERM, then SIGKILL after KILL_GRACE_MS) after this many ms. */
+  timeoutMs?: number;
+  /** Stops the process group when this aborts. */
+  signal?: AbortSignal;
+}
+
+/** A process started by startProcess: its pid (the leader of a group of its own), its streams, how it ended. */
+export interface StartedProcess {
+  readonly pid: number | undefined;
+  readonly child: import('node:child_process').ChildProcess;
+  /** Resolves when it has exited and its streams are closed: exit code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
+  running(): boolean;
+  /** SIGTERM to the group, SIGKILL after KILL_GRACE_MS; resolves when it has exited. */
+  stop(): Promise<void>;
+  /** One signal to the whole group. */
+  kill(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Starts a process that streams (a server, ssh carrying a tar stream, QEMU) in a process group of
+ * its own, so a stop, a timeout or an abort reaches its children too (SIGTERM, then SIGKILL after
+ * KILL_GRACE_MS). The one place besides runCommand where headgate starts a program.
+ */
+export function startProcess(argv: string[], o: StartOptions = {}): StartedProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(o.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const feed = typeof o.stdin === 'object' ? o.stdin : undefined;
+  const stdin = feed ? 'pipe' : (o.stdin as 'ignore' | 'pipe' | number | undefined) ?? 'ignore';
+  const child = spawn(argv[0], argv.slice(1), { cwd: o.cwd, env, stdio: [stdin, o.stdout ?? 'ignore', o.stderr ?? 'ignore'], detached: true });
+  child.stdin?.on('error', () => {});
+  if (feed && child.stdin) feed.pipe(child.stdin);
+  let alive = true;
+  let grace: NodeJS.Timeout | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>((resolve) => {
+    child.once('error', (e) => {
+      alive = false;
+      resolve({ code: null, signal: null, error: e.message });
+    });
+    child.once('close', (code, signal) => {
+      alive = false;
+      resolve({ code, signal });
+    });
+  });
+  const stop = async () => {
+    if (!alive) return;
+    killProcessGroup(child.pid, 'SIGTERM');
+    grace ??= setTimeout(() => killProcessGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+    await exited;
+  };
+  const timer = o.timeoutMs ? setTimeout(() => void stop(), o.timeoutMs) : undefined;
+  const onAbort = () => void stop();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  void exited.then(() => {
+    clearTimeout(timer);
+    if (grace) clearTimeout(grace);
+    o.signal?.removeEventListener('abort', onAbort);
+  });
+  return { pid: child.pid, child, exited, running: () => alive, stop, kill: (sig) => void (alive && killProcessGroup(child.pid, sig)) };
+}
+
+/**
+ * Runs a short command synchronously (a one-line lookup such as `sysctl -n kern.hostuuid` where
+ * the caller cannot wait); '' on any failure, with the stderr for callers that tell failures apart.
+ */
+export function runSync(argv: string[], timeoutMs = 10_000): { stdout: string; stderr: string; code: number | null } {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error ? r.error.message : ''), code: r.error ? null : r.status };
 }
