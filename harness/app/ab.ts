@@ -14,7 +14,7 @@ import type { CompareOptions } from '../verdict/compare.js';
 import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js';
 import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
-import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
+import { acquireTargetLock, lockKey, type TargetLock } from '../drivers/targets/lock.js';
 import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
 
 /** What is A and what is B: two variants, one variant with other settings, or one variant on two targets. */
@@ -252,7 +252,7 @@ async function abBlocks(
   const held = { lock: async () => ({ release: async () => {} }) };
   try {
     // One lock per machine: two targets may name the same box (A and B both `local`: an A/A across targets).
-    const machines = new Map([d.A.opened.target, d.B.opened.target].map((t) => [`${t.kind}:${t.name}:${t.workDir ?? ''}`, t]));
+    const machines = new Map([d.A.opened.target, d.B.opened.target].map((t) => [lockKey(t), t]));
     for (const t of machines.values()) locks.push(await acquireTargetLock(t, `ab-${process.pid}`, g.waitLock, ctx.log));
     return await blockSession(g, suite, ctx, d, summary, { block, options, cmp, maxRuns, settings, held });
   } finally {

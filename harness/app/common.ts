@@ -1,4 +1,5 @@
-import { replayJournal } from '../drivers/journal.js';
+import { localScope, replayFailure, replayJournal } from '../drivers/journal.js';
+import { undoPolicy } from '../engine/policy.js';
 import { openHost } from '../drivers/targets/index.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { localJournal } from '../lib/journal.js';
@@ -32,8 +33,10 @@ export interface OpenedTarget {
 
 /** Opens a target, reads its fingerprint and settles its profile: the one way every use case starts. */
 export async function openTarget(host: InventoryHost, g: Pick<GateOptions, 'profile'>, log: (line: string) => void = () => {}): Promise<OpenedTarget> {
-  // What dead runs left on this machine (a lab's namespaces, a VM, knobs, loop devices) goes first.
-  await replayJournal(localJournal(), new LocalTarget(), log);
+  // What dead runs left on this machine (a lab's namespaces, a VM, knobs, loop devices) goes first;
+  // what cannot be restored is exit 3 before anything is measured.
+  const failed = replayFailure(`this machine (${localJournal().where})`, await replayJournal(localJournal(), localScope(new LocalTarget(), await undoPolicy()), log));
+  if (failed) throw failed;
   const target = await openHost(host);
   try {
     const fingerprint = await (await target.os()).fingerprint();

@@ -1,4 +1,5 @@
-import { replayJournal, replayLocked, type ReplayResult } from '../drivers/journal.js';
+import { localScope, replayFor, replayJournal, type ReplayResult } from '../drivers/journal.js';
+import { undoPolicy } from '../engine/policy.js';
 import { openHost, resolveTargets } from '../drivers/targets/index.js';
 import { acquireTargetLock } from '../drivers/targets/lock.js';
 import { LocalTarget } from '../drivers/targets/local.js';
@@ -11,6 +12,8 @@ export interface RestoreOutcome {
   journal: string;
   restored: string[];
   failed: string[];
+  /** Entries reported instead of replayed: another boot's state, a value changed since. */
+  reported: string[];
 }
 
 /**
@@ -19,17 +22,20 @@ export interface RestoreOutcome {
  */
 export async function restoreTargets(spec: string, inventory: string | undefined, waitLock: number, ctx: AppContext): Promise<RestoreOutcome[]> {
   const out: RestoreOutcome[] = [];
-  const push = (machine: string, journal: string, r: ReplayResult | null) => out.push({ machine, journal, restored: r?.restored ?? [], failed: r?.failed ?? [] });
+  const push = (machine: string, journal: string, r: ReplayResult | null) => out.push({ machine, journal, restored: r?.restored ?? [], failed: r?.failed ?? [], reported: r?.reported ?? [] });
   const local = new LocalTarget();
-  push('local', localJournal().where, await replayJournal(localJournal(), local, ctx.log));
+  const policy = await undoPolicy();
+  push('local', localJournal().where, await replayJournal(localJournal(), localScope(local, policy), ctx.log));
   for (const h of await resolveTargets(spec, inventory)) {
     // The local machine and netns labs (built on it) keep their journal here: done above.
     if (h.kind === 'local' || h.kind === 'netns') continue;
     const t = await openHost(h);
     try {
+      // A target that turns out to be this machine (ssh to localhost) shares its journal: done above.
+      if (t.onController) continue;
       const lock = await acquireTargetLock(t, `restore-${process.pid}`, waitLock);
       try {
-        push(h.name, t.journal?.where ?? '(none)', await replayLocked(t, ctx.log));
+        push(h.name, t.journal.where, await replayFor(t, local, policy, ctx.log));
       } finally {
         await lock.release();
       }

@@ -20,6 +20,7 @@ export function registerRestore(program: Command): void {
         else {
           for (const x of outcomes) {
             process.stdout.write(`${x.machine}: ${x.restored.length ? `restored ${x.restored.length}: ${x.restored.join('; ')}` : 'nothing to restore'} (${x.journal})\n`);
+            for (const f of x.reported) process.stdout.write(`${x.machine}: not replayed: ${f}\n`);
             for (const f of x.failed) process.stdout.write(`${x.machine}: FAILED: ${f}\n`);
           }
         }

@@ -85,6 +85,8 @@ export interface SuiteManifest {
   counters?: CounterGroup[];
   /** Why the suite does not apply to an OS it does not list (shown as the skip reason). */
   notApplicable?: Partial<Record<OsFamily, string>>;
+  /** Knobs the suite's code sets besides its variants' own, per OS: names or patterns ('*' = one segment). */
+  setsKnobs?: Partial<Record<OsFamily, string[]>>;
 }
 
 export type OsFamily = 'linux' | 'freebsd';
