@@ -1,5 +1,3 @@
-import { stateDir } from '../lib/journal.js';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
 import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
@@ -20,6 +18,7 @@ import { externalServer, startNginx, type HttpServer } from '../drivers/servers/
 import { freePort } from '../drivers/net/ports.js';
 import type { Target } from '../drivers/targets/target.js';
 import { CleanupStack } from '../lib/cleanup.js';
+import { knobMatches } from '../drivers/journal.js';
 import { infraError, inputError } from '../model/errors.js';
 import type { Progress } from '../lib/progress.js';
 import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
@@ -77,7 +76,19 @@ export class HarnessContext implements SuiteContext {
     private readonly counterGroups: CounterGroup[] = ['vm', 'tcp', 'sendfile'],
     /** The probes the suite declares (suite.json "probes"); measuring with another one is a suite bug. */
     private readonly probes?: readonly string[],
+    /** The knobs the suite declares for this OS (variant knobs and setsKnobs; patterns with '*'); absent: not checked. */
+    private readonly knobs?: readonly string[],
   ) {}
+
+  /**
+   * Refuses a knob the suite did not declare (exit 2): a restore journal writes back only
+   * declared knobs, so an undeclared one would be left changed after a crash.
+   */
+  private declaredKnob(name: string): void {
+    if (this.knobs && !this.knobs.some((p) => knobMatches(p, name))) {
+      throw inputError(`suite ${this.suiteId} sets knob ${name}, which its suite.json does not declare (variants' "knobs" or "setsKnobs")`);
+    }
+  }
 
   /**
    * Refuses a probe the suite did not declare: its metrics were never checked against the
@@ -127,6 +138,7 @@ export class HarnessContext implements SuiteContext {
     return (await this.knobOs(where)).getKnob(name);
   }
   async setKnob(name: string, value: string, where: KnobHost = 'target'): Promise<void> {
+    this.declaredKnob(name);
     return (await this.knobOs(where)).setKnob(name, value, this.knobStack);
   }
 
@@ -140,7 +152,7 @@ export class HarnessContext implements SuiteContext {
     let pair = this.certificates.get(address);
     if (!pair) {
       const { target, targetRunDir } = this.env;
-      const keyParent = target.workDir ? path.posix.join(target.workDir, 'tmp') : tmpdir();
+      const keyParent = path.posix.join(target.workDir ?? target.home, 'tmp');
       pair = makeCertificate(target, { certDir: path.posix.join(targetRunDir, 'tls'), keyParent, address }, this.suiteStack);
       pair.catch(() => this.certificates.delete(address));
       this.certificates.set(address, pair);
@@ -333,7 +345,7 @@ export class HarnessContext implements SuiteContext {
     }
     if (!this.scratchDevice) {
       // Under headgate's own directory (not the reports tree), where a dead run's journal may remove it.
-      const scratchDir = path.posix.join(this.env.target.workDir ?? stateDir(), 'scratch');
+      const scratchDir = path.posix.join(this.env.target.workDir ?? this.env.target.home, 'scratch');
       this.scratchDevice = await os.scratchBlockDevice(path.posix.join(scratchDir, `${path.basename(this.env.runDir)}-${this.suiteId}.img`), sizeMiB, this.suiteStack);
       this.log(`${this.suiteId}: scratch block device ${this.scratchDevice} (${sizeMiB} MiB, removed at the end)`);
     }

@@ -10,11 +10,13 @@ import { lookLoop } from './adaptive.js';
 import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
-import { replayJournal, replayLocked } from '../drivers/journal.js';
+import { knobAllowed, replayFailure, replayFor } from '../drivers/journal.js';
+import { manifestKnobs, undoPolicy } from './policy.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
 import { writeJsonAtomic } from '../lib/atomic.js';
 import { CleanupStack } from '../lib/cleanup.js';
+import { journaled } from '../lib/journal.js';
 import { HarnessContext, type LoadClient, type RunEnvironment } from './context.js';
 import { describeError, infraError, inputError, interruptedError, isHeadgateError } from '../model/errors.js';
 import { proofFailures, suiteApplies, variantApplies } from './plan.js';
@@ -93,10 +95,9 @@ export const DEFAULT_RUN_IO: RunIo = {
   },
   lock: acquireTargetLock,
   replay: async (target, log) => {
-    if (!target.journal) return;
     // The local machine's journal is shared by every headgate process here: only dead owners' entries.
-    if (target.kind === 'local') await replayJournal(target.journal, target, log);
-    else await replayLocked(target, log);
+    const failed = replayFailure(`target ${target.name} (${target.journal.where})`, await replayFor(target, new LocalTarget(), await undoPolicy(), log));
+    if (failed) throw failed;
   },
 };
 
@@ -178,15 +179,24 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   await saveRun(runDir, record);
   progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
 
-  // A remote target keeps its files under its work directory; a lock there keeps a second run off it.
+  // A remote target keeps its objects under its work directory. Every target's per-run private
+  // files (server prefixes and configs, TLS certificates) go to a run directory inside headgate's
+  // own directories there, never into the reports tree; what belongs in the report is copied out.
   const remote = target.workDir !== null;
-  const targetRunDir = remote ? path.posix.join(target.workDir!, 'runs', runId) : runDir;
+  const targetRunDir = path.posix.join(target.runRoot, runId);
+  const runStack = new CleanupStack();
   let lock: TargetLock | null = null;
   try {
     // Inside the try: a target held by another run still leaves this run.json finished (incomplete).
     // One run per machine, the local one included; then what a dead run left is undone first.
     lock = await io.lock(target, runId, p.waitLockSec ?? 0, (l) => progress.log(l));
     await io.replay(target, (l) => progress.log(l));
+    // Knobs this run's user gave (ab --b-knob: knobs no installed suite declares) are declared in the
+    // journal before any is set: a replay writes back only declared knobs.
+    const policy = await undoPolicy();
+    const userKnobs = [...new Set(p.suites.flatMap((s) => manifestKnobs(s.manifest)[fingerprint.os]))].filter((k) => !knobAllowed(policy, fingerprint.os, k));
+    await target.journal.declareUserKnobs?.(userKnobs);
+    await journaled(target.journal, runStack, `remove ${targetRunDir}`, { kind: 'rm', path: targetRunDir }, () => target.exec(['mkdir', '-p', '-m', '700', targetRunDir]), async () => void (await target.exec(['rm', '-rf', targetRunDir])));
     const setName = `seed${options.objects.seed}-${options.objects.totalMiB}MiB`;
     const localObjectsDir = path.resolve(settings.reportsDir, '.objects', setName);
     const objectsDir = remote ? path.posix.join(target.workDir!, 'objects', setName) : localObjectsDir;
@@ -297,6 +307,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         () => {},
       );
     }
+    record.restoreFailures.push(...(await runStack.unwind((l) => progress.log(l))));
     if (lock) await lock.release().catch((e) => record.restoreFailures.push(`release the lock on ${target.name}: ${describeError(e)}`));
     await saveRun(runDir, record);
   }
@@ -325,7 +336,7 @@ async function runSuite(
   const ctx = new HarnessContext(env, suite.manifest.id, suiteStack, (variant, files) => {
     // Artifacts live under the target's run directory; remote ones are downloaded to the same layout.
     Object.assign(variantResult(variant).artifacts, Object.fromEntries(Object.entries(files).map(([k, f]) => [k, path.posix.relative(env.targetRunDir, f)])));
-  }, suite.manifest.counters, suite.manifest.probes);
+  }, suite.manifest.counters, suite.manifest.probes, manifestKnobs(suite.manifest)[fingerprint.os]);
   const rethrowIfFatal = (e: unknown) => {
     if (signal.aborted) throw interruptedError();
     if (isHeadgateError(e) && e.kind === 'input') throw e;

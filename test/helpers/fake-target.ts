@@ -1,3 +1,5 @@
+import { undoEntry } from '../../harness/drivers/journal.js';
+import { undoPolicy } from '../../harness/engine/policy.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target } from '../../harness/drivers/targets/target.js';
 import type { Journal, JournalState, UndoAction } from '../../harness/lib/journal.js';
@@ -7,9 +9,15 @@ export class FakeTarget implements Target {
   readonly kind = 'fake';
   readonly name = 'fake';
   readonly address = '127.0.0.1';
-  readonly workDir = '/var/tmp/headgate';
+  readonly home = '/var/lib/headgate';
+  readonly workDir = '/var/lib/headgate/work';
+  readonly runRoot = '/var/lib/headgate/work/runs';
+  readonly machine = { id: 'fake-machine', boot: 'fake-boot' };
+  readonly onController = false;
   readonly runsAsRoot = true;
   readonly transcript: string[] = [];
+  /** A journal that keeps nothing (tests that look at entries use journalIntoTranscript or a real one). */
+  journal: Journal = { where: 'fake', record: async () => 'x', done: async () => {}, read: async () => ({ entries: [], done: new Set(), torn: false }) };
   constructor(private readonly respond: (argv: string[]) => Partial<ExecResult> | undefined) {}
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     this.transcript.push(argv.join(' '));
@@ -67,4 +75,9 @@ export function freebsdSysctl(argv: string[], knobs: Record<string, string>): Pa
     return { stdout: `${k}: ${v}\n` };
   }
   return undefined;
+}
+
+/** Replays one undo action on a scripted target as a journal replay would (the installed suites' knob policy, the target's home and workDir). */
+export async function undoOn(t: FakeTarget, u: UndoAction, family: 'linux' | 'freebsd' = 'freebsd'): Promise<void> {
+  await undoEntry({ target: t, family, home: t.home, roots: [t.workDir], machine: t.machine, policy: await undoPolicy() }, { undo: u });
 }

@@ -16,9 +16,9 @@ import type { UndoAction } from '../../harness/lib/journal.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
 import { ktlsPath, ktlsTxProof } from '../../suites/ktls/index.js';
 import { logOffProof } from '../../suites/tcp-log/index.js';
-import { undoOn } from '../../harness/drivers/journal.js';
+
 import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';
-import { FakeTarget, freebsdSysctl } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl, undoOn } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
 
@@ -241,7 +241,7 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
 
   it('cold cache through md(4): file, mdconfig, newfs, mount, evict by remount, each undo journaled first and undone in reverse', async () => {
     const lab = freebsdLab();
-    const dir = '/var/tmp/headgate/objects/seed1-64MiB/cold-64MiB';
+    const dir = '/var/lib/headgate/work/objects/seed1-64MiB/cold-64MiB';
     const mounts = new Set<string>();
     const base = lab.t.exec.bind(lab.t);
     lab.t.exec = async (argv, o) => {
@@ -268,13 +268,13 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
     await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
     const made = lab.t.transcript.map((c) => c.replace(/cold-[0-9a-f]{12}/g, 'cold-X'));
-    const file = '/var/tmp/headgate/scratch/cold-X.ufs';
-    const stage = '/var/tmp/headgate/scratch/cold-X.mnt';
+    const file = '/var/lib/headgate/work/scratch/cold-X.ufs';
+    const stage = '/var/lib/headgate/work/scratch/cold-X.mnt';
     expect(made).toEqual([
       `df -P ${dir}`,
       `du -sk ${dir}`,
       `journal {"kind":"rm","path":"${file}"}`,
-      'mkdir -p /var/tmp/headgate/scratch',
+      'mkdir -p /var/lib/headgate/work/scratch',
       `dd if=/dev/zero of=${file} bs=1048576 count=0 seek=145`,
       `journal {"kind":"md-detach","backing":"${file}"}`,
       `mdconfig -a -t vnode -f ${file}`,
@@ -554,7 +554,7 @@ describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
       prepare(ctx, v) {
         const suiteStack = (ctx as unknown as { suiteStack: CleanupStack }).suiteStack; // what measureHttp passes to coldCache
         const measure = async (o: { durationSec: number; cache?: 'hot' | 'cold' }): Promise<RepetitionMeasurement> => {
-          if (o.cache === 'cold') await (await lab.os.coldCache(['/var/tmp/headgate/objects/seed1-1MiB/cold-1MiB/seg/0000.m4s'], '/dev/null', 60, suiteStack)).stop();
+          if (o.cache === 'cold') await (await lab.os.coldCache(['/var/lib/headgate/work/objects/seed1-1MiB/cold-1MiB/seg/0000.m4s'], '/dev/null', 60, suiteStack)).stop();
           // The mbuf zone's REQ follows kern.ipc.mb_use_ext_pgs as set by the variant (vmstatZ derives it).
           const counters = await deltas(lab, real.manifest.id);
           const metrics = Object.fromEntries(real.manifest.metrics.map((m) => [m.id, 1]));

@@ -101,11 +101,22 @@ describe('lab and lock helpers', () => {
     expect(freeLabSubnet('inet 127.0.0.1/8\n198.19.1.2/24 dev x\n198.18.2.0/24 via 198.19.2.1')).toBe(3);
     expect(freeLabSubnet('')).toBe(1);
   });
-  it('takes over a lock only from a dead process of this machine', () => {
-    const owner = { host: 'me', pid: 12, runId: 'r', since: 't' };
-    expect(ownerIsStale(owner, 'me', () => false)).toBe(true);
-    expect(ownerIsStale(owner, 'me', () => true)).toBe(false);
-    expect(ownerIsStale(owner, 'other-host', () => false)).toBe(false);
+  it('takes over a lock only from a dead process of this machine (pid, start time, pid namespace; unknown start: alive)', () => {
+    const here = (o: Partial<Parameters<typeof ownerIsStale>[1]> = {}) => ({ host: 'me', machine: 'm1', pidns: 'pid:[1]', lookup: () => ({ start: '100' }) as const, pidAlive: () => true, ...o });
+    const owner = { host: 'me', pid: 12, runId: 'r', since: 't', machine: 'm1', pidns: 'pid:[1]', start: '100' };
+    expect(ownerIsStale(owner, here())).toBe(false);
+    expect(ownerIsStale(owner, here({ lookup: () => ({ gone: true }) as const }))).toBe(true);
+    // The pid now runs another process (another start time): the owner is gone.
+    expect(ownerIsStale(owner, here({ lookup: () => ({ start: '999' }) as const }))).toBe(true);
+    // A start time that cannot be read is never taken for dead.
+    expect(ownerIsStale(owner, here({ lookup: () => ({ unknown: 'EACCES' }) as const }))).toBe(false);
+    // Another pid namespace (a container with the host's hostname) or another controller: not ours to judge.
+    expect(ownerIsStale(owner, here({ pidns: 'pid:[2]', lookup: () => ({ gone: true }) as const }))).toBe(false);
+    expect(ownerIsStale(owner, here({ machine: 'm2', lookup: () => ({ gone: true }) as const }))).toBe(false);
+    // Locks of older versions (host and pid only) keep the old rule.
+    const legacy = { host: 'me', pid: 12, runId: 'r', since: 't' };
+    expect(ownerIsStale(legacy, here({ pidAlive: () => false }))).toBe(true);
+    expect(ownerIsStale(legacy, here({ host: 'other', pidAlive: () => false }))).toBe(false);
   });
   it('loads kernel modules dependencies first', () => {
     const dep = 'kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/netfs/netfs.ko\nkernel/net/9p/9pnet.ko:\nkernel/fs/netfs/netfs.ko:\nkernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko\nkernel/crypto/ghash-generic.ko: kernel/crypto/gf128mul.ko\nkernel/crypto/gf128mul.ko:\n';

@@ -6,9 +6,9 @@ import type { Suite, SuiteContext } from '../../harness/engine/suite.js';
 import { LinuxAdapter } from '../../harness/drivers/os/linux.js';
 import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
 import { parseTraceStats, tracefsMount } from '../../harness/drivers/os/tracefs.js';
-import { undoOn } from '../../harness/drivers/journal.js';
+
 import { recordsPerGb } from '../../suites/tcp-log/index.js';
-import { FakeTarget, freebsdSysctl, journalIntoTranscript } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl, journalIntoTranscript, undoOn } from '../helpers/fake-target.js';
 
 /** One per_cpu/cpuN/stats file as kernel/trace/trace.c tracing_stats_read prints it (6.18, this machine). */
 const stats = (entries: number, overrun: number, dropped = 0) =>
@@ -124,10 +124,12 @@ describe('tcp-log suite', () => {
     expect(await h.os.counters(['tcplog'])).toEqual({});
     expect(await suiteStack.unwind()).toEqual([]);
     expect(h.state).toMatchObject({ mounted: false, instances: new Set() });
-    // A dead run's journal undoes the same: instance first, then the mount.
+    // A dead run's journal undoes the same: instance first, then the mount (the state it left: mounted, the instance there).
+    h.state.mounted = true;
+    h.state.instances.add(inst);
     h.t.os = async () => h.os;
     h.t.transcript.length = 0;
-    for (const u of [...h.entries].reverse()) await undoOn(h.t, u);
+    for (const u of [...h.entries].reverse()) await undoOn(h.t, u, 'linux');
     expect(h.t.transcript).toEqual([`sh -c test -d "$1" || exit 0; printf 0 > "$1/events/enable"; rmdir "$1" sh ${inst}`, 'umount /sys/kernel/tracing']);
   });
 

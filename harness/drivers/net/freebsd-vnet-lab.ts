@@ -74,7 +74,7 @@ export async function createVnetLab(t: Target, imp: Impairment, stack: CleanupSt
     if (mod === 'ipfw') {
       const had = await t.exec(['kenv', '-q', IPFW_ACCEPT], { allowFail: true });
       const old = had.code === 0 ? had.stdout.trim() : null;
-      await journaled(j, stack, `kenv ${IPFW_ACCEPT} back to ${old ?? 'unset'}`, { kind: 'kenv', name: IPFW_ACCEPT, value: old }, () => run(['kenv', `${IPFW_ACCEPT}=1`]), () =>
+      await journaled(j, stack, `kenv ${IPFW_ACCEPT} back to ${old ?? 'unset'}`, { kind: 'kenv', name: IPFW_ACCEPT, value: old, set: '1' }, () => run(['kenv', `${IPFW_ACCEPT}=1`]), () =>
         quiet(old === null ? ['kenv', '-q', '-u', IPFW_ACCEPT] : ['kenv', `${IPFW_ACCEPT}=${old}`]),
       );
     }

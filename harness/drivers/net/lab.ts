@@ -1,5 +1,6 @@
 import { journaled } from '../../lib/journal.js';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { ensurePrivateDir } from '../../lib/home.js';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { sleep } from '../../lib/cleanup.js';
@@ -187,8 +188,9 @@ export async function startSshd(
   const lab = { serverAddress: at.address, serverWrap: at.wrap, serverNs: at.label };
   const sshd = (await host.which('sshd')) ?? '/usr/sbin/sshd';
   if (!(await host.which('sshd'))) throw infraError('netns lab: sshd not found on this host', 'apt-get install openssh-server');
-  await rm(checkLabDir(dir), { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // The caller made dir fresh (lib/home.ts freshPrivateDir): it is used as it is, never removed and
+  // re-made here, so no one can slip a directory of their own in between.
+  ensurePrivateDir(checkLabDir(dir));
   const keygen = async (file: string) => {
     const r = await host.exec(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `headgate-${lab.serverNs}`, '-f', file], { allowFail: true });
     if (r.code !== 0) throw infraError(`netns lab: ssh-keygen failed: ${r.stderr.trim()}`);

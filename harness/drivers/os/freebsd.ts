@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
-import { journaled, stateDir, type UndoAction } from '../../lib/journal.js';
+import { journaled, type UndoAction } from '../../lib/journal.js';
 import { mdUnitsOf } from '../journal.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
@@ -201,7 +201,7 @@ export class FreeBSDAdapter implements OsAdapter {
       stack.push(`kldload ${file}`, () => this.kld('kldload', file));
       return;
     }
-    await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old }, () => this.write(name, value), () => this.write(name, old));
+    await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old, set: value }, () => this.write(name, value), () => this.write(name, old));
   }
 
   private async kld(cmd: 'kldload' | 'kldunload', mod: string): Promise<void> {
@@ -261,7 +261,7 @@ export class FreeBSDAdapter implements OsAdapter {
    */
   private async makeColdFs(dir: string, stack: CleanupStack): Promise<string> {
     const t = this.target;
-    const scratch = path.posix.join(t.workDir ?? stateDir(), 'scratch');
+    const scratch = path.posix.join(t.workDir ?? t.home, 'scratch');
     const tag = createHash('sha256').update(dir).digest('hex').slice(0, 12);
     const file = path.posix.join(scratch, `cold-${tag}.ufs`);
     const stage = path.posix.join(scratch, `cold-${tag}.mnt`);

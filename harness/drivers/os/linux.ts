@@ -162,7 +162,8 @@ export class LinuxAdapter implements OsAdapter {
       this.target.journal,
       stack,
       sysfs ? `${name} = ${old}` : `sysctl ${name}=${old}`,
-      sysfs ? { kind: 'write', path: name, value: old } : { kind: 'sysctl', name, value: old },
+      // `set`: a replay writes old back only while the knob still holds what was set here.
+      sysfs ? { kind: 'write', path: name, value: old, set: value } : { kind: 'sysctl', name, value: old, set: value },
       () => this.write(name, value),
       () => this.write(name, old),
     );

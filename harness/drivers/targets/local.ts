@@ -1,37 +1,55 @@
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, existsSync } from 'node:fs';
-import { cp, readFile, mkdir } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { readFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { $ } from 'zx';
 import { writeAtomic } from '../../lib/atomic.js';
-import { killProcessGroup } from '../../lib/exec.js';
-import { localJournal, processStart, type Journal } from '../../lib/journal.js';
-import { infraError } from '../../model/errors.js';
+import { runCommand, startProcess } from '../../lib/exec.js';
+import { ensureHome, homeDir } from '../../lib/home.js';
+import { localJournal, type Journal } from '../../lib/journal.js';
+import { localMachine, processStart, type MachineIdentity } from '../../lib/machine.js';
+import { copyTreeSafely } from '../../lib/tree.js';
+import { infraError, isHeadgateError } from '../../model/errors.js';
 import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
 import { freePort } from '../net/ports.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target } from './target.js';
 
-/** The machine the harness runs on. Commands run without a shell, quoted by zx. */
+/** The machine the harness runs on. Commands run without a shell (lib/exec.ts runCommand). */
 export class LocalTarget implements Target {
   readonly kind = 'local';
   readonly name = 'local';
   readonly address = '127.0.0.1';
   readonly workDir = null;
+  readonly onController = true;
   readonly runsAsRoot = process.getuid?.() === 0;
+  /** This machine's home (HEADGATE_STATE_DIR or /var/lib/headgate), checked when the target is made. */
+  readonly home: string;
+  constructor() {
+    this.home = ensureHome();
+  }
+  /** Per-run private files (server prefixes, TLS keys): the home's work/runs, not the reports tree. */
+  get runRoot(): string {
+    return path.join(homeDir(), 'work', 'runs');
+  }
+  get machine(): MachineIdentity {
+    return localMachine();
+  }
   /** This machine's journal, shared with every headgate process here. */
   get journal(): Journal {
     return localJournal();
   }
   private adapter?: OsAdapter;
-  // One zx instance per target: quiet (no echo of child output), no throw (we map errors).
-  private readonly sh = $({ quiet: true, nothrow: true });
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const p = this.sh({ timeout: opts.timeoutMs ?? 60_000, input: opts.input, ...(opts.signal ? { signal: opts.signal } : {}) })`${argv}`;
-    const out = await p;
-    const res = { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? -1 };
+    let res: ExecResult;
+    try {
+      const r = await runCommand(argv, { input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal });
+      res = { stdout: r.stdout, stderr: r.stderr, code: r.timedOut ? 124 : (r.code ?? 128) };
+    } catch (e) {
+      // A missing program is a failed command (127, as a shell says), which allowFail callers inspect.
+      if (!opts.allowFail || !isHeadgateError(e)) throw e;
+      res = { stdout: '', stderr: e.message, code: 127 };
+    }
     if (res.code !== 0 && !opts.allowFail) {
       throw infraError(`local: \`${argv.join(' ')}\` exited ${res.code}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
     }
@@ -40,37 +58,23 @@ export class LocalTarget implements Target {
 
   async spawn(argv: string[], opts: { logFile: string }): Promise<ProcessHandle> {
     await mkdir(path.dirname(opts.logFile), { recursive: true });
-    const fd = openSync(opts.logFile, 'a');
-    // child_process, not zx: a server that outlives this call, its output in a file. In a group of
-    // its own, so kill() reaches its workers and helpers too, and a Ctrl-C at the terminal does not
-    // (the harness stops it while unwinding).
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], detached: true });
+    const fd = openSync(opts.logFile, 'a', 0o600);
+    // A server that outlives this call, its output in a file, in a group of its own (lib/exec.ts):
+    // kill() reaches its workers and helpers, and a Ctrl-C at the terminal does not (the harness
+    // stops it while unwinding).
+    const p = startProcess(argv, { stdout: fd, stderr: fd });
     closeSync(fd);
-    let alive = true;
     // Journaled at once (pid and start time), so a harness SIGKILLed from here on leaves a group
     // the next command can kill; marked done when the process ends.
-    const start = child.pid ? processStart(child.pid) : null;
-    const recorded = child.pid && start ? this.journal.record(`stop ${path.basename(argv[0])} (pid ${child.pid})`, { kind: 'kill-group', pid: child.pid, start }).catch(() => null) : Promise.resolve(null);
-    const exited = new Promise<number | string>((resolve) => {
-      child.on('exit', (code, sig) => {
-        alive = false;
-        void recorded.then((id) => (id ? this.journal.done(id) : undefined)).catch(() => {});
-        resolve(code ?? sig ?? -1);
-      });
-      child.on('error', (e) => {
-        alive = false;
-        resolve(`spawn failed: ${e.message}`);
-      });
+    const start = p.pid ? processStart(p.pid) : null;
+    const program = path.basename(argv[0]);
+    const recorded = p.pid && start ? this.journal.record(`stop ${program} (pid ${p.pid})`, { kind: 'kill-group', pid: p.pid, start, program }).catch(() => null) : Promise.resolve(null);
+    const exited = p.exited.then((x) => {
+      void recorded.then((id) => (id ? this.journal.done(id) : undefined)).catch(() => {});
+      return x.error ? `spawn failed: ${x.error}` : (x.code ?? x.signal ?? -1);
     });
     await recorded;
-    return {
-      pid: child.pid ?? -1,
-      exited,
-      running: () => alive,
-      kill: (signal = 'SIGTERM') => {
-        if (alive) killProcessGroup(child.pid, signal);
-      },
-    };
+    return { pid: p.pid ?? -1, exited, running: p.running, kill: (signal = 'SIGTERM') => p.kill(signal) };
   }
 
   readFile(file: string): Promise<string> {
@@ -88,20 +92,13 @@ export class LocalTarget implements Target {
 
   async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
     if (path.resolve(localDir) === path.resolve(targetDir)) return;
-    const root = path.resolve(localDir);
-    // Top-level shell-style patterns (only * is used), as tar --exclude=./PATTERN matches them.
-    const skip = (opts.exclude ?? []).map((e) => new RegExp(`^${e.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
-    await cp(localDir, targetDir, {
-      recursive: true,
-      filter: (src) => {
-        const rel = path.relative(root, path.resolve(src));
-        return rel === '' || rel.includes(path.sep) || !skip.some((re) => re.test(rel));
-      },
-    });
+    await copyTreeSafely(localDir, targetDir, { exclude: opts.exclude });
   }
 
+  /** Copies regular files and directories only (no links, devices, owners or setuid bits): see lib/tree.ts. */
   async download(targetDir: string, localDir: string): Promise<void> {
-    await this.upload(targetDir, localDir);
+    if (path.resolve(localDir) === path.resolve(targetDir)) return;
+    await copyTreeSafely(targetDir, localDir);
   }
 
   pickPort(address: string): Promise<number> {

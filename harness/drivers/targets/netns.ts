@@ -1,8 +1,8 @@
 import { journaled } from '../../lib/journal.js';
 import { rm } from 'node:fs/promises';
-import os from 'node:os';
 import { CleanupStack } from '../../lib/cleanup.js';
-import { confineAs, safeName } from '../../lib/confine.js';
+import { safeName } from '../../lib/confine.js';
+import { freshPrivateDir } from '../../lib/home.js';
 import { createLab } from '../net/lab.js';
 import { LocalTarget } from './local.js';
 import { SshTarget } from './ssh.js';
@@ -32,14 +32,13 @@ class NetnsTarget extends SshTarget {
 export async function openNetnsTarget(name: string): Promise<SshTarget> {
   const stack = new CleanupStack();
   try {
-    // The lab directory is removed with the lab (rm -rf): a safe name, and a path that stays in the temp dir.
-    const dir = confineAs('--target netns:NAME', os.tmpdir(), `hg-lab-${process.pid}-${safeName('--target netns:NAME', name)}`);
+    // The lab's keys and sshd config go to a fresh private directory in headgate's home (random
+    // name, 0700: nothing planted can be reused), removed with the lab.
+    const safe = safeName('--target netns:NAME', name);
     const host = new LocalTarget();
-    const noop = async () => {};
-    await journaled(host.journal, stack, `remove ${dir}`, { kind: 'rm', path: dir }, noop, () => rm(dir, { recursive: true, force: true }));
+    const dir = freshPrivateDir('labs', `${safe}-`);
+    await journaled(host.journal, stack, `remove ${dir}`, { kind: 'rm', path: dir }, async () => {}, () => rm(dir, { recursive: true, force: true }));
     const lab = await createLab(host, { dir, sshd: true }, stack);
-    const work = `/var/tmp/headgate-${lab.serverNs}`;
-    await journaled(host.journal, stack, `remove ${work}`, { kind: 'rm', path: work }, noop, () => rm(work, { recursive: true, force: true }));
     const ssh = lab.ssh!;
     const t = new NetnsTarget(
       {
@@ -50,8 +49,6 @@ export async function openNetnsTarget(name: string): Promise<SshTarget> {
         user: ssh.user,
         identityFile: ssh.identityFile,
         knownHostsFile: ssh.knownHostsFile,
-        // The lab shares this machine's filesystem: a work directory of its own per lab.
-        workDir: `/var/tmp/headgate-${lab.serverNs}`,
         lab,
       },
       stack,

@@ -1,13 +1,14 @@
 import { localJournal, processStart } from '../../lib/journal.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
-import { confineAs, safeName } from '../../lib/confine.js';
-import { killProcessGroup, runCommand } from '../../lib/exec.js';
+import { safeName } from '../../lib/confine.js';
+import { killProcessGroup, runCommand, startProcess } from '../../lib/exec.js';
+import { freshPrivateDir } from '../../lib/home.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { canConnect, freePort } from '../net/ports.js';
 import type { InventoryHost } from './inventory.js';
@@ -133,12 +134,12 @@ export interface QemuLaunched {
 const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
 
 function startQemu(bin: string, args: string[]): Omit<QemuLaunched, 'accel' | 'notes'> {
-  // child_process, not zx: the VM outlives this call, is polled (exitCode) and stopped by close().
-  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Streamed (lib/exec.ts startProcess): the VM outlives this call, is polled (exitCode) and stopped by close().
+  const proc = startProcess([bin, ...args], { stderr: 'pipe' }).child;
   // Journaled (pid and start time) so a harness SIGKILLed while the VM runs leaves it to the next command to stop.
   const start = proc.pid ? processStart(proc.pid) : null;
   if (proc.pid && start) {
-    const id = localJournal().record(`stop QEMU (pid ${proc.pid})`, { kind: 'kill-group', pid: proc.pid, start }).catch(() => null);
+    const id = localJournal().record(`stop QEMU (pid ${proc.pid})`, { kind: 'kill-group', pid: proc.pid, start, program: path.basename(bin) }).catch(() => null);
     proc.once('exit', () => void id.then((x) => (x ? localJournal().done(x) : undefined)).catch(() => {}));
   }
   let err = '';
@@ -329,10 +330,10 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
     : await debianKernelImage(path.join(process.env.HEADGATE_CACHE ?? path.join(os.homedir(), '.cache', 'headgate'), 'qemu-debian-kernel'), log);
   for (const f of [image.kernel, image.initrd].filter(Boolean)) if (!existsSync(f)) throw inputError(`target ${h.name}: ${f}: no such file`);
 
-  // Removed with rm -rf when the guest stops: a safe name, and a path that stays in the temp dir.
-  const stateDir = confineAs('--target qemu:NAME', os.tmpdir(), `hg-qemu-${process.pid}-${name}`);
-  await rm(stateDir, { recursive: true, force: true });
-  // Journaled before it exists: it holds the guest's keys, and a dead run's copy must not linger.
+  // The guest's keys, config and console: a fresh private directory in headgate's home (random
+  // name, 0700), removed with rm -rf when the guest stops; journaled at once, so a dead run's copy
+  // does not linger.
+  const stateDir = freshPrivateDir('qemu', `${name}-`);
   await localJournal().record(`remove ${stateDir}`, { kind: 'rm', path: stateDir }).then((id) => stateDirJournal.set(stateDir, id));
   const share = path.join(stateDir, 'share');
   await mkdir(share, { recursive: true, mode: 0o700 });
@@ -376,7 +377,7 @@ export async function openQemuTarget(h: InventoryHost, log: (l: string) => void 
   const baseAppend = q.append ?? 'console=ttyS0 panic=-1 loglevel=6';
   const shares: GuestShare[] = [...root.shares, { tag: 'hg', hostPath: share, guestPath: '/run/hg' }];
   let accel: QemuAccel = q.accel ?? 'auto';
-  const spec = { name: h.name, kind: 'qemu', host: '127.0.0.1', port: sshPort, user: 'root', identityFile: path.join(stateDir, 'id_ed25519'), knownHostsFile: path.join(stateDir, 'known_hosts'), workDir: '/var/tmp/headgate', connectTimeoutSec: 20 };
+  const spec = { name: h.name, kind: 'qemu', host: '127.0.0.1', port: sshPort, user: 'root', identityFile: path.join(stateDir, 'id_ed25519'), knownHostsFile: path.join(stateDir, 'known_hosts'), connectTimeoutSec: 20 };
   let booted = 0;
   /** One boot: QEMU started with the given kernel and command line, the guest's ssh login waited for (bounded by the boot deadline). */
   const bootGuest = async (img: { kernel: string; initrd: string; release: string }, append: string, t: QemuTarget | null): Promise<{ proc: ChildProcess; notes: string[]; method: string; target: QemuTarget }> => {

@@ -1,12 +1,14 @@
 import { localJournal, type Journal } from '../../lib/journal.js';
-import { RemoteJournal } from '../journal.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { NamespacedJournal, parseRemoteProcess, RemoteJournal, REMOTE_PROCESS_SCRIPT } from '../journal.js';
+import type { ChildProcess } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
-import { killProcessGroup, runCommand } from '../../lib/exec.js';
+import { killProcessGroup, runCommand, startProcess } from '../../lib/exec.js';
+import { checkHomePath, ensureHome, ensureHomeSubdir, ensurePrivateDir, homeDir, REMOTE_HOME_SCRIPT, remoteHomeRefused } from '../../lib/home.js';
+import { localMachine, MACHINE_IDENTITY_SCRIPT, parseMachineIdentity, processStart, sameKernel, type MachineIdentity } from '../../lib/machine.js';
+import { extractTarSafely } from '../../lib/tree.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { hasControlChars } from '../../lib/confine.js';
 import type { OsAdapter } from '../os/adapter.js';
@@ -14,6 +16,9 @@ import { adapterFor } from '../os/index.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from './target.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
 import { bootId, bootName, bootRecord, freebsdAppend, freebsdBootCommands, freebsdBootFile } from './boot.js';
+
+/** headgate's home on a remote machine by OS: persistent, root's own, not /tmp or /var/tmp (hier(7): /var/db on FreeBSD). */
+export const REMOTE_HOME = { linux: '/var/lib/headgate', freebsd: '/var/db/headgate' } as const;
 
 /** How to reach one ssh target (from the inventory or `ssh:[user@]host[:port]`). */
 export interface SshSpec {
@@ -125,16 +130,9 @@ export function classifySshFailure(stderr: string): 'host-key-unknown' | 'host-k
  * BatchMode (never a prompt), host keys always checked, sudo when the user is not root.
  */
 export class SshTarget implements Target {
-  /** The target's restore journal, in its work directory (written over ssh before each change). */
-  get journal(): Journal | undefined {
-    return this.workDir ? (this.journalFile ??= new RemoteJournal(this, path.posix.join(this.workDir, 'journal.jsonl'))) : undefined;
-  }
-  private journalFile?: RemoteJournal;
-
   readonly kind: string;
   readonly name: string;
   readonly address: string;
-  readonly workDir: string;
   readonly lab?: TargetLab;
   runsAsRoot = false;
   private sudo = false;
@@ -142,6 +140,8 @@ export class SshTarget implements Target {
   private readonly controlPath: string;
   private readonly children = new Set<ChildProcess>();
   private connected = false;
+  /** What connect() learnt: the machine, whether it is this one, and headgate's directories there. */
+  private where_?: { machine: MachineIdentity; onController: boolean; home: string; workDir: string; journal: Journal; family: 'linux' | 'freebsd' };
 
   constructor(private readonly spec: SshSpec) {
     const at = `target ${spec.name}:`;
@@ -149,14 +149,71 @@ export class SshTarget implements Target {
     if (spec.user !== undefined) checkSshWord(`${at} user`, spec.user);
     if (spec.address !== undefined) checkSshWord(`${at} address`, spec.address);
     for (const [k, v] of Object.entries(spec.options ?? {})) checkSshOption(`${at} sshOptions.${k}`, k, v);
+    if (spec.workDir !== undefined) checkHomePath(`${at} workDir`, spec.workDir);
     this.kind = spec.kind ?? 'ssh';
     this.name = spec.name;
     this.address = spec.address ?? spec.host;
-    this.workDir = spec.workDir ?? '/var/tmp/headgate';
     this.lab = spec.lab;
-    // Unix socket paths are limited to ~100 bytes: a short hash under the temp dir.
+    // Unix socket paths are limited to ~100 bytes: a short hash in this machine's home (ssh/, 0700),
+    // never a predictable name in a world-writable directory another user could bind first.
     const id = createHash('sha256').update(`${process.pid}:${spec.user ?? ''}@${spec.host}:${spec.port ?? 22}:${spec.name}`).digest('hex').slice(0, 12);
-    this.controlPath = path.join(os.tmpdir(), `hg-ssh-${id}`);
+    this.controlPath = path.join(homeDir(), 'ssh', id);
+    if (this.controlPath.length > 90) throw inputError(`HEADGATE_STATE_DIR ${homeDir()}: too long for ssh control sockets (${this.controlPath} is ${this.controlPath.length} bytes; at most 90)`);
+  }
+
+  private opened(): NonNullable<SshTarget['where_']> {
+    if (!this.where_) throw new Error(`target ${this.name}: used before connect()`);
+    return this.where_;
+  }
+  /** The target's restore journal: in headgate's home there (written over ssh before each change), or this machine's when the target is this machine. */
+  get journal(): Journal {
+    return this.opened().journal;
+  }
+  /** headgate's home on the target's machine (lock, journal), checked at connect. */
+  get home(): string {
+    return this.opened().home;
+  }
+  /** Directory for run files and objects (inventory workDir, else the home's work/), checked at connect. */
+  get workDir(): string {
+    return this.opened().workDir;
+  }
+  get runRoot(): string {
+    return path.posix.join(this.workDir, 'runs');
+  }
+  get machine(): MachineIdentity {
+    return this.opened().machine;
+  }
+  get onController(): boolean {
+    return this.opened().onController;
+  }
+
+  /**
+   * Learns which machine this is and settles headgate's directories there: this machine's own
+   * home and journal when the target runs on this kernel (a netns lab, ssh to localhost), else
+   * the remote home (REMOTE_HOME by OS) and its journal, checked by REMOTE_HOME_SCRIPT as
+   * headgate's own (exit 3 naming the path otherwise).
+   */
+  private async settle(uid: string): Promise<void> {
+    const r = await this.runSsh(remoteCommand(['sh', '-c', MACHINE_IDENTITY_SCRIPT], { sudo: this.sudo }), { timeoutMs: 30_000 });
+    if (r.code !== 0) throw infraError(`target ${this.name}: could not read its machine identity: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    const id = parseMachineIdentity(r.stdout);
+    const family = id.os === 'FreeBSD' ? 'freebsd' : 'linux';
+    const machine = { id: id.id, boot: id.boot };
+    if (sameKernel(machine, localMachine())) {
+      const home = ensureHome();
+      const workDir = ensureHomeSubdir(home, 'work');
+      const journal = this.lab ? new NamespacedJournal(localJournal(), this.lab.serverNs) : localJournal();
+      this.where_ = { machine, onController: true, home, workDir, journal, family };
+      return;
+    }
+    const home = REMOTE_HOME[family];
+    const workDir = this.spec.workDir ?? path.posix.join(home, 'work');
+    const owner = this.runsAsRoot ? '0' : uid;
+    for (const dir of [home, workDir]) {
+      const c = await this.runSsh(remoteCommand(['sh', '-c', REMOTE_HOME_SCRIPT, 'sh', dir, owner], { sudo: this.sudo }), { timeoutMs: 30_000 });
+      if (c.code !== 0) throw remoteHomeRefused(`target ${this.name}`, dir, c.stdout.trim() || c.stderr.trim().split('\n').pop() || '');
+    }
+    this.where_ = { machine, onController: false, home, workDir, journal: new RemoteJournal(this, path.posix.join(home, 'journal.jsonl'), () => this.machine), family };
   }
 
   /** Where ssh connects, for messages. */
@@ -190,33 +247,25 @@ export class SshTarget implements Target {
 
   /**
    * Runs one ssh invocation; resolves with its output and exit code (255 = ssh itself failed).
-   * On child_process, not zx: upload and download stream a whole tree through ssh's stdin/stdout,
-   * which zx would also keep in memory. Detached, so its timeout kills its group (ProxyCommand
-   * too); a ControlPersist master leaves the group (it daemonizes) and survives.
+   * Streamed (lib/exec.ts startProcess), not buffered by zx: upload and download carry a whole
+   * tree through ssh's stdin/stdout. Its own process group, so a timeout or an abort stops it and
+   * a ProxyCommand too; a ControlPersist master leaves the group (it daemonizes) and survives.
    */
   private runSsh(command: string, o: { input?: string | Buffer; timeoutMs?: number; stdout?: NodeJS.WritableStream; stdin?: NodeJS.ReadableStream; signal?: AbortSignal } = {}): Promise<ExecResult> {
-    return new Promise((resolve) => {
-      const child = spawn('ssh', [...this.sshArgs(), command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      this.children.add(child);
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      if (o.stdout) child.stdout.pipe(o.stdout);
-      else child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      child.stdin.on('error', () => {});
-      if (o.stdin) o.stdin.pipe(child.stdin);
-      else child.stdin.end(o.input ?? '');
-      const timer = o.timeoutMs ? setTimeout(() => killProcessGroup(child.pid, 'SIGKILL'), o.timeoutMs) : undefined;
-      // Ctrl-C: the local ssh goes at once; the remote command ends with its session (and by its own `timeout` at the latest).
-      const onAbort = () => killProcessGroup(child.pid, 'SIGTERM');
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (e) => err.push(Buffer.from(`ssh: ${e.message}`)));
-      child.on('close', (code, sig) => {
-        if (timer) clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
-        this.children.delete(child);
-        resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? (sig ? 255 : -1) });
-      });
+    // Ctrl-C: the local ssh goes at once; the remote command ends with its session (and by its own `timeout` at the latest).
+    const p = startProcess(['ssh', ...this.sshArgs(), command], { stdin: o.stdin ?? 'pipe', stdout: 'pipe', stderr: 'pipe', timeoutMs: o.timeoutMs, signal: o.signal });
+    const child = p.child;
+    this.children.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    if (o.stdout) child.stdout!.pipe(o.stdout);
+    else child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    if (!o.stdin) child.stdin!.end(o.input ?? '');
+    return p.exited.then(({ code, signal, error }) => {
+      this.children.delete(child);
+      if (error) err.push(Buffer.from(`ssh: ${error}`));
+      return { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: code ?? (signal ? 255 : -1) };
     });
   }
 
@@ -268,8 +317,10 @@ export class SshTarget implements Target {
     // ConnectTimeout covers the TCP connect only; a forwarder that accepts for a host that never
     // answers (QEMU user networking) would hang on the banner: the whole login has a deadline too.
     const limit = timeoutMs ?? ((this.spec.connectTimeoutSec ?? 10) + 10) * 1000;
-    // The first ssh starts a master that outlives this process by ControlPersist: journaled on this
-    // machine, so a SIGKILLed harness leaves no master (nor its socket) behind.
+    // The control socket's directory is headgate's own (checked); the first ssh starts a master that
+    // outlives this process by ControlPersist: journaled on this machine, so a SIGKILLed harness
+    // leaves no master (nor its socket) behind.
+    ensurePrivateDir(path.dirname(this.controlPath));
     this.masterEntry ??= await localJournal()
       .record(`stop the ssh master for ${this.where}`, { kind: 'ssh-master', controlPath: this.controlPath })
       .catch(() => undefined);
@@ -282,6 +333,12 @@ export class SshTarget implements Target {
       if (s.code !== 0) throw infraError(`target ${this.name}: user ${this.spec.user ?? '(default)'} is not root and \`sudo -n\` failed on ${this.where}: ${s.stderr.trim().split('\n').pop()}`, 'allow passwordless sudo for the harness user, or log in as root');
     }
     this.runsAsRoot = uid === '0' || this.sudo;
+    try {
+      await this.settle(uid);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
     this.connected = true;
   }
 
@@ -331,49 +388,55 @@ export class SshTarget implements Target {
     const inner = `echo $$; exec ${argv.map(shQuote).join(' ')} >> ${shQuote(opts.logFile)} 2>&1 < /dev/null`;
     await this.exec(['mkdir', '-p', path.posix.dirname(opts.logFile)]);
     const cmd = remoteCommand(['sh', '-c', inner], { sudo: this.sudo });
-    // child_process, not zx: this ssh lives as long as the remote process and is read as a stream.
-    const child = spawn('ssh', [...this.sshArgs(), cmd], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Streamed: this ssh lives as long as the remote process, which reports its pid first.
+    const p = startProcess(['ssh', ...this.sshArgs(), cmd], { stdout: 'pipe', stderr: 'pipe' });
+    const child = p.child;
     this.children.add(child);
-    let alive = true;
     let err = '';
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | string>((resolve) => {
-      child.on('close', (code, sig) => {
-        alive = false;
-        this.children.delete(child);
-        resolve(code ?? sig ?? -1);
-      });
-      child.on('error', (e) => {
-        alive = false;
-        resolve(`ssh failed: ${e.message}`);
-      });
-    });
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
     const pid = await new Promise<number>((resolve) => {
       let buf = '';
       const onData = (b: Buffer) => {
         buf += b.toString();
         const m = /^(\d+)\n/.exec(buf);
         if (m) {
-          child.stdout.off('data', onData);
+          child.stdout!.off('data', onData);
           resolve(Number(m[1]));
         }
       };
-      child.stdout.on('data', onData);
-      void exited.then(() => resolve(-1));
+      child.stdout!.on('data', onData);
+      void p.exited.then(() => resolve(-1));
     });
     if (pid < 0) throw infraError(`target ${this.name}: could not start \`${argv.join(' ')}\`: ${err.trim().split('\n').pop() ?? 'ssh exited'}`);
+    // Journaled on the target's machine at once (pid, start time, program): a harness SIGKILLed
+    // from here on leaves an entry the next command uses to stop it there.
+    const entry = await this.journalProcess(pid, path.posix.basename(argv[0])).catch(() => null);
+    const exited = p.exited.then((x) => {
+      this.children.delete(child);
+      if (entry) void this.journal.done(entry).catch(() => {});
+      return x.error ? `ssh failed: ${x.error}` : (x.code ?? x.signal ?? -1);
+    });
     return {
       pid,
       exited,
-      running: () => alive,
+      running: p.running,
       kill: (signal = 'SIGTERM') => {
-        if (!alive) return;
+        if (!p.running()) return;
         void this.exec(['kill', `-${signal.replace(/^SIG/, '')}`, String(pid)], { allowFail: true, timeoutMs: 10_000 }).catch(() => {
           // The connection is gone: drop the local end; the remote side is cleaned up by close().
           killProcessGroup(child.pid, 'SIGKILL');
         });
       },
     };
+  }
+
+  /** Records a kill-group entry for a process started on the target (its start time read where it runs). */
+  private async journalProcess(pid: number, program: string): Promise<string | null> {
+    let start: string | null;
+    if (this.onController) start = processStart(pid);
+    else start = parseRemoteProcess((await this.exec(['sh', '-c', REMOTE_PROCESS_SCRIPT, 'sh', String(pid)], { allowFail: true })).stdout)?.start ?? null;
+    if (!start) return null;
+    return this.journal.record(`stop ${program} (pid ${pid} on ${this.name})`, { kind: 'kill-group', pid, start, program });
   }
 
   async readFile(file: string): Promise<string> {
@@ -396,24 +459,33 @@ export class SshTarget implements Target {
   async upload(localDir: string, targetDir: string, opts: { exclude?: string[] } = {}): Promise<void> {
     if (!this.connected) await this.connect();
     const excl = (opts.exclude ?? []).map((e) => `--exclude=./${e}`);
-    // child_process, not zx: tar streams the tree into ssh (zx would keep it all in memory).
-    const tar = spawn('tar', ['-C', localDir, ...excl, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const tar = startProcess(['tar', '-C', localDir, ...excl, '-cf', '-', '.'], { stdout: 'pipe' });
     const cmd = remoteCommand(['sh', '-c', 'mkdir -p "$1" && tar -C "$1" -xf -', 'sh', targetDir], { sudo: this.sudo });
-    const r = await this.runSsh(cmd, { stdin: tar.stdout, timeoutMs: 600_000 });
+    const r = await this.runSsh(cmd, { stdin: tar.child.stdout!, timeoutMs: 600_000 });
+    await tar.stop();
     if (r.code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: upload to ${targetDir} failed: ${r.stderr.trim().split('\n').pop()}`);
   }
 
+  /**
+   * Streams a directory of the target into a local one as a safe copy (lib/tree.ts
+   * extractTarSafely): what a target sends is not trusted, so no links, device nodes, owners or
+   * setuid bits land on this machine.
+   */
   async download(targetDir: string, localDir: string): Promise<void> {
     if (!this.connected) await this.connect();
-    await mkdir(localDir, { recursive: true });
-    // child_process, not zx: tar reads the tree as ssh streams it.
-    const tar = spawn('tar', ['-C', localDir, '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
-    const untarred = new Promise<number>((resolve) => tar.on('close', (c) => resolve(c ?? -1)));
     const cmd = remoteCommand(['tar', '-C', targetDir, '-cf', '-', '.'], { sudo: this.sudo });
-    const r = await this.runSsh(cmd, { stdout: tar.stdin, timeoutMs: 600_000 });
-    const code = await untarred;
-    if (r.code !== 0 || code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: download of ${targetDir} failed: ${r.stderr.trim().split('\n').pop() ?? `tar exited ${code}`}`);
+    const pass = new PassThrough();
+    const extracted = extractTarSafely(pass, localDir);
+    const r = await this.runSsh(cmd, { stdout: pass, timeoutMs: 600_000 });
+    pass.end();
+    const skipped = await extracted.catch((e: Error) => {
+      throw infraError(`target ${this.name}: download of ${targetDir} failed: ${e.message}`);
+    });
+    if (r.code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: download of ${targetDir} failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    if (skipped.length) this.skippedDownloads.push(...skipped.map((x) => `${targetDir}/${x}`));
   }
+  /** Entries of downloads that were not regular files or directories (left out). */
+  readonly skippedDownloads: string[] = [];
 
   async pickPort(): Promise<number> {
     // No way to bind on the target from here; a random high port, and nginx retries on a clash.
@@ -512,9 +584,10 @@ export class SshTarget implements Target {
   async close(): Promise<void> {
     for (const c of this.children) killProcessGroup(c.pid, 'SIGKILL');
     this.children.clear();
-    if (this.connected) {
+    // A master may run even if connect() failed half-way (the login worked, a later check did not).
+    if (this.connected || this.masterEntry) {
       this.connected = false;
-      await runCommand(['ssh', ...this.sshArgs(['-O', 'exit'])]).catch(() => {});
+      await runCommand(['ssh', ...this.sshArgs(['-O', 'exit'])], { timeoutMs: 15_000 }).catch(() => {});
     }
     if (this.masterEntry) await localJournal().done(this.masterEntry).catch(() => {});
     this.masterEntry = undefined;

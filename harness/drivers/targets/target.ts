@@ -1,4 +1,5 @@
 import type { Journal } from '../../lib/journal.js';
+import type { MachineIdentity } from '../../lib/machine.js';
 import type { OsAdapter } from '../os/adapter.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
 
@@ -50,9 +51,20 @@ export interface Target {
   readonly address: string;
   /**
    * Directory on the target for the harness's files (run directories, the object set); null when
-   * the target shares this machine's filesystem and the local run directory is used as is.
+   * the target is this machine and its objects are read where the harness wrote them.
    */
   readonly workDir: string | null;
+  /**
+   * headgate's home on the target's machine (lib/home.ts): its lock, its journal and private
+   * per-run directories; checked (root-owned, 0700, no symlink on its path) when the target opens.
+   */
+  readonly home: string;
+  /** Where this target's per-run private files go (server prefixes, TLS keys, scratch): a directory inside home or workDir. */
+  readonly runRoot: string;
+  /** The machine the target runs on (known once it is open). */
+  readonly machine: MachineIdentity;
+  /** True when the target runs on this machine's own kernel (local, a netns lab, ssh to this box): one lock and one journal with it. */
+  readonly onController: boolean;
   /** True when processes started on the target run as root (root login or sudo). */
   readonly runsAsRoot: boolean;
   /** Address servers bind on the target when it differs from `address` (a forwarded port: qemu). */
@@ -64,7 +76,7 @@ export interface Target {
   /** The netns lab around the target, when the harness built one. */
   readonly lab?: TargetLab;
   /** The target's restore journal (lib/journal.ts): what undoes each change, written before the change. */
-  readonly journal?: Journal;
+  readonly journal: Journal;
   /** Runs argv (no shell); throws an infra error on failure unless allowFail. */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running process; its output goes to the given log file on the target. */

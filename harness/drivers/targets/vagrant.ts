@@ -1,8 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { ensureHome, ensurePrivateDir } from '../../lib/home.js';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../lib/exec.js';
-import { confineAs, safeName } from '../../lib/confine.js';
+import { safeName } from '../../lib/confine.js';
 import { describeError, infraError } from '../../model/errors.js';
 import type { InventoryHost } from './inventory.js';
 import { checkSshWord, SshTarget } from './ssh.js';
@@ -62,7 +64,7 @@ class VagrantTarget extends SshTarget {
   constructor(
     spec: ConstructorParameters<typeof SshTarget>[0],
     private readonly dir: string,
-    private readonly machine: string,
+    private readonly vmName: string,
     private readonly keep: 'always' | 'on-failure' | 'never',
   ) {
     super(spec);
@@ -74,20 +76,20 @@ class VagrantTarget extends SshTarget {
   override async reboot(boot: BootConfig, side: 'A' | 'B', log: (line: string) => void): Promise<BootRecord> {
     const t0 = Date.now();
     const before = await bootId(this);
-    log(`vagrant: ${this.machine}: reloading into ${side} (${boot.label})`);
+    log(`vagrant: ${this.vmName}: reloading into ${side} (${boot.label})`);
     const selected = await this.selectBoot(boot, side, false);
     await super.close();
-    const r = await vagrant(this.dir, ['reload', '--no-provision', this.machine], { timeoutMs: 1_800_000, log: (l) => log(`  ${l}`) });
-    if (r.code !== 0) throw infraError(`vagrant reload ${this.machine} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
-    return this.awaitBoot(boot, side, before, t0, `${selected}; vagrant reload --no-provision ${this.machine}`);
+    const r = await vagrant(this.dir, ['reload', '--no-provision', this.vmName], { timeoutMs: 1_800_000, log: (l) => log(`  ${l}`) });
+    if (r.code !== 0) throw infraError(`vagrant reload ${this.vmName} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    return this.awaitBoot(boot, side, before, t0, `${selected}; vagrant reload --no-provision ${this.vmName}`);
   }
 
   override async close(outcome?: { failed: boolean }): Promise<void> {
     await super.close();
     const destroy = this.keep === 'never' || (this.keep === 'on-failure' && !outcome?.failed);
     if (destroy) {
-      const r = await vagrant(this.dir, ['destroy', '-f', this.machine], { timeoutMs: 600_000 });
-      if (r.code !== 0) process.stderr.write(`headgate: vagrant destroy ${this.machine} failed: ${r.stderr.trim().split('\n').pop()}\n`);
+      const r = await vagrant(this.dir, ['destroy', '-f', this.vmName], { timeoutMs: 600_000 });
+      if (r.code !== 0) process.stderr.write(`headgate: vagrant destroy ${this.vmName} failed: ${r.stderr.trim().split('\n').pop()}\n`);
     }
   }
 }
@@ -107,8 +109,8 @@ export async function openVagrantTarget(h: InventoryHost, log: (l: string) => vo
   const sc = await vagrant(dir, ['ssh-config', machine], { timeoutMs: 120_000 });
   if (sc.code !== 0) throw infraError(`vagrant ssh-config ${machine} failed: ${sc.stderr.trim().split('\n').pop()}`);
   const cfg = parseVagrantSshConfig(sc.stdout);
-  const stateDir = confineAs('vagrant machine', path.join(dir, '.headgate'), machine);
-  await mkdir(stateDir, { recursive: true });
+  // In headgate's home (0700), not the Vagrant project directory another user may write to.
+  const stateDir = ensurePrivateDir(path.join(ensurePrivateDir(path.join(ensureHome(), 'vagrant')), `${createHash('sha256').update(dir).digest('hex').slice(0, 12)}-${machine}`));
   const knownHostsFile = path.join(stateDir, 'known_hosts');
   checkSshWord(`vagrant ssh-config ${machine}: HostName`, cfg.hostName);
   const keys = await runCommand(['ssh-keyscan', '-T', '10', '-p', String(cfg.port), '--', cfg.hostName]).then((r) => r.stdout, () => '');
