@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 packages=(nginx-light wrk chromium openjdk-17-jre-headless procps iproute2 util-linux util-linux-extra coreutils ca-certificates openssl fio iperf3 g++ make python3)
 # Lab targets: the system OpenSSH client (ssh targets) and server (sshd in netns labs), QEMU and
 # busybox (qemu targets boot Debian's kernel), Vagrant (its Vagrantfile is validated), Groovy (the
-# Jenkinsfile in ci/jenkins is parse-checked: no Jenkins linter runs without Jenkins). Installed
+# Jenkinsfile in ci/jenkins is parse-checked: no Jenkins linter runs without Jenkins), btrfs-progs
+# (the block-device tests build a two-device btrfs that --block-device must refuse). Installed
 # without recommends: Vagrant would otherwise pull in a whole libvirt/VirtualBox stack.
-lab_packages=(openssh-client openssh-server qemu-system-x86 busybox-static vagrant groovy)
+lab_packages=(openssh-client openssh-server qemu-system-x86 busybox-static vagrant groovy btrfs-progs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

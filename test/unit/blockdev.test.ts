@@ -110,6 +110,9 @@ describe('--block-device: resolved to major:minor, refused when it or anything o
       if (argv[0] === 'stat' && argv[5] === '/dev/loop0') return { stdout: '61b0|7|0|5\n' };
       if (argv[0] === 'stat' && argv[5] === '/') return { stdout: '41ed|0|0|66306\n' };
       if (argv[0] === 'ls') return { stdout: '' };
+      // No signature (blkid -p exit 2), and the exclusive open succeeds.
+      if (argv[0] === 'sh' && argv[2].includes('blkid')) return { code: 2 };
+      if (argv[0] === 'sh' && argv[2].includes('O_EXCL')) return { code: 0 };
       return { code: 1 };
     });
     const files: Record<string, string> = { '/sys/dev/block/7:0/dev': '7:0\n', '/proc/mounts': '', '/proc/swaps': '' };

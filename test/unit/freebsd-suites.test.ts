@@ -500,9 +500,17 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
       if (argv.join(' ') === 'mount -p') return out('mount-p.txt');
       if (argv.join(' ') === 'swapctl -l') return out('swapctl-l.txt');
       if (argv.join(' ') === 'zpool status -P') return out('zpool-status-P.txt');
+      if (argv.join(' ') === 'sysctl -n kern.geom.confxml') return out('geom-confxml.xml');
+      // An exported pool on da0: nothing has it open, only its label tells (fstyp -u: zfs).
+      if (argv[0] === 'fstyp') return argv[3] === '/dev/da0' ? { code: 0, stderr: '', stdout: 'zfs\n' } : { code: 1, stderr: `fstyp: ${argv[3]}: filesystem not recognized\n`, stdout: '' };
       return base(argv, o);
     };
     const refused = async (d: string) => lab.os.checkDeviceUnused(d).then(() => 'accepted', (e: Error) => e.message);
+    // GEOM (geom_dump.c's XML; fixture shaped from the source, no published sample exists) and fstyp.
+    expect(await refused('/dev/da0')).toBe('--block-device /dev/da0: it holds a zfs filesystem or pool (fstyp); the io-sched writer would overwrite it (headgate uses only a device without any signature)');
+    expect(await refused('/dev/da1')).toBe('--block-device /dev/da1: GEOM class PART has tasted it (a partition table); the io-sched writer would overwrite it');
+    expect(await refused('/dev/da2')).toBe('--block-device /dev/da2: it carries a label (ufs/scratch); the io-sched writer would overwrite it');
+    expect(await refused('/dev/da9')).toMatch(/GEOM has no provider named da9/);
     expect(await refused('/dev/ada1')).toBe('--block-device /dev/ada1: /dev/ada1p3 is a vdev of a ZFS pool (zpool status -P); the io-sched writer would overwrite it');
     expect(await refused('/dev/ada0')).toMatch(/^--block-device \/dev\/ada0: holds a mounted filesystem \(\/dev\/ada0p2 on \/\)/);
     expect(await refused('/dev/ada0p3')).toBe('--block-device /dev/ada0p3: /dev/ada0p3 is in use as swap; the io-sched writer would overwrite it');

@@ -5,6 +5,7 @@ import { journaled, type UndoAction } from '../../lib/journal.js';
 import { mdUnitsOf } from '../journal.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
+import { geomRefusal, parseGeomConfxml } from './device-claims.js';
 import type { CounterGroup, Fingerprint, NicInfo } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
@@ -351,6 +352,15 @@ export class FreeBSDAdapter implements OsAdapter {
     const zp = await this.target.exec(['zpool', 'status', '-P'], { allowFail: true });
     const vdev = zp.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').find((d) => onDisk(d, real));
     if (vdev) throw inputError(`--block-device ${device}: ${vdev} is a vdev of a ZFS pool (zpool status -P); the io-sched writer would overwrite it`);
+    // GEOM's own access counts and tasters (geom_dump.c): anything open on it or a partition of it
+    // (access passes down to the disk), or a partition table, mirror or label on it.
+    const x = await this.target.exec(['sysctl', '-n', 'kern.geom.confxml'], { allowFail: true });
+    if (x.code !== 0) throw inputError(`--block-device ${device}: cannot read kern.geom.confxml on ${this.target.name} (${x.stderr.trim()}), so whether it is in use cannot be checked; refusing it`);
+    const geom = geomRefusal(parseGeomConfxml(x.stdout), real.slice('/dev/'.length));
+    if (geom) throw inputError(`--block-device ${device}: ${geom}; the io-sched writer would overwrite it`);
+    // A filesystem or pool signature on a device nothing has open (an exported pool, an unmounted UFS): fstyp(8) exits 0 naming it.
+    const f = await this.target.exec(['fstyp', '-u', '--', real], { allowFail: true });
+    if (f.code === 0 && f.stdout.trim()) throw inputError(`--block-device ${device}: it holds a ${f.stdout.trim().split(/\s+/)[0]} filesystem or pool (fstyp); the io-sched writer would overwrite it (headgate uses only a device without any signature)`);
     return real;
   }
 

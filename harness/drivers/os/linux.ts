@@ -6,6 +6,7 @@ import type { CounterGroup, Fingerprint } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
 import { checkBlockDeviceUnused, targetBlockFs } from './blockdev.js';
+import { BLKID_SCRIPT, EXCL_OPEN_SCRIPT, parseBlkidExport, signatureRefusal } from './device-claims.js';
 import { enableTcpTrace, tcpTraceCounters } from './tracefs.js';
 import { parseCpuinfo, parseDiskstats, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat, parseTlsStat, sysfsChoice } from './parsers/linux.js';
 import { countNumaNodes, LINUX_NIC_SCRIPT, parseNicListing } from './parsers/linux.js';
@@ -226,9 +227,26 @@ export class LinuxAdapter implements OsAdapter {
     return r.stdout.trim();
   }
 
-  /** Resolves the device to major:minor and refuses it if it, a partition or anything stacked on it is in use (blockdev.ts); returns its real path. */
+  /**
+   * Resolves the device to major:minor and refuses it if it, a partition or anything stacked on it
+   * is in use (blockdev.ts), if it carries any signature (blkid -p: a ZFS or btrfs member, an
+   * external journal, md/LVM/LUKS, a partition table), or if the kernel holds an exclusive claim
+   * on it (an O_EXCL open fails with EBUSY: the last guard); returns its real path.
+   */
   async checkDeviceUnused(device: string): Promise<string> {
-    return (await checkBlockDeviceUnused(device, targetBlockFs(this.target))).device;
+    const { device: real, majMin } = await checkBlockDeviceUnused(device, targetBlockFs(this.target));
+    const what = `--block-device ${device} (${real === device ? majMin : `${real}, ${majMin}`})`;
+    const b = await this.target.exec(['sh', '-c', BLKID_SCRIPT, 'sh', real], { allowFail: true });
+    if (b.code === 127) throw inputError(`${what}: blkid (util-linux) is not installed on ${this.target.name}, so its signatures cannot be checked; refusing it`);
+    if (b.code === 8) throw inputError(`${what}: blkid finds more than one signature on it; the io-sched writer would overwrite it`);
+    if (b.code !== 0 && b.code !== 2) throw inputError(`${what}: blkid -p failed (${b.stderr.trim().split('\n').pop() ?? `exit ${b.code}`}); refusing it`);
+    const why = b.code === 0 ? signatureRefusal(parseBlkidExport(b.stdout)) : null;
+    if (why) throw inputError(`${what}: ${why}; the io-sched writer would overwrite it (headgate uses only a device without any signature)`);
+    const x = await this.target.exec(['sh', '-c', EXCL_OPEN_SCRIPT, 'sh', real], { allowFail: true });
+    if (x.code === 16) throw inputError(`${what}: the kernel holds it (an exclusive open failed: ${x.stdout.trim() || 'EBUSY'}; a filesystem, RAID, ZFS or journal uses it); the io-sched writer would overwrite it`);
+    if (x.code === 127) throw inputError(`${what}: neither perl nor python3 is on ${this.target.name} to test-open it exclusively; refusing it`);
+    if (x.code !== 0) throw inputError(`${what}: cannot open it exclusively (${x.stdout.trim() || x.stderr.trim() || `exit ${x.code}`}); refusing it`);
+    return real;
   }
 
   async capability(name: string): Promise<Capability> {
