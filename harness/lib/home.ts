@@ -19,6 +19,9 @@ import { infraError, inputError } from '../model/errors.js';
  */
 export const DEFAULT_HOME = os.platform() === 'freebsd' ? '/var/db/headgate' : '/var/lib/headgate';
 
+/** headgate's home on a remote machine by OS: persistent, root's own, not /tmp or /var/tmp (hier(7): /var/db on FreeBSD). */
+export const REMOTE_HOME = { linux: '/var/lib/headgate', freebsd: '/var/db/headgate' } as const;
+
 /** A home path: absolute, normalized, plain names only (it is also spelled into remote shell scripts). */
 const HOME_PATH = /^(\/[A-Za-z0-9._-]+)+$/;
 

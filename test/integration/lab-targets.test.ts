@@ -22,6 +22,9 @@ let lab: NetnsLab;
 
 const readRun = async (runDir: string) => JSON.parse(await readFile(path.join(runDir, 'run.json'), 'utf8')) as RunRecord;
 const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+/** A shell command on the appliance stand-in (its own mount namespace: its home is not this machine's). */
+const onLab = (cmd: string, l: NetnsLab = lab) =>
+  execFileSync('ssh', ['-i', l.ssh!.identityFile, '-o', `UserKnownHostsFile=${l.ssh!.knownHostsFile}`, '-o', 'BatchMode=yes', `root@${l.serverAddress}`, cmd], { encoding: 'utf8' });
 const fingerprintOf = (pubFile: string) => execFileSync('ssh-keygen', ['-l', '-f', pubFile], { encoding: 'utf8' }).split(/\s+/)[1];
 
 /** An inventory with one ssh target: the test's own lab sshd. */
@@ -46,7 +49,9 @@ async function inventory(extra: Record<string, unknown> = {}): Promise<string> {
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'hg-lab-test-'));
   noBaselines = path.join(work, 'baselines');
-  lab = await createLab(new LocalTarget(), { dir: path.join(work, 'lab'), sshd: true }, stack);
+  // The appliance stand-in has a machine id and a headgate home of its own (lab.ts otherMachine):
+  // to headgate it is another machine, reached, locked and journaled as a remote one.
+  lab = await createLab(new LocalTarget(), { dir: path.join(work, 'lab'), sshd: { otherMachine: true } }, stack);
 });
 
 afterAll(async () => {
@@ -73,7 +78,8 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
       // nginx ran on the target; its config was downloaded into the local run directory.
       expect(existsSync(path.join(out.runDir, v.artifacts['nginx.conf']))).toBe(true);
     }
-    expect(existsSync(path.join(work, 'remote-work', 'lock'))).toBe(false);
+    // The lock is in the appliance's own home, and released; this machine's home has none of it.
+    expect(onLab('ls -A /var/lib/headgate; stat -c %a:%u /var/lib/headgate').split('\n')).toEqual(['journal.jsonl', '700:0', '']);
   }, 300_000);
 
   it('an unknown host key is exit 3 with the fingerprint to verify, never accepted', async () => {
@@ -97,9 +103,7 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
 
   it('a target locked by another run is exit 3 naming the owner', async () => {
     const inv = await inventory();
-    const lockDir = path.join(work, 'remote-work', 'lock');
-    await mkdir(lockDir, { recursive: true });
-    await writeFile(path.join(lockDir, 'owner.json'), JSON.stringify({ host: 'ci-agent-7', pid: 4242, runId: '20260101T000000Z-abcdef', since: '2026-01-01T00:00:00Z' }));
+    onLab(`mkdir -m 700 /var/lib/headgate/lock && echo '${JSON.stringify({ host: 'ci-agent-7', pid: 4242, runId: '20260101T000000Z-abcdef', since: '2026-01-01T00:00:00Z' })}' > /var/lib/headgate/lock/owner.json`);
     try {
       const r = await cli(['gate', '--inventory', inv, '--target', 'lab-01', ...SENDFILE, '--out', path.join(work, 'r4'), '--baselines', noBaselines]);
       expect(r.code).toBe(3);
@@ -109,8 +113,28 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
       const rec = await readRun(dir);
       expect(rec.status).toBe('incomplete');
       expect(rec.errors.join(' ')).toMatch(/locked by run 20260101T000000Z-abcdef/);
+      // The other run's lock is left as it was.
+      expect(JSON.parse(onLab('cat /var/lib/headgate/lock/owner.json')).pid).toBe(4242);
     } finally {
-      await rm(lockDir, { recursive: true, force: true });
+      onLab('rm -rf /var/lib/headgate/lock');
+    }
+  }, 60_000);
+
+  it('a home on the appliance that another user could have planted is refused (exit 3 naming it) and nothing in it is replayed', async () => {
+    // C1: the audit's planted journal. On the stand-in appliance (its own tmpfs home), a home that
+    // nobody owns, with a journal whose entry would remove a canary file there.
+    onLab('mkdir -p /var/lib/headgate/planted && chown 65534:65534 /var/lib/headgate/planted && chmod 777 /var/lib/headgate/planted && echo keep > /var/lib/headgate/planted/canary');
+    const entry = { id: 'planted-1', kind: 'rm', path: '/var/lib/headgate/planted/canary', what: 'planted by nobody', owner: { host: 'x', pid: 2, since: '2026-01-01T00:00:00Z' } };
+    onLab(`echo '${JSON.stringify(entry)}' > /var/lib/headgate/planted/journal.jsonl; chown 65534 /var/lib/headgate/planted/journal.jsonl`);
+    try {
+      const inv = await inventory({ workDir: '/var/lib/headgate/planted' });
+      const r = await cli(['gate', '--inventory', inv, '--target', 'lab-01', ...SENDFILE, '--out', path.join(work, 'r-planted'), '--baselines', noBaselines]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toContain('/var/lib/headgate/planted');
+      expect(r.stderr).toMatch(/refused as headgate's directory/);
+      expect(onLab('cat /var/lib/headgate/planted/canary; ls -A /var/lib/headgate/planted')).toBe('keep\ncanary\njournal.jsonl\n');
+    } finally {
+      onLab('rm -rf /var/lib/headgate/planted');
     }
   }, 60_000);
 
@@ -140,13 +164,13 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
     expect(m.code, m.stderr).toBe(0);
     const merged = await readRun(JSON.parse(m.stdout).runs[0].runDir);
     expect(merged.suites.map((s) => s.id)).toEqual(['sendfile', 'ktls']);
-    expect(existsSync(path.join(work, 'remote-work', 'lock'))).toBe(false);
+    expect(onLab('ls -A /var/lib/headgate')).not.toMatch(/lock/);
   }, 300_000);
 
   it('an ssh drop in the middle of a suite is exit 3 with the partial run kept and marked incomplete', async () => {
     // A lab of its own: this test kills its sshd.
     const own = new CleanupStack();
-    const doomed = await createLab(new LocalTarget(), { dir: path.join(work, 'lab-drop'), sshd: true }, own);
+    const doomed = await createLab(new LocalTarget(), { dir: path.join(work, 'lab-drop'), sshd: { otherMachine: true } }, own);
     const inv = await inventory({ host: doomed.serverAddress, identityFile: doomed.ssh!.identityFile, knownHostsFile: doomed.ssh!.knownHostsFile, workDir: path.join(work, 'remote-drop') });
     try {
       const out = path.join(work, 'r5');
@@ -234,22 +258,23 @@ describe('netns target (a lab the harness builds)', () => {
     expect(namespaces()).not.toMatch(new RegExp(`hg-[sm]-${started.child.pid}-`));
   }, 300_000);
 
-  it('runs ten targets in parallel, each with its own result', async () => {
-    const names = Array.from({ length: 10 }, (_, i) => `netns:t${i}`).join(',');
-    const t0 = Date.now();
-    // Ten loads share two cores here: small objects (box art), so every repetition completes requests.
-    const r = await cli(['gate', '--target', names, '--parallel', '10', '--suite', 'sendfile', '--variant', 'boxart-sendfile-on', '--quick', '--runs', '2', '--duration', '2', '--warmup', '0', '--connections', '2', '--objects-mib', '8', '--out', path.join(work, 'p10'), '--baselines', noBaselines, '--json']);
-    const wall = (Date.now() - t0) / 1000;
+  it('local and two netns targets of one machine share its one lock: asked to run in parallel, they run one after another (H7)', async () => {
+    const r = await cli(['gate', '--target', 'local,netns:t0,netns:t1', '--parallel', '3', '--suite', 'sendfile', '--variant', 'boxart-sendfile-on', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--connections', '2', '--objects-mib', '8', '--out', path.join(work, 'p3'), '--baselines', noBaselines, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { targets: { name: string; code: number; runDir: string }[] };
-    expect(out.targets.map((t) => t.name).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`).sort());
+    expect(out.targets.map((t) => t.name).sort()).toEqual(['local', 't0', 't1']);
+    const spans: [number, number][] = [];
     for (const t of out.targets) {
       expect(t.code).toBe(0);
       const run = await readRun(t.runDir);
       expect(run.target.name).toBe(t.name);
-      expect(run.suites[0].variants.every((v) => v.repetitions.length === 2)).toBe(true);
+      const reps = run.suites[0].variants.flatMap((v) => v.repetitions);
+      expect(reps).toHaveLength(2);
+      spans.push([Math.min(...reps.map((x) => Date.parse(x.startedAt))), Math.max(...reps.map((x) => Date.parse(x.startedAt) + x.durationMs))]);
     }
-    process.stderr.write(`ten netns targets in parallel: ${wall.toFixed(0)} s wall\n`);
+    spans.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i][0], 'a target measured while another of the same machine did').toBeGreaterThanOrEqual(spans[i - 1][1]);
+    expect(r.stderr).toMatch(/another target of this command runs on the same machine; waiting for it/);
   }, 600_000);
 });
 

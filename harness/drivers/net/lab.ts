@@ -1,6 +1,7 @@
 import { journaled } from '../../lib/journal.js';
 import { readFile, writeFile } from 'node:fs/promises';
-import { ensurePrivateDir } from '../../lib/home.js';
+import { randomBytes } from 'node:crypto';
+import { ensurePrivateDir, REMOTE_HOME } from '../../lib/home.js';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { sleep } from '../../lib/cleanup.js';
@@ -105,7 +106,7 @@ export async function deleteNamespace(host: Target, ns: string): Promise<void> {
  * With `sshd`, an sshd with a host key and a client key made for this lab listens in the server
  * namespace, and its host key is recorded in a known_hosts file of the lab's: host keys stay checked.
  */
-export async function createLab(host: Target, o: { dir: string; sshd?: boolean }, stack: CleanupStack): Promise<NetnsLab> {
+export async function createLab(host: Target, o: { dir: string; sshd?: boolean | { otherMachine: true } }, stack: CleanupStack): Promise<NetnsLab> {
   const run = async (argv: string[]) => {
     const r = await host.exec(argv, { allowFail: true });
     if (r.code !== 0) throw infraError(`netns lab: ${argv.join(' ')} failed: ${r.stderr.trim().split('\n').pop()}`);
@@ -171,7 +172,10 @@ export async function createLab(host: Target, o: { dir: string; sshd?: boolean }
     clientAddress: `${cliNet}.2`,
     serverWrap: ['ip', 'netns', 'exec', s],
   };
-  if (o.sshd) lab.ssh = await startSshd(host, { address: lab.serverAddress, port: 22, wrap: lab.serverWrap, label: lab.serverNs }, o.dir, stack);
+  if (o.sshd) {
+    const otherMachine = typeof o.sshd === 'object' && o.sshd.otherMachine;
+    lab.ssh = await startSshd(host, { address: lab.serverAddress, port: 22, wrap: lab.serverWrap, label: lab.serverNs, otherMachine }, o.dir, stack);
+  }
   return lab;
 }
 
@@ -181,7 +185,7 @@ export async function createLab(host: Target, o: { dir: string; sshd?: boolean }
  */
 export async function startSshd(
   host: Target,
-  at: { address: string; port: number; wrap: string[]; label: string },
+  at: { address: string; port: number; wrap: string[]; label: string; otherMachine?: boolean },
   dir: string,
   stack: CleanupStack,
 ): Promise<NonNullable<NetnsLab['ssh']>> {
@@ -226,7 +230,19 @@ export async function startSshd(
     ].join('\n'),
   );
   await host.exec(['mkdir', '-p', '/run/sshd']); // privilege separation directory
-  const proc = await host.spawn([...lab.serverWrap, sshd, '-D', '-e', '-f', conf], { logFile: path.join(dir, 'sshd.log') });
+  let argv = [...lab.serverWrap, sshd, '-D', '-e', '-f', conf];
+  if (at.otherMachine) {
+    // A stand-in for a remote appliance (tests): its sessions see a machine id of their own and an
+    // empty private headgate home (a tmpfs over REMOTE_HOME), in the mount namespace `ip netns
+    // exec` makes (iproute2 netns_switch: unshare(CLONE_NEWNS), / made a recursive slave), so
+    // nothing of it reaches this machine's mounts.
+    if (lab.serverWrap[0] !== 'ip' || lab.serverWrap[2] !== 'exec') throw infraError('netns lab: a stand-in for another machine needs a namespace of its own');
+    const idFile = path.join(dir, 'machine-id');
+    await writeFile(idFile, `${randomBytes(16).toString('hex')}\n`, { mode: 0o644 });
+    ensurePrivateDir(REMOTE_HOME.linux);
+    argv = [...lab.serverWrap, 'sh', '-c', 'h=$1 id=$2; shift 2; mount -t tmpfs -o mode=0700 headgate-lab "$h" && mount --bind "$id" /etc/machine-id && exec "$@"', 'sh', REMOTE_HOME.linux, idFile, sshd, '-D', '-e', '-f', conf];
+  }
+  const proc = await host.spawn(argv, { logFile: path.join(dir, 'sshd.log') });
   stack.push(`stop sshd in ${lab.serverNs} (pid ${proc.pid})`, async () => {
     proc.kill('SIGTERM');
     await Promise.race([proc.exited, sleep(3000)]);

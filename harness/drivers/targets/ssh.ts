@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
 import { killProcessGroup, runCommand, startProcess } from '../../lib/exec.js';
-import { checkHomePath, ensureHome, ensureHomeSubdir, ensurePrivateDir, homeDir, REMOTE_HOME_SCRIPT, remoteHomeRefused } from '../../lib/home.js';
+import { checkHomePath, ensureHome, ensureHomeSubdir, ensurePrivateDir, homeDir, REMOTE_HOME, REMOTE_HOME_SCRIPT, remoteHomeRefused } from '../../lib/home.js';
 import { localMachine, MACHINE_IDENTITY_SCRIPT, parseMachineIdentity, processStart, sameKernel, type MachineIdentity } from '../../lib/machine.js';
 import { extractTarSafely } from '../../lib/tree.js';
 import { infraError, inputError } from '../../model/errors.js';
@@ -17,8 +17,6 @@ import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from '
 import type { BootConfig, BootRecord } from '../../model/types.js';
 import { bootId, bootName, bootRecord, freebsdAppend, freebsdBootCommands, freebsdBootFile } from './boot.js';
 
-/** headgate's home on a remote machine by OS: persistent, root's own, not /tmp or /var/tmp (hier(7): /var/db on FreeBSD). */
-export const REMOTE_HOME = { linux: '/var/lib/headgate', freebsd: '/var/db/headgate' } as const;
 
 /** How to reach one ssh target (from the inventory or `ssh:[user@]host[:port]`). */
 export interface SshSpec {
@@ -475,13 +473,18 @@ export class SshTarget implements Target {
     if (!this.connected) await this.connect();
     const cmd = remoteCommand(['tar', '-C', targetDir, '-cf', '-', '.'], { sudo: this.sudo });
     const pass = new PassThrough();
-    const extracted = extractTarSafely(pass, localDir);
+    // Settled into a value at once: a broken archive (a dropped connection) must not become an
+    // unhandled rejection while ssh is still being waited for.
+    const extracted = extractTarSafely(pass, localDir).then(
+      (skipped) => ({ skipped }),
+      (e: Error) => ({ error: e }),
+    );
     const r = await this.runSsh(cmd, { stdout: pass, timeoutMs: 600_000 });
     pass.end();
-    const skipped = await extracted.catch((e: Error) => {
-      throw infraError(`target ${this.name}: download of ${targetDir} failed: ${e.message}`);
-    });
+    const x = await extracted;
     if (r.code !== 0) throw r.code === 255 ? await this.sshError(r.stderr) : infraError(`target ${this.name}: download of ${targetDir} failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    if ('error' in x) throw infraError(`target ${this.name}: download of ${targetDir} failed: ${x.error.message}`);
+    const { skipped } = x;
     if (skipped.length) this.skippedDownloads.push(...skipped.map((x) => `${targetDir}/${x}`));
   }
   /** Entries of downloads that were not regular files or directories (left out). */
