@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { $ } from 'zx';
 import { ExitCode } from '../model/errors.js';
 import { allureBin } from '../reporters/allure.js';
 import { openTarget } from '../drivers/targets/index.js';
@@ -10,6 +9,7 @@ import { localJournal } from '../lib/journal.js';
 
 /** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
 import { CHROMIUM_PATH } from '../probes/browser.js';
+import { runCommand } from '../lib/exec.js';
 
 export { CHROMIUM_PATH };
 
@@ -31,15 +31,16 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (o: { target: string; inventory?: string; json?: boolean }) => {
-        const sh = $({ quiet: true, nothrow: true });
+        // A missing program is a failed check, not an error.
+        const probe = (argv: string[]) => runCommand(argv, { timeoutMs: 30_000 }).catch(() => ({ code: 127, stdout: '', stderr: '' }));
         const checks: Check[] = [];
         const major = Number(process.versions.node.split('.')[0]);
         checks.push({ what: 'Node.js', ok: major >= 20, detail: process.version, required: true, fix: 'install Node.js 20' });
-        const java = await sh`java -version`;
-        checks.push({ what: 'Java (Allure HTML)', ok: java.exitCode === 0, detail: java.exitCode === 0 ? (java.stderr.split('\n')[0] ?? '') : 'not found', required: false, fix: 'apt-get install openjdk-17-jre-headless' });
+        const java = await probe(['java', '-version']);
+        checks.push({ what: 'Java (Allure HTML)', ok: java.code === 0, detail: java.code === 0 ? (java.stderr.split('\n')[0] ?? '') : 'not found', required: false, fix: 'apt-get install openjdk-17-jre-headless' });
         checks.push({ what: 'allure-commandline', ok: existsSync(allureBin()), detail: allureBin(), required: false, fix: 'npm ci' });
         checks.push({ what: 'Chromium (browser client, report screenshots)', ok: existsSync(CHROMIUM_PATH), detail: CHROMIUM_PATH, required: false, fix: 'apt-get install chromium' });
-        const wrk = await sh`wrk --version`;
+        const wrk = await probe(['wrk', '--version']);
         checks.push({ what: 'wrk (client ceiling benchmark)', ok: /wrk/.test(wrk.stdout + wrk.stderr), detail: (wrk.stdout + wrk.stderr).split('\n')[0] ?? '', required: false, fix: 'apt-get install wrk' });
         // What dead runs left on this machine (reported, not undone: `headgate restore` does that).
         const left = await localLeftovers();

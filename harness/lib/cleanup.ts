@@ -45,7 +45,7 @@ export class CleanupStack {
 }
 
 /**
- * Turns SIGINT/SIGTERM into an AbortSignal for the current command, so long work stops at the
+ * Turns SIGINT/SIGTERM/SIGHUP (a dropped terminal or ssh session) into an AbortSignal for the current command, so long work stops at the
  * next step and the cleanup stack still runs. A second signal is reported but still waits
  * for restores: leaving knobs changed on a target is worse than a slow exit.
  */
@@ -55,7 +55,12 @@ export function abortOnSignals(onSecond?: () => void): { signal: AbortSignal; di
   const handler = (sig: NodeJS.Signals) => {
     count += 1;
     if (count === 1) {
-      process.stderr.write(`\nheadgate: ${sig} received, stopping and restoring the target...\n`);
+      // After SIGHUP the terminal may be gone: a failed write must not stop the restore.
+      try {
+        process.stderr.write(`\nheadgate: ${sig} received, stopping and restoring the target...\n`);
+      } catch {
+        /* no terminal */
+      }
       controller.abort(new Error(`interrupted by ${sig}`));
     } else {
       process.stderr.write(`headgate: still restoring the target, please wait\n`);
@@ -64,11 +69,13 @@ export function abortOnSignals(onSecond?: () => void): { signal: AbortSignal; di
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  process.on('SIGHUP', handler);
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
+      process.off('SIGHUP', handler);
     },
   };
 }

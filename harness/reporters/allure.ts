@@ -5,7 +5,6 @@ import { existsSync, statSync } from 'node:fs';
 import { cp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { $ } from 'zx';
 import { writeJsonAtomic } from '../lib/atomic.js';
 import { confineAs } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
@@ -13,6 +12,7 @@ import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '..
 import { historyChart, samplesChart } from './chart.js';
 import { abBlockLines, abBootLines, changeWithCi, fmt, mdeText, repsCell, thresholdCell, verdictLine } from './format.js';
 import type { HistorySource, Reporter } from './reporter.js';
+import { runCommand } from '../lib/exec.js';
 
 /** A regular file (symlinks followed; the path is already confined to the run directory)? */
 const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
@@ -270,11 +270,10 @@ export function allureBin(): string {
 
 /** Generates the multi-file (and, unless singleFileDir is null, the single-file) HTML report from a results folder (analytics off). */
 export async function generateAllureHtml(resultsDir: string, outDir: string, singleFileDir: string | null): Promise<void> {
-  const sh = $({ quiet: true, nothrow: true, env: { ...process.env, ALLURE_NO_ANALYTICS: 'true' } });
   const bin = allureBin();
   for (const args of singleFileDir ? [['-o', outDir], ['--single-file', '-o', singleFileDir]] : [['-o', outDir]]) {
-    const r = await sh`${bin} generate ${resultsDir} --clean ${args}`;
-    if (r.exitCode !== 0) {
+    const r = await runCommand([bin, 'generate', resultsDir, '--clean', ...args], { env: { ALLURE_NO_ANALYTICS: 'true' }, timeoutMs: 600_000 });
+    if (r.code !== 0) {
       const why = /JAVA_HOME|java: not found|java: command not found/.test(r.stderr + r.stdout) ? 'Java is missing (apt-get install openjdk-17-jre-headless)' : (r.stderr || r.stdout).trim().split('\n')[0];
       throw new Error(`allure generate failed: ${why}`);
     }

@@ -196,13 +196,14 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     expect(run.suites[0].variants[0]).toMatchObject({ status: 'error' });
   }, 60_000);
 
-  it('exit 130: Ctrl-C mid-run stops nginx, restores the kernel knob and keeps the partial run', async () => {
+  // SIGHUP: a dropped terminal or ssh session is an interrupt, not a SIGKILL-like death (audit L8).
+  it.each(['SIGINT', 'SIGHUP'] as const)('exit 130: %s mid-run stops nginx, restores the kernel knob and keeps the partial run', async (sig) => {
     const knob = '/proc/sys/net/ipv4/tcp_slow_start_after_idle';
     const before = readFileSync(knob, 'utf8').trim();
     const flipped = before === '1' ? '0' : '1';
     // A one-variant suite that sets a real sysctl, to prove restores happen on SIGINT.
     const suites = path.join(work, 'suites');
-    mkdirSync(path.join(suites, 'knobtest'), { recursive: true });
+    mkdirSync(path.join(suites, 'knobtest'), { recursive: true }); // the same suite for both signals
     const manifest = JSON.parse(readFileSync(path.join(ROOT, 'suites', 'sendfile', 'suite.json'), 'utf8'));
     manifest.id = 'knobtest';
     manifest.variants = [{ ...manifest.variants[0], knobs: { linux: { 'net.ipv4.tcp_slow_start_after_idle': flipped } } }];
@@ -219,9 +220,10 @@ describe('headgate gate end to end (real nginx, real load)', () => {
       if (!seen) await new Promise((r) => setTimeout(r, 50));
     }
     expect(seen).toBe(true);
-    p.child.kill('SIGINT');
+    p.child.kill(sig);
     const r = await p.done;
     expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain(`headgate: ${sig} received`);
     expect(readFileSync(knob, 'utf8').trim()).toBe(before);
     expect(r.stderr).toMatch(/restored: sysctl net.ipv4.tcp_slow_start_after_idle=/);
     const dir = /partial run kept in (\S+)/.exec(r.stderr)![1];

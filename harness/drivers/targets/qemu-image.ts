@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { $ } from 'zx';
+import { runCommand } from '../../lib/exec.js';
 import { infraError } from '../../model/errors.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
 
@@ -25,7 +25,8 @@ export const GUEST_MODULES = [
   'tls', 'sch_netem',
 ];
 
-const sh = $({ quiet: true, nothrow: true });
+/** A build step: a missing program is a failed step (exit 127), reported by the caller. */
+const step = (argv: string[], cwd?: string) => runCommand(argv, { cwd, timeoutMs: 600_000 }).catch((e: Error) => ({ code: 127, stdout: '', stderr: e.message }));
 
 /** The modules.dep closure of the wanted modules, dependencies first (paths relative to lib/modules/REL). */
 export function moduleClosure(modulesDep: string, wanted: string[]): string[] {
@@ -258,26 +259,26 @@ export async function debianKernelImage(dir: string, log: (l: string) => void): 
     );
   }
   await mkdir(dir, { recursive: true });
-  const dep = await sh`apt-cache depends linux-image-amd64`;
+  const dep = await step(['apt-cache', 'depends', 'linux-image-amd64']);
   const pkg = /Depends:\s+(linux-image-\S+)/.exec(dep.stdout)?.[1];
   if (!pkg) throw infraError('qemu: cannot resolve linux-image-amd64 with apt-cache (is apt configured?)');
   const debIn = async () => (await readdir(dir)).find((f) => f.startsWith(pkg) && f.endsWith('.deb'));
   let deb = await debIn();
   if (!deb) {
     log(`qemu: downloading ${pkg} (Debian's stock kernel)`);
-    const dl = await sh({ cwd: dir })`apt-get download ${pkg}`;
+    const dl = await step(['apt-get', 'download', pkg], dir);
     deb = await debIn();
     if (!deb) throw infraError(`qemu: apt-get download ${pkg} failed: ${dl.stderr.trim().split('\n').pop()}`);
   }
   const x = path.join(dir, 'pkg');
   await rm(x, { recursive: true, force: true });
-  const ex = await sh`dpkg-deb -x ${path.join(dir, deb)} ${x}`;
-  if (ex.exitCode !== 0) throw infraError(`qemu: dpkg-deb -x ${deb} failed: ${ex.stderr.trim()}`);
+  const ex = await step(['dpkg-deb', '-x', path.join(dir, deb), x]);
+  if (ex.code !== 0) throw infraError(`qemu: dpkg-deb -x ${deb} failed: ${ex.stderr.trim()}`);
   const release = (await readdir(path.join(x, 'lib', 'modules')))[0];
   const busybox = '/bin/busybox';
   if (!existsSync(busybox)) throw infraError('qemu: /bin/busybox not found', 'apt-get install busybox-static');
-  const dm = await sh`${busybox} depmod -b ${x} ${release}`;
-  if (dm.exitCode !== 0) throw infraError(`qemu: depmod failed: ${dm.stderr.trim()}`);
+  const dm = await step([busybox, 'depmod', '-b', x, release]);
+  if (dm.code !== 0) throw infraError(`qemu: depmod failed: ${dm.stderr.trim()}`);
   const mods = moduleClosure(await readFile(path.join(x, 'lib', 'modules', release, 'modules.dep'), 'utf8'), GUEST_MODULES);
 
   const root = path.join(dir, 'initramfs');
@@ -289,8 +290,8 @@ export async function debianKernelImage(dir: string, log: (l: string) => void): 
   for (const m of mods) await copyFile(path.join(x, 'lib', 'modules', release, m), path.join(root, 'lib', 'modules', path.basename(m)));
   await writeFile(path.join(root, 'init'), initScript(flat), { mode: 0o755 });
   const initrd = path.join(dir, 'initramfs.cpio.gz');
-  const cpio = await sh({ cwd: root })`sh -c ${'find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$0"'} ${initrd}`;
-  if (cpio.exitCode !== 0) throw infraError(`qemu: building the initramfs failed: ${cpio.stderr.trim()}`);
+  const cpio = await step(['sh', '-c', 'find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$0"', initrd], root);
+  if (cpio.code !== 0) throw infraError(`qemu: building the initramfs failed: ${cpio.stderr.trim()}`);
   const image: KernelImage = { kernel: path.join(x, 'boot', `vmlinuz-${release}`), initrd, release, layout: INITRAMFS_LAYOUT };
   // The marker that the cache is whole: written last and atomically (a crash leaves none, or the old one).
   await writeJsonAtomic(ready, image);

@@ -1,0 +1,58 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+// Processes one way: every program headgate starts goes through lib/exec.ts (runCommand: run to
+// completion; startProcess: stream; runSync: one-line lookups), each in a process group of its
+// own, SIGTERM then SIGKILL. Read with the TypeScript parser, so an import split over lines, an
+// export-from and a dynamic import() are all seen; type-only imports start nothing and are allowed.
+
+const PROCESS_MODULES = new Set(['node:child_process', 'child_process', 'zx', 'execa', 'cross-spawn']);
+const ALLOWED = new Set(['harness/lib/exec.ts']);
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = path.join(dir, f);
+    return statSync(p).isDirectory() ? tsFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Value imports of a source text (static, export-from, dynamic, require), type-only ones left out. */
+export function valueImports(src: string, file = 'x.ts'): string[] {
+  const sf = ts.createSourceFile(file, src, ts.ScriptTarget.Latest, true);
+  const out: string[] = [];
+  const visit = (n: ts.Node) => {
+    if (ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier)) {
+      const c = n.importClause;
+      const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly)));
+      if (!typeOnly) out.push(n.moduleSpecifier.text);
+    } else if (ts.isExportDeclaration(n) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier) && !n.isTypeOnly) {
+      out.push(n.moduleSpecifier.text);
+    } else if (ts.isCallExpression(n) && n.arguments.length && ts.isStringLiteral(n.arguments[0]) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
+      out.push(n.arguments[0].text);
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+describe('processes one way', () => {
+  it('only lib/exec.ts imports a module that starts processes', () => {
+    const offenders = tsFiles(path.join(ROOT, 'harness'))
+      .map((f) => path.relative(ROOT, f))
+      .filter((rel) => !ALLOWED.has(rel))
+      .flatMap((rel) => valueImports(readFileSync(path.join(ROOT, rel), 'utf8'), rel).filter((m) => PROCESS_MODULES.has(m)).map((m) => `${rel} imports ${m}`));
+    expect(offenders).toEqual([]);
+  });
+
+  it('the check sees what a regex would miss, and lets type-only imports pass', () => {
+    expect(valueImports("import {\n  spawn,\n} from 'node:child_process';")).toEqual(['node:child_process']);
+    expect(valueImports("const { $ } = await import('zx');")).toEqual(['zx']);
+    expect(valueImports("export { spawn } from 'node:child_process';")).toEqual(['node:child_process']);
+    expect(valueImports("import type { ChildProcess } from 'node:child_process';")).toEqual([]);
+    expect(valueImports("import { type ChildProcess } from 'node:child_process';")).toEqual([]);
+  });
+});
