@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { UndoPolicy } from '../drivers/journal.js';
 import { loadDoc } from '../model/validate.js';
 import type { OsFamily, SuiteManifest, VariantDef } from '../model/types.js';
-import { suiteDirs, SUITE_ID } from './discovery.js';
+import { suitesDir, SUITE_ID } from './discovery.js';
 
 const FAMILIES: OsFamily[] = ['linux', 'freebsd'];
 
@@ -22,14 +22,16 @@ export function manifestKnobs(m: Pick<SuiteManifest, 'variants' | 'setsKnobs'>):
 let cached: Promise<UndoPolicy> | undefined;
 
 /**
- * What a restore journal may write back: every knob the installed suites declare (variant knobs
- * and setsKnobs), read from their manifests only (no suite code runs). Entries of a run whose user
- * gave other knobs (ab --b-knob) pass through that run's own declaration in the journal.
+ * What a restore journal may write back: every knob the built-in suites (the repository's suites/)
+ * declare (variant knobs and setsKnobs), read from their manifests only (no suite code runs).
+ * Knobs of a run's private suites (HEADGATE_SUITES_DIR) or its user (ab --b-knob) pass through
+ * that run's own declaration in the journal, so a restore run without the same environment (after
+ * a SIGKILL, from another shell) still writes them back.
  */
 export function undoPolicy(): Promise<UndoPolicy> {
   cached ??= (async () => {
     const knobs: Record<OsFamily, string[]> = { linux: [], freebsd: [] };
-    for (const dir of suiteDirs()) {
+    for (const dir of [suitesDir()]) {
       if (!existsSync(dir)) continue;
       for (const e of await readdir(dir, { withFileTypes: true })) {
         const file = path.join(dir, e.name, 'suite.json');
