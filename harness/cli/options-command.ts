@@ -40,7 +40,7 @@ A version-1 file (\`durationSec\`, \`warmupSec\`, \`objects.totalMiB\`, ...) is 
 Other variables: \`HEADGATE_DEBUG=1\` prints stack traces of internal errors; \`HEADGATE_USER\` names
 who promoted a baseline (default: user@host); \`HEADGATE_CACHE\` is where qemu targets keep
 their images (default: ~/.cache/headgate); \`HEADGATE_SUITES_DIR\` adds suite folders (colon-separated)
-to the built-in ones; \`HEADGATE_STATE_DIR\` holds this machine's restore journal and lock (default /var/lib/headgate); \`NO_COLOR=1\` or \`--no-color\` turns colours off.
+to the built-in ones; \`HEADGATE_STATE_DIR\` is this machine's headgate home: lock, restore journal and private per-run directories (default /var/lib/headgate, checked root-owned and 0700 on every open); \`NO_COLOR=1\` or \`--no-color\` turns colours off.
 `;
 }
 

@@ -25,7 +25,7 @@ export class FakeTarget implements Target {
     if (r.code !== 0 && !opts.allowFail) throw new Error(`${argv.join(' ')} exited ${r.code}`);
     return r;
   }
-  async spawn(): Promise<ProcessHandle> {
+  async spawn(_argv?: string[]): Promise<ProcessHandle> {
     throw new Error('not supported');
   }
   async readFile(): Promise<string> {
@@ -34,8 +34,8 @@ export class FakeTarget implements Target {
   async readFileIfExists(_file: string): Promise<string | null> {
     return null;
   }
-  async writeFile(): Promise<void> {}
-  async upload(): Promise<void> {}
+  async writeFile(_file?: string, _data?: string | Buffer): Promise<void> {}
+  async upload(_localDir?: string, _targetDir?: string): Promise<void> {}
   async download(): Promise<void> {}
   async pickPort(): Promise<number> {
     return 8080;

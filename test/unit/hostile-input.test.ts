@@ -1,4 +1,5 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withSettings } from '../../harness/app/ab.js';
@@ -12,6 +13,7 @@ import { openQemuTarget } from '../../harness/drivers/targets/qemu.js';
 import { parseSshTargetSpec, SshTarget } from '../../harness/drivers/targets/ssh.js';
 import { openVagrantTarget } from '../../harness/drivers/targets/vagrant.js';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
+import { homeDir } from '../../harness/lib/home.js';
 import { HeadgateError } from '../../harness/model/errors.js';
 import type { RunRecord } from '../../harness/model/types.js';
 import { writeAllureResults } from '../../harness/reporters/allure.js';
@@ -72,10 +74,41 @@ const blockFs = (o: { mounts?: string; swaps?: string; holders?: string[] } = {}
     '/proc/swaps': { file: o.swaps ?? SWAPS },
   });
 
+/**
+ * Every fake target of these cases records what a real one would have done: commands, file
+ * writes, spawns, uploads and journal entries. After each case nothing may be recorded that
+ * changes a machine (T1: an error thrown after the write would still be a hole).
+ */
+class RecordingTarget extends FakeTarget {
+  static all: RecordingTarget[] = [];
+  constructor(...a: ConstructorParameters<typeof FakeTarget>) {
+    super(...a);
+    RecordingTarget.all.push(this);
+    this.journal = { ...this.journal, record: async (label: string) => (this.transcript.push(`journal ${label}`), 'x') };
+  }
+  override async writeFile(file: string): Promise<void> {
+    this.transcript.push(`WRITE ${file}`);
+  }
+  override async spawn(argv?: string[]): ReturnType<FakeTarget['spawn']> {
+    this.transcript.push(`SPAWN ${JSON.stringify(argv)}`);
+    return super.spawn(argv);
+  }
+  override async upload(local: string, remote: string): Promise<void> {
+    this.transcript.push(`UPLOAD ${local} ${remote}`);
+  }
+}
+/** Commands that change a machine (reads such as readlink, stat, ls, cat and sysctl -n are fine). */
+const MUTATING = /^(WRITE|SPAWN|UPLOAD|journal|rm|rmdir|mkdir|mv|cp|ln|tee|dd|fio|mkfs|wipefs|kill|pkill|losetup|mount|umount|modprobe|rmmod|kldload|kldunload|mdconfig|nginx|sysctl (?!-n |-N )|ip (netns (add|del)|link (add|del|set)|addr|route)|tc (qdisc|class|filter) (add|del|change|replace)|sh -c|nextboot|reboot|shutdown|chmod|chown|truncate)\b/;
+/** What the cases could touch on this machine: the sinks under the test directory, headgate's home and the namespaces. */
+const localState = () => {
+  const list = (d: string): string[] => (existsSync(d) ? readdirSync(d, { recursive: true }).map(String).sort() : []);
+  return JSON.stringify({ baselines: list(baselines), secret: list(secret), netns: execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), home: ['labs', 'qemu', 'vagrant', 'scratch'].map((k) => list(path.join(homeDir(), k))) });
+};
+
 /** A Linux target whose /sys/class/evil/x is a symlink to /etc/x. */
 const linuxTarget = () =>
-  new LinuxAdapter(new FakeTarget((argv) => (argv[0] === 'readlink' ? { stdout: argv[3] === '/sys/class/evil/x' ? '/etc/x\n' : `${argv[3]}\n` } : { code: 0 })));
-const freebsd = () => new FreeBSDAdapter(new FakeTarget(() => ({ stdout: '1\n' })));
+  new LinuxAdapter(new RecordingTarget((argv) => (argv[0] === 'readlink' ? { stdout: argv[3] === '/sys/class/evil/x' ? '/etc/x\n' : `${argv[3]}\n` } : { code: 0 })));
+const freebsd = () => new FreeBSDAdapter(new RecordingTarget(() => ({ stdout: '1\n' })));
 const variant = { id: 'on', description: 'on', default: true } as Parameters<typeof withSettings>[0];
 const inv = { schemaVersion: 1 as const, targets: [] };
 
@@ -165,11 +198,17 @@ describe('hostile input: every case is exit 2 naming the flag, file or key', () 
   for (const c of CASES) {
     it(c.name, async () => {
       let e: unknown = null;
+      RecordingTarget.all = [];
+      const before = localState();
       try {
         await c.run();
       } catch (x) {
         e = x;
       }
+      // Nothing was written, run, deleted or killed: on the fake targets, and on this machine.
+      const done = RecordingTarget.all.flatMap((t) => t.transcript).filter((l) => MUTATING.test(l));
+      expect(done, `${c.name}: changed a machine before refusing`).toEqual([]);
+      expect(localState(), `${c.name}: changed this machine`).toBe(before);
       const code = e instanceof HeadgateError ? e.exitCode : e ? 'crash' : 0;
       const first = e instanceof Error ? e.message.split('\n')[0] : '(accepted)';
       rows.push([c.name, c.input, String(code), first]);
