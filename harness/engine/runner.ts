@@ -25,6 +25,7 @@ import type { Progress } from '../lib/progress.js';
 import type { Suite, VariantSession } from './suite.js';
 import type { Fingerprint, MetricDef, OsFamily, RunOptions, RunRecord, SuiteResult, VariantDef, VariantResult } from '../model/types.js';
 import { TOOL_VERSION } from '../model/version.js';
+import { readHardwareId } from '../drivers/targets/identity.js';
 
 /** Seconds a step may take beyond its load (snapshots, server checks) before it times out. */
 export const DEFAULT_STEP_GRACE_SEC = 60;
@@ -158,6 +159,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   }
   const os = await target.os();
   const fingerprint = p.fingerprint ?? (await os.fingerprint());
+  const hardwareId = await readHardwareId(target);
   const runId = newRunId();
   const runDir = path.resolve(settings.reportsDir, runId);
   await mkdir(runDir, { recursive: true });
@@ -167,7 +169,15 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     runId,
     status: 'running',
     startedAt: new Date().toISOString(),
-    target: { kind: target.kind, name: target.name, address: target.address, ...(target.notes?.length ? { notes: target.notes } : {}), ...(p.clients?.length ? { clients: p.clients.map((c) => c.name) } : {}) },
+    target: {
+      kind: target.kind,
+      name: target.name,
+      address: target.address,
+      ...(target.notes?.length ? { notes: target.notes } : {}),
+      ...(p.clients?.length ? { clients: p.clients.map((c) => c.name) } : {}),
+      ...(target.machine.id ? { machineId: target.machine.id } : {}),
+      ...(hardwareId ? { hardwareId } : {}),
+    },
     profile: settings.profile ?? deriveProfile(fingerprint),
     fingerprint,
     options,
@@ -260,9 +270,11 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       for (const v of result.status === 'ran' ? chosen : []) {
         const vr: VariantResult = { id: v.id, status: 'ran', repetitions: [], artifacts: {} };
         const c = await variantApplies(m, v, os, target);
-        if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason });
+        // What the kernel lacks (a module, scheduler, congestion control, kTLS) is a capability
+        // skip: against a reference that ran the variant it is a loss (exit 1), not a pass.
+        if (!c.ok) Object.assign(vr, { status: 'skipped', reason: c.reason, skipKind: c.reason?.startsWith('variant for ') ? 'platform' : 'capability' });
         else if (v.cache === 'cold' && options.serverUrl) {
-          Object.assign(vr, { status: 'skipped', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
+          Object.assign(vr, { status: 'skipped', skipKind: 'setup', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
         }
         if (vr.status === 'ran') {
           // A gating metric this mode cannot produce would silently drop out of the verdict: the
@@ -270,7 +282,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
           // less than the suite promises); the user's choice of mode is not an infrastructure error.
           const gap = modeGap({ ...m, metrics: result.metrics }, v, mode, openModeFlag(options));
           if (gap) {
-            Object.assign(vr, { status: 'skipped', reason: gap });
+            Object.assign(vr, { status: 'skipped', reason: gap, skipKind: 'setup' });
             progress.log(`skip ${m.id}/${v.id}: ${gap}`);
           }
         }

@@ -148,6 +148,12 @@ export interface VariantResult {
   id: string;
   status: 'ran' | 'skipped' | 'error';
   reason?: string;
+  /**
+   * Why a variant was skipped: the kernel lacks what it needs (capability), this run's own
+   * options or setup left it out (setup), or it is for another OS (platform). Absent in older runs:
+   * read as capability (fail closed).
+   */
+  skipKind?: 'capability' | 'setup' | 'platform';
   repetitions: Repetition[];
   /** Attachments kept in the run directory (relative paths), e.g. nginx.conf and error.log. */
   artifacts: Record<string, string>;
@@ -229,6 +235,12 @@ export interface Comparison {
   integrityFailures: string[];
   fingerprintDifferences: string[];
   missing: string[];
+  /** Variants the reference ran, this run was asked for, and the kernel could not run (exit 1). */
+  lost?: string[];
+  /** Variants the reference ran that this run's own options or setup left out (exit 2). */
+  setupMissing?: string[];
+  /** Payload-verification and proof failures of the reference side (exit 2: it is not a reference). */
+  referenceIntegrity?: string[];
   verdict: RunVerdict;
   exitCode: number;
   summary: string;
@@ -242,7 +254,8 @@ export interface RunRecord {
   status: 'running' | 'complete' | 'incomplete' | 'interrupted';
   startedAt: string;
   finishedAt?: string;
-  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[] };
+  /** machineId and hardwareId identify the machine whatever its kernel reports (machine pins, store/pins.ts). */
+  target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[]; machineId?: string; hardwareId?: string };
   /** Which shard of a `--shard i/n` run this is. */
   shard?: { index: number; count: number; targetShards?: number[] };
   /** Run ids this run was merged from (`headgate merge`). */

@@ -25,6 +25,8 @@ export interface Reference {
   clientBound?(suite: string, variant: string): boolean;
   /** The load offered to a suite under --fixed-throughput, Gb/s (absent: none, or not recorded). */
   offeredGbps?(suite: string): number | undefined;
+  /** The reference's own payload-verification and proof failures (a run; stored baselines were checked at promotion). */
+  integrityFailures?: string[];
 }
 
 /** Builds a Reference from another run's repetitions. */
@@ -41,6 +43,7 @@ export function runAsReference(run: RunRecord): Reference {
       return metricSamples(v, metric);
     },
     clientBound: (suite, variant) => !!run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.repetitions.some((r) => r.clientBound),
+    integrityFailures: integrityFailures(run),
     offeredGbps: (suite) => run.suites.find((s) => s.id === suite)?.offeredGbps,
   };
 }
@@ -106,12 +109,17 @@ export function runVerdict(c: {
   infraErrors: string[];
   hasReference: boolean;
   onInconclusive?: InconclusivePolicy;
+  /** Variants the reference ran that the kernel under test could not (a lost feature). */
+  lost?: string[];
+  /** Variants the reference ran that this run's own inputs left out, and a reference that failed its own checks. */
+  refused?: string[];
 }): { verdict: RunVerdict; exitCode: number } {
   // Fail closed: a reference exists but not one gating metric could be compared with it (a
   // misspelt variant, a baseline of other suites). Passing would mean "compared nothing".
   const gating = c.comparisons.filter((m) => m.gating);
-  if (c.integrityFailures.length || gating.some((m) => m.verdict === 'regressed')) return { verdict: 'fail', exitCode: ExitCode.Regression };
+  if (c.integrityFailures.length || c.lost?.length || gating.some((m) => m.verdict === 'regressed')) return { verdict: 'fail', exitCode: ExitCode.Regression };
   if (c.infraErrors.length) return { verdict: 'error', exitCode: ExitCode.Infrastructure };
+  if (c.refused?.length) return { verdict: 'error', exitCode: ExitCode.InvalidInput };
   if (gating.some((m) => m.verdict === 'inconclusive')) {
     const policy = c.onInconclusive ?? 'exit4';
     return { verdict: 'inconclusive', exitCode: policy === 'pass' ? ExitCode.Pass : policy === 'fail' ? ExitCode.Regression : ExitCode.Inconclusive };
@@ -303,6 +311,26 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
 }
 
 /**
+ * Variants this run was asked for (the runner records exactly those) that the reference ran and
+ * this run skipped: lost when the kernel lacks what they need, refused when this run's own options
+ * or setup left them out. Each names the variant and the skip reason.
+ */
+export function skippedAgainst(suites: SuiteResult[], ref: Reference | null, referenceVariant?: string): { lost: string[]; refused: string[] } {
+  const lost: string[] = [];
+  const refused: string[] = [];
+  if (!ref) return { lost, refused };
+  for (const s of suites)
+    for (const v of s.variants) {
+      if (v.status !== 'skipped') continue;
+      const refVariant = referenceVariant ?? v.id;
+      if (!s.metrics.some((m) => (ref.samples(s.id, refVariant, m.id)?.length ?? 0) > 0)) continue;
+      const line = `${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} ran it, this run skipped it (${v.reason ?? 'no reason recorded'})`;
+      (v.skipKind === 'setup' ? refused : lost).push(line);
+    }
+  return { lost, refused };
+}
+
+/**
  * Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. The MDE
  * of a gating metric is taken at its look's alpha over the family size: the level Holm's first
  * step holds a single regression to.
@@ -415,16 +443,26 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive });
+  const { lost, refused: setupMissing } = skippedAgainst(run.suites, ref, opts.referenceVariant);
+  const referenceIntegrity = (ref?.integrityFailures ?? []).map((f) => `the reference ${ref!.kind} ${ref!.id}: ${f}`);
+  const refused = [...setupMissing, ...referenceIntegrity];
+  missing.push(...lost, ...setupMissing);
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost, refused });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
     verdict === 'fail'
-      ? [integrity.length ? `${integrity.length} payload verification failure(s)` : '', regressed.length ? `${regressed.length} gating metric(s) regressed: ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${(c.relChange * 100).toFixed(1)}%`).join(', ')}` : '']
+      ? [
+          integrity.length ? `${integrity.length} payload verification failure(s)` : '',
+          lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
+          regressed.length ? `${regressed.length} gating metric(s) regressed: ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${(c.relChange * 100).toFixed(1)}%`).join(', ')}` : '',
+        ]
           .filter(Boolean)
           .join('; ')
       : verdict === 'error'
         ? infra.length
           ? `infrastructure error: ${infra[0]}`
+          : refused.length
+          ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}`
           : `nothing compared: ${ref?.kind ?? 'the reference'} ${ref?.id ?? ''} has no gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'}); a gate that compared nothing cannot pass`
         : verdict === 'inconclusive'
           ? `inconclusive: ${inconclusiveSummary(comparisons)}`
@@ -442,6 +480,9 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
       ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options), ...offeredDifferences(run.suites, (id) => ref.offeredGbps?.(id))]
       : [],
     missing,
+    ...(lost.length ? { lost } : {}),
+    ...(setupMissing.length ? { setupMissing } : {}),
+    ...(referenceIntegrity.length ? { referenceIntegrity } : {}),
     verdict,
     exitCode,
     summary,

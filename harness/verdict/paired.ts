@@ -50,6 +50,8 @@ import {
   offeredDifferences,
   optionDifferences,
   runVerdict,
+  runAsReference,
+  skippedAgainst,
   type CompareOptions,
 } from './compare.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
@@ -503,12 +505,20 @@ export function comparePairedRun(
   sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
+  // What one side ran and the other skipped is lost (kernel) or refused (options), as in compareRun;
+  // the A side's own verification and proof failures make it no reference (M7).
+  const { lost, refused: setupMissing } = skippedAgainst(run.suites, runAsReference(ref), opts.referenceVariant);
+  const referenceIntegrity = integrityFailures(ref).map((f) => `the reference run ${ref.runId}: ${f}`);
+  const refused = [...setupMissing, ...referenceIntegrity];
+  missing.push(...lost, ...setupMissing);
   const { verdict, exitCode } = runVerdict({
     comparisons,
     integrityFailures: integrity,
     infraErrors: infra,
     hasReference: true,
     onInconclusive: opts.onInconclusive,
+    lost,
+    refused,
   });
   const gating = comparisons.filter((c) => c.gating);
   const regressed = gating.filter((c) => c.verdict === 'regressed');
@@ -517,6 +527,7 @@ export function comparePairedRun(
     verdict === 'fail'
       ? [
           integrity.length ? `${integrity.length} payload verification failure(s)` : '',
+          lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
           regressed.length
             ? `${regressed.length} gating metric(s) regressed (paired): ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${pct(c.relChange)}`).join(', ')}`
             : '',
@@ -526,7 +537,9 @@ export function comparePairedRun(
       : verdict === 'error'
         ? infra.length
           ? `infrastructure error: ${infra[0]}`
-          : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
+          : refused.length
+            ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}`
+            : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
         : verdict === 'inconclusive'
           ? offeredOpen
             ? `inconclusive: ${offeredOpen.suite}/${offeredOpen.variant} ${offeredOpen.metric}: ${offeredOpen.rule}`
@@ -545,6 +558,9 @@ export function comparePairedRun(
       ...offeredDifferences(run.suites, (id) => ref.suites.find((s) => s.id === id)?.offeredGbps),
     ],
     missing,
+    ...(lost.length ? { lost } : {}),
+    ...(setupMissing.length ? { setupMissing } : {}),
+    ...(referenceIntegrity.length ? { referenceIntegrity } : {}),
     verdict,
     exitCode,
     summary,
