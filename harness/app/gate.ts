@@ -7,7 +7,9 @@ import { discoverSuites, selectSuites } from '../engine/discovery.js';
 import { checkOptions, executeRun, saveRun } from '../engine/runner.js';
 import { parseShard, shardWork, targetShards, type Shard } from '../engine/shard.js';
 import { createProgress } from '../lib/progress.js';
-import { ExitCode, inputError } from '../model/errors.js';
+import { ExitCode, infraError, inputError, regressionError } from '../model/errors.js';
+import { readHardwareId } from '../drivers/targets/identity.js';
+import { findPin, hardwareChanges, pinsFile } from '../store/pins.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
 import type { RunRecord } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
@@ -69,6 +71,25 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
   const opened = await openTarget(host, g, (l) => ctx.log(prefix + l));
   const { target, fingerprint } = opened;
   const settings = { ...settingsOf(g), profile: opened.profile };
+  try {
+    // The machine is who the target is: a pinned machine is compared with its pinned profile's
+    // baselines whatever its kernel reports, and a kernel that reports other hardware fails.
+    const pin = await findPin(settings.baselinesDir, { machineId: target.machine.id, hardwareId: await readHardwareId(target), name: target.name });
+    if (pin) {
+      if (!g.profile && !host.profile) settings.profile = opened.profile = pin.profile;
+      const changes = hardwareChanges(pin, fingerprint);
+      if (changes.length && mode.gate) {
+        throw regressionError(
+          `target ${target.name}: its kernel reports other hardware than the machine pinned to profile ${pin.profile} (${pinsFile(settings.baselinesDir)}): ${changes.join('; ')}`,
+          `a kernel that brings up fewer CPUs or less memory fails here; if the hardware really changed, measure it with \`headgate run\` (add --profile NEW for a new profile) and re-pin it: headgate baseline promote RUN --reason "hardware changed: ..."`,
+        );
+      }
+      if (changes.length) ctx.log(`${prefix}warning: target ${target.name} reports other hardware than its pin: ${changes.join('; ')}`);
+    }
+  } catch (e) {
+    await target.close({ failed: true });
+    throw e;
+  }
   const clients: LoadClient[] = [];
   let code: number = ExitCode.Infrastructure;
   try {
@@ -91,11 +112,26 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
     // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
     const cmp = mode.gate ? await compareOptionsFor(g, opened.profile) : null;
     const adaptive = cmp && reference ? adaptiveParams(cmp, (rec, suiteId) => undecidedVariants(rec, suiteId, reference, cmp)) : undefined;
+    const expectKernel = (when: string, fp: { kernelRelease: string; kernelVersion: string }) => {
+      if (g.expectKernel && !`${fp.kernelRelease} ${fp.kernelVersion}`.includes(g.expectKernel)) {
+        throw infraError(`target ${target.name} runs ${fp.kernelRelease} (${fp.kernelVersion}), not the build --expect-kernel ${JSON.stringify(g.expectKernel)} names (${when})`, 'deploy the build under test (under the target\'s lock), or fix --expect-kernel');
+      }
+    };
+    expectKernel('before the first repetition', fingerprint);
     const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
+    // Another pipeline's deploy may have swapped the kernel mid-run (H9): checked again at the end.
+    if (g.expectKernel) {
+      try {
+        expectKernel('after the last repetition', await (await target.os()).fingerprint());
+      } catch (e) {
+        record.errors.push((e as Error).message);
+        record.status = 'incomplete';
+      }
+    }
     if (cmp) {
       record.comparison = compareRun(record, reference, { ...cmp, plan: adaptive ? cmp.plan : undefined });
-      await saveRun(runDir, record);
     }
+    if (cmp || g.expectKernel) await saveRun(runDir, record);
     // Every gate run goes into the history (a failure to record is a warning, not a verdict).
     let history: HistoryStore | null = null;
     if (mode.gate && work.recordHistory !== false) {

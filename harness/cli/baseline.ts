@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { baselinePath, listBaselines, promoteRun, readBaseline } from '../store/baselines.js';
 import { inputError } from '../model/errors.js';
+import { pinMachine, pinsFile } from '../store/pins.js';
 import { fmt } from '../reporters/format.js';
 import { median } from '../stats/summary.js';
 import { action, collect, loadRun } from './common.js';
@@ -23,8 +24,18 @@ export function registerBaseline(program: Command): void {
       action(async (spec: string, o: { reason: string; suite?: string[]; variant?: string[]; profile?: string; baselines: string; out: string; json?: boolean }) => {
         const { run } = await loadRun(spec, o.out);
         const files = await promoteRun(run, { dir: o.baselines, reason: o.reason, suites: o.suite, variants: o.variant, profile: o.profile });
-        if (o.json) process.stdout.write(JSON.stringify({ files }, null, 2) + '\n');
-        else for (const f of files) process.stdout.write(`promoted ${run.runId} -> ${f}\n`);
+        // The machine is pinned to the profile it was promoted under, with the hardware it had.
+        let pinned: string | undefined;
+        if (files.length && run.target.machineId) {
+          const key = { machineId: run.target.machineId, hardwareId: run.target.hardwareId, name: run.target.name };
+          const { previous, changes } = await pinMachine(o.baselines, key, o.profile ?? run.profile, run.fingerprint, { reason: o.reason, sourceRun: run.runId });
+          pinned = previous && changes.length ? `re-pinned ${run.target.name} (${changes.join('; ')})` : `${previous ? 'pin kept for' : 'pinned'} ${run.target.name} to profile ${o.profile ?? run.profile}`;
+        }
+        if (o.json) process.stdout.write(JSON.stringify({ files, ...(pinned ? { pinned } : {}) }, null, 2) + '\n');
+        else {
+          for (const f of files) process.stdout.write(`promoted ${run.runId} -> ${f}\n`);
+          if (pinned) process.stdout.write(`${pinned} (${pinsFile(o.baselines)})\n`);
+        }
       }),
     );
 

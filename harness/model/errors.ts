@@ -9,7 +9,7 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-type ErrorKind = 'input' | 'infra' | 'interrupted';
+type ErrorKind = 'regression' | 'input' | 'infra' | 'interrupted';
 
 /** An expected failure with a one-line message for the user and the exit code it maps to. */
 export class HeadgateError extends Error {
@@ -24,7 +24,9 @@ export class HeadgateError extends Error {
   }
   /** The documented exit code for this error. */
   get exitCode(): ExitCodeValue {
-    return this.kind === 'input'
+    return this.kind === 'regression'
+      ? ExitCode.Regression
+      : this.kind === 'input'
       ? ExitCode.InvalidInput
       : this.kind === 'infra'
         ? ExitCode.Infrastructure
@@ -32,6 +34,8 @@ export class HeadgateError extends Error {
   }
 }
 
+/** The kernel under test lost something before any load could show it (hardware it no longer brings up): exit 1. */
+export const regressionError = (message: string, hint?: string) => new HeadgateError('regression', message, hint);
 /** Bad flags, config, suite or baseline file (exit 2). */
 export const inputError = (message: string, hint?: string) => new HeadgateError('input', message, hint);
 /** Target unreachable, server would not start, tool missing (exit 3). */

@@ -48,6 +48,28 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     expect(run.status).toBe('complete');
   }, 120_000);
 
+  it('exit 1: a pinned machine whose kernel reports fewer CPUs than its pin fails before any load, naming the field (H4)', async () => {
+    // The promote in beforeAll pinned this machine. Today's kernel is the same; the pin is edited
+    // to say the machine had one CPU more, as if this kernel had failed to bring one up.
+    const file = path.join(baselines, 'machines.json');
+    const original = readFileSync(file, 'utf8');
+    const doc = JSON.parse(original) as { pins: { cpuCount: number; profile: string }[] };
+    expect(doc.pins).toHaveLength(1);
+    const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim().split(',').reduce((n, r) => { const [a, b] = r.split('-').map(Number); return n + (b === undefined ? 1 : b - a + 1); }, 0);
+    doc.pins[0].cpuCount = online + 1;
+    writeFileSync(file, JSON.stringify(doc));
+    try {
+      const r = await cli(['gate', ...common]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`its kernel reports other hardware than the machine pinned to profile ${doc.pins[0].profile}`);
+      expect(r.stderr).toContain(`online CPU count: baseline ${online + 1}, today ${online}`);
+      expect(r.stderr).toMatch(/re-pin it: headgate baseline promote RUN --reason/);
+      expect(r.stderr).not.toMatch(/\[1\//); // no load ran
+    } finally {
+      writeFileSync(file, original);
+    }
+  }, 120_000);
+
   it('exit 0 without a baseline (ready to promote); --require-baseline makes it exit 2 before any load', async () => {
     const empty = path.join(work, 'baselines-empty');
     const r = await cli(['gate', ...common, '--baselines', empty, '--json']);
