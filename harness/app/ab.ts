@@ -207,6 +207,7 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
         sides[side].fingerprint = await (await t.os()).fingerprint();
         const r = boots[boots.length - 1];
         ctx.log(`A/B: ${side} is up after ${r.bootSec.toFixed(1)} s: ${r.kernelRelease}, ${r.cmdline}`);
+        checkBooted(t.name, side === 'A' ? a : b, r, boots);
       }
       return boots.length - 1;
     };
@@ -215,7 +216,10 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
     const restore = async () => {
       if (!rebooted || t.kind === 'qemu') return;
       ctx.log(`A/B: rebooting ${t.name} into its own boot (default)`);
-      await t.reboot!({ label: 'default', flag: 'restore' }, 'A', ctx.log).catch((e) => ctx.log(`warning: ${t.name} could not be rebooted into its own boot: ${(e as Error).message}; it runs the last configuration of the session`));
+      // A box left on a test kernel is a restore failure (exit 3), not a warning.
+      await t.reboot!({ label: 'default', flag: 'restore' }, 'A', ctx.log).catch((e) => {
+        throw infraError(`target ${t.name} could not be rebooted into its own boot: ${(e as Error).message}; it runs the last configuration of the session`, 'reboot it into its default boot by hand before anything else runs on it');
+      });
     };
     const out = await abBlocks(g, suite, ctx, { form: 'boots', a: a.label, b: b.label, A: { label: 'A', opened: sides.A, before: bootInto('A') }, B: { label: 'B', opened: sides.B, before: bootInto('B') }, boots, after: restore }, (_A, B) =>
       `B (boot ${b.label}: ${sides.B.fingerprint.kernelRelease}) against A (boot ${a.label}: ${sides.A.fingerprint.kernelRelease}) on ${t.name}, ${boots.length} boots: ${B.comparison!.summary}`);
@@ -223,6 +227,23 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
     return out;
   } finally {
     await opened.target.close({ failed: code !== ExitCode.Pass });
+  }
+}
+
+/**
+ * What a boot must show before its blocks count (H6): every word of the configuration's `append`
+ * on the running command line, and the two sides not booted identically (same kernel release,
+ * version and command line: an A/A session reported as A/B). Exit 3 otherwise.
+ */
+export function checkBooted(target: string, config: BootConfig, r: BootRecord, boots: BootRecord[]): void {
+  // FreeBSD records kern.bootfile, not a command line: its loader variables are checked with kenv when it comes up (ssh.ts awaitBoot).
+  const bootfile = r.cmdline.startsWith('/boot/');
+  const words = bootfile ? [] : (config.append ?? '').split(/\s+/).filter(Boolean);
+  const absent = words.filter((w) => !r.cmdline.split(/\s+/).includes(w));
+  if (absent.length) throw infraError(`target ${target}: boot ${config.label} (${r.side}) came up without ${absent.join(' ')} on its command line (${r.cmdline}): the boot hook or loader did not apply it`);
+  const other = boots.find((x) => x.side !== r.side);
+  if (other && !bootfile && other.kernelRelease === r.kernelRelease && other.kernelVersion === r.kernelVersion && other.cmdline === r.cmdline) {
+    throw infraError(`target ${target}: A and B booted identically (${r.kernelRelease}, ${r.cmdline}): this would be an A/A session reported as A/B`, 'check the boot hook: it must boot the configuration it is given (HEADGATE_BOOT_*)');
   }
 }
 

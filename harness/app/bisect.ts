@@ -181,12 +181,20 @@ export async function bisectStep(stateFile: string, ctx: AppContext): Promise<nu
       out = await gateOnTarget(host, g, { gate: true }, ctx, '', { reference: runAsReference(ref as RunRecord), recordHistory: false });
     } catch (e) {
       if (isHeadgateError(e) && e.kind === 'input') throw e;
+      // A kernel that lost hardware before any load (a pinned machine's CPUs) is bad, not undecided.
+      if (isHeadgateError(e) && e.kind === 'regression') return record('bad', e.message.split('\n')[0], runIds);
       return record('skip', `gate failed: ${(e as Error).message.split('\n')[0]}`, runIds);
     }
     if (out.record) runIds.push(out.record.runId);
     const c = out.record?.comparison;
-    if (out.code === ExitCode.Pass) return record('good', c?.summary ?? 'pass', runIds);
-    if (out.code === ExitCode.Regression) return record('bad', c?.summary ?? 'regression', runIds);
+    // Decided by the verdict, not the exit code: --on-inconclusive pass (or HEADGATE_ON_INCONCLUSIVE)
+    // turns an undecided gate into exit 0, and an undecided step must never be "good".
+    if (c?.verdict === 'pass') return record('good', c.summary, runIds);
+    if (c?.verdict === 'fail' || out.code === ExitCode.Regression) return record('bad', c?.summary ?? 'regression', runIds);
+    if (c?.verdict === 'inconclusive') {
+      ctx.log(`bisect: ${commit.slice(0, 12)} inconclusive (${c.summary})${attempt < st.repeats ? ': another session' : ''}`);
+      continue;
+    }
     if (out.code === ExitCode.Infrastructure) return record('skip', `infrastructure: ${c?.summary ?? 'run failed'}`, runIds);
     if (out.code !== ExitCode.Inconclusive) return BisectCode.Abort;
     ctx.log(`bisect: ${commit.slice(0, 12)} inconclusive${attempt < st.repeats ? ': another session' : ''}`);

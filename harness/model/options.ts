@@ -113,6 +113,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'compare every variant with this baseline variant (e.g. a sendfile-off run against the sendfile-on baseline)' },
   { key: 'requireBaseline', kind: 'boolean', group: 'gate', default: false, plan: true, schema: { type: 'boolean' },
     help: 'fail (exit 2) when the profile has no baseline instead of passing' },
+  { key: 'expectKernel', kind: 'string', group: 'gate', arg: '<text>', plan: true, schema: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[ -~]+$' },
+    help: 'the build the target must run: text found in its kernel release or version (uname -r/-v; FreeBSD: the ident and build in kern.version), checked before the first repetition and after the last; a mismatch is exit 3' },
 ];
 
 /** Resolved run options: every source merged (defaults < config file < HEADGATE_* < flags) and validated. */
@@ -154,6 +156,7 @@ export interface GateOptions {
   onInconclusive: 'exit4' | 'pass' | 'fail';
   baselineVariant?: string;
   requireBaseline: boolean;
+  expectKernel?: string;
 }
 
 /** Where a value came from, for error messages that name the flag, variable, file or key. */

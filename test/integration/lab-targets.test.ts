@@ -161,11 +161,29 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
     expect(Math.min(...second.map((x) => x[0]))).toBeGreaterThanOrEqual(Math.max(...first.map((x) => x[1])));
     // Merged, the two shards make one run of the target with both suites.
     const m = await cli(['merge', JSON.parse(ra.stdout).runDir, JSON.parse(rb.stdout).runDir, '--out', path.join(work, 'shard-merged'), '--baselines', noBaselines, '--json']);
-    expect(m.code, m.stderr).toBe(0);
+    expect(m.code, m.stderr).toBe(2); // merge requires a baseline; the merged run is kept
     const merged = await readRun(JSON.parse(m.stdout).runs[0].runDir);
     expect(merged.suites.map((s) => s.id)).toEqual(['sendfile', 'ktls']);
     expect(onLab('ls -A /var/lib/headgate')).not.toMatch(/lock/);
   }, 300_000);
+
+  it('a SIGKILLed run over ssh leaves nginx on the appliance; `restore` finds it in the appliance\'s journal and stops it (M4)', async () => {
+    const inv = await inventory();
+    const nginxOnLab = () => onLab('pgrep -x nginx || true').trim();
+    expect(nginxOnLab()).toBe('');
+    const run = startCli(['gate', '--inventory', inv, '--target', 'lab-01', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '6', '--duration', '1', '--warmup', '0', '--out', path.join(work, 'r-kill'), '--baselines', noBaselines]);
+    const deadline = Date.now() + 60_000;
+    while (!/\[1\/6\]/.test(run.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(nginxOnLab(), 'nginx survived the harness on the appliance').not.toBe('');
+    const r = await cli(['restore', '--inventory', inv, '--target', 'lab-01']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/stop nginx/);
+    await expect.poll(nginxOnLab, { timeout: 10_000 }).toBe('');
+    // The appliance's journal holds nothing pending, and its lock is free.
+    expect(onLab('ls -A /var/lib/headgate')).not.toMatch(/lock/);
+  }, 120_000);
 
   it('an ssh drop in the middle of a suite is exit 3 with the partial run kept and marked incomplete', async () => {
     // A lab of its own: this test kills its sshd.
@@ -259,8 +277,12 @@ describe('netns target (a lab the harness builds)', () => {
   }, 300_000);
 
   it('local and two netns targets of one machine share its one lock: asked to run in parallel, they run one after another (H7)', async () => {
-    const r = await cli(['gate', '--target', 'local,netns:t0,netns:t1', '--parallel', '3', '--suite', 'sendfile', '--variant', 'boxart-sendfile-on', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--connections', '2', '--objects-mib', '8', '--out', path.join(work, 'p3'), '--baselines', noBaselines, '--json']);
+    // M5: another TMPDIR is not where headgate keeps anything (it keeps its files in its home).
+    const tmpdir = path.join(work, 'tmpdir');
+    await mkdir(tmpdir);
+    const r = await cli(['gate', '--target', 'local,netns:t0,netns:t1', '--parallel', '3', '--suite', 'sendfile', '--variant', 'boxart-sendfile-on', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--connections', '2', '--objects-mib', '8', '--out', path.join(work, 'p3'), '--baselines', noBaselines, '--json'], { TMPDIR: tmpdir });
     expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(tmpdir)).toEqual([]);
     const out = JSON.parse(r.stdout) as { targets: { name: string; code: number; runDir: string }[] };
     expect(out.targets.map((t) => t.name).sort()).toEqual(['local', 't0', 't1']);
     const spans: [number, number][] = [];

@@ -38,7 +38,8 @@ describe('gate --shard i/n and headgate merge', () => {
     expect(suitesPerShard.every((s) => s.length === 1)).toBe(true);
 
     const m = await cli(['merge', ...shardDirs, '--out', reports, '--baselines', baselines, '--json']);
-    expect(m.code, m.stderr).toBe(0);
+    // No baseline yet: merge (a pipeline's verdict) requires one, exit 2; the merged run is kept.
+    expect(m.code, m.stderr).toBe(2);
     const out = JSON.parse(m.stdout) as { exitCode: number; runs: { runDir: string; verdict: string }[] };
     expect(out.runs).toHaveLength(1);
     const merged = await readRun(out.runs[0].runDir);

@@ -35,6 +35,9 @@ function recording(values: Record<string, string> = {}): FakeTarget {
   const t = new FakeTarget((argv) => {
     if (argv[0] === 'readlink') return { stdout: `${argv[3]}\n` };
     if (argv[0] === 'sh' && argv[2]?.includes('pwd -P')) return { stdout: 'ok\n' };
+    // A knob write takes effect (the adapter reads every write back).
+    const w = argv[0] === 'sysctl' && argv[1] === '-q' && argv[2] === '-w' ? /^([^=]+)=(.*)$/.exec(argv[3]) : null;
+    if (w) values[`/proc/sys/${w[1].includes('/') ? w[1] : w[1].replace(/\./g, '/')}`] = w[2];
     return { code: 0 };
   });
   Object.assign(t, { readFileIfExists: async (f: string) => (f in values ? `${values[f]}\n` : null) });
