@@ -295,7 +295,7 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       if (t0.kind === 'local') {
         // Only the very process headgate started: a pid reused since then has another start time.
         const st = lookupProcessStart(u.pid);
-        if ('gone' in st) return;
+        if ('gone' in st) return void (await killOrphans(t0, u.pid, u.start));
         if ('unknown' in st) throw infraError(`pid ${u.pid}: start time unreadable (${st.unknown}); not killed`);
         if (!sameStart(st.start, u.start)) return;
         const comm = processComm(u.pid);
@@ -312,14 +312,44 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       const r = await exec(t0, ['sh', '-c', REMOTE_PROCESS_SCRIPT, 'sh', String(u.pid)]);
       if (r.code !== 0) throw infraError(`pid ${u.pid} on ${t0.name}: could not read its start time: ${r.stderr.trim().split('\n').pop()}`);
       const p = parseRemoteProcess(r.stdout);
-      if (!p || !sameStart(p.start, u.start)) return;
+      if (!p) return void (await killOrphans(t0, u.pid, u.start));
+      if (!sameStart(p.start, u.start)) return;
       if (!isHeadgateProgram(p.comm)) throw new Reported(`pid ${u.pid} runs ${p.comm || 'an unknown program'}, not a program headgate starts: not killed`);
-      await exec(t0, ['sh', '-c', 'kill -KILL -- "-$1" 2>/dev/null; kill -KILL "$1" 2>/dev/null; true', 'sh', String(u.pid)]);
+      // `kill -s KILL -- -PGID`: the form dash and FreeBSD sh both accept (dash refuses `kill -KILL -- -PGID`,
+      // which left a server's workers running after their master was gone).
+      await exec(t0, ['sh', '-c', 'kill -s KILL -- "-$1" 2>/dev/null; kill -s KILL "$1" 2>/dev/null; true', 'sh', String(u.pid)]);
       return;
     }
     default:
       throw new Reported(`unknown undo kind ${JSON.stringify((u as { kind: unknown }).kind)}`);
   }
+}
+
+/**
+ * Kills what is left of a process group whose leader is gone (a server master that exited on the
+ * dropped session's SIGHUP, leaving its workers): on Linux, the processes in that group (a pgid
+ * is not reused while the group exists) that started no earlier than the leader and run a program
+ * headgate starts. Arguments: PGID, the leader's start (clock ticks), the program names.
+ */
+export const ORPHANS_SCRIPT = [
+  'g=$1 s=$2; shift 2; progs=" $* "',
+  '[ -d /proc/self ] || exit 0',
+  'for d in /proc/[0-9]*; do',
+  '  st=$(cat "$d/stat" 2>/dev/null) || continue',
+  '  c=$(cat "$d/comm" 2>/dev/null) || continue',
+  '  case "$progs" in *" $c "*) ;; *) continue;; esac',
+  '  set -- $(printf %s "$st" | sed "s/.*) //")',
+  '  [ "$3" = "$g" ] || continue',
+  '  shift 19',
+  '  [ "$1" -ge "$s" ] 2>/dev/null && kill -s KILL "${d#/proc/}" 2>/dev/null',
+  'done',
+  'true',
+].join('\n');
+
+/** Linux start times (clock ticks) only: a FreeBSD "fb:" start has no orphan sweep (its members are found by ps -g where needed). */
+async function killOrphans(t: Pick<Target, 'exec' | 'name'>, pgid: number, start: string): Promise<void> {
+  if (!/^\d+$/.test(start)) return;
+  await t.exec(['sh', '-c', ORPHANS_SCRIPT, 'sh', String(pgid), start, ...HEADGATE_PROGRAMS], { allowFail: true });
 }
 
 /**

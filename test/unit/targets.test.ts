@@ -130,3 +130,14 @@ describe('lab and lock helpers', () => {
     expect(combineExitCodes([0, 0])).toBe(0);
   });
 });
+
+describe('ssh control sockets (M9)', () => {
+  it("live in headgate's private home (HOME/ssh), never under a predictable name in /tmp", async () => {
+    const { SshTarget } = await import('../../harness/drivers/targets/ssh.js');
+    const { homeDir } = await import('../../harness/lib/home.js');
+    const t = new SshTarget({ name: 'lab-01', host: '198.18.0.1', user: 'root' });
+    const p = t.sshArgs().find((a) => a.startsWith('ControlPath='))!.slice('ControlPath='.length);
+    expect(path.dirname(p)).toBe(path.join(homeDir(), 'ssh'));
+    expect(p.startsWith('/tmp/')).toBe(false);
+  });
+});
