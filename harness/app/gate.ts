@@ -202,7 +202,7 @@ export async function runGate(g: GateOptions, mode: GateMode, ctx: AppContext, o
     for (const h of hosts) {
       work.set(h.name, mine.get(h.name));
       const of = owners.get(h.name)!;
-      shards.set(h.name, { ...shard, targetShards: of });
+      shards.set(h.name, { ...shard, targetShards: of, targets: names });
       // A target shared by several shards: they take its lock in turn instead of the second one
       // failing with exit 3 (or gating while another agent's deploy hook reboots the box).
       if (of.length > 1 && g.waitLock < SHARED_TARGET_WAIT_SEC) {

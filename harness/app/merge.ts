@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { saveRun, newRunId } from '../engine/runner.js';
-import { ExitCode } from '../model/errors.js';
+import { ExitCode, inputError } from '../model/errors.js';
 import type { GateOptions } from '../model/options.js';
 import type { RunRecord } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
@@ -29,6 +29,13 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
   // One merged run per target: a sharded multi-target gate has shards of several targets.
   const byTarget = new Map<string, typeof loaded>();
   for (const l of loaded) byTarget.set(l.run.target.name, [...(byTarget.get(l.run.target.name) ?? []), l]);
+  // Targets dealt whole to shards: a target whose every shard run is absent would otherwise not be
+  // missed at all (M8). Each run names every target of its gate.
+  const gated = new Set(loaded.flatMap((l) => l.run.shard?.targets ?? []));
+  const absent = [...gated].filter((t) => !byTarget.has(t));
+  if (absent.length) {
+    throw inputError(`merge: target ${absent.join(', ')} of the sharded gate has no run among those given (the runs name ${[...gated].join(', ')})`, 'give every shard\'s run directory, or rerun the shard that gated it');
+  }
   const merged: MergedRun[] = [];
   for (const [target, all] of byTarget) {
     // A retried shard: its directory may still hold the failed attempt; the newest complete run counts.

@@ -6,6 +6,8 @@ export interface Shard {
   count: number;
   /** The shards that gate part of this shard's target (recorded in run.json for merge). */
   targetShards?: number[];
+  /** Every target of the sharded gate (recorded in run.json: merge then knows a target none of its runs covers). */
+  targets?: string[];
 }
 
 /** Parses `--shard i/n` (1 <= i <= n). */

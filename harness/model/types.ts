@@ -257,7 +257,7 @@ export interface RunRecord {
   /** machineId and hardwareId identify the machine whatever its kernel reports (machine pins, store/pins.ts). */
   target: { kind: string; name: string; address?: string; notes?: string[]; console?: string; clients?: string[]; machineId?: string; hardwareId?: string };
   /** Which shard of a `--shard i/n` run this is. */
-  shard?: { index: number; count: number; targetShards?: number[] };
+  shard?: { index: number; count: number; targetShards?: number[]; targets?: string[] };
   /** Run ids this run was merged from (`headgate merge`). */
   mergedFrom?: string[];
   profile: string;

@@ -251,6 +251,8 @@ type Raw = {
   sigmaSource: string;
   /** Why the samples cannot speak for this metric. */
   unusable?: string;
+  /** The samples can prove a regression but nothing else (only the reference was client-bound): any other verdict is inconclusive for this reason. */
+  onlyRegression?: string;
 };
 
 /** Spread of one repetition for the MDE: the calibrated noise when present, else the samples' own. */
@@ -281,8 +283,16 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const entry = opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`];
         const th = thresholdFor(m, entry, opts.minEffect ?? DEFAULT_MIN_EFFECT, opts.sameSession);
         const noise = mdeNoise(entry, opts.noise?.runs ?? 0, base, current);
+        // A client-bound reference understates what the kernel delivered then: when only the
+        // reference was client-bound and this run delivered less, a regression is still provable
+        // (the true gap is at least the measured one), so only a higher-is-better throughput of this
+        // run that did not beat the reference stays usable. Everything else on a saturated client is unusable.
+        const thisBound = v.repetitions.some((r) => r.clientBound);
+        const refBound = !!ref?.clientBound?.(s.id, refVariant);
+        const provable = refBound && !thisBound && m.direction === 'higher' && st.currentMedian < st.baselineMedian;
+        const onlyRegression = provable ? clientBoundRule(m.unit, [`the reference ${ref!.kind}`]) : undefined;
         const unusable =
-          clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'this run' : '', ref?.clientBound?.(s.id, refVariant) ? `the reference ${ref.kind}` : ''].filter(Boolean)) ??
+          (provable ? undefined : clientBoundRule(m.unit, [thisBound ? 'this run' : '', refBound ? `the reference ${ref!.kind}` : ''].filter(Boolean))) ??
           offeredLoadRule(
             m.id,
             { name: 'this run', offeredGbps: s.offeredGbps, throughputGbps: v.repetitions.map((r) => r.metrics.throughput_gbps) },
@@ -301,6 +311,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
           sigma: noise.sigma,
           sigmaSource: noise.source,
           ...(unusable ? { unusable } : {}),
+          ...(onlyRegression ? { onlyRegression } : {}),
           c: comparisonFields(s, v, refVariant, m, th, st, { base, current, nBaseline: base.length, nCurrent: current.length }),
         });
       }
@@ -369,14 +380,16 @@ function decideFamily(
       ...(r.c.gating && requireMde !== undefined ? { requireMde } : {}),
       ...(r.unusable ? { unusable: r.unusable } : {}),
     });
+    // Only a regression can be shown against a client-bound reference: anything else stays open.
+    const open = r.onlyRegression !== undefined && d.verdict !== 'regressed';
     return {
       ...r.c,
       pAdjusted: worse[i],
       lookAlpha: r.lookAlpha,
       ...(stated !== undefined ? { mde: stated, mdeSource: r.sigmaSource } : {}),
-      verdict: d.verdict,
-      rule: d.rule,
-      settled: d.settled,
+      verdict: open ? 'inconclusive' : d.verdict,
+      rule: open ? r.onlyRegression! : d.rule,
+      settled: open ? false : d.settled,
     };
   });
 }

@@ -11,7 +11,7 @@ import type { RunRecord } from '../../harness/model/types.js';
 import { HeadgateError } from '../../harness/model/errors.js';
 import { makeRun } from '../helpers/records.js';
 import { tempDir } from '../helpers/temp.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
@@ -129,5 +129,24 @@ describe('merging shards when CI retried one', () => {
     // A run directory is itself, as before.
     expect(runsIn(found.specs[1]).specs).toEqual([found.specs[1]]);
     expect(() => runsIn(path.join(dir, 'crashed-before-run-json'))).toThrow(/no run found/);
+  });
+});
+
+describe('merge knows the targets of a sharded gate (M8)', () => {
+  it('a target whose every shard run is absent is exit 2 naming it, before anything is written', async () => {
+    const { mergeShards } = await import('../../harness/app/merge.js');
+    const { tempDir } = await import('../helpers/temp.js');
+    const out = tempDir('hg-m8-');
+    const a = makeRun({ on: { throughput_gbps: [1, 2] } }, { runId: 'a1', target: { kind: 'ssh', name: 'lab-a' }, shard: { index: 1, count: 2, targetShards: [1], targets: ['lab-a', 'lab-b'] } });
+    let err: unknown;
+    try {
+      await mergeShards([{ run: a, runDir: path.join(out, 'a1') }], { out, baselines: path.join(out, 'b') } as never, { signal: new AbortController().signal, log: () => {} });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HeadgateError);
+    expect((err as HeadgateError).exitCode).toBe(2);
+    expect((err as Error).message).toBe('merge: target lab-b of the sharded gate has no run among those given (the runs name lab-a, lab-b)');
+    expect(readdirSync(out)).toEqual([]);
   });
 });
