@@ -210,7 +210,7 @@ const SETUPS: Setup[] = [
       return thrown(() => checkBooted('lab', { label: 'b' }, rec('B'), [rec('A')]));
     },
   },
-  { name: 'the target runs another build than --expect-kernel', expect: 3, how: 'real', run: () => cli(['run', ...quick, '--expect-kernel', 'head-20261207-not-this-build']) },
+  { name: 'the target runs another build than --expect-kernel', expect: 3, how: 'real', run: () => cli(['gate', ...quick, '--baselines', baselines, '--expect-kernel', 'head-20261207-not-this-build']) },
   {
     name: 'a block device with a filesystem',
     expect: 2,
@@ -273,7 +273,11 @@ const SETUPS: Setup[] = [
       cpSync(baselines, dir, { recursive: true });
       const prof = readdirSync(dir).find((d) => !d.endsWith('.json'))!;
       const f = path.join(dir, prof, 'sendfile.json');
-      writeFileSync(f, readFileSync(f, 'utf8').replace(/"throughput_gbps":\[(\d)/, '"throughput_gbps":[9$1'));
+      // One sample raised by hand, the checksum left as promoted.
+      const doc = JSON.parse(readFileSync(f, 'utf8'));
+      const v = Object.values(doc.variants as Record<string, { samples: Record<string, number[]> }>)[0];
+      v.samples.throughput_gbps[0] *= 2;
+      writeFileSync(f, JSON.stringify(doc, null, 2));
       return cli(['gate', ...quick, '--baselines', dir]);
     },
   },
@@ -297,6 +301,10 @@ async function main() {
       const before = await snapshot(knobs);
       const cpus = online();
       const o = await s.run();
+      // What the set-up itself made (its loop devices, its mount) goes before the comparison:
+      // the question is whether headgate changed anything.
+      for (const m of mounts.splice(0).reverse()) await sh`umount ${m}`;
+      for (const d of loops.splice(0)) await sh`losetup -d ${d}`;
       const after = await snapshot(knobs);
       const changed = [...diff(before, after), ...(online() !== cpus ? [`online CPUs: ${cpus} -> ${online()}`] : [])];
       rows.push({ setup: s.name, how: s.how, expect: s.expect, code: o.code, first: o.first, changed });
@@ -314,7 +322,7 @@ async function main() {
     process.stdout.write(`${t.toString()}\n`);
   }
   const wrong = rows.filter((r) => r.code !== r.expect || r.changed.length);
-  process.stdout.write(`${rows.length} set-ups; ${rows.filter((r) => r.code === 0).length} passed (must be 0); ${wrong.length} not as expected; ${rows.filter((r) => r.changed.length).length} changed this machine\n`);
+  (values.json ? process.stderr : process.stdout).write(`${rows.length} set-ups; ${rows.filter((r) => r.code === 0).length} passed (must be 0); ${wrong.length} not as expected; ${rows.filter((r) => r.changed.length).length} changed this machine\n`);
   process.exitCode = wrong.length ? 1 : 0;
 }
 

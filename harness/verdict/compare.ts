@@ -465,7 +465,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   const summary =
     verdict === 'fail'
       ? [
-          integrity.length ? `${integrity.length} payload verification failure(s)` : '',
+          integrity.length ? `${integrity.length} payload verification or proof failure(s) (first: ${integrity[0]})` : '',
           lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
           regressed.length ? `${regressed.length} gating metric(s) regressed: ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${(c.relChange * 100).toFixed(1)}%`).join(', ')}` : '',
         ]

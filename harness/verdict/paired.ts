@@ -526,7 +526,7 @@ export function comparePairedRun(
   const summary =
     verdict === 'fail'
       ? [
-          integrity.length ? `${integrity.length} payload verification failure(s)` : '',
+          integrity.length ? `${integrity.length} payload verification or proof failure(s) (first: ${integrity[0]})` : '',
           lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
           regressed.length
             ? `${regressed.length} gating metric(s) regressed (paired): ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${pct(c.relChange)}`).join(', ')}`

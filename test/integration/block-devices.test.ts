@@ -91,7 +91,7 @@ describe('--block-device refuses devices that something else claims (H3)', () =>
     const used = loop('unmounted', 32);
     sh('mkfs.ext4 -q -L data "$1"', used.dev);
     const err = await refusedByCli(used.dev, used.file);
-    expect(err).toContain('a ext4 filesystem (blkid: TYPE=ext4, label "data")');
+    expect(err).toContain('an ext4 filesystem (blkid: TYPE=ext4, label "data")');
     const clean = loop('clean', 32);
     expect(await new LinuxAdapter(new LocalTarget()).checkDeviceUnused(clean.dev)).toBe(clean.dev);
   }, 60_000);

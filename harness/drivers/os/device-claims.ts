@@ -37,7 +37,8 @@ const SIGNATURES: Record<string, string> = {
 export function signatureRefusal(f: Record<string, string>): string | null {
   if (f.PTTYPE) return `it holds a partition table (${f.PTTYPE})`;
   if (f.TYPE) {
-    const what = SIGNATURES[f.TYPE] ?? `a ${f.TYPE} ${f.USAGE === 'filesystem' ? 'filesystem' : 'signature'}`;
+    const article = /^[aeiou]/i.test(f.TYPE) ? 'an' : 'a';
+    const what = SIGNATURES[f.TYPE] ?? `${article} ${f.TYPE} ${f.USAGE === 'filesystem' ? 'filesystem' : 'signature'}`;
     const label = f.LABEL ? `, label ${JSON.stringify(f.LABEL)}` : '';
     return `it is ${what} (blkid: TYPE=${f.TYPE}${label})`;
   }
