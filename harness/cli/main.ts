@@ -20,6 +20,7 @@ import { registerMerge } from './merge.js';
 import { registerRollout } from './rollout.js';
 import { registerOptions } from './options-command.js';
 import { registerRestore } from './restore.js';
+import { registerLocked } from './locked.js';
 
 // A reader that goes away (a killed CI runner, `| head`) must not crash a run mid-way: that
 // would leave nginx running and knobs changed. Lost output is lost; the restores still happen.
@@ -55,6 +56,7 @@ registerObjects(program);
 registerMigrate(program);
 registerOptions(program);
 registerRestore(program);
+registerLocked(program);
 
 // Every command takes the output conventions: --json (machine-readable stdout), --quiet (no
 // progress) and --no-color (as NO_COLOR; bin/headgate.js applies it before any colour is chosen).
