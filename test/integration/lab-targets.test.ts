@@ -148,7 +148,7 @@ describe('ssh target (system OpenSSH into a namespace sshd)', () => {
     expect(ra.code, ra.stderr).toBe(0);
     expect(rb.code, rb.stderr).toBe(0);
     const runs = await Promise.all([ra, rb].map((r) => readRun(JSON.parse(r.stdout).runDir)));
-    expect(runs.map((r) => r.shard)).toEqual([1, 2].map((index) => ({ index, count: 2, targetShards: [1, 2] })));
+    expect(runs.map((r) => r.shard)).toEqual([1, 2].map((index) => ({ index, count: 2, targetShards: [1, 2], targets: ['lab-01'] })));
     expect(runs.map((r) => r.suites.map((s) => s.id))).toEqual([['sendfile'], ['ktls']]);
     for (const r of runs) expect(r.status).toBe('complete');
     // Exactly one of them found the target held and waited for it, then took it.

@@ -30,7 +30,7 @@ describe('gate --shard i/n and headgate merge', () => {
       expect(r.code, r.stderr).toBe(0);
       const dir = JSON.parse(r.stdout).runDir as string;
       const run = await readRun(dir);
-      expect(run.shard).toEqual({ index: i, count: 3, targetShards: [1, 2, 3] });
+      expect(run.shard).toEqual({ index: i, count: 3, targetShards: [1, 2, 3], targets: ['local'] });
       shardDirs.push(dir);
       suitesPerShard.push(run.suites.map((s) => s.id));
     }
