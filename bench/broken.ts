@@ -53,11 +53,6 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Ou
   const r = await $({ quiet: true, nothrow: true, cwd: ROOT, env: { ...process.env, CI: '1', NO_COLOR: '1', ...env } })`${process.execPath} ${BIN} ${args}`;
   return { code: r.exitCode ?? -1, first: firstLine(r.stdout, r.stderr) };
 }
-const inProcess = (f: () => { exitCode: number; summary: string }): Promise<Outcome> =>
-  Promise.resolve().then(() => {
-    const c = f();
-    return { code: c.exitCode, first: c.summary };
-  });
 const thrown = async (f: () => unknown): Promise<Outcome> => {
   try {
     await f();
@@ -90,15 +85,20 @@ function editedRun(name: string, edit: (r: RunRecord) => void): string {
   return dir;
 }
 const record = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunRecord;
-/** Today's run with its variant skipped the way a kernel that lacks the feature (or an option) skips it, against the baseline run. */
-function lostAgainstBase(reason: string, skipKind: VariantResult['skipKind']): Outcome {
+/** The baseline run as today's, changed by `edit`, compared with the baseline run itself. */
+function todayAgainstBase(edit: (today: RunRecord) => void): Outcome {
   const base = record(baseRun);
   const today = structuredClone(base);
   today.runId = 'today';
-  Object.assign(today.suites[0].variants[0], { status: 'skipped', reason, skipKind, repetitions: [] });
+  edit(today);
   const c = compareRun(today, runAsReference(base), { alpha: 0.05 });
   return { code: c.exitCode, first: c.summary };
 }
+/** Today's run with its variant skipped the way a kernel that lacks the feature (or an option) skips it. */
+const lostAgainstBase = (reason: string, skipKind: VariantResult['skipKind']): Outcome =>
+  todayAgainstBase((t) => Object.assign(t.suites[0].variants[0], { status: 'skipped', reason, skipKind, repetitions: [] }));
+/** io-sched on a block device the set-up prepared (the refusal is the point). */
+const blockDeviceRun = (dev: string) => cli(['run', '--suite', 'io-sched', '--variant', 'none', '--block-device', dev, '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--out', reports]);
 function loop(name: string, mib: number): { dev: string; file: string } {
   const file = path.join(work, `${name}.img`);
   execFileSync('truncate', ['-s', `${mib}M`, file]);
@@ -155,12 +155,9 @@ const SETUPS: Setup[] = [
     name: "the feature's proof counters did not move",
     expect: 1,
     how: 'scripted',
-    run: () =>
-      inProcess(() => {
-        const base = record(baseRun);
-        const today = structuredClone(base);
-        for (const r of today.suites[0].variants[0].repetitions) r.proofFailures = ['sendfile: kern.ipc.sfstat sendfile-syscalls moved by 0, expected at least 1'];
-        return compareRun(today, runAsReference(base), { alpha: 0.05 });
+    run: async () =>
+      todayAgainstBase((t) => {
+        for (const r of t.suites[0].variants[0].repetitions) r.proofFailures = ['sendfile: kern.ipc.sfstat sendfile-syscalls moved by 0, expected at least 1'];
       }),
   },
   {
@@ -184,12 +181,9 @@ const SETUPS: Setup[] = [
     name: 'the load client saturated (every throughput repetition client-bound)',
     expect: 4,
     how: 'scripted',
-    run: () =>
-      inProcess(() => {
-        const base = record(baseRun);
-        const today = structuredClone(base);
-        for (const r of today.suites[0].variants[0].repetitions) r.clientBound = true;
-        return compareRun(today, runAsReference(base), { alpha: 0.05 });
+    run: async () =>
+      todayAgainstBase((t) => {
+        for (const r of t.suites[0].variants[0].repetitions) r.clientBound = true;
       }),
   },
   { name: 'the reference run has a payload verification failure', expect: 2, how: 'real', run: () => cli(['compare', baseRun, '--against', editedRun('badref', (r) => Object.assign(r.suites[0].variants[0].repetitions[0].verification, { failed: 1, failures: [{ path: '/o/1', reason: 'sha256 mismatch' }] })), '--out', reports]) },
@@ -219,7 +213,7 @@ const SETUPS: Setup[] = [
       const l = loop('ext4', 32);
       loops.push(l.dev);
       execFileSync('mkfs.ext4', ['-q', l.dev]);
-      return cli(['run', '--suite', 'io-sched', '--variant', 'none', '--block-device', l.dev, '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--out', reports]);
+      return blockDeviceRun(l.dev);
     },
   },
   {
@@ -236,7 +230,7 @@ const SETUPS: Setup[] = [
       mkdirSync(mnt);
       execFileSync('mount', [a.dev, mnt]);
       mounts.push(mnt);
-      return cli(['run', '--suite', 'io-sched', '--variant', 'none', '--block-device', b.dev, '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--out', reports]);
+      return blockDeviceRun(b.dev);
     },
   },
   {

@@ -36,6 +36,14 @@ function loop(name: string, mib: number): { dev: string; file: string } {
   loops.push(dev);
   return { dev, file };
 }
+/** Mounts dev on a fresh directory of the test (unmounted after the file). */
+function mounted(dev: string, name: string): string {
+  const mnt = path.join(work, name);
+  mkdirSync(mnt);
+  sh('mount "$1" "$2"', dev, mnt);
+  mounts.push(mnt);
+  return mnt;
+}
 const digest = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 afterAll(() => {
@@ -57,10 +65,7 @@ describe('--block-device refuses devices that something else claims (H3)', () =>
     const a = loop('bt-a', 300);
     const b = loop('bt-b', 300);
     sh('mkfs.btrfs -q -f -d raid1 -m raid1 "$1" "$2"', a.dev, b.dev);
-    const mnt = path.join(work, 'bt');
-    mkdirSync(mnt);
-    sh('mount "$1" "$2"', a.dev, mnt);
-    mounts.push(mnt);
+    const mnt = mounted(a.dev, 'bt');
     sh('dd if=/dev/urandom of="$1"/fill bs=1M count=20 status=none && sync', mnt);
     // What the old check looked at: only A is in /proc/mounts, and B has no holders.
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(b.dev);
@@ -79,10 +84,7 @@ describe('--block-device refuses devices that something else claims (H3)', () =>
     const j = loop('jnl', 64);
     const fsdev = loop('ext4', 64);
     sh('mke2fs -q -O journal_dev -b 4096 "$1" && mkfs.ext4 -q -b 4096 -J device="$1" "$2"', j.dev, fsdev.dev);
-    const mnt = path.join(work, 'ext');
-    mkdirSync(mnt);
-    sh('mount "$1" "$2"', fsdev.dev, mnt);
-    mounts.push(mnt);
+    mounted(fsdev.dev, 'ext');
     const err = await refusedByCli(j.dev, j.file);
     expect(err).toMatch(/an ext3\/ext4 external journal \(blkid: TYPE=jbd/);
   }, 60_000);
