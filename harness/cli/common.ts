@@ -71,3 +71,11 @@ export function reportError(e: unknown, prefix = ''): number {
 }
 
 export { HeadgateError };
+
+/** The options of commands that take targets' machine locks (restore, locked): which targets, the inventory, how long to wait for a lock. */
+export function targetLockOptions(cmd: Command, targetHelp: string): Command {
+  return cmd
+    .option('--target <spec>', targetHelp, 'local')
+    .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
+    .option('--wait-lock <sec>', 'wait this long for a target another run holds', (v) => Number(v), 0);
+}

@@ -1,16 +1,16 @@
 import type { Command } from 'commander';
 import { runLocked } from '../app/locked.js';
 import { abortOnSignals } from '../lib/cleanup.js';
-import { action } from './common.js';
+import { action, targetLockOptions } from './common.js';
 
 /** Registers `locked -- CMD...`: a command (a CI deploy) run under the targets' machine locks. */
 export function registerLocked(program: Command): void {
-  program
-    .command('locked <command...>')
-    .description("run a command (a CI deploy step) while holding the targets' machine locks, so no other run measures them meanwhile; exits with the command's code (3 when a lock is held)")
-    .option('--target <spec>', 'targets to lock (local, ssh:..., an inventory name, group:G)', 'local')
-    .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
-    .option('--wait-lock <sec>', 'wait this long for a target another run holds', (v) => Number(v), 0)
+  targetLockOptions(
+    program
+      .command('locked <command...>')
+      .description("run a command (a CI deploy step) while holding the targets' machine locks, so no other run measures them meanwhile; exits with the command's code (3 when a lock is held)"),
+    'targets to lock (local, ssh:..., an inventory name, group:G)',
+  )
     .option('--timeout <sec>', 'stop the command (its process group) after this long', (v) => Number(v), 3600)
     .action(
       action(async (command: string[], o: { target: string; inventory?: string; waitLock: number; timeout: number }) => {

@@ -1,17 +1,16 @@
 import type { Command } from 'commander';
 import { restoreTargets } from '../app/restore.js';
 import { ExitCode } from '../model/errors.js';
-import { action, output } from './common.js';
+import { action, output, targetLockOptions } from './common.js';
 
 /** Registers `restore`: replay the restore journal of dead runs on demand. */
 export function registerRestore(program: Command): void {
-  program
-    .command('restore')
-    .description("undo what dead headgate runs left (knobs, loop devices, namespaces, processes, temp directories): this machine's journal, then each remote target's under its lock")
-    .option('--target <spec>', 'targets whose journals to replay besides this machine (local, ssh:..., an inventory name, group:G)', 'local')
-    .option('--inventory <file>', 'inventory file (default: inventory.yaml if present)')
-    .option('--wait-lock <sec>', 'wait this long for a target another run holds', (v) => Number(v), 0)
-    .action(
+  targetLockOptions(
+    program
+      .command('restore')
+      .description("undo what dead headgate runs left (knobs, loop devices, namespaces, processes, temp directories): this machine's journal, then each remote target's under its lock"),
+    'targets whose journals to replay besides this machine (local, ssh:..., an inventory name, group:G)',
+  ).action(
       action(async (o: { target: string; inventory?: string; waitLock: number }, cmd: Command) => {
         const { json } = output(cmd);
         const outcomes = await restoreTargets(o.target, o.inventory, o.waitLock, { signal: new AbortController().signal, log: (l) => process.stderr.write(l + '\n') });
