@@ -341,6 +341,33 @@ export function skippedAgainst(suites: SuiteResult[], ref: Reference | null, ref
   return { lost, refused };
 }
 
+/** What the reference had that this run does not, by class: lost (exit 1), refused (exit 2: skipped by this run's options, or a reference that failed its own checks), and the record fields. */
+export interface ReferenceGaps {
+  lost: string[];
+  refused: string[];
+  /** lost, setupMissing and referenceIntegrity as a comparison records them (empty ones left out). */
+  fields: Pick<Comparison, 'lost' | 'setupMissing' | 'referenceIntegrity'>;
+  /** The summary's part for lost variants ('' when none). */
+  lostSummary: string;
+  /** The summary of a comparison refused for these reasons ('' when none). */
+  refusedSummary: string;
+}
+
+/** The gaps between a run and its reference (skippedAgainst, plus the reference's own payload and proof failures); adds the skipped ones to `missing`. */
+export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[]): ReferenceGaps {
+  const { lost, refused: setupMissing } = skippedAgainst(suites, ref, referenceVariant);
+  const referenceIntegrity = ref ? (ref.integrityFailures ?? []).map((f) => `the reference ${ref.kind} ${ref.id}: ${f}`) : [];
+  const refused = [...setupMissing, ...referenceIntegrity];
+  missing.push(...lost, ...setupMissing);
+  return {
+    lost,
+    refused,
+    fields: { ...(lost.length ? { lost } : {}), ...(setupMissing.length ? { setupMissing } : {}), ...(referenceIntegrity.length ? { referenceIntegrity } : {}) },
+    lostSummary: lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
+    refusedSummary: refused.length ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}` : '',
+  };
+}
+
 /**
  * Holm-adjusts one family's one-sided p-values and decides each metric at its look's alpha. The MDE
  * of a gating metric is taken at its look's alpha over the family size: the level Holm's first
@@ -456,17 +483,14 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const { lost, refused: setupMissing } = skippedAgainst(run.suites, ref, opts.referenceVariant);
-  const referenceIntegrity = (ref?.integrityFailures ?? []).map((f) => `the reference ${ref!.kind} ${ref!.id}: ${f}`);
-  const refused = [...setupMissing, ...referenceIntegrity];
-  missing.push(...lost, ...setupMissing);
-  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost, refused });
+  const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing);
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost: gaps.lost, refused: gaps.refused });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
     verdict === 'fail'
       ? [
           integrity.length ? `${integrity.length} payload verification or proof failure(s) (first: ${integrity[0]})` : '',
-          lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
+          gaps.lostSummary,
           regressed.length ? `${regressed.length} gating metric(s) regressed: ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${(c.relChange * 100).toFixed(1)}%`).join(', ')}` : '',
         ]
           .filter(Boolean)
@@ -474,8 +498,8 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
       : verdict === 'error'
         ? infra.length
           ? `infrastructure error: ${infra[0]}`
-          : refused.length
-          ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}`
+          : gaps.refusedSummary
+          ? gaps.refusedSummary
           : `nothing compared: ${ref?.kind ?? 'the reference'} ${ref?.id ?? ''} has no gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'}); a gate that compared nothing cannot pass`
         : verdict === 'inconclusive'
           ? `inconclusive: ${inconclusiveSummary(comparisons)}`
@@ -493,9 +517,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
       ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options), ...offeredDifferences(run.suites, (id) => ref.offeredGbps?.(id))]
       : [],
     missing,
-    ...(lost.length ? { lost } : {}),
-    ...(setupMissing.length ? { setupMissing } : {}),
-    ...(referenceIntegrity.length ? { referenceIntegrity } : {}),
+    ...gaps.fields,
     verdict,
     exitCode,
     summary,

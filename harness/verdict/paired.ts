@@ -51,7 +51,7 @@ import {
   optionDifferences,
   runVerdict,
   runAsReference,
-  skippedAgainst,
+  referenceGaps,
   type CompareOptions,
 } from './compare.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
@@ -507,18 +507,15 @@ export function comparePairedRun(
   const infra = infrastructureErrors(run);
   // What one side ran and the other skipped is lost (kernel) or refused (options), as in compareRun;
   // the A side's own verification and proof failures make it no reference (M7).
-  const { lost, refused: setupMissing } = skippedAgainst(run.suites, runAsReference(ref), opts.referenceVariant);
-  const referenceIntegrity = integrityFailures(ref).map((f) => `the reference run ${ref.runId}: ${f}`);
-  const refused = [...setupMissing, ...referenceIntegrity];
-  missing.push(...lost, ...setupMissing);
+  const gaps = referenceGaps(run.suites, runAsReference(ref), opts.referenceVariant, missing);
   const { verdict, exitCode } = runVerdict({
     comparisons,
     integrityFailures: integrity,
     infraErrors: infra,
     hasReference: true,
     onInconclusive: opts.onInconclusive,
-    lost,
-    refused,
+    lost: gaps.lost,
+    refused: gaps.refused,
   });
   const gating = comparisons.filter((c) => c.gating);
   const regressed = gating.filter((c) => c.verdict === 'regressed');
@@ -527,7 +524,7 @@ export function comparePairedRun(
     verdict === 'fail'
       ? [
           integrity.length ? `${integrity.length} payload verification or proof failure(s) (first: ${integrity[0]})` : '',
-          lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
+          gaps.lostSummary,
           regressed.length
             ? `${regressed.length} gating metric(s) regressed (paired): ${regressed.map((c) => `${c.suite}/${c.variant} ${c.metric} ${pct(c.relChange)}`).join(', ')}`
             : '',
@@ -537,8 +534,8 @@ export function comparePairedRun(
       : verdict === 'error'
         ? infra.length
           ? `infrastructure error: ${infra[0]}`
-          : refused.length
-            ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}`
+          : gaps.refusedSummary
+            ? gaps.refusedSummary
             : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
         : verdict === 'inconclusive'
           ? offeredOpen
@@ -558,9 +555,7 @@ export function comparePairedRun(
       ...offeredDifferences(run.suites, (id) => ref.suites.find((s) => s.id === id)?.offeredGbps),
     ],
     missing,
-    ...(lost.length ? { lost } : {}),
-    ...(setupMissing.length ? { setupMissing } : {}),
-    ...(referenceIntegrity.length ? { referenceIntegrity } : {}),
+    ...gaps.fields,
     verdict,
     exitCode,
     summary,
