@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { tsFiles } from '../helpers/sources.js';
 
 // The layers of harness/, bottom first: a module may import its own layer and the ones below,
 // never one above (docs/architecture.md). model, lib and stats are the floor.
@@ -18,13 +19,6 @@ const RANK: Record<string, number> = {
   app: 7,
   cli: 8,
 };
-
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = path.join(dir, f);
-    return statSync(p).isDirectory() ? tsFiles(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
 
 /** Every import specifier of a file: static, re-export and dynamic. */
 function imports(file: string): string[] {

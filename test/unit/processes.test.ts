@@ -1,8 +1,9 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { tsFiles } from '../helpers/sources.js';
 
 // Processes one way: every program headgate starts goes through lib/exec.ts (runCommand: run to
 // completion; startProcess: stream; runSync: one-line lookups), each in a process group of its
@@ -11,13 +12,6 @@ import { ROOT } from '../helpers/cli.js';
 
 const PROCESS_MODULES = new Set(['node:child_process', 'child_process', 'zx', 'execa', 'cross-spawn']);
 const ALLOWED = new Set(['harness/lib/exec.ts']);
-
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = path.join(dir, f);
-    return statSync(p).isDirectory() ? tsFiles(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
 
 /** Value imports of a source text (static, export-from, dynamic, require), type-only ones left out. */
 export function valueImports(src: string, file = 'x.ts'): string[] {
