@@ -71,12 +71,14 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
   const opened = await openTarget(host, g, (l) => ctx.log(prefix + l));
   const { target, fingerprint } = opened;
   const settings = { ...settingsOf(g), profile: opened.profile };
+  const clients: LoadClient[] = [];
+  let code: number = ExitCode.Infrastructure;
   try {
     // The machine is who the target is: a pinned machine is compared with its pinned profile's
     // baselines whatever its kernel reports, and a kernel that reports other hardware fails.
     const pin = await findPin(settings.baselinesDir, { machineId: target.machine.id, hardwareId: await readHardwareId(target), name: target.name });
     if (pin) {
-      if (!g.profile && !host.profile) settings.profile = opened.profile = pin.profile;
+      if (!g.profile && !host.profile) settings.profile = pin.profile;
       const changes = hardwareChanges(pin, fingerprint);
       if (changes.length && mode.gate) {
         throw regressionError(
@@ -86,13 +88,6 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       }
       if (changes.length) ctx.log(`${prefix}warning: target ${target.name} reports other hardware than its pin: ${changes.join('; ')}`);
     }
-  } catch (e) {
-    await target.close({ failed: true });
-    throw e;
-  }
-  const clients: LoadClient[] = [];
-  let code: number = ExitCode.Infrastructure;
-  try {
     for (const c of g.client.length ? await resolveClients(g.client.join(','), g.inventory) : []) {
       clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
     }
@@ -103,14 +98,14 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
     if (mode.gate && work.reference) {
       reference = work.reference; // bisect: the good commit's run instead of the stored baselines
     } else if (mode.gate) {
-      const files = await loadBaselines(settings.baselinesDir, opened.profile, suites.map((s) => s.manifest.id));
-      reference = baselinesAsReference(files, settings.baselinesDir, opened.profile);
+      const files = await loadBaselines(settings.baselinesDir, settings.profile, suites.map((s) => s.manifest.id));
+      reference = baselinesAsReference(files, settings.baselinesDir, settings.profile);
       if (!reference && g.requireBaseline) {
-        throw inputError(`no baseline for profile ${opened.profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
+        throw inputError(`no baseline for profile ${settings.profile} in ${settings.baselinesDir}/ (required by --require-baseline)`, 'run `headgate gate` once, then `headgate baseline promote RUN --reason ...`');
       }
     }
     // The profile's A/A calibration sets the thresholds; adaptive repetitions need a reference.
-    const cmp = mode.gate ? await compareOptionsFor(g, opened.profile) : null;
+    const cmp = mode.gate ? await compareOptionsFor(g, settings.profile) : null;
     const adaptive = cmp && reference ? adaptiveParams(cmp, (rec, suiteId) => undecidedVariants(rec, suiteId, reference, cmp)) : undefined;
     const expectKernel = (when: string, fp: { kernelRelease: string; kernelVersion: string }) => {
       if (g.expectKernel && !`${fp.kernelRelease} ${fp.kernelVersion}`.includes(g.expectKernel)) {
