@@ -54,14 +54,10 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
     // Shards that added repetitions were planned with the same budget; decide at their last looks.
     const plan = group.map((x) => x.run.comparison?.plan).find(Boolean);
     const noise = await loadNoise(g.baselines, record.profile);
-    record.comparison = compareRun(record, ref, { ...compareOptionsOf(g, noise), plan });
     // merge is a CI gate's last step: a baseline is required (the Quick start's first-run pass
     // belongs to `gate` on a target that never had one). The merged run is still written, so it
     // can be reviewed and promoted.
-    if (!ref) {
-      record.comparison.exitCode = ExitCode.InvalidInput;
-      record.comparison.summary = `no baseline for profile ${record.profile} in ${g.baselines}/: merge requires one (the merged run is kept: review it, then headgate baseline promote RUN --reason ...)`;
-    }
+    record.comparison = compareRun(record, ref, { ...compareOptionsOf(g, noise), plan, requireReference: `${g.baselines}/` });
     await saveRun(runDir, record);
     const { files: written } = await renderAll(defaultReporters, { run: record, runDir, reportsDir: path.resolve(g.out), log: ctx.log });
     merged.push({ target, parts: group.map((x) => x.run.runId), record, runDir, files: written, ignored });

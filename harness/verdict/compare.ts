@@ -113,6 +113,8 @@ export function runVerdict(c: {
   lost?: string[];
   /** Variants the reference ran that this run's own inputs left out, and a reference that failed its own checks. */
   refused?: string[];
+  /** No reference is not a pass (exit 2). */
+  requireReference?: boolean;
 }): { verdict: RunVerdict; exitCode: number } {
   // Fail closed: a reference exists but not one gating metric could be compared with it (a
   // misspelt variant, a baseline of other suites). Passing would mean "compared nothing".
@@ -124,7 +126,7 @@ export function runVerdict(c: {
     const policy = c.onInconclusive ?? 'exit4';
     return { verdict: 'inconclusive', exitCode: policy === 'pass' ? ExitCode.Pass : policy === 'fail' ? ExitCode.Regression : ExitCode.Inconclusive };
   }
-  if (!c.hasReference) return { verdict: 'no-baseline', exitCode: ExitCode.Pass };
+  if (!c.hasReference) return { verdict: 'no-baseline', exitCode: c.requireReference ? ExitCode.InvalidInput : ExitCode.Pass };
   if (gating.length === 0) return { verdict: 'error', exitCode: ExitCode.InvalidInput };
   return { verdict: 'pass', exitCode: ExitCode.Pass };
 }
@@ -144,6 +146,8 @@ export interface CompareOptions {
   sameSession?: boolean;
   /** Largest minimum detectable effect a gating "unchanged" may have (--require-mde); beyond it: inconclusive. */
   requireMde?: number;
+  /** No reference is exit 2, not a pass (merge); the value names where the reference was looked for. */
+  requireReference?: string;
 }
 
 /**
@@ -484,7 +488,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
   const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing);
-  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost: gaps.lost, refused: gaps.refused });
+  const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost: gaps.lost, refused: gaps.refused, requireReference: opts.requireReference !== undefined });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
     verdict === 'fail'
@@ -504,7 +508,9 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
         : verdict === 'inconclusive'
           ? `inconclusive: ${inconclusiveSummary(comparisons)}`
           : verdict === 'no-baseline'
-            ? 'no baseline to compare with: the run is ready to promote'
+            ? opts.requireReference !== undefined
+              ? `no baseline for profile ${run.profile} in ${opts.requireReference}: one is required (the run is kept: review it, then headgate baseline promote RUN --reason ...)`
+              : 'no baseline to compare with: the run is ready to promote'
             : `pass: no gating metric regressed (${comparisons.filter((c) => c.gating).length} gating comparisons)`;
   return {
     reference: ref ? { kind: ref.kind, id: ref.id, profile: ref.profile, file: ref.file } : { kind: 'baseline', id: 'none' },
