@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
@@ -13,8 +15,12 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
   const dir = tempDir('hg-open-');
   const root = path.join(dir, 'objects');
   let fast: HttpServer;
-  let slow: HttpServer;
+  let slow: { baseUrl: string };
   let box: ExpectedObject[];
+  // Service time of the slow server. nginx's limit_rate lets the first second's worth of bytes
+  // through at once, so it cannot make a small object slow; a server that holds every response
+  // this long, one at a time, has a capacity of exactly 1000 / SERVICE_MS requests a second.
+  const SERVICE_MS = 100;
 
   beforeAll(async () => {
     const { manifest, bodies } = await materializeObjects(root, 9, 2);
@@ -22,8 +28,21 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
     const target = new LocalTarget();
     const spec = { suite: 'open', root, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'] };
     fast = await startNginx(target, { ...spec, variant: 'fast', prefix: path.join(dir, 'fast'), userDirectives: [] }, stack);
-    // A server that takes about half a second per box-art object: its capacity on one connection is ~2 req/s.
-    slow = await startNginx(target, { ...spec, variant: 'slow', prefix: path.join(dir, 'slow'), userDirectives: ['limit_rate 96k'] }, stack);
+    const byPath = new Map(box.map((o) => [o.path, o.body]));
+    let busyUntil = 0;
+    const server = http.createServer((req, res) => {
+      const body = byPath.get(req.url ?? '');
+      // Serialised: a request that arrives while another is served waits for it, as on one worker.
+      const start = Math.max(Date.now(), busyUntil);
+      busyUntil = start + SERVICE_MS;
+      setTimeout(() => {
+        if (!body) res.writeHead(404).end();
+        else res.writeHead(200, { 'content-length': body.length }).end(body);
+      }, busyUntil - Date.now());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    stack.push('stop the slow server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+    slow = { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
   });
   afterAll(async () => {
     await stack.unwind();
@@ -39,12 +58,21 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
 
   it('counts queueing behind a stalled server as latency (no coordinated omission), unlike the closed model', async () => {
     const closed = await runHttpLoad({ baseUrl: slow.baseUrl, objects: box, connections: 1, durationSec: 2 });
-    const open = await runOpenLoad({ baseUrl: slow.baseUrl, objects: box, rate: 10, durationSec: 2, connections: 1 });
+    const rate = 3000 / SERVICE_MS; // three times the capacity, for one second
+    const open = await runOpenLoad({ baseUrl: slow.baseUrl, objects: box, rate, durationSec: 1, connections: 1 });
     expect(open.verification.failed).toBe(0);
-    // The closed loop waits for each response, so its latency is the service time; arrivals at
-    // five times the capacity queue up, and the open model reports the wait they really had.
-    expect(open.latencyUs.p99).toBeGreaterThan(4 * closed.latencyUs.p99);
-    expect(open.latencyUs.p50).toBeGreaterThan(2 * closed.latencyUs.p50);
+    expect(open.requests).toBe(rate);
+    // The closed loop waits for each response, so its latency is the service time.
+    expect(closed.latencyUs.p50).toBeGreaterThanOrEqual(SERVICE_MS * 1000 * 0.9);
+    expect(closed.latencyUs.p99).toBeLessThan(SERVICE_MS * 1000 * 2);
+    // Arrivals at three times the capacity queue up: request i, due at i/rate, completes at
+    // (i+1)·service, so it waited i·(service - 1/rate) = i·2/3 service past its schedule. The open
+    // model must report that wait (half the queue waited at least 14·2/3 ≈ 9 service times);
+    // the closed model would report one.
+    const waitedUs = (i: number) => i * (SERVICE_MS * 1000) * (1 - 1000 / SERVICE_MS / rate);
+    expect(open.latencyUs.p50).toBeGreaterThan(0.8 * waitedUs(rate / 2 - 1));
+    expect(open.latencyUs.p99).toBeGreaterThan(0.8 * waitedUs(rate - 2));
+    expect(open.latencyUs.p99).toBeGreaterThan(8 * closed.latencyUs.p99);
   }, 60_000);
 
   it('stops on abort', async () => {
