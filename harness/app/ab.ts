@@ -15,6 +15,7 @@ import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js'
 import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
 import { acquireTargetLock, lockKey, type TargetLock } from '../drivers/targets/lock.js';
+import { bootRecord } from '../drivers/targets/boot.js';
 import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
 
 /** What is A and what is B: two variants, one variant with other settings, or one variant on two targets. */
@@ -198,8 +199,16 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
     let running: 'A' | 'B' | null = null;
     // Each side's view of the target: the same box, with the fingerprint of the boot it runs on.
     const sides = { A: { ...opened }, B: { ...opened } };
+    // A box that outlives the session goes back to the boot it has now: journaled before the first
+    // reboot, so a session killed on B is put back by the next command that opens the box.
+    let own: { entry: string; boot: BootRecord } | undefined;
     const bootInto = (side: 'A' | 'B') => async () => {
       if (running !== side) {
+        if (!rebooted && t.kind !== 'qemu') {
+          const boot = await bootRecord(t, 'A', 'default', Date.now(), 'the box\'s own boot');
+          const entry = await t.journal.record(`reboot ${t.name} into its own boot (${boot.kernelRelease})`, { kind: 'boot-default', kernelRelease: boot.kernelRelease, kernelVersion: boot.kernelVersion, cmdline: boot.cmdline });
+          own = { entry, boot };
+        }
         rebooted = true;
         ctx.log(`A/B: reboot ${boots.length + 1}: into ${side} (${side === 'A' ? a.label : b.label})`);
         boots.push(await t.reboot!(side === 'A' ? a : b, side, ctx.log));
@@ -217,9 +226,13 @@ async function abBoots(g: GateOptions, a: BootConfig, b: BootConfig, suite: Suit
       if (!rebooted || t.kind === 'qemu') return;
       ctx.log(`A/B: rebooting ${t.name} into its own boot (default)`);
       // A box left on a test kernel is a restore failure (exit 3), not a warning.
-      await t.reboot!({ label: 'default', flag: 'restore' }, 'A', ctx.log).catch((e) => {
+      const r = await t.reboot!({ label: 'default', flag: 'restore' }, 'A', ctx.log).catch((e) => {
         throw infraError(`target ${t.name} could not be rebooted into its own boot: ${(e as Error).message}; it runs the last configuration of the session`, 'reboot it into its default boot by hand before anything else runs on it');
       });
+      if (own && (r.kernelRelease !== own.boot.kernelRelease || r.cmdline !== own.boot.cmdline)) {
+        throw infraError(`target ${t.name}: rebooted into its own boot but it runs ${r.kernelRelease} (${r.cmdline}), not ${own.boot.kernelRelease} (${own.boot.cmdline}) as before the session`, 'reboot it into its default boot by hand before anything else runs on it');
+      }
+      if (own) await t.journal.done(own.entry);
     };
     const out = await abBlocks(g, suite, ctx, { form: 'boots', a: a.label, b: b.label, A: { label: 'A', opened: sides.A, before: bootInto('A') }, B: { label: 'B', opened: sides.B, before: bootInto('B') }, boots, after: restore }, (_A, B) =>
       `B (boot ${b.label}: ${sides.B.fingerprint.kernelRelease}) against A (boot ${a.label}: ${sides.A.fingerprint.kernelRelease}) on ${t.name}, ${boots.length} boots: ${B.comparison!.summary}`);

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FILE_KINDS, leftovers, localJournal, newEntryId, ownerKey, parseJournal, SELF, type Journal, type JournalEntry, type JournalState, type Owner, type UndoAction } from '../lib/journal.js';
+import { PERSISTENT_KINDS, leftovers, localJournal, newEntryId, ownerKey, parseJournal, SELF, type Journal, type JournalEntry, type JournalState, type Owner, type UndoAction } from '../lib/journal.js';
 import { homeDir, noSymlinkBelow, strictlyInside } from '../lib/home.js';
 import { freebsdStart, localMachine, lookupProcessStart, parseBoottime, parsePsLstart, processComm, sameStart, type MachineIdentity } from '../lib/machine.js';
 import { checkFreebsdSysctlName, checkSysfsKnobPath, linuxSysctlPath } from '../lib/confine.js';
@@ -12,6 +12,7 @@ import { deleteNamespace } from './net/lab.js';
 import { sysfsChoice } from './os/parsers/linux.js';
 import { TRACEFS_MOUNT, tracefsMount } from './os/tracefs.js';
 import type { ExecOptions, ExecResult, Target } from './targets/target.js';
+import { bootRecord } from './targets/boot.js';
 
 /**
  * Replaying a journal: what dead runs left on a machine is undone, newest first, by the kind's own
@@ -96,6 +97,8 @@ export interface UndoScope {
   policy: UndoPolicy;
   /** Knob names the owner of the entry declared as its user's. */
   declared?: Set<string>;
+  /** Progress of a long undo (a reboot). */
+  log?: (line: string) => void;
 }
 
 const exec = (t: Target, argv: string[], o: ExecOptions = {}): Promise<ExecResult> => t.exec(argv, { allowFail: true, ...o });
@@ -171,7 +174,7 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
   const u = e.undo;
   const t0 = s.target;
   if (e.machine && s.machine.id && e.machine !== s.machine.id) throw notReplayed(`recorded on machine ${e.machine}, this is ${s.machine.id}: not replayed here`);
-  if (e.boot && s.machine.boot && e.boot !== s.machine.boot && !FILE_KINDS.has(u.kind)) {
+  if (e.boot && s.machine.boot && e.boot !== s.machine.boot && !PERSISTENT_KINDS.has(u.kind)) {
     throw notReplayed('made in an earlier boot of this machine: that boot took the change with it; not replayed');
   }
   switch (u.kind) {
@@ -320,6 +323,17 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       await exec(t0, ['sh', '-c', 'kill -s KILL -- "-$1" 2>/dev/null; kill -s KILL "$1" 2>/dev/null; true', 'sh', String(u.pid)]);
       return;
     }
+    case 'boot-default': {
+      if (![u.kernelRelease, u.kernelVersion, u.cmdline].every((v) => typeof v === 'string' && v !== '')) throw new Reported('a boot-default entry without the boot it restores');
+      const now = await bootRecord(t0, 'A', 'default', Date.now(), 'journal');
+      if (now.kernelRelease === u.kernelRelease && now.kernelVersion === u.kernelVersion && now.cmdline === u.cmdline) return; // already back
+      if (!t0.reboot) throw new Reported(`target ${t0.name} runs ${now.kernelRelease} (${now.cmdline}), not its own boot ${u.kernelRelease} (${u.cmdline}), and headgate cannot reboot it: reboot it into its default boot by hand`);
+      const r = await t0.reboot({ label: 'default', flag: 'restore' }, 'A', s.log ?? (() => {}));
+      if (r.kernelRelease !== u.kernelRelease || r.cmdline !== u.cmdline) {
+        throw infraError(`target ${t0.name}: rebooted into its default boot but it runs ${r.kernelRelease} (${r.cmdline}), not ${u.kernelRelease} (${u.cmdline}) as before the A/B session`);
+      }
+      return;
+    }
     default:
       throw new Reported(`unknown undo kind ${JSON.stringify((u as { kind: unknown }).kind)}`);
   }
@@ -411,7 +425,7 @@ export async function replayJournal(
   if (state.damaged?.length) log(`note: ${j.where}: line${state.damaged.length > 1 ? 's' : ''} ${state.damaged.join(', ')} could not be read and ${state.damaged.length > 1 ? 'were' : 'was'} skipped`);
   for (const e of todo) {
     try {
-      await undoEntry({ ...scope, declared: state.userKnobs?.get(ownerKey(e.owner)) }, e);
+      await undoEntry({ ...scope, declared: state.userKnobs?.get(ownerKey(e.owner)), log }, e);
       await j.done(e.id);
       out.restored.push(e.label);
       log(`restored what run pid ${e.owner.pid} (${e.at}) left: ${e.label}`);

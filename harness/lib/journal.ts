@@ -54,10 +54,16 @@ export type UndoAction =
   /** Linux: unmount a filesystem headgate mounted (only the tracefs mount point is accepted). */
   | { kind: 'umount'; path: string }
   /** Linux: remove a tracefs instance headgate created (its events are disabled first). */
-  | { kind: 'tracefs-instance'; path: string };
+  | { kind: 'tracefs-instance'; path: string }
+  /**
+   * Reboot a box a kernel A/B session left on a test boot into its own boot (the target's boot
+   * hook or nextboot), unless it already runs what it ran before the session: this kernel
+   * release and version, and this command line (Linux) or kern.bootfile (FreeBSD).
+   */
+  | { kind: 'boot-default'; kernelRelease: string; kernelVersion: string; cmdline: string };
 
-/** Undo kinds that describe files, which outlive a reboot; every other kind is state of one boot. */
-export const FILE_KINDS: ReadonlySet<UndoAction['kind']> = new Set(['rm']);
+/** Undo kinds whose change outlives a reboot (files; a box's choice of boot); every other kind is state of one boot. */
+export const PERSISTENT_KINDS: ReadonlySet<UndoAction['kind']> = new Set(['rm', 'boot-default']);
 
 /** Which process made a change: a journal entry is replayed only when its owner is gone. */
 export interface Owner {

@@ -217,6 +217,45 @@ describe('replay accepts only what headgate could have made (checked against a r
     expect(mutations(t)).toEqual(['rm -rf --one-file-system /var/lib/headgate/work/x']);
   });
 
+  it('a box a killed kernel A/B left on its test boot is rebooted into its own boot, in any later boot; one already back is not; without a way to reboot it is refused (H6)', async () => {
+    const own = { kernelRelease: '6.12.1-amd64', kernelVersion: '#1 SMP Debian', cmdline: 'BOOT_IMAGE=/vmlinuz root=/dev/vda1' };
+    const test = { kernelRelease: '6.18.0-head', kernelVersion: '#7 SMP', cmdline: 'BOOT_IMAGE=/vmlinuz-head root=/dev/vda1' };
+    const box = (running: typeof own, canReboot: boolean, comesUpOn = own) => {
+      const t = recording();
+      const reboots: string[] = [];
+      Object.assign(t, {
+        os: async () => ({ family: 'linux', fingerprint: async () => ({ kernelRelease: running.kernelRelease, kernelVersion: running.kernelVersion }) }),
+        readFile: async (f: string) => (f === '/proc/cmdline' ? `${running.cmdline}\n` : ''),
+        ...(canReboot
+          ? {
+              reboot: async (boot: { label: string }, side: 'A' | 'B') => {
+                reboots.push(boot.label);
+                Object.assign(running, comesUpOn);
+                return { side, config: boot.label, bootSec: 1, at: '', method: 'hook', ...running };
+              },
+            }
+          : {}),
+      });
+      return { t, reboots };
+    };
+    const undo: UndoAction = { kind: 'boot-default', ...own };
+    // Left on the test boot, found in a later boot (the session rebooted the box): rebooted back.
+    const left = box({ ...test }, true);
+    await undoEntry(await scopeOf(left.t), entry(undo, { boot: 'the-session-s-boot' }));
+    expect(left.reboots).toEqual(['default']);
+    // Already on its own boot (the session's restore ran, the run died before marking it): nothing.
+    const back = box({ ...own }, true);
+    await undoEntry(await scopeOf(back.t), entry(undo));
+    expect(back.reboots).toEqual([]);
+    // A box whose default now boots something else: exit 3, the entry stays pending.
+    const wrong = box({ ...test }, true, { ...test, cmdline: 'BOOT_IMAGE=/vmlinuz-fallback' });
+    await expect(undoEntry(await scopeOf(wrong.t), entry(undo))).rejects.toThrow(/rebooted into its default boot but it runs 6.18.0-head/);
+    // No boot hook to reboot with: refused with what to do, and nothing run.
+    const stuck = box({ ...test }, false);
+    await expect(undoEntry(await scopeOf(stuck.t), entry(undo))).rejects.toThrow(/not its own boot 6.12.1-amd64 .*reboot it into its default boot by hand/);
+    expect(mutations(stuck.t)).toEqual([]);
+  });
+
   it('a slash-form sysctl recorded by the adapter is written back to the same /proc/sys file (M2)', async () => {
     const values: Record<string, string> = { '/proc/sys/net/ipv4/conf/eth0.100/rp_filter': '1' };
     const t = recording(values);
