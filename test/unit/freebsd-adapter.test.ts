@@ -3,15 +3,18 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
+import type { ExecResult } from '../../harness/drivers/targets/target.js';
 import { FakeTarget, freebsdSysctl } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
 
 /** A scripted FreeBSD host whose sysctls can be changed, like the real one. */
-function freebsdHost(opts: { libxo?: boolean } = {}) {
+function freebsdHost(opts: { libxo?: boolean; first?: (argv: string[]) => Partial<ExecResult> | undefined } = {}) {
   const knobs: Record<string, string> = { 'kern.ipc.mb_use_ext_pgs': '1', 'kern.ipc.tls.enable': '0', 'net.inet.tcp.functions_default': 'freebsd' };
   const t = new FakeTarget((argv) => {
     const cmd = argv.join(' ');
+    const first = opts.first?.(argv);
+    if (first) return first;
     if (argv.join(' ') === 'sysctl -n kern.cp_time') return { stdout: fx('kern-cp_time.txt') };
     const sc = freebsdSysctl(argv, knobs);
     if (sc) return sc;
@@ -41,11 +44,24 @@ describe('FreeBSD adapter (fixture-tested: the command transcript a FreeBSD targ
     expect(t.transcript.slice(0, mark)).toEqual([
       'sysctl -n kern.ipc.tls.enable',
       'sysctl kern.ipc.tls.enable=1',
+      'sysctl -n kern.ipc.tls.enable', // read back
       'sysctl -n net.inet.tcp.functions_default',
       'sysctl net.inet.tcp.functions_default=rack',
+      'sysctl -n net.inet.tcp.functions_default',
       'sysctl -n kern.ipc.mb_use_ext_pgs',
     ]);
     expect(knobs).toEqual({ 'kern.ipc.mb_use_ext_pgs': '1', 'kern.ipc.tls.enable': '0', 'net.inet.tcp.functions_default': 'freebsd' });
+  });
+
+  it('a write sysctl(8) accepts but the handler does not apply is exit 3 naming the knob, and the old value is restored', async () => {
+    // A handler that keeps its value: sysctl(8) prints "old -> new" and exits 0, yet the value is not what was asked.
+    const { t: clamping, knobs } = freebsdHost({ first: (argv) => (argv.join(' ') === 'sysctl net.inet.tcp.functions_default=rack' ? { stdout: 'net.inet.tcp.functions_default: freebsd -> freebsd\n' } : undefined) });
+    const stack = new CleanupStack();
+    const err = await new FreeBSDAdapter(clamping).setKnob('net.inet.tcp.functions_default', 'rack', stack).catch((e) => e);
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/^net.inet.tcp.functions_default=rack did not take: it reads "freebsd"/);
+    expect(await stack.unwind()).toEqual([]);
+    expect(knobs['net.inet.tcp.functions_default']).toBe('freebsd');
   });
 
   it('an unknown knob fails with the oid named, and nothing is pushed to restore', async () => {

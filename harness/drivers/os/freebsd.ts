@@ -1,3 +1,4 @@
+import { checkKnobTook } from './knobs.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
@@ -195,14 +196,17 @@ export class FreeBSDAdapter implements OsAdapter {
       if (value === 'loaded') {
         // Journaled before the load: a run killed after it leaves an entry whose replay unloads the module.
         await journaled(this.target.journal, stack, `kldunload ${file}`, { kind: 'kldunload', name: file }, () => this.kld('kldload', file), () => this.kld('kldunload', file));
-        return;
+      } else {
+        // Unloading a module the host had is not journaled (no reload undo kind); the live stack reloads it.
+        await this.kld('kldunload', file);
+        stack.push(`kldload ${file}`, () => this.kld('kldload', file));
       }
-      // Unloading a module the host had is not journaled (no reload undo kind); the live stack reloads it.
-      await this.kld('kldunload', file);
-      stack.push(`kldload ${file}`, () => this.kld('kldload', file));
-      return;
+    } else {
+      await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old, set: value }, () => this.write(name, value), () => this.write(name, old));
     }
-    await journaled(this.target.journal, stack, `sysctl ${name}=${old}`, { kind: 'sysctl', name, value: old, set: value }, () => this.write(name, value), () => this.write(name, old));
+    // Read back as on Linux: a handler may accept a value and keep another (sysctl_handle_int
+    // with a range check that clamps, a CC or stack name a jail's VNET does not switch to).
+    checkKnobTook(name, value, await this.getKnob(name));
   }
 
   private async kld(cmd: 'kldload' | 'kldunload', mod: string): Promise<void> {

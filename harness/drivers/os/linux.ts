@@ -11,6 +11,7 @@ import { enableTcpTrace, tcpTraceCounters } from './tracefs.js';
 import { parseCpuinfo, parseDiskstats, parseKeyValueLines, parseMeminfoTotal, parseProcNetSnmp, parseProcPidStat, parseProcStat, parseTlsStat, sysfsChoice } from './parsers/linux.js';
 import { countNumaNodes, LINUX_NIC_SCRIPT, parseNicListing } from './parsers/linux.js';
 import { opensslVersions } from './fingerprint.js';
+import { checkKnobTook } from './knobs.js';
 
 /** Sysctls recorded in every Linux fingerprint: they change what the suites measure. */
 export const LINUX_FINGERPRINT_SYSCTLS = [
@@ -37,21 +38,6 @@ export const TLS_STAT = '/proc/net/tls_stat';
 const EVICT_ONCE = 'for f; do dd if="$f" iflag=nocache count=0 status=none || exit 1; done';
 
 /** Linux adapter: reads /proc and /sys, sets knobs by writing /proc/sys through the target. */
-/**
- * Whether a knob reads back as written: the same words (whitespace aside), the same set of words
- * (tcp_allowed_congestion_control lists in registration order), or, for a /sys selector such as
- * queue/scheduler ("none [mq-deadline] kyber"), the bracketed choice.
- */
-export function knobHolds(read: string, written: string): boolean {
-  const norm = (x: string) => x.trim().split(/\s+/).filter(Boolean);
-  const r = norm(read);
-  const w = norm(written);
-  if (r.join(' ') === w.join(' ')) return true;
-  if (r.length === w.length && [...w].sort().join(' ') === [...r].sort().join(' ')) return true;
-  const chosen = /\[([^\]]+)\]/.exec(read)?.[1];
-  return chosen !== undefined && w.length === 1 && chosen === w[0];
-}
-
 export class LinuxAdapter implements OsAdapter {
   readonly family = 'linux' as const;
   constructor(private readonly target: Target) {}
@@ -183,10 +169,7 @@ export class LinuxAdapter implements OsAdapter {
       () => this.write(name, value),
       () => this.write(name, old),
     );
-    // A write the kernel accepted but did not apply (a value clamped, a scheduler or algorithm it
-    // silently ignored) would measure the old setting under the new name: read it back.
-    const now = await this.getKnob(name);
-    if (!knobHolds(now, value)) throw infraError(`${name}=${value} did not take: it reads ${JSON.stringify(now.trim())} after the write (the kernel refused, clamped or rewrote it)`);
+    checkKnobTook(name, value, await this.getKnob(name));
   }
 
   private async write(name: string, value: string): Promise<void> {
