@@ -103,9 +103,10 @@ export class HarnessContext implements SuiteContext {
   /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
   private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
     const { os, fingerprint } = this.env;
-    const before = await snapshot(os, pids, this.counterGroups);
+    const serverCpus = this.env.options.split?.server;
+    const before = await snapshot(os, pids, this.counterGroups, serverCpus);
     const result = await fn();
-    const after = await snapshot(os, pids, this.counterGroups);
+    const after = await snapshot(os, pids, this.counterGroups, serverCpus);
     return { result, delta: diff(before, after, fingerprint.cpuCount) };
   }
 
@@ -241,11 +242,12 @@ export class HarnessContext implements SuiteContext {
     if (load.requests === 0) {
       throw infraError(`${this.suiteId} ${o.label}: no response from ${server.baseUrl} (${load.errors} connection errors, ${load.timeouts} timeouts)`);
     }
-    // Charge the kernel only with the server's CPU: on the local target the client shares the box.
-    const local = this.env.target.kind === 'local';
+    // Charge the kernel only with the server's CPU. Under a CPU split the machine's CPU is the
+    // server CPUs' (the client has its own); without one, on the local target, the whole machine
+    // less this process (the load client), whose own CPU is known; what its packets cost in
+    // softirq stays in: it cannot be told apart.
+    const local = this.env.target.kind === 'local' && !this.env.options.split;
     const serverCores = d.serverCores ?? (local ? Math.max(0, d.targetBusyCores - load.clientCpu) : d.targetBusyCores);
-    // The whole machine, every CPU; on the local target without this process (the load client),
-    // whose own CPU is known. What its packets cost in softirq stays in: it cannot be told apart.
     const machineCores = Math.max(0, d.machineBusyCores - (local ? load.clientCpu : 0));
     const machineBusy = d.machineBusyCores > 0 ? (d.machineBusy * machineCores) / d.machineBusyCores : 0;
     const notes: string[] = [];

@@ -11,6 +11,7 @@ import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
 import { knobAllowed, replayFailure, replayFor } from '../drivers/journal.js';
+import { confineLoad, formatCpuList, planSplit } from './cpusplit.js';
 import { manifestKnobs, undoPolicy } from './policy.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
@@ -150,15 +151,17 @@ export async function saveRun(runDir: string, record: RunRecord): Promise<void> 
  * servers stopped after every suite, also on error and Ctrl-C.
  */
 export async function executeRun(p: RunParams): Promise<{ record: RunRecord; runDir: string }> {
-  const { target, options, settings, signal, progress } = p;
+  const { target, settings, signal, progress } = p;
   const io: RunIo = { ...DEFAULT_RUN_IO, ...p.io };
   // --variant names variants of the whole command line's suites, also when a shard runs only some.
   const known = new Set((p.selectedSuites ?? p.suites).flatMap((s) => s.manifest.variants.map((v) => v.id)));
-  for (const v of options.variants) {
+  for (const v of p.options.variants) {
     if (!known.has(v)) throw inputError(`--variant ${v}: no selected suite has this variant (known: ${[...known].join(', ')})`);
   }
   const os = await target.os();
   const fingerprint = p.fingerprint ?? (await os.fingerprint());
+  // Where the load shares the machine, it and the server get CPUs of their own (recorded in options.split).
+  const { options, note: splitNote } = await planSplit(target, p.options);
   const hardwareId = await readHardwareId(target);
   const runId = newRunId();
   const runDir = path.resolve(settings.reportsDir, runId);
@@ -188,6 +191,8 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   };
   await saveRun(runDir, record);
   progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
+  if (options.split) progress.log(`CPU split: server on CPU ${formatCpuList(options.split.server)}, load on CPU ${formatCpuList(options.split.client)} (--cpu-split ${options.split.how === 'auto' ? 'auto' : 'from --server-cpus'})`);
+  if (splitNote) progress.log(`note: ${splitNote}`);
 
   // A remote target keeps its objects under its work directory. Every target's per-run private
   // files (server prefixes and configs, TLS certificates) go to a run directory inside headgate's
@@ -201,6 +206,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     // One run per machine, the local one included; then what a dead run left is undone first.
     lock = await io.lock(target, runId, p.waitLockSec ?? 0, (l) => progress.log(l));
     await io.replay(target, (l) => progress.log(l));
+    if (options.split) await confineLoad(options.split, runStack);
     // Knobs this run's user gave (ab --b-knob: knobs no installed suite declares) are declared in the
     // journal before any is set: a replay writes back only declared knobs.
     const policy = await undoPolicy();

@@ -77,7 +77,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'use an existing HTTP(S) server that serves `headgate objects` output instead of starting nginx' },
   { key: 'serverWorkers', kind: 'int', group: 'run', arg: '<n>', default: 1, plan: true, schema: { type: 'integer', minimum: 1, maximum: 256 }, help: 'nginx worker_processes' },
   { key: 'serverCpus', kind: 'intList', group: 'run', arg: '<list>', plan: true, schema: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0, maximum: 1023 } },
-    help: 'pin nginx workers to these CPUs, e.g. 1 or 2,3 (worker_cpu_affinity)' },
+    help: 'pin nginx workers to these CPUs, e.g. 1 or 2,3 (worker_cpu_affinity); where the load runs on the same machine it gets the other CPUs' },
+  { key: 'cpuSplit', kind: 'string', group: 'run', arg: '<mode>', default: 'auto', plan: true, schema: { enum: ['auto', 'off'] },
+    help: 'where server and load share a machine (local, netns labs): auto gives the load the lower half of the CPUs and the server the rest, so the client cannot take CPU from the server and machine CPU per Gb/s counts the server\'s CPUs only; off shares every CPU (not comparable with auto)' },
   { key: 'serverDirective', kind: 'rawList', group: 'run', arg: '<text>', default: [], plan: true, legacy: 'serverDirectives',
     schema: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^[^{}]*$' } },
     help: 'extra nginx http-block directive, replacing a variant directive of the same name; repeatable' },
@@ -139,6 +141,7 @@ export interface GateOptions {
   serverUrl?: string;
   serverWorkers: number;
   serverCpus?: number[];
+  cpuSplit: 'auto' | 'off';
   serverDirective: string[];
   objectsMib: number;
   coldObjectsMib: number;
@@ -360,6 +363,7 @@ export function runOptionsOf(g: GateOptions): RunOptions {
     rate: g.rate,
     fixedThroughput: g.fixedThroughput === undefined ? undefined : String(g.fixedThroughput),
     serverCpus: g.serverCpus,
+    cpuSplit: g.cpuSplit,
     blockDevice: g.blockDevice,
   };
   // Unset optional options are left out of run.json rather than stored as undefined.

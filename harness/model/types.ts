@@ -241,6 +241,8 @@ export interface Comparison {
   setupMissing?: string[];
   /** Payload-verification and proof failures of the reference side (exit 2: it is not a reference). */
   referenceIntegrity?: string[];
+  /** The reference measured under another CPU split (exit 2: its CPU figures are defined differently). */
+  splitDifference?: string;
   verdict: RunVerdict;
   exitCode: number;
   summary: string;
@@ -309,6 +311,14 @@ export interface AbBlocks {
   boots: BootRecord[];
 }
 
+/** Disjoint CPUs for the server and its load on one machine; machine CPU per Gb/s counts `server` only. */
+export interface CpuSplit {
+  server: number[];
+  client: number[];
+  /** auto: halves of the usable CPUs; server-cpus: the user's --server-cpus and the rest. */
+  how: 'auto' | 'server-cpus';
+}
+
 /** Effective options of a run (after config file and flags). */
 export interface RunOptions {
   suites: string[];
@@ -323,6 +333,10 @@ export interface RunOptions {
   serverWorkers: number;
   /** CPUs to pin nginx workers to (worker_cpu_affinity); unset: not pinned. */
   serverCpus?: number[];
+  /** Whether the server and its load get disjoint CPUs when they share a machine (default auto). */
+  cpuSplit?: 'auto' | 'off';
+  /** The split the run used (engine/cpusplit.ts); absent: server and load shared every CPU. */
+  split?: CpuSplit;
   serverDirectives: string[];
   quick: boolean;
   /** Open model: requests per second arriving on a fixed schedule (latency from the intended send time). Unset: closed model. */

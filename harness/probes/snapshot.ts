@@ -5,18 +5,21 @@ import type { OsAdapter } from '../drivers/os/adapter.js';
 export interface Snapshot {
   at: bigint;
   cpu: { busy: number; total: number; machineBusy?: number; cpus?: number };
+  /** The same over a CPU split's server CPUs only. */
+  serverSide?: { busy: number; total: number; machineBusy?: number; cpus?: number };
   serverCpuSec: number | null;
   counters: Record<string, number>;
 }
 
-/** Takes a snapshot; server CPU is null when the server's processes are unknown (external server). */
-export async function snapshot(os: OsAdapter, serverPids: number[], groups?: CounterGroup[]): Promise<Snapshot> {
-  const [cpu, serverCpuSec, counters] = await Promise.all([
+/** Takes a snapshot (CPU of `cpus` only when given: a split's server CPUs); server CPU is null when the server's processes are unknown (external server). */
+export async function snapshot(os: OsAdapter, serverPids: number[], groups?: CounterGroup[], cpus?: readonly number[]): Promise<Snapshot> {
+  const [cpu, serverSide, serverCpuSec, counters] = await Promise.all([
     os.cpuTimes(),
+    cpus ? os.cpuTimes(cpus) : Promise.resolve(undefined),
     serverPids.length ? os.processCpuSeconds(serverPids) : Promise.resolve(null),
     os.counters(groups),
   ]);
-  return { at: process.hrtime.bigint(), cpu, serverCpuSec, counters };
+  return { at: process.hrtime.bigint(), cpu, ...(serverSide ? { serverSide } : {}), serverCpuSec, counters };
 }
 
 /** Differences between two snapshots. */
@@ -26,7 +29,7 @@ export interface SnapshotDelta {
   targetBusy: number;
   /** Busy cores of the whole target (targetBusy x cores). */
   targetBusyCores: number;
-  /** The machine's own work (CpuTimes.machineBusy) as a share of all its CPUs, 0..1. */
+  /** The machine's own work (CpuTimes.machineBusy) as a share of all its CPUs (a split's server CPUs), 0..1. */
   machineBusy: number;
   /** The same in cores (machineBusy x the CPUs counted). */
   machineBusyCores: number;
@@ -41,8 +44,11 @@ export function diff(a: Snapshot, b: Snapshot, cpuCount: number): SnapshotDelta 
   const total = b.cpu.total - a.cpu.total;
   const targetBusy = total > 0 ? (b.cpu.busy - a.cpu.busy) / total : 0;
   const machine = (c: Snapshot['cpu']) => c.machineBusy ?? c.busy;
-  const machineBusy = total > 0 ? (machine(b.cpu) - machine(a.cpu)) / total : 0;
-  const cpus = b.cpu.cpus ?? cpuCount;
+  // Under a CPU split the machine's work is what ran on the server's CPUs (the load has the others).
+  const [ma, mb] = a.serverSide && b.serverSide ? [a.serverSide, b.serverSide] : [a.cpu, b.cpu];
+  const mTotal = mb.total - ma.total;
+  const machineBusy = mTotal > 0 ? (machine(mb) - machine(ma)) / mTotal : 0;
+  const cpus = mb.cpus ?? cpuCount;
   const counters: Record<string, number> = {};
   for (const [k, v] of Object.entries(b.counters)) {
     const before = a.counters[k];

@@ -11,6 +11,7 @@ import { checkRunRecordPaths } from '../store/runs.js';
 import type { MetricComparison, RunRecord, SuiteResult, VariantResult } from '../model/types.js';
 import { historyChart, samplesChart } from './chart.js';
 import { abBlockLines, abBootLines, changeWithCi, fmt, mdeText, repsCell, thresholdCell, verdictLine } from './format.js';
+import { splitWords } from '../verdict/compare.js';
 import type { HistorySource, Reporter } from './reporter.js';
 import { runCommand } from '../lib/exec.js';
 
@@ -40,6 +41,7 @@ function environment(run: RunRecord): Record<string, string> {
     Arch: fp.arch,
     CPU: `${fp.cpuCount} x ${fp.cpuModel}`,
     Memory: `${(fp.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
+    'CPU split': splitWords(run.options),
     'headgate version': run.tool.version,
   };
   for (const [k, v] of Object.entries(fp.sysctls)) env[k] = v;

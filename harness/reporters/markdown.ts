@@ -2,7 +2,7 @@ import path from 'node:path';
 import { writeAtomic } from '../lib/atomic.js';
 import { isSafeName } from '../lib/confine.js';
 import { checkRunRecordPaths } from '../store/runs.js';
-import { integrityFailures } from '../verdict/compare.js';
+import { integrityFailures, splitWords } from '../verdict/compare.js';
 import type { RunRecord } from '../model/types.js';
 import { abBlockLines, abBootLines, changeWithCi, efficiencyNoise, fmt, repsCell, thresholdCell, notRun, VERDICT_MARK, keyMetrics, verdictWithMde } from './format.js';
 import type { Reporter } from './reporter.js';
@@ -23,6 +23,7 @@ export function renderMarkdown(run: RunRecord): string {
   out.push(`# headgate ${c ? HEAD[c.verdict] : 'RUN'}: ${run.runId}`, '');
   if (c) out.push(`**${c.summary}** (exit ${c.exitCode})`, '');
   out.push(`Target \`${run.target.name}\` (${run.target.kind}; ${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}), profile \`${run.profile}\`, run status ${run.status}.`);
+  if (run.options.split) out.push('', `CPU split: ${splitWords(run.options)}; server and machine CPU figures count the server's CPUs only.`);
   for (const n of run.target.notes ?? []) out.push('', `> **Note:** ${n}`);
   const paired = c?.comparisons.some((m) => 'paired' in m);
   const method = paired

@@ -66,6 +66,27 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
   return pairs.filter(([, x, y]) => show(x) !== show(y)).map(([k, x, y]) => `run option ${k}: ${show(x)} -> ${show(y)}`);
 }
 
+/** A run's CPU split in words ("server CPU 1, load CPU 0", or that they shared every CPU). */
+export function splitWords(o: RunOptions | undefined): string {
+  const s = o?.split;
+  return s ? `server CPU ${s.server.join(',')}, load CPU ${s.client.join(',')}` : 'server and load sharing every CPU';
+}
+
+/**
+ * Why a run's samples cannot be compared with its reference's because their CPU split differs:
+ * under a split, CPU per Gb/s counts the server's CPUs and the client cannot take CPU from the
+ * server, so the metrics are defined differently (exit 2, naming both). A reference without
+ * recorded options predates the split and counts as sharing every CPU.
+ */
+export function splitDifference(ref: Reference | null, run: RunOptions): string | undefined {
+  if (!ref) return undefined;
+  const a = ref.options?.split;
+  const b = run.split;
+  const same = JSON.stringify(a ? [a.server, a.client] : null) === JSON.stringify(b ? [b.server, b.client] : null);
+  if (same) return undefined;
+  return `the reference ${ref.kind} ${ref.id} was measured with ${splitWords(ref.options)}, this run with ${splitWords(run)}: CPU figures are defined differently (measure both the same way: --cpu-split, --server-cpus; then promote a new baseline)`;
+}
+
 /**
  * Suites offered a different load than the reference's (more than 2% apart): under "N%" each run
  * takes its offer from its own warm-up, so equal options can still mean different loads.
@@ -350,7 +371,7 @@ export interface ReferenceGaps {
   lost: string[];
   refused: string[];
   /** lost, setupMissing and referenceIntegrity as a comparison records them (empty ones left out). */
-  fields: Pick<Comparison, 'lost' | 'setupMissing' | 'referenceIntegrity'>;
+  fields: Pick<Comparison, 'lost' | 'setupMissing' | 'referenceIntegrity' | 'splitDifference'>;
   /** The summary's part for lost variants ('' when none). */
   lostSummary: string;
   /** The summary of a comparison refused for these reasons ('' when none). */
@@ -358,15 +379,16 @@ export interface ReferenceGaps {
 }
 
 /** The gaps between a run and its reference (skippedAgainst, plus the reference's own payload and proof failures); adds the skipped ones to `missing`. */
-export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[]): ReferenceGaps {
+export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[], options?: RunOptions): ReferenceGaps {
   const { lost, refused: setupMissing } = skippedAgainst(suites, ref, referenceVariant);
   const referenceIntegrity = ref ? (ref.integrityFailures ?? []).map((f) => `the reference ${ref.kind} ${ref.id}: ${f}`) : [];
-  const refused = [...setupMissing, ...referenceIntegrity];
+  const split = options ? splitDifference(ref, options) : undefined;
+  const refused = [...(split ? [split] : []), ...setupMissing, ...referenceIntegrity];
   missing.push(...lost, ...setupMissing);
   return {
     lost,
     refused,
-    fields: { ...(lost.length ? { lost } : {}), ...(setupMissing.length ? { setupMissing } : {}), ...(referenceIntegrity.length ? { referenceIntegrity } : {}) },
+    fields: { ...(split ? { splitDifference: split } : {}), ...(lost.length ? { lost } : {}), ...(setupMissing.length ? { setupMissing } : {}), ...(referenceIntegrity.length ? { referenceIntegrity } : {}) },
     lostSummary: lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
     refusedSummary: refused.length ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}` : '',
   };
@@ -487,7 +509,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
   sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing);
+  const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing, run.options);
   const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost: gaps.lost, refused: gaps.refused, requireReference: opts.requireReference !== undefined });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =

@@ -507,7 +507,7 @@ export function comparePairedRun(
   const infra = infrastructureErrors(run);
   // What one side ran and the other skipped is lost (kernel) or refused (options), as in compareRun;
   // the A side's own verification and proof failures make it no reference (M7).
-  const gaps = referenceGaps(run.suites, runAsReference(ref), opts.referenceVariant, missing);
+  const gaps = referenceGaps(run.suites, runAsReference(ref), opts.referenceVariant, missing, run.options);
   const { verdict, exitCode } = runVerdict({
     comparisons,
     integrityFailures: integrity,

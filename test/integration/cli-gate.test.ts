@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { $ } from 'zx';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startNginx } from '../../harness/drivers/servers/nginx.js';
+import { affinityMasks, startNginx } from '../../harness/drivers/servers/nginx.js';
+import { affinityOf, chooseSplit } from '../../harness/engine/cpusplit.js';
 import { freePort } from '../../harness/drivers/net/ports.js';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
@@ -46,6 +47,26 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     expect(run.comparison!.comparisons.filter((c) => c.gating)).toHaveLength(3);
     expect(run.comparison!.comparisons.filter((c) => c.verdict === 'regressed')).toEqual([]);
     expect(run.status).toBe('complete');
+  }, 120_000);
+
+  it('the load and the server ran on disjoint CPUs, recorded and shown; a gate measured without the split is refused (exit 2, naming both)', async () => {
+    // What this machine splits into, from the CPUs this process may use (2 CPUs here: load 0, server 1).
+    const expected = chooseSplit(await affinityOf(process.pid));
+    const base = readRun(baselineRun);
+    if ('none' in expected) {
+      expect(base.options.split).toBeUndefined();
+      return;
+    }
+    expect(base.options.split).toEqual(expected.split);
+    // nginx's workers were pinned to the server's CPUs.
+    const conf = readFileSync(path.join(baselineRun, 'servers', 'sendfile-sendfile-on', 'nginx.conf'), 'utf8');
+    expect(conf).toContain(`worker_cpu_affinity ${affinityMasks(1, expected.split.server)};`);
+    expect(readFileSync(path.join(baselineRun, 'summary.md'), 'utf8')).toContain(`CPU split: server CPU ${expected.split.server.join(',')}, load CPU ${expected.split.client.join(',')}`);
+    const r = await cli(['gate', ...common, '--cpu-split', 'off', '--runs', '2', '--no-adaptive', '--json']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    const run = readRun(runDirOf(r.stdout));
+    expect(run.options.split).toBeUndefined();
+    expect(run.comparison!.splitDifference).toMatch(/was measured with server CPU .*, this run with server and load sharing every CPU/);
   }, 120_000);
 
   it('exit 1: a pinned machine whose kernel reports fewer CPUs than its pin fails before any load, naming the field (H4)', async () => {

@@ -24,7 +24,8 @@ export interface Capability {
 export interface OsAdapter {
   readonly family: OsFamily;
   fingerprint(): Promise<Fingerprint>;
-  cpuTimes(): Promise<CpuTimes>;
+  /** CPU times of the whole target, or of only these CPUs (a CPU split: the server's). */
+  cpuTimes(only?: readonly number[]): Promise<CpuTimes>;
   /** Total CPU seconds (user + system) consumed so far by the given processes. */
   processCpuSeconds(pids: number[]): Promise<number>;
   /** Child process ids of a process (e.g. nginx workers of the master). */

@@ -121,10 +121,11 @@ export class FreeBSDAdapter implements OsAdapter {
     return parts.join('; ');
   }
 
-  async cpuTimes(): Promise<CpuTimes> {
+  async cpuTimes(only?: readonly number[]): Promise<CpuTimes> {
     // Per CPU (kern.cp_times) so the CPUs counted are known; the aggregate where it is missing.
     const per = await this.target.exec(['sysctl', '-n', 'kern.cp_times'], { allowFail: true });
-    if (per.code === 0 && per.stdout.trim()) return parseCpTimes(per.stdout);
+    if (per.code === 0 && per.stdout.trim()) return parseCpTimes(per.stdout, only);
+    if (only) throw infraError('kern.cp_times is unreadable: the CPU split needs per-CPU times');
     const r = await this.target.exec(['sysctl', '-n', 'kern.cp_time']);
     return parseCpTime(r.stdout);
   }

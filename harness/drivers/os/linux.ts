@@ -85,8 +85,8 @@ export class LinuxAdapter implements OsAdapter {
     };
   }
 
-  async cpuTimes(): Promise<CpuTimes> {
-    return parseProcStat(await this.target.readFile('/proc/stat'));
+  async cpuTimes(only?: readonly number[]): Promise<CpuTimes> {
+    return parseProcStat(await this.target.readFile('/proc/stat'), only);
   }
 
   async processCpuSeconds(pids: number[]): Promise<number> {

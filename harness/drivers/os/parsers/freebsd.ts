@@ -28,7 +28,7 @@ const CPUSTATES = 5;
  * (sysctl_kern_cp_times in kern_clock.c; absent CPU ids print as zeros, so they are not
  * counted). Summed, it is kern.cp_time; cpus is the CPUs that ever ticked.
  */
-export function parseCpTimes(text: string): { busy: number; total: number; machineBusy: number; cpus: number } {
+export function parseCpTimes(text: string, only?: readonly number[]): { busy: number; total: number; machineBusy: number; cpus: number } {
   const f = text.trim().split(/\s+/).map(Number);
   if (f.length < CPUSTATES || f.length % CPUSTATES !== 0 || f.some((x) => !Number.isFinite(x))) {
     throw new Error(`kern.cp_times: expected a multiple of ${CPUSTATES} numbers, got "${text.trim().slice(0, 80)}"`);
@@ -36,6 +36,8 @@ export function parseCpTimes(text: string): { busy: number; total: number; machi
   const sum = new Array<number>(CPUSTATES).fill(0);
   let cpus = 0;
   for (let c = 0; c < f.length; c += CPUSTATES) {
+    // Row k is CPU id k (sys/kern/kern_clock.c sysctl_kern_cp_times: CPU_FOREACH over 0..mp_maxid).
+    if (only && !only.includes(c / CPUSTATES)) continue;
     const row = f.slice(c, c + CPUSTATES);
     if (row.some((x) => x > 0)) cpus++;
     row.forEach((x, i) => (sum[i] += x));

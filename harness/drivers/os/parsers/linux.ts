@@ -12,17 +12,27 @@ export interface CpuTimes {
  * Parses /proc/stat's aggregate "cpu" line: busy = everything but idle and iowait; machineBusy
  * also leaves out steal. cpus counts the "cpuN" lines (online CPUs).
  */
-export function parseProcStat(text: string): CpuTimes {
+export function parseProcStat(text: string, only?: readonly number[]): CpuTimes {
   const lines = text.split('\n');
-  const line = lines.find((l) => /^cpu\s/.test(l));
-  if (!line) throw new Error('/proc/stat: no aggregate cpu line');
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  if (f.length < 4 || f.some((x) => !Number.isFinite(x))) throw new Error(`/proc/stat: unexpected cpu line "${line.trim()}"`);
+  // The aggregate line, or the sum of the given CPUs' own lines (a CPU split counts the server's).
+  const rows = only
+    ? lines.filter((l) => {
+        const m = /^cpu(\d+)\s/.exec(l);
+        return m !== null && only.includes(Number(m[1]));
+      })
+    : lines.filter((l) => /^cpu\s/.test(l));
+  if (!rows.length) throw new Error(only ? `/proc/stat: no line for CPU ${only.join(',')}` : '/proc/stat: no aggregate cpu line');
+  const sum = new Array<number>(8).fill(0);
+  for (const line of rows) {
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    if (f.length < 4 || f.some((x) => !Number.isFinite(x))) throw new Error(`/proc/stat: unexpected cpu line "${line.trim()}"`);
+    for (let i = 0; i < 8; i++) sum[i] += f[i] ?? 0;
+  }
   // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
-  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = sum;
   const machineBusy = user + nice + system + irq + softirq;
   const busy = machineBusy + steal;
-  return { busy, total: busy + idle + iowait, machineBusy, cpus: lines.filter((l) => /^cpu\d+\s/.test(l)).length };
+  return { busy, total: busy + idle + iowait, machineBusy, cpus: only ? rows.length : lines.filter((l) => /^cpu\d+\s/.test(l)).length };
 }
 
 /** Parses "name value" lines such as /proc/vmstat. */

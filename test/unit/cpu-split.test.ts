@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { chooseSplit, formatCpuList, parseCpuList } from '../../harness/engine/cpusplit.js';
+import { parseProcStat } from '../../harness/drivers/os/parsers/linux.js';
+import { parseCpTimes } from '../../harness/drivers/os/parsers/freebsd.js';
+import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
+import { comparePairedRun } from '../../harness/verdict/paired.js';
+import { makeRun } from '../helpers/records.js';
+
+describe('CPU split: the load and the server on disjoint CPUs of one machine', () => {
+  it('reads and writes Linux CPU lists', () => {
+    expect(parseCpuList('0-3,8,10-11\n')).toEqual([0, 1, 2, 3, 8, 10, 11]);
+    expect(parseCpuList('1')).toEqual([1]);
+    expect(formatCpuList([11, 0, 1, 2, 3, 8, 10])).toBe('0-3,8,10-11');
+    expect(() => parseCpuList('0-a')).toThrow(/not a CPU list/);
+  });
+
+  it('auto gives the load the lower half and the server the rest; --server-cpus gives the load the others; one CPU has no split', () => {
+    expect(chooseSplit([0, 1])).toEqual({ split: { client: [0], server: [1], how: 'auto' } });
+    expect(chooseSplit([0, 1, 2, 3, 4])).toEqual({ split: { client: [0, 1], server: [2, 3, 4], how: 'auto' } });
+    expect(chooseSplit([0, 1, 2, 3], [0])).toEqual({ split: { client: [1, 2, 3], server: [0], how: 'server-cpus' } });
+    expect(chooseSplit([0])).toEqual({ none: 'one CPU (0): the load and the server share it' });
+    expect(chooseSplit([0, 1], [0, 1])).toEqual({ none: '--server-cpus 0-1 leaves no CPU for the load' });
+    expect(chooseSplit([0, 1], [5])).toMatchObject({ none: expect.stringMatching(/CPU 5 is not one this process may use/) });
+  });
+
+  it("machine CPU under a split sums the server's CPUs only (/proc/stat cpuN lines; FreeBSD kern.cp_times rows)", () => {
+    const stat = ['cpu  300 0 300 400 0 0 0 0 0 0', 'cpu0 250 0 250 0 0 0 0 0 0 0', 'cpu1 50 0 50 400 0 0 0 0 0 0', 'intr 1'].join('\n');
+    expect(parseProcStat(stat)).toMatchObject({ busy: 600, total: 1000, cpus: 2 });
+    // cpu1 alone: the load on cpu0 (fully busy) is not in it.
+    expect(parseProcStat(stat, [1])).toMatchObject({ busy: 100, total: 500, machineBusy: 100, cpus: 1 });
+    expect(() => parseProcStat(stat, [7])).toThrow(/no line for CPU 7/);
+    // kern.cp_times: user nice sys intr idle per CPU, in CPU id order.
+    const cp = '90 0 10 0 0 5 0 5 0 90';
+    expect(parseCpTimes(cp, [1])).toMatchObject({ busy: 10, total: 100, cpus: 1 });
+    expect(parseCpTimes(cp)).toMatchObject({ busy: 110, total: 200, cpus: 2 });
+  });
+
+  it('a reference measured under another split (or none) is not comparable: exit 2 naming both splits', () => {
+    const s = { throughput_gbps: [10, 10.1, 9.9, 10, 10.2, 9.8] };
+    const ref = makeRun({ a: s }, { runId: 'base' });
+    const today = makeRun({ a: s }, { runId: 'today' });
+    today.options = { ...today.options, split: { server: [1], client: [0], how: 'auto' } };
+    const c = compareRun(today, runAsReference(ref), { alpha: 0.05 });
+    expect(c.exitCode).toBe(2);
+    expect(c.splitDifference).toMatch(/^the reference run base was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0/);
+    expect(c.summary).toMatch(/^not comparable: the reference run base/);
+    // The same split on both sides compares as usual.
+    ref.options = { ...ref.options, split: { server: [1], client: [0], how: 'auto' } };
+    expect(compareRun(today, runAsReference(ref), { alpha: 0.05 }).exitCode).toBe(0);
+    // Another split (the user's --server-cpus 0): refused again, also in a paired A/B.
+    ref.options = { ...ref.options, split: { server: [0], client: [1], how: 'server-cpus' } };
+    expect(compareRun(today, runAsReference(ref), { alpha: 0.05 }).exitCode).toBe(2);
+    expect(comparePairedRun(today, ref, { alpha: 0.05 }).exitCode).toBe(2);
+  });
+});
