@@ -1,3 +1,4 @@
+import { formatCpuList } from './cpusplit.js';
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
 import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
@@ -419,7 +420,8 @@ export class HarnessContext implements SuiteContext {
     await b.activate();
     const { result: r, delta: d } = await this.bracketed([], () =>
       runIperf(target, receiver, {
-      senderWrap: b.serverWrap,
+      // Under a CPU split the sender (the kernel's side under test) runs on the server's CPUs; the receiver is load.
+      senderWrap: this.env.options.split ? ['taskset', '-c', formatCpuList(this.env.options.split.server), ...b.serverWrap] : b.serverWrap,
       receiverWrap: b.clientWrap,
       clientAddress: b.clientAddress,
       port,
