@@ -206,6 +206,8 @@ export interface MetricComparison {
   mde?: number | null;
   /** The noise the MDE was computed from, in words (calibrated, or the repetitions' own spread). */
   mdeSource?: string;
+  /** How busy this run's load client was on a throughput metric's variant, in words (its headroom). */
+  clientHeadroom?: string;
   verdict: MetricVerdict;
   /** Which rule decided the verdict, in words. */
   rule: string;

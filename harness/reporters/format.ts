@@ -41,7 +41,7 @@ export function mdeText(c: MetricComparison): string {
 
 /** The verdict with what it could have seen: "unchanged; could have detected >= 3.1%". */
 export function verdictWithMde(c: MetricComparison, verdict: string = c.verdict): string {
-  const m = mdeText(c);
+  const m = [mdeText(c), c.clientHeadroom].filter(Boolean).join('; ');
   return m ? `${verdict}; ${m}` : verdict;
 }
 
@@ -50,7 +50,7 @@ export function verdictLine(c: MetricComparison): string {
   // The verdict leads (Allure groups and CI annotations match on "regressed: <title>"); what the
   // comparison could have detected closes the line.
   const m = mdeText(c);
-  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}${m ? `; ${m}` : ''}`;
+  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}${m ? `; ${m}` : ''}${c.clientHeadroom ? `; ${c.clientHeadroom}` : ''}`;
 }
 
 /** Marker used in terminals and Markdown. */

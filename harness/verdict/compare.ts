@@ -238,9 +238,19 @@ export function comparisonFields(
     nBaseline: samples.nBaseline,
     nCurrent: samples.nCurrent,
     looks: v.adaptive?.looks.length ?? 1,
+    ...clientHeadroom(v, m.unit),
     baselineSamples: samples.base,
     currentSamples: samples.current,
   };
+}
+
+/** The busiest load client of this run's repetitions of a throughput metric's variant, in words (absent: not recorded). */
+function clientHeadroom(v: VariantResult, unit: string): Pick<MetricComparison, 'clientHeadroom'> {
+  if (!clientBoundSensitive(unit)) return {};
+  const peaks = v.repetitions.map((r) => r.metrics.client_cpu_pct).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  if (!peaks.length) return {};
+  const peak = Math.max(...peaks);
+  return { clientHeadroom: `load client at most ${peak.toFixed(0)}% of a core (${Math.max(0, 100 - peak).toFixed(0)}% headroom)` };
 }
 
 /** Report order: suite, variant, then the suite's metric order with gating metrics first. */
