@@ -6,6 +6,7 @@ import {
   flagOf,
   parseOptionText,
   resolveGateOptions,
+  verdictOverrides,
   type GateOptions,
   type OptionGroup,
   type OptionSpec,
@@ -81,6 +82,9 @@ export async function resolveCommandOptions(cmd: Command, overrides: Partial<Gat
   if (cfg?.upgradedFrom) {
     process.stderr.write(`note: ${cfg.file} is config version ${cfg.upgradedFrom}; read with today's key names (rewrite it: headgate migrate --kind config ${cfg.file})\n`);
   }
-  const g = resolveGateOptions({ config: cfg && { file: cfg.file, values: cfg.values }, env: process.env, flags: givenFlags(cmd) });
+  const sources = { config: cfg && { file: cfg.file, values: cfg.values }, env: process.env, flags: givenFlags(cmd) };
+  const g = resolveGateOptions(sources);
+  const changed = verdictOverrides(sources);
+  if (changed.length) process.stderr.write(`note: verdict settings not at their defaults: ${changed.join(', ')}\n`);
   return { ...g, ...overrides };
 }

@@ -306,16 +306,40 @@ export interface OptionSources {
   flags?: Record<string, unknown>;
 }
 
-/**
- * Resolves the run options once: defaults < config file < HEADGATE_* < plan gate block < flags,
- * each source validated by the same schema, then the checks that relate two options.
- */
-export function resolveGateOptions(sources: OptionSources): GateOptions {
+/** The sources as layers, lowest precedence first. */
+function layersOf(sources: OptionSources): { values: Record<string, unknown>; src: OptionSource }[] {
   const layers: { values: Record<string, unknown>; src: OptionSource }[] = [];
   if (sources.config) layers.push({ values: sources.config.values, src: { kind: 'file', file: sources.config.file } });
   if (sources.env) layers.push({ values: optionsFromEnv(sources.env), src: { kind: 'env' } });
   if (sources.plan) layers.push({ values: sources.plan.values, src: { kind: 'file', file: sources.plan.file, prefix: 'gate/' } });
   if (sources.flags) layers.push({ values: sources.flags, src: { kind: 'flag' } });
+  return layers;
+}
+
+/**
+ * The verdict options a resolution set away from their defaults, each with its source
+ * (`HEADGATE_ON_INCONCLUSIVE=pass`, `--alpha 0.01`, `headgate.yaml: minEffect`): a variable in a CI
+ * runner's environment must not change what a gate decides without a line in the job log.
+ */
+export function verdictOverrides(sources: OptionSources): string[] {
+  const last = new Map<string, string>();
+  for (const { values, src } of layersOf(sources)) {
+    for (const [k, v] of Object.entries(values)) {
+      const o = optionSpec(k);
+      if (v === undefined || o?.group !== 'verdict') continue;
+      if (JSON.stringify(v) === JSON.stringify(o.default)) last.delete(k);
+      else last.set(k, sourceName(k, v, src));
+    }
+  }
+  return [...last.values()];
+}
+
+/**
+ * Resolves the run options once: defaults < config file < HEADGATE_* < plan gate block < flags,
+ * each source validated by the same schema, then the checks that relate two options.
+ */
+export function resolveGateOptions(sources: OptionSources): GateOptions {
+  const layers = layersOf(sources);
   const merged: Record<string, unknown> = {};
   const from = new Map<string, { value: unknown; src: OptionSource }>();
   for (const { values, src } of layers) {

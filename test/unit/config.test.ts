@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OPTIONS, configSchema, envOf, flagOf, optionsMarkdown, planGateSchema, resolveGateOptions, runOptionsOf, settingsOf } from '../../harness/model/options.js';
+import { OPTIONS, configSchema, envOf, flagOf, optionsMarkdown, planGateSchema, resolveGateOptions, runOptionsOf, settingsOf, verdictOverrides } from '../../harness/model/options.js';
 import { loadConfigFile } from '../../harness/cli/options.js';
 import { loadDoc, validateDoc } from '../../harness/model/validate.js';
 import { HeadgateError } from '../../harness/model/errors.js';
@@ -148,5 +148,18 @@ describe('rollout plans through the options schema', () => {
     const v1 = await loadPlan(path.join(d, 'v1.yaml'));
     expect(v1.upgradedFrom).toBe(1);
     expect(v1.plan.gate).toEqual({ duration: 2, objectsMib: 8 });
+  });
+});
+
+describe('verdict settings away from their defaults are named with their source (audit L7)', () => {
+  it('a variable, a flag and a config key each show; a value equal to the default or a run option does not', () => {
+    const lines = verdictOverrides({
+      config: { file: 'headgate.yaml', values: { minEffect: 0.2, runs: 3 } },
+      env: { HEADGATE_ON_INCONCLUSIVE: 'pass', HEADGATE_ALPHA: '0.01' },
+      flags: { maxRuns: 30 },
+    });
+    expect(lines).toEqual(['headgate.yaml: minEffect', 'HEADGATE_ON_INCONCLUSIVE=pass', '--max-runs 30']);
+    // A later source that puts it back to the default clears it.
+    expect(verdictOverrides({ env: { HEADGATE_ON_INCONCLUSIVE: 'pass' }, flags: { onInconclusive: 'exit4' } })).toEqual([]);
   });
 });
