@@ -55,7 +55,8 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
       measuredAt: new Date().toISOString(),
       sessions: o.sessions,
       runs: g.runs,
-      options,
+      // As the sessions ran them (with their CPU split): noise is used only under the same split.
+      options: runs[0].options,
       sourceRuns: runs.map((x) => x.runId),
       metrics,
     };

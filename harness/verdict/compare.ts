@@ -66,6 +66,19 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
   return pairs.filter(([, x, y]) => show(x) !== show(y)).map(([k, x, y]) => `run option ${k}: ${show(x)} -> ${show(y)}`);
 }
 
+/**
+ * The comparison options with the calibrated noise only if it was measured under this run's CPU
+ * split: under another split the noise of CPU figures is another quantity (the thresholds fall back
+ * to the suites' floors until `headgate calibrate` runs again). `noiseNote` says so.
+ */
+export function noiseFor(opts: CompareOptions, run: RunOptions): { opts: CompareOptions; noiseNote?: string } {
+  if (!opts.noise || splitWords(opts.noise.options) === splitWords(run)) return { opts };
+  return {
+    opts: { ...opts, noise: null },
+    noiseNote: `noise calibration of ${opts.noise.measuredAt} was measured with ${splitWords(opts.noise.options)}, this run with ${splitWords(run)}: not used (re-run headgate calibrate)`,
+  };
+}
+
 /** A run's CPU split in words ("server CPU 1, load CPU 0", or that they shared every CPU). */
 export function splitWords(o: RunOptions | undefined): string {
   const s = o?.split;
@@ -506,7 +519,8 @@ function inconclusiveSummary(comparisons: MetricComparison[]): string {
  * form one family for the Holm correction; informational metrics another. Each metric is decided
  * at the alpha of its variant's last look, so adaptive repetitions keep the false-alarm rate.
  */
-export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareOptions): Comparison {
+export function compareRun(run: RunRecord, ref: Reference | null, given: CompareOptions): Comparison {
+  const { opts, noiseNote } = noiseFor(given, run.options);
   const comparisons: MetricComparison[] = [];
   const missing: string[] = [];
   const raw = collect(run.suites, ref, opts, missing, Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant)));
@@ -551,9 +565,10 @@ export function compareRun(run: RunRecord, ref: Reference | null, opts: CompareO
     ...noiseRecord(opts.noise),
     comparisons,
     integrityFailures: integrity,
-    fingerprintDifferences: ref
-      ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options), ...offeredDifferences(run.suites, (id) => ref.offeredGbps?.(id))]
-      : [],
+    fingerprintDifferences: [
+      ...(ref ? [...fingerprintDifferences(ref.fingerprint, run.fingerprint), ...optionDifferences(ref.options, run.options), ...offeredDifferences(run.suites, (id) => ref.offeredGbps?.(id))] : []),
+      ...(noiseNote ? [noiseNote] : []),
+    ],
     missing,
     ...gaps.fields,
     verdict,

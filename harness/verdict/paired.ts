@@ -48,6 +48,7 @@ import {
   undecidedOf,
   integrityFailures,
   offeredDifferences,
+  noiseFor,
   optionDifferences,
   runVerdict,
   runAsReference,
@@ -479,8 +480,9 @@ export function undecidedPairedVariants(
 export function comparePairedRun(
   run: RunRecord,
   ref: RunRecord,
-  opts: CompareOptions,
+  given: CompareOptions,
 ): Comparison & { comparisons: PairedComparison[] } {
+  const { opts, noiseNote } = noiseFor(given, run.options);
   const comparisons: PairedComparison[] = [];
   const missing: string[] = [];
   const raw = collectPaired(
@@ -553,6 +555,7 @@ export function comparePairedRun(
       ...fingerprintDifferences(ref.fingerprint, run.fingerprint),
       ...optionDifferences(ref.options, run.options),
       ...offeredDifferences(run.suites, (id) => ref.suites.find((s) => s.id === id)?.offeredGbps),
+      ...(noiseNote ? [noiseNote] : []),
     ],
     missing,
     ...gaps.fields,

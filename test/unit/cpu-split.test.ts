@@ -53,3 +53,20 @@ describe('CPU split: the load and the server on disjoint CPUs of one machine', (
     expect(comparePairedRun(today, ref, { alpha: 0.05 }).exitCode).toBe(2);
   });
 });
+
+describe('stored noise is used only under the CPU split it was measured with', () => {
+  it('a calibration without a split is not used by a run with one, and the comparison says so', () => {
+    const s = { throughput_gbps: [10, 10.1, 9.9, 10, 10.2, 9.8] };
+    const ref = makeRun({ a: s }, { runId: 'base' });
+    const today = makeRun({ a: s }, { runId: 'today' });
+    const split = { server: [1], client: [0], how: 'auto' as const };
+    ref.options = { ...ref.options, split };
+    today.options = { ...today.options, split };
+    const noise = { schemaVersion: 1 as const, profile: 'p', target: 'local', measuredAt: '2026-12-01T00:00:00Z', sessions: 3, runs: 6, options: makeRun({}).options, sourceRuns: [], metrics: { 'sendfile/a/throughput_gbps': { cv: 0.01, drift: 0.01, n: 18, residuals: [0.01, -0.01, 0.005, -0.005, 0, 0.002] } } };
+    const old = compareRun(today, runAsReference(ref), { alpha: 0.05, noise });
+    expect(old.noise).toBeUndefined();
+    expect(old.fingerprintDifferences).toContain('noise calibration of 2026-12-01T00:00:00Z was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0: not used (re-run headgate calibrate)');
+    const same = compareRun(today, runAsReference(ref), { alpha: 0.05, noise: { ...noise, options: { ...noise.options, split } } });
+    expect(same.noise?.measuredAt).toBe('2026-12-01T00:00:00Z');
+  });
+});
