@@ -16,7 +16,8 @@ import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
 import { acquireTargetLock, lockKey, type TargetLock } from '../drivers/targets/lock.js';
 import { bootRecord } from '../drivers/targets/boot.js';
-import { adaptiveParams, compareOptionsFor, openTarget, type AppContext, type OpenedTarget } from './common.js';
+import { adaptiveParams, compareOptionsFor, openClients, openTarget, type AppContext, type OpenedTarget } from './common.js';
+import type { LoadClient } from '../engine/context.js';
 
 /** What is A and what is B: two variants, one variant with other settings, or one variant on two targets. */
 export interface AbSpec {
@@ -131,7 +132,15 @@ async function abVariants(g: GateOptions, a: string, b: string, suite: SuiteT, c
     // round (paired: drift within the session cancels).
     const adaptive = adaptiveParams(cmp, (rec, s) => (undecidedPairedVariants(variantView(rec, s, b), s, rec, cmp).includes(b) ? [a, b] : []));
     const progress = createProgress({ quiet: ctx.quiet });
-    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings: { ...settingsOf(g), profile }, suites: [suite], signal: ctx.signal, progress, fingerprint, adaptive });
+    // --client: both variants' load comes from the same client hosts.
+    const cl = await openClients(g);
+    let ran;
+    try {
+      ran = await executeRun({ waitLockSec: g.waitLock, target, options, settings: { ...settingsOf(g), profile }, suites: [suite], signal: ctx.signal, progress, fingerprint, adaptive, clients: cl.clients });
+    } finally {
+      await cl.close();
+    }
+    const { record, runDir } = ran;
     record.comparison = comparePairedRun(variantView(record, sid, b), record, cmp);
     const bDef = suite.manifest.variants.find((v) => v.id === b)!;
     record.comparison.summary = `B (${b}${b.endsWith('+b') ? `: ${bDef.description}` : ''}) against A (${a}): ${record.comparison.summary}`;
@@ -284,12 +293,16 @@ async function abBlocks(
   // that run. The blocks' runs then skip their own locking.
   const locks: TargetLock[] = [];
   const held = { lock: async () => ({ release: async () => {} }) };
+  let cl: Awaited<ReturnType<typeof openClients>> | undefined;
   try {
     // One lock per machine: two targets may name the same box (A and B both `local`: an A/A across targets).
     const machines = new Map([d.A.opened.target, d.B.opened.target].map((t) => [lockKey(t), t]));
     for (const t of machines.values()) locks.push(await acquireTargetLock(t, `ab-${process.pid}`, g.waitLock, ctx.log));
-    return await blockSession(g, suite, ctx, d, summary, { block, options, cmp, maxRuns, settings, held });
+    // --client: every block of both sides gets its load from the same client hosts.
+    cl = await openClients(g);
+    return await blockSession(g, suite, ctx, d, summary, { block, options, cmp, maxRuns, settings, held, clients: cl.clients });
   } finally {
+    await cl?.close();
     await d.after?.();
     for (const l of locks.reverse()) await l.release().catch((e) => ctx.log(`warning: could not release a target lock: ${(e as Error).message}`));
   }
@@ -302,7 +315,7 @@ async function blockSession(
   ctx: AppContext,
   d: { form: AbBlocks['form']; a: string; b: string; A: BlockSide; B: BlockSide; boots: BootRecord[] },
   summary: (A: RunRecord, B: RunRecord) => string,
-  o: { block: number; options: ReturnType<typeof runOptionsOf>; cmp: CompareOptions; maxRuns: number; settings: ReturnType<typeof settingsOf> & { profile: string }; held: { lock: () => Promise<TargetLock> } },
+  o: { block: number; options: ReturnType<typeof runOptionsOf>; cmp: CompareOptions; maxRuns: number; settings: ReturnType<typeof settingsOf> & { profile: string }; held: { lock: () => Promise<TargetLock> }; clients: LoadClient[] },
 ): Promise<AbResult> {
   const { block, options, cmp, maxRuns, settings } = o;
   const sid = suite.manifest.id;
@@ -318,7 +331,7 @@ async function blockSession(
       const boot = await side.before?.();
       const t = side.opened;
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[${side.label} ${d.form === 'boots' ? (side.label === 'A' ? d.a : d.b) : t.target.name}] ` });
-      const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint, io: o.held });
+      const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint, io: o.held, clients: o.clients });
       if (record.errors.length) throw infraError(`ab: block ${side.label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
       into.push(record);
       const v = record.suites[0]?.variants[0];

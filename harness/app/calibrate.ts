@@ -7,7 +7,7 @@ import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js'
 import type { RunRecord } from '../model/types.js';
 import { saveNoise } from '../store/noise.js';
 import { measureNoise, thresholdFor, type NoiseProfile } from '../verdict/noise.js';
-import { openTarget, type AppContext } from './common.js';
+import { openClients, openTarget, type AppContext } from './common.js';
 import { preflight } from './gate.js';
 
 /** One gating metric's calibration, as printed. */
@@ -38,11 +38,14 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
   const options = runOptionsOf(g);
   const runs: RunRecord[] = [];
   let failed = true;
+  // --client: the A/A sessions take their load from the client hosts, as the gates they calibrate do.
+  let cl: Awaited<ReturnType<typeof openClients>> | undefined;
   try {
+    cl = await openClients(g);
     const settings = { ...settingsOf(g), profile };
     for (let i = 0; i < o.sessions; i++) {
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[A/A ${i + 1}/${o.sessions}] ` });
-      const { record } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint });
+      const { record } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients: cl.clients });
       if (record.errors.length) throw infraError(`A/A session ${i + 1} (run ${record.runId}) had errors: ${record.errors[0]}`);
       runs.push(record);
     }
@@ -74,6 +77,7 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
     failed = false;
     return { doc, rows, file };
   } finally {
+    await cl?.close();
     await target.close({ failed });
   }
 }

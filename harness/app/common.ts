@@ -1,6 +1,9 @@
 import { localScope, replayFailure, replayJournal } from '../drivers/journal.js';
 import { undoPolicy } from '../engine/policy.js';
-import { openHost } from '../drivers/targets/index.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openHost, resolveClients } from '../drivers/targets/index.js';
+import type { LoadClient } from '../engine/context.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { localJournal } from '../lib/journal.js';
 import type { InventoryHost } from '../drivers/targets/inventory.js';
@@ -13,6 +16,9 @@ import type { Fingerprint, RunRecord } from '../model/types.js';
 import { DEFAULT_RHO } from '../stats/sequential.js';
 import { loadNoise } from '../store/noise.js';
 import { infrastructureErrors, integrityFailures, runVerdict, type CompareOptions } from '../verdict/compare.js';
+
+/** The checkout this process runs from: a `local` load client's headgate. */
+const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** What a use case needs from its caller: the abort signal and where its lines go (the CLI prints them). */
 export interface AppContext {
@@ -45,6 +51,23 @@ export async function openTarget(host: InventoryHost, g: Pick<GateOptions, 'prof
     await target.close({ failed: true });
     throw e;
   }
+}
+
+/** The load clients of --client, open, and how to close them (an empty list without --client). */
+export async function openClients(g: Pick<GateOptions, 'client' | 'inventory'>): Promise<{ clients: LoadClient[]; close: () => Promise<void> }> {
+  const clients: LoadClient[] = [];
+  const close = async () => {
+    for (const c of clients) await c.target.close();
+  };
+  try {
+    for (const c of g.client.length ? await resolveClients(g.client.join(','), g.inventory) : []) {
+      clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { clients, close };
 }
 
 /** The comparison options of resolved options (budget, rho, calibration); plan is absent with --no-adaptive. */

@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openHost, resolveClients, resolveTargets } from '../drivers/targets/index.js';
+import { resolveTargets } from '../drivers/targets/index.js';
 import type { InventoryHost } from '../drivers/targets/inventory.js';
 import type { LoadClient } from '../engine/context.js';
 import { discoverSuites, selectSuites } from '../engine/discovery.js';
@@ -18,10 +17,9 @@ import { markdownReporter } from '../reporters/markdown.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { HistoryStore, historyPath } from '../store/history.js';
 import { compareRun, undecidedVariants, type Reference } from '../verdict/compare.js';
-import { adaptiveParams, combineExitCodes, compareOptionsFor, exitCodeOf, openTarget, type AppContext } from './common.js';
+import { adaptiveParams, combineExitCodes, compareOptionsFor, exitCodeOf, openClients, openTarget, type AppContext } from './common.js';
 
 /** This checkout: the default headgate directory on load-client hosts. */
-const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** run (measure only) or gate (measure, compare with the reference, decide). */
 export interface GateMode {
@@ -88,9 +86,8 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       }
       if (changes.length) ctx.log(`${prefix}warning: target ${target.name} reports other hardware than its pin: ${changes.join('; ')}`);
     }
-    for (const c of g.client.length ? await resolveClients(g.client.join(','), g.inventory) : []) {
-      clients.push({ name: c.name, target: await openHost(c), headgateDir: c.headgateDir ?? ROOT_DIR });
-    }
+    const opened = await openClients(g);
+    clients.push(...opened.clients);
     const all = await discoverSuites();
     const suites = selectSuites(all, work.suites ?? options.suites);
     // Read baselines before any load so a broken baseline fails in seconds, not after the run.

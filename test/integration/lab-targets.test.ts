@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,6 +249,29 @@ describe('separate load clients', () => {
       }
     } finally {
       await own.unwind();
+    }
+  }, 300_000);
+});
+
+describe('load clients in ab and calibrate', () => {
+  it('ab and calibrate take their load from --client hosts, as gate does', async () => {
+    const inv = path.join(work, 'clients-ab.json');
+    await writeFile(inv, JSON.stringify({ schemaVersion: 1, targets: [], clients: [{ name: 'here', kind: 'local' }] }));
+    const common = ['--inventory', inv, '--client', 'here', '--suite', 'sendfile', '--quick', '--runs', '2', '--duration', '1', '--warmup', '0', '--connections', '4', '--baselines', noBaselines];
+    const ab = await cli(['ab', ...common, '--a-variant', 'sendfile-on', '--b-variant', 'sendfile-off', '--no-adaptive', '--out', path.join(work, 'c-ab'), '--json']);
+    expect([0, 1, 4], ab.stderr).toContain(ab.code);
+    const abRun = await readRun(JSON.parse(ab.stdout).runDir);
+    expect(abRun.target.clients).toEqual(['here']);
+    const cal = await cli(['calibrate', ...common, '--variant', 'sendfile-on', '--sessions', '2', '--dry-run', '--out', path.join(work, 'c-cal')]);
+    expect(cal.code, cal.stderr).toBe(0);
+    const calRuns = (await readdir(path.join(work, 'c-cal'))).filter((d) => /^\d{8}T/.test(d));
+    expect(calRuns).toHaveLength(2);
+    const reps = [...abRun.suites[0].variants, ...(await Promise.all(calRuns.map((d) => readRun(path.join(work, 'c-cal', d))))).flatMap((r) => r.suites[0].variants)].flatMap((v) => v.repetitions);
+    expect(reps.length).toBeGreaterThanOrEqual(6);
+    // Every repetition's load came from the client host (the load-worker there), every body verified.
+    for (const rep of reps) {
+      expect(rep.notes.some((n) => /^load from 1 clients: here \d+ req/.test(n)), rep.notes.join(' | ')).toBe(true);
+      expect(rep.verification.failed).toBe(0);
     }
   }, 300_000);
 });
