@@ -84,7 +84,7 @@ try {
         workers: 1,
         tls,
         cpus: split?.server,
-        variantDirectives: ['sendfile on', 'tcp_nopush on', 'keepalive_requests 100000', ...(p.tls ? tlsDirectives(p.tls) : [])],
+        variantDirectives: ['sendfile on', 'tcp_nopush on', ...(p.tls ? tlsDirectives(p.tls) : [])],
         userDirectives: [],
       },
       stack,
