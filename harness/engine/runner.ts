@@ -507,8 +507,11 @@ async function runSuite(
   } finally {
     record.restoreFailures.push(...(await suiteStack.unwind((l) => progress.log(l))));
     if (env.targetRunDir !== runDir) {
-      // Server configs and logs for the report; a target that is gone loses only these.
-      await env.target.download(path.posix.join(env.targetRunDir, 'servers'), path.join(runDir, 'servers')).catch((e) => progress.log(`note: artifacts of ${suite.manifest.id} not downloaded: ${describeError(e)}`));
+      // Server configs and logs for the report; a target that is gone loses only these. A suite
+      // that started no server (io-sched, tcp-stack) has none to fetch.
+      const servers = path.posix.join(env.targetRunDir, 'servers');
+      const has = await env.target.exec(['test', '-d', servers], { allowFail: true }).then((r) => r.code === 0, () => true);
+      if (has) await env.target.download(servers, path.join(runDir, 'servers')).catch((e) => progress.log(`note: artifacts of ${suite.manifest.id} not downloaded: ${describeError(e)}`));
     }
     if (result.variants.every((v) => v.status !== 'ran')) {
       result.status = result.variants.some((v) => v.status === 'error') ? 'error' : 'skipped';

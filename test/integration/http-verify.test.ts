@@ -6,6 +6,7 @@ import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
 import { materializeObjects } from '../../harness/probes/objects.js';
 import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
+import { makeCertificate, tlsDirectives } from '../../harness/drivers/servers/tls.js';
 import { tempDir } from '../helpers/temp.js';
 
 // Real nginx on a free loopback port, real autocannon load: every body is checked byte for byte.
@@ -14,12 +15,17 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
   const dir = tempDir('hg-verify-');
   const root = path.join(dir, 'objects');
   let server: HttpServer;
+  let tlsServer: HttpServer;
   let objects: ExpectedObject[];
 
   beforeAll(async () => {
     const { manifest, bodies } = await materializeObjects(root, 5, 6);
     objects = manifest.objects.map((o) => ({ path: o.path, body: bodies.get(o.path)! }));
-    server = await startNginx(new LocalTarget(), { suite: 'test', variant: 'v', prefix: path.join(dir, 'nginx'), root, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'], userDirectives: [] }, stack);
+    const target = new LocalTarget();
+    server = await startNginx(target, { suite: 'test', variant: 'v', prefix: path.join(dir, 'nginx'), root, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'], userDirectives: [] }, stack);
+    const tls = await makeCertificate(target, { certDir: path.join(dir, 'tls'), keyParent: path.join(target.workDir ?? target.home, 'tmp'), address: '127.0.0.1' }, stack);
+    const spec = { protocol: 'TLSv1.3' as const, ciphers: 'TLS_AES_128_GCM_SHA256', ktls: false };
+    tlsServer = await startNginx(target, { suite: 'test', variant: 'tls', prefix: path.join(dir, 'nginx-tls'), root, address: '127.0.0.1', workers: 1, tls, variantDirectives: tlsDirectives(spec), userDirectives: [] }, stack);
   });
   afterAll(async () => {
     await stack.unwind();
@@ -46,6 +52,29 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     writeFileSync(file, bad);
     try {
       const r = await runHttpLoad({ baseUrl: server.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
+      expect(r.verification.failed).toBe(r.requests);
+      expect(r.verification.failures[0]).toEqual({ path: victim.path, reason: `content differs from expected at byte ${at}` });
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('over TLS (records decrypted into the reused read buffer) every body is verified, and a corrupted byte is found at its offset', async () => {
+    expect(tlsServer.baseUrl).toMatch(/^https:/);
+    const clean = await runHttpLoad({ baseUrl: tlsServer.baseUrl, objects, connections: 4, durationSec: 1 });
+    expect(clean.requests).toBeGreaterThan(20);
+    expect(clean.verification).toEqual({ verified: clean.requests, failed: 0, failures: [] });
+    const victim = objects.find((o) => o.body.length > 100_000)!;
+    const file = path.join(root, victim.path);
+    const good = readFileSync(file);
+    // Past the first TLS record (16 KiB) and the first read buffer's worth of a small object.
+    const at = 90_017;
+    const bad = Buffer.from(good);
+    bad[at] ^= 0x01;
+    writeFileSync(file, bad);
+    try {
+      const r = await runHttpLoad({ baseUrl: tlsServer.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
+      expect(r.requests).toBeGreaterThan(0);
       expect(r.verification.failed).toBe(r.requests);
       expect(r.verification.failures[0]).toEqual({ path: victim.path, reason: `content differs from expected at byte ${at}` });
     } finally {
