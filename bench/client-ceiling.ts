@@ -14,6 +14,7 @@ import Table from 'cli-table3';
 import { CleanupStack } from '../harness/lib/cleanup.js';
 import { runCommand } from '../harness/lib/exec.js';
 import { runHttpLoad } from '../harness/probes/http.js';
+import { runOpenLoad } from '../harness/probes/open.js';
 import { objectBytes } from '../harness/probes/objects.js';
 import { startNginx } from '../harness/drivers/servers/nginx.js';
 import { makeCertificate, probeTls, tlsDirectives } from '../harness/drivers/servers/tls.js';
@@ -23,11 +24,26 @@ import { writeAtomic } from '../harness/lib/atomic.js';
 import { median } from '../harness/stats/summary.js';
 import { wrkBytesPerSec } from './slowdown.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '8' },
+  },
+});
 const duration = Number(values.duration);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
-if (!(duration > 0 && duration <= 60 && Number.isInteger(rounds) && rounds >= 1 && rounds <= 20 && Number.isInteger(connections) && connections >= 1 && connections <= 256)) {
+if (!(
+  duration > 0 &&
+  duration <= 60 &&
+  Number.isInteger(rounds) &&
+  rounds >= 1 &&
+  rounds <= 20 &&
+  Number.isInteger(connections) &&
+  connections >= 1 &&
+  connections <= 256
+)) {
   console.error('bench: --duration (0, 60], --rounds 1..20, --connections 1..256');
   process.exit(2);
 }
@@ -62,17 +78,54 @@ const split = 'split' in chosen ? chosen.split : null;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-bench-'));
 const stack = new CleanupStack();
 stack.push(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+// The open model at 95% of what the closed model carried on the same object: does it carry it?
+const openTable = new Table({
+  head: [
+    'object',
+    'protocol',
+    'closed Gb/s',
+    'offered Gb/s (95%)',
+    'open carried Gb/s',
+    'carried / offered',
+    'open p99 ms',
+    'open client CPU',
+    'failed',
+  ],
+  style: { head: [], border: [] },
+});
 const table = new Table({
-  head: ['object', 'protocol', 'wrk Gb/s', 'wrk core-s/GB', 'headgate Gb/s (verified)', 'headgate core-s/GB', 'cost ratio', 'headgate client CPU', 'verified', 'failed'],
+  head: [
+    'object',
+    'protocol',
+    'wrk Gb/s',
+    'wrk core-s/GB',
+    'headgate Gb/s (verified)',
+    'headgate core-s/GB',
+    'cost ratio',
+    'headgate client CPU',
+    'verified',
+    'failed',
+  ],
   style: { head: [], border: [] },
 });
 try {
   const target = new LocalTarget();
   if (split) await confineLoad(split, stack);
   const www = path.join(dir, 'www');
-  for (const s of sizes) await writeAtomic(path.join(www, `obj-${s.bytes}.bin`), objectBytes(1, `/obj-${s.bytes}.bin`, s.bytes));
+  for (const s of sizes)
+    await writeAtomic(path.join(www, `obj-${s.bytes}.bin`), objectBytes(1, `/obj-${s.bytes}.bin`, s.bytes));
   for (const p of protocols) {
-    const tls = p.tls ? await makeCertificate(target, { certDir: path.join(dir, 'tls'), keyParent: path.join(target.workDir ?? target.home, 'tmp'), address: '127.0.0.1' }, stack) : undefined;
+    const tls = p.tls
+      ? await makeCertificate(
+          target,
+          {
+            certDir: path.join(dir, 'tls'),
+            keyParent: path.join(target.workDir ?? target.home, 'tmp'),
+            address: '127.0.0.1',
+          },
+          stack,
+        )
+      : undefined;
     const server = await startNginx(
       target,
       {
@@ -90,27 +143,79 @@ try {
       stack,
     );
     const negotiated = p.tls ? await probeTls(server.host!, server.port!) : null;
-    if (p.tls && (negotiated!.protocol !== p.tls.protocol || negotiated!.cipher !== p.tls.ciphers)) throw new Error(`nginx negotiated ${negotiated!.protocol} ${negotiated!.cipher}, not ${p.tls.protocol} ${p.tls.ciphers}`);
+    if (p.tls && (negotiated!.protocol !== p.tls.protocol || negotiated!.cipher !== p.tls.ciphers))
+      throw new Error(
+        `nginx negotiated ${negotiated!.protocol} ${negotiated!.cipher}, not ${p.tls.protocol} ${p.tls.ciphers}`,
+      );
     for (const s of sizes) {
       const urlPath = `/obj-${s.bytes}.bin`;
       const body = objectBytes(1, urlPath, s.bytes);
-      const m = { wrkGbps: [] as number[], wrkCost: [] as number[], hgGbps: [] as number[], hgCost: [] as number[], cpu: [] as number[] };
+      const m = {
+        wrkGbps: [] as number[],
+        wrkCost: [] as number[],
+        hgGbps: [] as number[],
+        hgCost: [] as number[],
+        cpu: [] as number[],
+      };
       let verified = 0;
       let failed = 0;
       for (let r = 0; r < rounds; r++) {
         // wrk -t1 (one thread, like the verifying client's one event loop), its CPU from bash's `times`.
-        const w = await runCommand(['bash', '-c', 'wrk -t1 -c"$1" -d"$2"s "$3" && times', 'bash', String(connections), String(duration), server.baseUrl + urlPath], { timeoutMs: (duration + 30) * 1000 });
+        const w = await runCommand(
+          [
+            'bash',
+            '-c',
+            'wrk -t1 -c"$1" -d"$2"s "$3" && times',
+            'bash',
+            String(connections),
+            String(duration),
+            server.baseUrl + urlPath,
+          ],
+          { timeoutMs: (duration + 30) * 1000 },
+        );
         if (w.code !== 0) throw new Error(`wrk exited ${w.code}: ${w.stderr.trim()}`);
         const wBps = wrkBytesPerSec(w.stdout);
         m.wrkGbps.push((wBps * 8) / 1e9);
         m.wrkCost.push(childrenCpuSec(w.stdout) / ((wBps * duration) / 1e9));
-        const h = await runHttpLoad({ baseUrl: server.baseUrl, objects: [{ path: urlPath, body }], connections, durationSec: duration });
+        const h = await runHttpLoad({
+          baseUrl: server.baseUrl,
+          objects: [{ path: urlPath, body }],
+          connections,
+          durationSec: duration,
+        });
         m.hgGbps.push((h.bodyBytes * 8) / h.durationSec / 1e9);
         m.hgCost.push((h.clientCpu * h.durationSec) / (h.bodyBytes / 1e9));
         m.cpu.push(h.clientCpu);
         verified += h.verification.verified;
         failed += h.verification.failed;
-        process.stderr.write(`${s.label} ${p.label} round ${r + 1}/${rounds}: wrk ${m.wrkGbps.at(-1)!.toFixed(2)} Gb/s at ${m.wrkCost.at(-1)!.toFixed(3)} core-s/GB, headgate ${m.hgGbps.at(-1)!.toFixed(2)} Gb/s at ${m.hgCost.at(-1)!.toFixed(3)}\n`);
+        process.stderr.write(
+          `${s.label} ${p.label} round ${r + 1}/${rounds}: wrk ${m.wrkGbps.at(-1)!.toFixed(2)} Gb/s at ${m.wrkCost.at(-1)!.toFixed(3)} core-s/GB, headgate ${m.hgGbps.at(-1)!.toFixed(2)} Gb/s at ${m.hgCost.at(-1)!.toFixed(3)}\n`,
+        );
+      }
+      // Open model: 95% of the closed model's median capacity, as requests per second of this object.
+      if (s.bytes === MiB) {
+        const closedGbps = median(m.hgGbps);
+        const offered = 0.95 * closedGbps;
+        const rate = (offered * 1e9) / 8 / s.bytes;
+        const op = await runOpenLoad({
+          baseUrl: server.baseUrl,
+          objects: [{ path: urlPath, body }],
+          rate,
+          durationSec: duration,
+          connections: 4 * connections,
+        });
+        const carried = (op.bodyBytes * 8) / op.durationSec / 1e9;
+        openTable.push([
+          s.label,
+          p.label,
+          closedGbps.toFixed(2),
+          offered.toFixed(2),
+          carried.toFixed(2),
+          (carried / offered).toFixed(3),
+          (op.latencyUs.p99 / 1000).toFixed(1),
+          `${(op.clientCpu * 100).toFixed(0)}% of a core`,
+          String(op.verification.failed + op.errors),
+        ]);
       }
       table.push([
         s.label,
@@ -131,7 +236,15 @@ try {
 }
 console.log(
   `client cost: ${connections} connections, ${duration} s x ${rounds} alternating rounds per tool, nginx 1 worker sendfile on, loopback; ` +
-    (split ? `CPU split: nginx on CPU ${formatCpuList(split.server)}, both clients on CPU ${formatCpuList(split.client)}` : `no CPU split (${'none' in chosen ? chosen.none : ''})`),
+    (split
+      ? `CPU split: nginx on CPU ${formatCpuList(split.server)}, both clients on CPU ${formatCpuList(split.client)}`
+      : `no CPU split (${'none' in chosen ? chosen.none : ''})`),
 );
-console.log('core-s/GB: CPU seconds the client spent per GB of body received (user + system); cost ratio: headgate / wrk (below 1: headgate is cheaper)');
+console.log(
+  'core-s/GB: CPU seconds the client spent per GB of body received (user + system); cost ratio: headgate / wrk (below 1: headgate is cheaper)',
+);
 console.log(table.toString());
+console.log(
+  "open model (arrivals on a schedule, latency from each due time) at 95% of the closed model's median capacity on the 1 MiB object, 4x the connections:",
+);
+console.log(openTable.toString());

@@ -29,7 +29,7 @@ export function parseCpuList(text: string): number[] {
 export function formatCpuList(cpus: readonly number[]): string {
   const s = [...cpus].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     let j = i;
     while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
     parts.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
@@ -43,10 +43,16 @@ export function formatCpuList(cpus: readonly number[]): string {
  * the load, or (auto) the lower half for the load and the upper half for the server (on 2 CPUs:
  * load 0, server 1). A machine with one CPU, or server CPUs that leave none, has no split: why.
  */
-export function chooseSplit(usable: readonly number[], serverCpus?: readonly number[]): { split: CpuSplit } | { none: string } {
+export function chooseSplit(
+  usable: readonly number[],
+  serverCpus?: readonly number[],
+): { split: CpuSplit } | { none: string } {
   if (serverCpus?.length) {
     const missing = serverCpus.filter((c) => !usable.includes(c));
-    if (missing.length) return { none: `--server-cpus ${formatCpuList(serverCpus)}: CPU ${formatCpuList(missing)} is not one this process may use (${formatCpuList(usable)})` };
+    if (missing.length)
+      return {
+        none: `--server-cpus ${formatCpuList(serverCpus)}: CPU ${formatCpuList(missing)} is not one this process may use (${formatCpuList(usable)})`,
+      };
     const client = usable.filter((c) => !serverCpus.includes(c));
     if (!client.length) return { none: `--server-cpus ${formatCpuList(serverCpus)} leaves no CPU for the load` };
     return { split: { server: [...serverCpus].sort((a, b) => a - b), client, how: 'server-cpus' } };
@@ -60,14 +66,19 @@ export function chooseSplit(usable: readonly number[], serverCpus?: readonly num
 export async function affinityOf(pid: number): Promise<number[]> {
   const r = await runCommand(['taskset', '-p', '-c', String(pid)], { timeoutMs: 10_000 });
   const m = /list:\s*(\S+)/.exec(r.stdout);
-  if (r.code !== 0 || !m) throw infraError(`taskset -p -c ${pid}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`, 'install util-linux (taskset)');
+  if (r.code !== 0 || !m)
+    throw infraError(
+      `taskset -p -c ${pid}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`,
+      'install util-linux (taskset)',
+    );
   return parseCpuList(m[1]);
 }
 
 /** Sets the CPUs of every thread of a process (taskset -a -p -c). */
 async function setAffinity(pid: number, cpus: readonly number[]): Promise<void> {
   const r = await runCommand(['taskset', '-a', '-p', '-c', formatCpuList(cpus), String(pid)], { timeoutMs: 10_000 });
-  if (r.code !== 0) throw infraError(`taskset -a -p -c ${formatCpuList(cpus)} ${pid}: ${(r.stderr || r.stdout).trim()}`);
+  if (r.code !== 0)
+    throw infraError(`taskset -a -p -c ${formatCpuList(cpus)} ${pid}: ${(r.stderr || r.stdout).trim()}`);
 }
 
 /**
@@ -94,9 +105,16 @@ export function canSplitHere(): boolean {
  * (a target on the controller's kernel, headgate's nginx) and --cpu-split is not off. `note`
  * says why a run that could have split did not.
  */
-export async function planSplit(target: { onController: boolean; kind: string }, o: RunOptions): Promise<{ options: RunOptions; note?: string }> {
+export async function planSplit(
+  target: { onController: boolean; kind: string },
+  o: RunOptions,
+): Promise<{ options: RunOptions; note?: string }> {
   if (o.split || o.cpuSplit === 'off' || o.serverUrl || !target.onController) return { options: o };
-  if (!canSplitHere()) return { options: o, note: 'no CPU split: this OS has no affinity headgate can set; server and load share every CPU' };
+  if (!canSplitHere())
+    return {
+      options: o,
+      note: 'no CPU split: this OS has no affinity headgate can set; server and load share every CPU',
+    };
   const c = chooseSplit(await affinityOf(process.pid), o.serverCpus);
   if ('none' in c) return { options: o, note: `no CPU split: ${c.none}` };
   return { options: { ...o, serverCpus: c.split.server, split: c.split } };

@@ -164,7 +164,13 @@ function useStaticReadBuffer(client: any): void {
     };
     const where = { port: this.opts.port, host: this.opts.hostname };
     this.conn = this.secure
-      ? tls.connect({ ...where, ...this.opts.tlsOptions, rejectUnauthorized: false, servername: this.opts.servername ?? (net.isIP(this.opts.hostname) ? undefined : this.opts.hostname), onread })
+      ? tls.connect({
+          ...where,
+          ...this.opts.tlsOptions,
+          rejectUnauthorized: false,
+          servername: this.opts.servername ?? (net.isIP(this.opts.hostname) ? undefined : this.opts.hostname),
+          onread,
+        })
       : net.connect({ ...where, onread });
     this.conn.on('error', (error: Error) => {
       this.emit('connError', error);
@@ -205,8 +211,16 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   if (o.signal?.aborted) throw interruptedError();
   const expected = new Map(o.objects.map((x) => [x.path, x.body]));
   const paths = o.objects.map((x) => x.path);
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const ttfb = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const hist = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const ttfb = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   const tally = new VerificationTally();
   let bodyBytes = 0;
   let completed = 0;
@@ -297,6 +311,9 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     ttfbUs: ttfb.totalCount ? latencySummary(ttfb) : undefined,
     clientCpu,
     clientBound: clientCpu >= CLIENT_BOUND_CPU,
-    histograms: { latency: hdr.encodeIntoCompressedBase64(hist), ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },
+    histograms: {
+      latency: hdr.encodeIntoCompressedBase64(hist),
+      ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}),
+    },
   };
 }

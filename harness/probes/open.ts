@@ -1,4 +1,5 @@
-import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
 import * as hdr from 'hdr-histogram-js';
 import { infraError, inputError, interruptedError } from '../model/errors.js';
 import { CLIENT_BOUND_CPU, type ExpectedObject, type HttpLoadResult } from './http.js';
@@ -20,18 +21,69 @@ export interface OpenLoadOptions {
 /** Requests still queued or in flight beyond this many are dropped (counted as errors) to bound memory. */
 const MAX_OUTSTANDING = 10_000;
 
+/** Bytes read per recv() into each connection's reused buffer (as the closed model). */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/** Header bytes a response may have before it is an error (nginx sends a few hundred). */
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/** One request: which object, and when it was due (ns after the start). */
+interface Arrival {
+  obj: ExpectedObject;
+  dueNs: number;
+}
+
+/** A response being read: its request, its header bytes until the blank line, then its body. */
+interface InFlight {
+  a: Arrival;
+  head: Buffer[];
+  headLen: number;
+  status?: number;
+  length?: number;
+  close?: boolean;
+  off: number;
+  bad?: string;
+}
+
+/** Status, Content-Length and Connection: close of a response head ("HTTP/1.1 200 OK\r\n...\r\n\r\n"). */
+export function parseResponseHead(head: string): { status: number; length: number | undefined; close: boolean } | null {
+  const lines = head.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  if (!m) return null;
+  let length: number | undefined;
+  let close = /^HTTP\/1\.0/.test(lines[0]);
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i < 0) continue;
+    const name = l.slice(0, i).trim().toLowerCase();
+    const value = l.slice(i + 1).trim();
+    if (name === 'content-length' && /^\d+$/.test(value)) length = Number(value);
+    else if (name === 'connection') close = value.toLowerCase() === 'close';
+    else if (name === 'transfer-encoding' && value.toLowerCase() !== 'identity') return null; // static files are never chunked
+  }
+  return { status: Number(m[1]), length, close };
+}
+
 /**
- * Open-model HTTP load (wrk2-style): request i is due at t0 + i/rate and its latency is measured
- * from that intended time, so a stalled server shows its stall in the percentiles instead of
- * silently slowing the client down (coordinated omission). Bodies are verified like the
- * closed-model load.
+ * Open-model HTTP(S) load (wrk2-style): request i is due at t0 + i/rate and its latency is
+ * measured from that intended time, so a stalled server shows its stall in the percentiles instead
+ * of silently slowing the client down (coordinated omission). Arrivals go to an idle keep-alive
+ * connection or wait in one queue, in order. Every connection reads into a reused buffer and each
+ * chunk of a body is compared in place with the expected bytes (memcmp), as in the closed model,
+ * so the open model costs per byte what the closed one does and can carry the load it is asked for.
  */
 export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   if (!(o.rate > 0)) throw infraError('open load: rate must be positive');
   if (o.signal?.aborted) throw interruptedError();
   const url = new URL(o.baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const secure = url.protocol === 'https:';
+  const port = Number(url.port || (secure ? 443 : 80));
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const hist = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   const tally = new VerificationTally();
   let completed = 0;
   let bodyBytes = 0;
@@ -40,6 +92,7 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   let non2xx = 0;
   let outstanding = 0;
   let issued = 0;
+  let stopped = false;
   const total = Math.floor(o.rate * o.durationSec);
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
@@ -49,55 +102,159 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   const maybeDone = () => {
     if (issued >= total && outstanding === 0) settleAll();
   };
+  const queue: Arrival[] = [];
+  let queueHead = 0;
 
-  const send = (i: number) => {
-    const obj = o.objects[i % o.objects.length];
-    const dueNs = (i * 1e9) / o.rate;
-    outstanding++;
-    // A response error can be followed by a request error for the same request: settle once.
-    let settled = false;
-    const settle = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      outstanding--;
-      if (ok) {
-        completed++;
-        hist.recordValue(Math.max(1, Math.round((nowNs() - dueNs) / 1000)));
-      } else errors++;
-      maybeDone();
-    };
-    const req = http.get({ agent, host: url.hostname, port: url.port, path: obj.path }, (res) => {
-      let off = 0;
-      let bad: string | undefined;
-      res.on('data', (chunk: Buffer) => {
-        if (bad === undefined) bad = checkChunk(obj.body, chunk, off);
-        off += chunk.length;
-      });
-      res.on('end', () => {
-        bodyBytes += off;
-        // Node's client does not expose header bytes, so the open model counts bodies only.
-        wireBytes += off;
-        if (res.statusCode !== 200) non2xx++;
-        tally.finish(obj.path, res.statusCode, bad, off, obj.body);
-        settle(true);
-      });
-      res.on('error', () => settle(false));
-    });
-    req.on('error', () => settle(false));
+  const finish = (a: Arrival, ok: boolean) => {
+    outstanding--;
+    if (ok) {
+      completed++;
+      hist.recordValue(Math.max(1, Math.round((nowNs() - a.dueNs) / 1000)));
+    } else errors++;
+    maybeDone();
   };
 
+  /** One keep-alive connection: sends the next queued request whenever it is idle. */
+  class Conn {
+    private sock: net.Socket | null = null;
+    private cur: InFlight | null = null;
+    private readonly buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
+    /** Takes the next queued arrival, if idle. */
+    pump(): void {
+      if (stopped || this.cur || queueHead >= queue.length) return;
+      const a = queue[queueHead];
+      queue[queueHead++] = undefined as unknown as Arrival; // let it go
+      if (queueHead > 4096 && queueHead * 2 > queue.length) {
+        queue.splice(0, queueHead);
+        queueHead = 0;
+      }
+      this.cur = { a, head: [], headLen: 0, off: 0 };
+      if (!this.sock) this.connect();
+      this.sock!.write(`GET ${a.obj.path} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+    }
+
+    private connect(): void {
+      const onread = {
+        buffer: this.buffer,
+        callback: (n: number, buf: Uint8Array) => (this.onData((buf as Buffer).subarray(0, n)), true),
+      };
+      const sock = secure
+        ? // tls onread (Node >= 15) is missing from @types/node's ConnectionOptions.
+          tls.connect({
+            host,
+            port,
+            rejectUnauthorized: false,
+            servername: net.isIP(host) ? undefined : host,
+            onread,
+          } as tls.ConnectionOptions)
+        : net.connect({ host, port, onread });
+      sock.setNoDelay(true);
+      const lost = () => {
+        if (this.sock !== sock) return;
+        this.sock = null;
+        sock.destroy();
+        // The request on a connection that died is never answered: an error, not a latency.
+        if (this.cur) {
+          const a = this.cur.a;
+          this.cur = null;
+          finish(a, false);
+        }
+        this.pump();
+      };
+      sock.on('error', lost);
+      sock.on('close', lost);
+      this.sock = sock;
+    }
+
+    private onData(chunk: Buffer): void {
+      wireBytes += chunk.length;
+      let data = chunk;
+      while (data.length && this.cur) {
+        const r = this.cur;
+        if (r.status === undefined) {
+          // Still in the head: find the blank line (it may straddle reads).
+          r.head.push(Buffer.from(data));
+          r.headLen += data.length;
+          const all = r.head.length === 1 ? r.head[0] : Buffer.concat(r.head, r.headLen);
+          const end = all.indexOf('\r\n\r\n');
+          if (end < 0) {
+            if (r.headLen > MAX_HEADER_BYTES) return this.fail('response head too large');
+            r.head = [all];
+            return;
+          }
+          const h = parseResponseHead(all.subarray(0, end).toString('latin1'));
+          if (!h || h.length === undefined) return this.fail('response without a Content-Length');
+          r.status = h.status;
+          r.length = h.length;
+          r.close = h.close;
+          r.head = [];
+          data = all.subarray(end + 4);
+          if (r.length === 0) this.complete();
+          continue;
+        }
+        const take = Math.min(data.length, r.length! - r.off);
+        const part = data.subarray(0, take);
+        if (r.bad === undefined && r.status === 200) r.bad = checkChunk(r.a.obj.body, part, r.off);
+        r.off += take;
+        data = data.subarray(take);
+        if (r.off === r.length) this.complete();
+      }
+    }
+
+    private complete(): void {
+      const r = this.cur!;
+      this.cur = null;
+      bodyBytes += r.off;
+      if (r.status !== 200) non2xx++;
+      tally.finish(r.a.obj.path, r.status, r.status === 200 ? r.bad : undefined, r.off, r.a.obj.body);
+      finish(r.a, true);
+      if (r.close) {
+        const s = this.sock;
+        this.sock = null;
+        s?.destroy();
+      }
+      this.pump();
+    }
+
+    /** A response that cannot be framed: the connection is dropped, the request is an error. */
+    private fail(_why: string): void {
+      const s = this.sock;
+      this.sock = null;
+      s?.destroy();
+      const a = this.cur?.a;
+      this.cur = null;
+      if (a) finish(a, false);
+      this.pump();
+    }
+
+    close(): void {
+      const s = this.sock;
+      this.sock = null;
+      s?.destroy();
+    }
+  }
+
+  const conns = Array.from({ length: Math.max(1, o.connections) }, () => new Conn());
+  let next = 0;
   // Issue every request that is due; a 1 ms timer is precise enough for rates up to a few
   // thousand per second, and lateness of the timer itself is charged to latency (due time).
   const timer = setInterval(() => {
     const elapsed = nowNs();
+    let added = false;
     while (issued < total && (issued * 1e9) / o.rate <= elapsed) {
+      const i = issued++;
       if (outstanding >= MAX_OUTSTANDING) {
         errors++;
-        issued++;
         continue;
       }
-      send(issued++);
+      outstanding++;
+      queue.push({ obj: o.objects[i % o.objects.length], dueNs: (i * 1e9) / o.rate });
+      added = true;
     }
+    if (added)
+      for (let k = 0; k < conns.length && queueHead < queue.length; k++) conns[(next + k) % conns.length].pump();
+    next = (next + 1) % conns.length;
     maybeDone();
   }, 1);
   const ticker = setInterval(() => o.onTick?.({ elapsedSec: nowNs() / 1e9, requests: completed, bodyBytes }), 1000);
@@ -113,10 +270,11 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
       }),
     ]);
   } finally {
+    stopped = true;
     clearInterval(timer);
     clearInterval(ticker);
     if (abortHandler) o.signal?.removeEventListener('abort', abortHandler);
-    agent.destroy();
+    for (const c of conns) c.close();
   }
   // Whatever is still outstanding after the grace period never completed: an error, not a latency.
   errors += outstanding;
@@ -146,7 +304,10 @@ export function parseFixedThroughput(value: string | number): FixedThroughput {
   const t = String(value).trim();
   const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(t);
   const n = m ? Number(m[1]) : NaN;
-  if (!m || !(n > 0)) throw inputError(`--fixed-throughput ${t}: must be a rate in Gb/s (e.g. 2.5) or a share of the warm-up capacity (e.g. 60%)`);
+  if (!m || !(n > 0))
+    throw inputError(
+      `--fixed-throughput ${t}: must be a rate in Gb/s (e.g. 2.5) or a share of the warm-up capacity (e.g. 60%)`,
+    );
   if (m[2]) {
     if (n > 100) throw inputError(`--fixed-throughput ${t}: a share of the capacity must be at most 100%`);
     return { capacityShare: n / 100 };

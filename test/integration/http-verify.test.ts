@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
+import { parseResponseHead, runOpenLoad } from '../../harness/probes/open.js';
 import { materializeObjects } from '../../harness/probes/objects.js';
 import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
@@ -22,10 +23,45 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     const { manifest, bodies } = await materializeObjects(root, 5, 6);
     objects = manifest.objects.map((o) => ({ path: o.path, body: bodies.get(o.path)! }));
     const target = new LocalTarget();
-    server = await startNginx(target, { suite: 'test', variant: 'v', prefix: path.join(dir, 'nginx'), root, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'], userDirectives: [] }, stack);
-    const tls = await makeCertificate(target, { certDir: path.join(dir, 'tls'), keyParent: path.join(target.workDir ?? target.home, 'tmp'), address: '127.0.0.1' }, stack);
+    server = await startNginx(
+      target,
+      {
+        suite: 'test',
+        variant: 'v',
+        prefix: path.join(dir, 'nginx'),
+        root,
+        address: '127.0.0.1',
+        workers: 1,
+        variantDirectives: ['sendfile on'],
+        userDirectives: [],
+      },
+      stack,
+    );
+    const tls = await makeCertificate(
+      target,
+      {
+        certDir: path.join(dir, 'tls'),
+        keyParent: path.join(target.workDir ?? target.home, 'tmp'),
+        address: '127.0.0.1',
+      },
+      stack,
+    );
     const spec = { protocol: 'TLSv1.3' as const, ciphers: 'TLS_AES_128_GCM_SHA256', ktls: false };
-    tlsServer = await startNginx(target, { suite: 'test', variant: 'tls', prefix: path.join(dir, 'nginx-tls'), root, address: '127.0.0.1', workers: 1, tls, variantDirectives: tlsDirectives(spec), userDirectives: [] }, stack);
+    tlsServer = await startNginx(
+      target,
+      {
+        suite: 'test',
+        variant: 'tls',
+        prefix: path.join(dir, 'nginx-tls'),
+        root,
+        address: '127.0.0.1',
+        workers: 1,
+        tls,
+        variantDirectives: tlsDirectives(spec),
+        userDirectives: [],
+      },
+      stack,
+    );
   });
   afterAll(async () => {
     await stack.unwind();
@@ -53,7 +89,10 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     try {
       const r = await runHttpLoad({ baseUrl: server.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
       expect(r.verification.failed).toBe(r.requests);
-      expect(r.verification.failures[0]).toEqual({ path: victim.path, reason: `content differs from expected at byte ${at}` });
+      expect(r.verification.failures[0]).toEqual({
+        path: victim.path,
+        reason: `content differs from expected at byte ${at}`,
+      });
     } finally {
       writeFileSync(file, good);
     }
@@ -76,7 +115,41 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
       const r = await runHttpLoad({ baseUrl: tlsServer.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
       expect(r.requests).toBeGreaterThan(0);
       expect(r.verification.failed).toBe(r.requests);
-      expect(r.verification.failures[0]).toEqual({ path: victim.path, reason: `content differs from expected at byte ${at}` });
+      expect(r.verification.failures[0]).toEqual({
+        path: victim.path,
+        reason: `content differs from expected at byte ${at}`,
+      });
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('the open model speaks TLS too: every body verified, a corrupted byte found at its offset', async () => {
+    const clean = await runOpenLoad({ baseUrl: tlsServer.baseUrl, objects, rate: 200, durationSec: 1, connections: 4 });
+    expect(clean.requests).toBe(200);
+    expect(clean.errors).toBe(0);
+    expect(clean.verification).toEqual({ verified: 200, failed: 0, failures: [] });
+    const victim = objects.find((o) => o.body.length > 100_000)!;
+    const file = path.join(root, victim.path);
+    const good = readFileSync(file);
+    const at = 77_777;
+    const bad = Buffer.from(good);
+    bad[at] ^= 0x80;
+    writeFileSync(file, bad);
+    try {
+      const r = await runOpenLoad({
+        baseUrl: tlsServer.baseUrl,
+        objects: [victim],
+        rate: 20,
+        durationSec: 0.5,
+        connections: 2,
+      });
+      expect(r.requests).toBe(10);
+      expect(r.verification.failed).toBe(10);
+      expect(r.verification.failures[0]).toEqual({
+        path: victim.path,
+        reason: `content differs from expected at byte ${at}`,
+      });
     } finally {
       writeFileSync(file, good);
     }
@@ -97,7 +170,12 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
   });
 
   it('a missing object fails with the HTTP status', async () => {
-    const r = await runHttpLoad({ baseUrl: server.baseUrl, objects: [{ path: '/seg/missing.m4s', body: Buffer.from('x') }], connections: 1, durationSec: 0.3 });
+    const r = await runHttpLoad({
+      baseUrl: server.baseUrl,
+      objects: [{ path: '/seg/missing.m4s', body: Buffer.from('x') }],
+      connections: 1,
+      durationSec: 0.3,
+    });
     expect(r.verification.failures[0]).toEqual({ path: '/seg/missing.m4s', reason: 'HTTP status 404' });
   });
 });
@@ -116,7 +194,13 @@ describe('HTTP load against a server that stalls mid-body (real sockets on loopb
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     try {
       const port = (srv.address() as import('node:net').AddressInfo).port;
-      const r = await runHttpLoad({ baseUrl: `http://127.0.0.1:${port}`, objects: [{ path: '/x', body }], connections: 2, durationSec: 4, timeoutSec: 1 });
+      const r = await runHttpLoad({
+        baseUrl: `http://127.0.0.1:${port}`,
+        objects: [{ path: '/x', body }],
+        connections: 2,
+        durationSec: 4,
+        timeoutSec: 1,
+      });
       expect(r.timeouts).toBeGreaterThan(0);
       expect(r.verification.failures).toEqual([]);
       expect(r.verification.verified).toBeGreaterThan(0);
@@ -125,4 +209,25 @@ describe('HTTP load against a server that stalls mid-body (real sockets on loopb
       srv.close();
     }
   }, 30_000);
+});
+
+describe('the open model reads response heads as nginx writes them', () => {
+  it('status, Content-Length and Connection: close; a chunked or malformed head is refused', () => {
+    expect(
+      parseResponseHead('HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 1048576\r\nConnection: keep-alive'),
+    ).toEqual({ status: 200, length: 1048576, close: false });
+    expect(parseResponseHead('HTTP/1.1 404 Not Found\r\ncontent-length: 153\r\nconnection: close')).toEqual({
+      status: 404,
+      length: 153,
+      close: true,
+    });
+    expect(parseResponseHead('HTTP/1.0 200 OK\r\nContent-Length: 3')).toEqual({ status: 200, length: 3, close: true });
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked')).toBeNull();
+    expect(parseResponseHead('SSH-2.0-OpenSSH_9.2')).toBeNull();
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: -1')).toEqual({
+      status: 200,
+      length: undefined,
+      close: false,
+    });
+  });
 });

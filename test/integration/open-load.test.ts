@@ -27,7 +27,11 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
     box = manifest.objects.filter((o) => o.kind === 'boxart').map((o) => ({ path: o.path, body: bodies.get(o.path)! }));
     const target = new LocalTarget();
     const spec = { suite: 'open', root, address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on'] };
-    fast = await startNginx(target, { ...spec, variant: 'fast', prefix: path.join(dir, 'fast'), userDirectives: [] }, stack);
+    fast = await startNginx(
+      target,
+      { ...spec, variant: 'fast', prefix: path.join(dir, 'fast'), userDirectives: [] },
+      stack,
+    );
     const byPath = new Map(box.map((o) => [o.path, o.body]));
     let busyUntil = 0;
     const server = http.createServer((req, res) => {
@@ -78,7 +82,16 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
   it('stops on abort', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
-    await expect(runOpenLoad({ baseUrl: fast.baseUrl, objects: box, rate: 50, durationSec: 30, connections: 2, signal: ac.signal })).rejects.toThrow(/interrupted/);
+    await expect(
+      runOpenLoad({
+        baseUrl: fast.baseUrl,
+        objects: box,
+        rate: 50,
+        durationSec: 30,
+        connections: 2,
+        signal: ac.signal,
+      }),
+    ).rejects.toThrow(/interrupted/);
   });
 });
 
@@ -87,7 +100,27 @@ describe('--fixed-throughput: machine CPU at a fixed offered load (the fleet\'s 
   it('offers a share of the warm-up capacity to the variant, carries it, and gates machine CPU % instead of CPU per Gb/s', async () => {
     const { cli } = await import('../helpers/cli.js');
     const { readFileSync } = await import('node:fs');
-    const r = await cli(['run', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '2', '--duration', '2', '--warmup', '2', '--fixed-throughput', '30%', '--out', path.join(work, 'r'), '--baselines', path.join(work, 'b'), '--json']);
+    const r = await cli([
+      'run',
+      '--suite',
+      'sendfile',
+      '--variant',
+      'sendfile-on',
+      '--quick',
+      '--runs',
+      '2',
+      '--duration',
+      '2',
+      '--warmup',
+      '2',
+      '--fixed-throughput',
+      '30%',
+      '--out',
+      path.join(work, 'r'),
+      '--baselines',
+      path.join(work, 'b'),
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const run = JSON.parse(readFileSync(path.join(JSON.parse(r.stdout).runDir, 'run.json'), 'utf8'));
     const suite = run.suites[0];
@@ -103,8 +136,20 @@ describe('--fixed-throughput: machine CPU at a fixed offered load (the fleet\'s 
     expect(gating('machine_cpu_pct')).toBe(true);
     expect(gating('machine_cpu_per_gbps')).toBe(false);
     // Bad input is one line naming the flag.
-    const bad = await cli(['run', '--suite', 'sendfile', '--fixed-throughput', '30%', '--warmup', '0', '--out', path.join(work, 'r')]);
+    const bad = await cli([
+      'run',
+      '--suite',
+      'sendfile',
+      '--fixed-throughput',
+      '30%',
+      '--warmup',
+      '0',
+      '--out',
+      path.join(work, 'r'),
+    ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--fixed-throughput 30%: a share of the capacity is measured in the warm-up, but --warmup is 0/);
+    expect(bad.stderr).toMatch(
+      /--fixed-throughput 30%: a share of the capacity is measured in the warm-up, but --warmup is 0/,
+    );
   }, 180_000);
 });

@@ -20,11 +20,18 @@ describe('CPU split: the load and the server on disjoint CPUs of one machine', (
     expect(chooseSplit([0, 1, 2, 3], [0])).toEqual({ split: { client: [1, 2, 3], server: [0], how: 'server-cpus' } });
     expect(chooseSplit([0])).toEqual({ none: 'one CPU (0): the load and the server share it' });
     expect(chooseSplit([0, 1], [0, 1])).toEqual({ none: '--server-cpus 0-1 leaves no CPU for the load' });
-    expect(chooseSplit([0, 1], [5])).toMatchObject({ none: expect.stringMatching(/CPU 5 is not one this process may use/) });
+    expect(chooseSplit([0, 1], [5])).toMatchObject({
+      none: expect.stringMatching(/CPU 5 is not one this process may use/),
+    });
   });
 
   it("machine CPU under a split sums the server's CPUs only (/proc/stat cpuN lines; FreeBSD kern.cp_times rows)", () => {
-    const stat = ['cpu  300 0 300 400 0 0 0 0 0 0', 'cpu0 250 0 250 0 0 0 0 0 0 0', 'cpu1 50 0 50 400 0 0 0 0 0 0', 'intr 1'].join('\n');
+    const stat = [
+      'cpu  300 0 300 400 0 0 0 0 0 0',
+      'cpu0 250 0 250 0 0 0 0 0 0 0',
+      'cpu1 50 0 50 400 0 0 0 0 0 0',
+      'intr 1',
+    ].join('\n');
     expect(parseProcStat(stat)).toMatchObject({ busy: 600, total: 1000, cpus: 2 });
     // cpu1 alone: the load on cpu0 (fully busy) is not in it.
     expect(parseProcStat(stat, [1])).toMatchObject({ busy: 100, total: 500, machineBusy: 100, cpus: 1 });
@@ -42,7 +49,9 @@ describe('CPU split: the load and the server on disjoint CPUs of one machine', (
     today.options = { ...today.options, split: { server: [1], client: [0], how: 'auto' } };
     const c = compareRun(today, runAsReference(ref), { alpha: 0.05 });
     expect(c.exitCode).toBe(2);
-    expect(c.splitDifference).toMatch(/^the reference run base was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0/);
+    expect(c.splitDifference).toMatch(
+      /^the reference run base was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0/,
+    );
     expect(c.summary).toMatch(/^not comparable: the reference run base/);
     // The same split on both sides compares as usual.
     ref.options = { ...ref.options, split: { server: [1], client: [0], how: 'auto' } };
@@ -62,11 +71,33 @@ describe('stored noise is used only under the CPU split it was measured with', (
     const split = { server: [1], client: [0], how: 'auto' as const };
     ref.options = { ...ref.options, split };
     today.options = { ...today.options, split };
-    const noise = { schemaVersion: 1 as const, profile: 'p', target: 'local', measuredAt: '2026-12-01T00:00:00Z', sessions: 3, runs: 6, options: makeRun({}).options, sourceRuns: [], metrics: { 'sendfile/a/throughput_gbps': { cv: 0.01, drift: 0.01, n: 18, residuals: [0.01, -0.01, 0.005, -0.005, 0, 0.002] } } };
+    const noise = {
+      schemaVersion: 1 as const,
+      profile: 'p',
+      target: 'local',
+      measuredAt: '2026-12-01T00:00:00Z',
+      sessions: 3,
+      runs: 6,
+      options: makeRun({}).options,
+      sourceRuns: [],
+      metrics: {
+        'sendfile/a/throughput_gbps': {
+          cv: 0.01,
+          drift: 0.01,
+          n: 18,
+          residuals: [0.01, -0.01, 0.005, -0.005, 0, 0.002],
+        },
+      },
+    };
     const old = compareRun(today, runAsReference(ref), { alpha: 0.05, noise });
     expect(old.noise).toBeUndefined();
-    expect(old.fingerprintDifferences).toContain('noise calibration of 2026-12-01T00:00:00Z was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0: not used (re-run headgate calibrate)');
-    const same = compareRun(today, runAsReference(ref), { alpha: 0.05, noise: { ...noise, options: { ...noise.options, split } } });
+    expect(old.fingerprintDifferences).toContain(
+      'noise calibration of 2026-12-01T00:00:00Z was measured with server and load sharing every CPU, this run with server CPU 1, load CPU 0: not used (re-run headgate calibrate)',
+    );
+    const same = compareRun(today, runAsReference(ref), {
+      alpha: 0.05,
+      noise: { ...noise, options: { ...noise.options, split } },
+    });
     expect(same.noise?.measuredAt).toBe('2026-12-01T00:00:00Z');
   });
 });
