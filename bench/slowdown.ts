@@ -5,7 +5,8 @@
  * distribution-free 95% interval (Hodges-Lehmann of the log ratios). Used by verdict-quality --real
  * to say how big its "5%" and "2%" slowdowns really were in the same run.
  *
- * Usage: npx tsx bench/slowdown.ts --directive 'sendfile_max_chunk 64k' [--rounds 8] [--duration 3]
+ * Usage: npx tsx bench/slowdown.ts --directive 'sendfile_max_chunk 64k' [--rounds 8] [--duration 3] [--threads 1] [--split]
+ *   --split: nginx on the server's CPUs and wrk on the load's, as a gate on this machine runs them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
+import { affinityOf, chooseSplit, confineLoad } from '../harness/engine/cpusplit.js';
 import { CleanupStack } from '../harness/lib/cleanup.js';
 import { writeAtomic } from '../harness/lib/atomic.js';
 import { materializeObjects } from '../harness/probes/objects.js';
@@ -43,7 +45,17 @@ export interface Slowdown {
 }
 
 /** Measures one directive's slowdown with wrk (objects and connections of `sendfile --quick`). */
-export async function measureSlowdown(directive: string, o: { rounds: number; durationSec: number; connections?: number; log?: (l: string) => void }): Promise<Slowdown> {
+export async function measureSlowdown(
+  directive: string,
+  o: {
+    rounds: number;
+    durationSec: number;
+    connections?: number;
+    threads?: number;
+    split?: boolean;
+    log?: (l: string) => void;
+  },
+): Promise<Slowdown> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-slowdown-'));
   const stack = new CleanupStack();
   const log = o.log ?? (() => {});
@@ -52,23 +64,58 @@ export async function measureSlowdown(directive: string, o: { rounds: number; du
     const paths = manifest.objects.filter((x) => x.kind === 'segment').map((x) => x.path);
     // wrk cycles through the segments, as the suite's client does.
     const lua = path.join(dir, 'paths.lua');
-    await writeAtomic(lua, `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n`);
+    await writeAtomic(
+      lua,
+      `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n`,
+    );
+    // Under the CPU split a gate uses here (--split): nginx on the server's CPUs, wrk on the load's.
+    const chosen = o.split ? chooseSplit(await affinityOf(process.pid)) : null;
+    const split = chosen && 'split' in chosen ? chosen.split : null;
+    if (split) await confineLoad(split, stack);
     const start = (name: string, extra: string[]) =>
-      startNginx(new LocalTarget(), { suite: 'bench', variant: name, prefix: path.join(dir, name), root: path.join(dir, 'www'), address: '127.0.0.1', workers: 1, variantDirectives: ['sendfile on', 'tcp_nopush on'], userDirectives: extra }, stack);
+      startNginx(
+        new LocalTarget(),
+        {
+          suite: 'bench',
+          variant: name,
+          prefix: path.join(dir, name),
+          root: path.join(dir, 'www'),
+          address: '127.0.0.1',
+          workers: 1,
+          cpus: split?.server,
+          variantDirectives: ['sendfile on', 'tcp_nopush on'],
+          userDirectives: extra,
+        },
+        stack,
+      );
     const A = await start('a', []);
     const B = await start('b', [directive]);
-    const wrk = async (url: string) => wrkBytesPerSec((await $({ quiet: true })`wrk -t1 -c${o.connections ?? 8} -d${o.durationSec}s -s ${lua} ${url}`).stdout);
+    const wrk = async (url: string) =>
+      wrkBytesPerSec(
+        (await $({ quiet: true })`wrk -t${o.threads ?? 1} -c${o.connections ?? 8} -d${o.durationSec}s -s ${lua} ${url}`)
+          .stdout,
+      );
     const a: number[] = [];
     const b: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
       // A B, then B A: a linear drift falls on both alike.
       const order = r % 2 === 0 ? ([A, B] as const) : ([B, A] as const);
       for (const s of order) (s === A ? a : b).push(await wrk(s.baseUrl));
-      log(`  wrk round ${r + 1}/${o.rounds}: A ${(a.at(-1)! / MiB).toFixed(0)} MiB/s, B ${(b.at(-1)! / MiB).toFixed(0)} MiB/s (${directive})`);
+      log(
+        `  wrk round ${r + 1}/${o.rounds}: A ${(a.at(-1)! / MiB).toFixed(0)} MiB/s, B ${(b.at(-1)! / MiB).toFixed(0)} MiB/s (${directive})`,
+      );
     }
     const d = a.map((x, i) => Math.log(b[i] / x));
     const ci = pseudoMedianCI(d, 0.95);
-    return { directive, change: Math.expm1(pseudoMedian(d)), low: Math.expm1(ci.low), high: Math.expm1(ci.high), p: signedRankTest(d.map((x) => -x)).pGreater, a, b };
+    return {
+      directive,
+      change: Math.expm1(pseudoMedian(d)),
+      low: Math.expm1(ci.low),
+      high: Math.expm1(ci.high),
+      p: signedRankTest(d.map((x) => -x)).pGreater,
+      a,
+      b,
+    };
   } finally {
     await stack.unwind();
     rmSync(dir, { recursive: true, force: true });
@@ -76,9 +123,25 @@ export async function measureSlowdown(directive: string, o: { rounds: number; du
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { directive: { type: 'string', multiple: true }, rounds: { type: 'string', default: '8' }, duration: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: {
+      directive: { type: 'string', multiple: true },
+      rounds: { type: 'string', default: '8' },
+      duration: { type: 'string', default: '3' },
+      threads: { type: 'string', default: '1' },
+      split: { type: 'boolean', default: false },
+    },
+  });
   for (const d of values.directive ?? []) {
-    const s = await measureSlowdown(d, { rounds: Number(values.rounds), durationSec: Number(values.duration), log: (l) => process.stderr.write(l + '\n') });
-    console.log(`${d}: ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%] (median A ${(median(s.a) / MiB).toFixed(0)} MiB/s, B ${(median(s.b) / MiB).toFixed(0)} MiB/s, ${s.a.length} rounds)`);
+    const s = await measureSlowdown(d, {
+      rounds: Number(values.rounds),
+      durationSec: Number(values.duration),
+      threads: Number(values.threads),
+      split: values.split,
+      log: (l) => process.stderr.write(l + '\n'),
+    });
+    console.log(
+      `${d}: ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%] (median A ${(median(s.a) / MiB).toFixed(0)} MiB/s, B ${(median(s.b) / MiB).toFixed(0)} MiB/s, ${s.a.length} rounds)`,
+    );
   }
 }
