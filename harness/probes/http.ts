@@ -141,37 +141,58 @@ interface Pending {
 }
 
 /** Bytes read per recv() into each connection's reused buffer. */
-const READ_BUFFER_BYTES = 256 * 1024;
+export const READ_BUFFER_BYTES = 256 * 1024;
 
 /**
- * Replaces autocannon's connect with one that reads into a per-connection buffer (net and tls
- * `onread`, Node >= 15: decrypted records land in it too) instead of allocating a new Buffer per
- * chunk. Bodies are verified synchronously and never kept, so reuse is safe; the allocation churn
- * it removes made the client's throughput swing 2-3x between repetitions on the 2-core test
- * machine. TLS as autocannon connects: no certificate check (the variant's own server), SNI for
- * host names only.
+ * Connects (TLS for `secure`) so that every read lands in `buffer` (net and tls `onread`, Node >=
+ * 15: decrypted records too) and goes to `onData` as a view that is valid only during the call.
+ * TLS as a load client to the variant's own server: no certificate check, SNI for host names only.
+ */
+export function connectReusing(
+  o: { host: string; port: number; secure: boolean; servername?: string; tlsOptions?: tls.ConnectionOptions },
+  buffer: Buffer,
+  onData: (chunk: Buffer) => void,
+): net.Socket {
+  const onread = {
+    buffer,
+    callback: (n: number, buf: Uint8Array) => {
+      onData((buf as Buffer).subarray(0, n));
+      return true; // keep reading
+    },
+  };
+  if (!o.secure) return net.connect({ host: o.host, port: o.port, onread });
+  // tls onread is missing from @types/node's ConnectionOptions.
+  const servername = o.servername ?? (net.isIP(o.host) ? undefined : o.host);
+  return tls.connect({
+    ...o.tlsOptions,
+    host: o.host,
+    port: o.port,
+    rejectUnauthorized: false,
+    servername,
+    onread,
+  } as tls.ConnectionOptions);
+}
+
+/**
+ * Replaces autocannon's connect with one that reads into a per-connection buffer
+ * (connectReusing) instead of allocating a new Buffer per chunk. Bodies are verified
+ * synchronously and never kept, so reuse is safe; the allocation churn it removes made the
+ * client's throughput swing 2-3x between repetitions on the 2-core test machine.
  */
 function useStaticReadBuffer(client: any): void {
   const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   client._connect = function (this: any) {
-    const onread = {
-      buffer,
-      callback: (n: number, buf: Uint8Array) => {
-        this.pipelinedRequests.addByteCount(n);
-        this.parser.execute((buf as Buffer).subarray(0, n));
-        return true; // keep reading
-      },
+    const where = {
+      host: this.opts.hostname,
+      port: this.opts.port,
+      secure: !!this.secure,
+      servername: this.opts.servername,
+      tlsOptions: this.opts.tlsOptions,
     };
-    const where = { port: this.opts.port, host: this.opts.hostname };
-    this.conn = this.secure
-      ? tls.connect({
-          ...where,
-          ...this.opts.tlsOptions,
-          rejectUnauthorized: false,
-          servername: this.opts.servername ?? (net.isIP(this.opts.hostname) ? undefined : this.opts.hostname),
-          onread,
-        })
-      : net.connect({ ...where, onread });
+    this.conn = connectReusing(where, buffer, (chunk) => {
+      this.pipelinedRequests.addByteCount(chunk.length);
+      this.parser.execute(chunk);
+    });
     this.conn.on('error', (error: Error) => {
       this.emit('connError', error);
       if (!this.destroyed) this._connect();

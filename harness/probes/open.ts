@@ -1,8 +1,13 @@
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { infraError, inputError, interruptedError } from '../model/errors.js';
-import { CLIENT_BOUND_CPU, type ExpectedObject, type HttpLoadResult } from './http.js';
+import {
+  CLIENT_BOUND_CPU,
+  connectReusing,
+  READ_BUFFER_BYTES,
+  type ExpectedObject,
+  type HttpLoadResult,
+} from './http.js';
 import { checkChunk, latencySummary, VerificationTally } from './verify.js';
 
 /** Options of an open-model load: requests arrive at a fixed rate whatever the server does. */
@@ -20,9 +25,6 @@ export interface OpenLoadOptions {
 
 /** Requests still queued or in flight beyond this many are dropped (counted as errors) to bound memory. */
 const MAX_OUTSTANDING = 10_000;
-
-/** Bytes read per recv() into each connection's reused buffer (as the closed model). */
-const READ_BUFFER_BYTES = 256 * 1024;
 
 /** Header bytes a response may have before it is an error (nginx sends a few hundred). */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -135,20 +137,7 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     }
 
     private connect(): void {
-      const onread = {
-        buffer: this.buffer,
-        callback: (n: number, buf: Uint8Array) => (this.onData((buf as Buffer).subarray(0, n)), true),
-      };
-      const sock = secure
-        ? // tls onread (Node >= 15) is missing from @types/node's ConnectionOptions.
-          tls.connect({
-            host,
-            port,
-            rejectUnauthorized: false,
-            servername: net.isIP(host) ? undefined : host,
-            onread,
-          } as tls.ConnectionOptions)
-        : net.connect({ host, port, onread });
+      const sock = connectReusing({ host, port, secure }, this.buffer, (chunk) => this.onData(chunk));
       sock.setNoDelay(true);
       const lost = () => {
         if (this.sock !== sock) return;
