@@ -13,9 +13,9 @@ export interface Snapshot {
 
 /** Takes a snapshot (CPU of `cpus` only when given: a split's server CPUs); server CPU is null when the server's processes are unknown (external server). */
 export async function snapshot(os: OsAdapter, serverPids: number[], groups?: CounterGroup[], cpus?: readonly number[]): Promise<Snapshot> {
-  const [cpu, serverSide, serverCpuSec, counters] = await Promise.all([
-    os.cpuTimes(),
-    cpus ? os.cpuTimes(cpus) : Promise.resolve(undefined),
+  // One reading serves both the whole machine and the split's server CPUs.
+  const [{ server: serverSide, ...cpu }, serverCpuSec, counters] = await Promise.all([
+    os.cpuTimes(cpus),
     serverPids.length ? os.processCpuSeconds(serverPids) : Promise.resolve(null),
     os.counters(groups),
   ]);

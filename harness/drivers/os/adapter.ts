@@ -24,8 +24,8 @@ export interface Capability {
 export interface OsAdapter {
   readonly family: OsFamily;
   fingerprint(): Promise<Fingerprint>;
-  /** CPU times of the whole target, or of only these CPUs (a CPU split: the server's). */
-  cpuTimes(only?: readonly number[]): Promise<CpuTimes>;
+  /** CPU times of the whole target and, with a CPU split's server CPUs, of those alone (`server`), from one reading. */
+  cpuTimes(serverCpus?: readonly number[]): Promise<CpuTimes & { server?: CpuTimes }>;
   /** Total CPU seconds (user + system) consumed so far by the given processes. */
   processCpuSeconds(pids: number[]): Promise<number>;
   /** Child process ids of a process (e.g. nginx workers of the master). */

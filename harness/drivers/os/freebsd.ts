@@ -121,11 +121,11 @@ export class FreeBSDAdapter implements OsAdapter {
     return parts.join('; ');
   }
 
-  async cpuTimes(only?: readonly number[]): Promise<CpuTimes> {
+  async cpuTimes(serverCpus?: readonly number[]): Promise<CpuTimes & { server?: CpuTimes }> {
     // Per CPU (kern.cp_times) so the CPUs counted are known; the aggregate where it is missing.
     const per = await this.target.exec(['sysctl', '-n', 'kern.cp_times'], { allowFail: true });
-    if (per.code === 0 && per.stdout.trim()) return parseCpTimes(per.stdout, only);
-    if (only) throw infraError('kern.cp_times is unreadable: the CPU split needs per-CPU times');
+    if (per.code === 0 && per.stdout.trim()) return { ...parseCpTimes(per.stdout), ...(serverCpus ? { server: parseCpTimes(per.stdout, serverCpus) } : {}) };
+    if (serverCpus) throw infraError('kern.cp_times is unreadable: the CPU split needs per-CPU times');
     const r = await this.target.exec(['sysctl', '-n', 'kern.cp_time']);
     return parseCpTime(r.stdout);
   }

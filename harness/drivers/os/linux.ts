@@ -85,8 +85,9 @@ export class LinuxAdapter implements OsAdapter {
     };
   }
 
-  async cpuTimes(only?: readonly number[]): Promise<CpuTimes> {
-    return parseProcStat(await this.target.readFile('/proc/stat'), only);
+  async cpuTimes(serverCpus?: readonly number[]): Promise<CpuTimes & { server?: CpuTimes }> {
+    const text = await this.target.readFile('/proc/stat');
+    return { ...parseProcStat(text), ...(serverCpus ? { server: parseProcStat(text, serverCpus) } : {}) };
   }
 
   async processCpuSeconds(pids: number[]): Promise<number> {
