@@ -67,6 +67,21 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     await stack.unwind();
   });
 
+  /** Runs `load` on the first object over 100 kB with byte `at` flipped (xor `mask`) on disk; the file is whole again after. */
+  async function withCorruptByte<T>(at: number, mask: number, load: (victim: ExpectedObject) => Promise<T>): Promise<{ victim: ExpectedObject; r: T }> {
+    const victim = objects.find((o) => o.body.length > 100_000)!;
+    const file = path.join(root, victim.path);
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[at] ^= mask;
+    writeFileSync(file, bad);
+    try {
+      return { victim, r: await load(victim) };
+    } finally {
+      writeFileSync(file, good);
+    }
+  }
+
   it('verifies every response of a clean server, with microsecond latencies', async () => {
     const r = await runHttpLoad({ baseUrl: server.baseUrl, objects, connections: 4, durationSec: 1 });
     expect(r.requests).toBeGreaterThan(50);
@@ -79,23 +94,13 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
   });
 
   it('one corrupted byte on the server fails verification with the path and byte offset', async () => {
-    const victim = objects.find((o) => o.body.length > 100_000)!;
-    const file = path.join(root, victim.path);
-    const good = readFileSync(file);
     const at = 70_001;
-    const bad = Buffer.from(good);
-    bad[at] ^= 0xff;
-    writeFileSync(file, bad);
-    try {
-      const r = await runHttpLoad({ baseUrl: server.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
-      expect(r.verification.failed).toBe(r.requests);
-      expect(r.verification.failures[0]).toEqual({
-        path: victim.path,
-        reason: `content differs from expected at byte ${at}`,
-      });
-    } finally {
-      writeFileSync(file, good);
-    }
+    const { victim, r } = await withCorruptByte(at, 0xff, (v) => runHttpLoad({ baseUrl: server.baseUrl, objects: [v], connections: 2, durationSec: 0.5 }));
+    expect(r.verification.failed).toBe(r.requests);
+    expect(r.verification.failures[0]).toEqual({
+      path: victim.path,
+      reason: `content differs from expected at byte ${at}`,
+    });
   });
 
   it('over TLS (records decrypted into the reused read buffer) every body is verified, and a corrupted byte is found at its offset', async () => {
@@ -103,25 +108,15 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     const clean = await runHttpLoad({ baseUrl: tlsServer.baseUrl, objects, connections: 4, durationSec: 1 });
     expect(clean.requests).toBeGreaterThan(20);
     expect(clean.verification).toEqual({ verified: clean.requests, failed: 0, failures: [] });
-    const victim = objects.find((o) => o.body.length > 100_000)!;
-    const file = path.join(root, victim.path);
-    const good = readFileSync(file);
     // Past the first TLS record (16 KiB) and the first read buffer's worth of a small object.
     const at = 90_017;
-    const bad = Buffer.from(good);
-    bad[at] ^= 0x01;
-    writeFileSync(file, bad);
-    try {
-      const r = await runHttpLoad({ baseUrl: tlsServer.baseUrl, objects: [victim], connections: 2, durationSec: 0.5 });
-      expect(r.requests).toBeGreaterThan(0);
-      expect(r.verification.failed).toBe(r.requests);
-      expect(r.verification.failures[0]).toEqual({
-        path: victim.path,
-        reason: `content differs from expected at byte ${at}`,
-      });
-    } finally {
-      writeFileSync(file, good);
-    }
+    const { victim, r } = await withCorruptByte(at, 0x01, (v) => runHttpLoad({ baseUrl: tlsServer.baseUrl, objects: [v], connections: 2, durationSec: 0.5 }));
+    expect(r.requests).toBeGreaterThan(0);
+    expect(r.verification.failed).toBe(r.requests);
+    expect(r.verification.failures[0]).toEqual({
+      path: victim.path,
+      reason: `content differs from expected at byte ${at}`,
+    });
   });
 
   it('the open model speaks TLS too: every body verified, a corrupted byte found at its offset', async () => {
@@ -129,30 +124,14 @@ describe('HTTP load with payload verification (real nginx on loopback)', () => {
     expect(clean.requests).toBe(200);
     expect(clean.errors).toBe(0);
     expect(clean.verification).toEqual({ verified: 200, failed: 0, failures: [] });
-    const victim = objects.find((o) => o.body.length > 100_000)!;
-    const file = path.join(root, victim.path);
-    const good = readFileSync(file);
     const at = 77_777;
-    const bad = Buffer.from(good);
-    bad[at] ^= 0x80;
-    writeFileSync(file, bad);
-    try {
-      const r = await runOpenLoad({
-        baseUrl: tlsServer.baseUrl,
-        objects: [victim],
-        rate: 20,
-        durationSec: 0.5,
-        connections: 2,
-      });
-      expect(r.requests).toBe(10);
-      expect(r.verification.failed).toBe(10);
-      expect(r.verification.failures[0]).toEqual({
-        path: victim.path,
-        reason: `content differs from expected at byte ${at}`,
-      });
-    } finally {
-      writeFileSync(file, good);
-    }
+    const { victim, r } = await withCorruptByte(at, 0x80, (v) => runOpenLoad({ baseUrl: tlsServer.baseUrl, objects: [v], rate: 20, durationSec: 0.5, connections: 2 }));
+    expect(r.requests).toBe(10);
+    expect(r.verification.failed).toBe(10);
+    expect(r.verification.failures[0]).toEqual({
+      path: victim.path,
+      reason: `content differs from expected at byte ${at}`,
+    });
   });
 
   it('a short body fails with its own reason', async () => {
