@@ -72,11 +72,17 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
  * to the suites' floors until `headgate calibrate` runs again). `noiseNote` says so.
  */
 export function noiseFor(opts: CompareOptions, run: RunOptions): { opts: CompareOptions; noiseNote?: string } {
-  if (!opts.noise || splitWords(opts.noise.options) === splitWords(run)) return { opts };
+  if (!opts.noise || sameSplit(opts.noise.options, run)) return { opts };
   return {
     opts: { ...opts, noise: null },
     noiseNote: `noise calibration of ${opts.noise.measuredAt} was measured with ${splitWords(opts.noise.options)}, this run with ${splitWords(run)}: not used (re-run headgate calibrate)`,
   };
+}
+
+/** Whether two sets of run options were measured under the same CPU split (none counts as one split: every CPU shared). */
+export function sameSplit(a: RunOptions | undefined, b: RunOptions | undefined): boolean {
+  const cpus = (o: RunOptions | undefined) => JSON.stringify(o?.split ? [o.split.server, o.split.client] : null);
+  return cpus(a) === cpus(b);
 }
 
 /** A run's CPU split in words ("server CPU 1, load CPU 0", or that they shared every CPU). */
@@ -92,11 +98,7 @@ export function splitWords(o: RunOptions | undefined): string {
  * recorded options predates the split and counts as sharing every CPU.
  */
 export function splitDifference(ref: Reference | null, run: RunOptions): string | undefined {
-  if (!ref) return undefined;
-  const a = ref.options?.split;
-  const b = run.split;
-  const same = JSON.stringify(a ? [a.server, a.client] : null) === JSON.stringify(b ? [b.server, b.client] : null);
-  if (same) return undefined;
+  if (!ref || sameSplit(ref.options, run)) return undefined;
   return `the reference ${ref.kind} ${ref.id} was measured with ${splitWords(ref.options)}, this run with ${splitWords(run)}: CPU figures are defined differently (measure both the same way: --cpu-split, --server-cpus; then promote a new baseline)`;
 }
 
@@ -401,11 +403,11 @@ export interface ReferenceGaps {
   refusedSummary: string;
 }
 
-/** The gaps between a run and its reference (skippedAgainst, plus the reference's own payload and proof failures); adds the skipped ones to `missing`. */
-export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[], options?: RunOptions): ReferenceGaps {
+/** The gaps between a run and its reference (skippedAgainst, the reference's own payload and proof failures, another CPU split); adds the skipped ones to `missing`. */
+export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[], options: RunOptions): ReferenceGaps {
   const { lost, refused: setupMissing } = skippedAgainst(suites, ref, referenceVariant);
   const referenceIntegrity = ref ? (ref.integrityFailures ?? []).map((f) => `the reference ${ref.kind} ${ref.id}: ${f}`) : [];
-  const split = options ? splitDifference(ref, options) : undefined;
+  const split = splitDifference(ref, options);
   const refused = [...(split ? [split] : []), ...setupMissing, ...referenceIntegrity];
   missing.push(...lost, ...setupMissing);
   return {
