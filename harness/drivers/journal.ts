@@ -12,7 +12,7 @@ import { deleteNamespace } from './net/lab.js';
 import { sysfsChoice } from './os/parsers/linux.js';
 import { TRACEFS_MOUNT, tracefsMount } from './os/tracefs.js';
 import type { ExecOptions, ExecResult, Target } from './targets/target.js';
-import { bootRecord } from './targets/boot.js';
+import { bootRecord, checkOwnBoot } from './targets/boot.js';
 
 /**
  * Replaying a journal: what dead runs left on a machine is undone, newest first, by the kind's own
@@ -328,10 +328,7 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       const now = await bootRecord(t0, 'A', 'default', Date.now(), 'journal');
       if (now.kernelRelease === u.kernelRelease && now.kernelVersion === u.kernelVersion && now.cmdline === u.cmdline) return; // already back
       if (!t0.reboot) throw new Reported(`target ${t0.name} runs ${now.kernelRelease} (${now.cmdline}), not its own boot ${u.kernelRelease} (${u.cmdline}), and headgate cannot reboot it: reboot it into its default boot by hand`);
-      const r = await t0.reboot({ label: 'default', flag: 'restore' }, 'A', s.log ?? (() => {}));
-      if (r.kernelRelease !== u.kernelRelease || r.cmdline !== u.cmdline) {
-        throw infraError(`target ${t0.name}: rebooted into its default boot but it runs ${r.kernelRelease} (${r.cmdline}), not ${u.kernelRelease} (${u.cmdline}) as before the A/B session`);
-      }
+      checkOwnBoot(t0.name, await t0.reboot({ label: 'default', flag: 'restore' }, 'A', s.log ?? (() => {})), u);
       return;
     }
     default:

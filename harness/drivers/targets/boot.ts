@@ -1,4 +1,4 @@
-import { inputError } from '../../model/errors.js';
+import { infraError, inputError } from '../../model/errors.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
 import type { Target } from './target.js';
 
@@ -62,4 +62,16 @@ export async function bootRecord(t: Target, side: 'A' | 'B', config: string, t0:
   const fp = await os.fingerprint();
   const cmdline = os.family === 'freebsd' ? (await t.exec(['sysctl', '-n', 'kern.bootfile'])).stdout.trim() : (await t.readFile('/proc/cmdline')).trim();
   return { side, config, bootSec: (Date.now() - t0) / 1000, at: new Date().toISOString(), kernelRelease: fp.kernelRelease, kernelVersion: fp.kernelVersion, cmdline, method };
+}
+
+/**
+ * A box rebooted into its own boot must come back on the kernel and command line (or boot file)
+ * it ran before the A/B session; exit 3 otherwise (the session's restore and a journal replay).
+ */
+export function checkOwnBoot(target: string, r: Pick<BootRecord, 'kernelRelease' | 'cmdline'>, own: Pick<BootRecord, 'kernelRelease' | 'cmdline'>): void {
+  if (r.kernelRelease === own.kernelRelease && r.cmdline === own.cmdline) return;
+  throw infraError(
+    `target ${target}: rebooted into its default boot but it runs ${r.kernelRelease} (${r.cmdline}), not ${own.kernelRelease} (${own.cmdline}) as before the A/B session`,
+    'reboot it into its default boot by hand before anything else runs on it',
+  );
 }
