@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { runCommand } from '../lib/exec.js';
 import { infraError } from '../model/errors.js';
 import type { CpuSplit, RunOptions } from '../model/types.js';
@@ -91,15 +90,6 @@ export async function confineLoad(split: CpuSplit, stack: CleanupStack): Promise
   stack.push(`give the load back CPUs ${formatCpuList(before)}`, () => setAffinity(process.pid, before));
 }
 
-/** Whether this machine can split: Linux with taskset (the affinity of headgate's own process). */
-export function canSplitHere(): boolean {
-  try {
-    return process.platform === 'linux' && readFileSync('/proc/self/status', 'utf8').includes('Cpus_allowed_list');
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The run's options with the split it will use: where server and load share this machine
  * (a target on the controller's kernel, headgate's nginx) and --cpu-split is not off. `note`
@@ -110,7 +100,8 @@ export async function planSplit(
   o: RunOptions,
 ): Promise<{ options: RunOptions; note?: string }> {
   if (o.split || o.cpuSplit === 'off' || o.serverUrl || !target.onController) return { options: o };
-  if (!canSplitHere())
+  // Affinity is set with util-linux taskset: Linux only (FreeBSD's cpuset(1) is not wired in).
+  if (process.platform !== 'linux')
     return {
       options: o,
       note: 'no CPU split: this OS has no affinity headgate can set; server and load share every CPU',
