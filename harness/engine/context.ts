@@ -10,7 +10,7 @@ import { browserMetrics, launchBrowser, runBrowserLoad } from '../probes/browser
 import { blockIoMetrics, runFio, type FioSide } from '../probes/fio.js';
 import { runIperf, tcpMetrics } from '../probes/iperf.js';
 import { probeMode } from '../probes/registry.js';
-import { offerNotCarried } from '../verdict/offered.js';
+import { CARRIED_SHARE, offerNotCarried } from '../verdict/offered.js';
 import { createBottleneck, createFreebsdBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
 import { checkNoKeyArtifacts, makeCertificate, probeTls, tlsDirectives, type TlsPair } from '../drivers/servers/tls.js';
 import type { Browser } from 'playwright-core';
@@ -258,11 +258,15 @@ export class HarnessContext implements SuiteContext {
       // Short of the offer: CPU % then describes a lighter load; the verdict (offeredLoadRule) makes it inconclusive.
       if (offerNotCarried(carried, this.offeredGbps)) notes.push(`fixed throughput not carried: ${carried.toFixed(3)} of ${this.offeredGbps!.toFixed(3)} Gb/s`);
     }
+    const carriedRate = load.requests / Math.max(load.durationSec, 1e-9);
+    if (!fixedRate && load.offeredRate && carriedRate < CARRIED_SHARE * load.offeredRate) {
+      notes.push(`offered load not carried: ${carriedRate.toFixed(1)} of ${load.offeredRate.toFixed(1)} requests/s (${((carriedRate / load.offeredRate) * 100).toFixed(1)}%, under ${CARRIED_SHARE * 100}%)`);
+    }
     if (load.clients) {
-      notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU`).join('; ')}`);
-      for (const c of load.clients.filter((x) => x.clientBound)) notes.push(`client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
+      notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU${c.clientDemand !== undefined ? `, ${(c.clientDemand * 100).toFixed(0)}% demand` : ''}`).join('; ')}`);
+      for (const c of load.clients.filter((x) => x.clientBound)) notes.push(c.clientBoundReason?.replace('the load client', `load client ${c.name}`) ?? `client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
     } else if (load.clientBound) {
-      notes.push(`client-bound: the load generator used ${(load.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
+      notes.push(load.clientBoundReason ?? `client-bound: the load generator used ${(load.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
     }
     if (load.non2xx > 0) notes.push(`${load.non2xx} non-2xx responses`);
     if (server.tlsInfo) notes.push(`TLS: ${server.tlsInfo}`);

@@ -7,6 +7,7 @@ import type { VerificationResult } from '../model/types.js';
 import type { ProbeDeclaration, ProbeMetric } from './probe.js';
 import { checkChunk, latencySummary, VerificationTally, type LatencySummary } from './verify.js';
 import { mulberry32 } from '../stats/shift.js';
+import { clientFields, meterClient } from './headroom.js';
 
 /** An object the client requests and the exact bytes it must receive. */
 export interface ExpectedObject {
@@ -42,9 +43,16 @@ export interface HttpLoadResult {
   latencyUs: LatencySummary;
   /** Time from sending a request to its first body byte (closed model only). */
   ttfbUs?: LatencySummary;
-  /** Fraction of one core the client (this process) used: near 1 means client-bound. */
+  /** Cores the client (this process, every thread) used. */
   clientCpu: number;
+  /** Share of the CPU it may use that the client asked for (probes/headroom.ts); absent from older clients. */
+  clientDemand?: number;
+  /** Whether the client lost its headroom (demand at or over CLIENT_BOUND_DEMAND). */
   clientBound: boolean;
+  /** Why, in words, when it did. */
+  clientBoundReason?: string;
+  /** Requests per second offered (open model), to judge what was carried: requests / durationSec. */
+  offeredRate?: number;
   /** The latency (and TTFB) histograms, HdrHistogram compressed base64: results from several clients merge exactly. */
   histograms?: { latency: string; ttfb?: string };
   /** Per client host, when the load ran on several (see mergeLoadResults). */
@@ -57,7 +65,9 @@ export interface ClientShare {
   requests: number;
   bodyBytes: number;
   clientCpu: number;
+  clientDemand?: number;
   clientBound: boolean;
+  clientBoundReason?: string;
 }
 
 /** CPU around one load, read from the target's snapshots by the engine (it knows where the client ran). */
@@ -93,6 +103,7 @@ const HTTP_METRICS: readonly ProbeMetric[] = [
   { id: 'server_cpu_pct', unit: '% of one core', direction: 'lower' },
   { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
   { id: 'client_cpu_pct', unit: '% of one core', direction: 'lower' },
+  { id: 'client_demand_pct', unit: '% of the CPU it may use', direction: 'lower' },
   { id: 'gbps_per_core', unit: 'Gb/s/core', direction: 'higher' },
   { id: 'machine_cpu_per_gbps', unit: 'cores per Gb/s', direction: 'lower' },
   { id: 'machine_cpu_pct', unit: '% of all CPUs', direction: 'lower' },
@@ -120,6 +131,7 @@ export function httpMetrics(load: HttpLoadResult, cpu: LoadCpu): Record<string, 
     server_cpu_pct: cpu.serverCores * 100,
     target_cpu_pct: cpu.targetBusy * 100,
     client_cpu_pct: load.clientCpu * 100,
+    ...(load.clientDemand !== undefined ? { client_demand_pct: load.clientDemand * 100 } : {}),
     gbps_per_core: gbps / Math.max(cpu.serverCores, 0.01),
     machine_cpu_per_gbps: cpu.machineCores / Math.max(gbps, 1e-6),
     machine_cpu_pct: cpu.machineBusy * 100,
@@ -128,9 +140,6 @@ export function httpMetrics(load: HttpLoadResult, cpu: LoadCpu): Record<string, 
     ...(load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {}),
   };
 }
-
-/** Above this share of one core the single-threaded client, not the target, sets the pace. */
-export const CLIENT_BOUND_CPU = 0.9;
 
 interface Pending {
   req: { path?: string };
@@ -286,7 +295,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     });
   };
 
-  const cpu0 = process.cpuUsage();
+  const meter = meterClient();
   const t0 = process.hrtime.bigint();
   const instance = autocannon(
     {
@@ -316,8 +325,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   }
   if (o.signal?.aborted) throw interruptedError();
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  const c = process.cpuUsage(cpu0);
-  const clientCpu = (c.user + c.system) / 1e6 / wall;
+  const use = meter();
   const durationSec = Math.min(wall, o.durationSec) || wall;
   return {
     durationSec,
@@ -330,8 +338,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     verification: tally.result,
     latencyUs: latencySummary(hist),
     ttfbUs: ttfb.totalCount ? latencySummary(ttfb) : undefined,
-    clientCpu,
-    clientBound: clientCpu >= CLIENT_BOUND_CPU,
+    ...clientFields(use),
     histograms: {
       latency: hdr.encodeIntoCompressedBase64(hist),
       ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}),

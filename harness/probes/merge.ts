@@ -1,6 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 import { infraError } from '../model/errors.js';
-import { CLIENT_BOUND_CPU, type HttpLoadResult } from './http.js';
+import type { HttpLoadResult } from './http.js';
 import { latencySummary } from './verify.js';
 
 /** Failures kept per merged result, as one client keeps them. */
@@ -25,7 +25,16 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
   const lat = merge('latency')!;
   const ttfb = merge('ttfb');
   const sum = (f: (r: HttpLoadResult) => number) => parts.reduce((a, p) => a + f(p.result), 0);
-  const clients = parts.map((p) => ({ name: p.name, requests: p.result.requests, bodyBytes: p.result.bodyBytes, clientCpu: p.result.clientCpu, clientBound: p.result.clientBound }));
+  const clients = parts.map((p) => ({
+    name: p.name,
+    requests: p.result.requests,
+    bodyBytes: p.result.bodyBytes,
+    clientCpu: p.result.clientCpu,
+    ...(p.result.clientDemand !== undefined ? { clientDemand: p.result.clientDemand } : {}),
+    clientBound: p.result.clientBound,
+    ...(p.result.clientBoundReason ? { clientBoundReason: p.result.clientBoundReason } : {}),
+  }));
+  const demands = clients.flatMap((c) => (c.clientDemand !== undefined ? [c.clientDemand] : []));
   const out: HttpLoadResult = {
     durationSec: Math.max(...parts.map((p) => p.result.durationSec)),
     requests: sum((r) => r.requests),
@@ -44,7 +53,9 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
     ...(ttfb ? { ttfbUs: { ...latencySummary(ttfb), max: Math.max(...parts.map((p) => p.result.ttfbUs?.max ?? 0)) } } : {}),
     // The busiest client decides whether the load, not the target, set the pace.
     clientCpu: Math.max(...clients.map((c) => c.clientCpu)),
-    clientBound: clients.some((c) => c.clientCpu >= CLIENT_BOUND_CPU),
+    ...(demands.length ? { clientDemand: Math.max(...demands) } : {}),
+    // Each client judged itself against the CPUs it may use on its own host.
+    clientBound: clients.some((c) => c.clientBound),
     histograms: { latency: hdr.encodeIntoCompressedBase64(lat), ...(ttfb ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },
     clients,
   };

@@ -1,8 +1,8 @@
 import type net from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { infraError, inputError, interruptedError } from '../model/errors.js';
+import { clientFields, meterClient } from './headroom.js';
 import {
-  CLIENT_BOUND_CPU,
   connectReusing,
   READ_BUFFER_BYTES,
   type ExpectedObject,
@@ -96,7 +96,7 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   let issued = 0;
   let stopped = false;
   const total = Math.floor(o.rate * o.durationSec);
-  const cpu0 = process.cpuUsage();
+  const meter = meterClient();
   const t0 = process.hrtime.bigint();
   const nowNs = () => Number(process.hrtime.bigint() - t0);
   let settleAll!: () => void;
@@ -249,10 +249,11 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   const ticker = setInterval(() => o.onTick?.({ elapsedSec: nowNs() / 1e9, requests: completed, bodyBytes }), 1000);
   const graceMs = (o.durationSec + 30) * 1000;
   let abortHandler: (() => void) | undefined;
+  let grace: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       allDone,
-      new Promise<void>((resolve) => setTimeout(resolve, graceMs)),
+      new Promise<void>((resolve) => (grace = setTimeout(resolve, graceMs))),
       new Promise<void>((_, reject) => {
         abortHandler = () => reject(interruptedError());
         o.signal?.addEventListener('abort', abortHandler, { once: true });
@@ -260,6 +261,8 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     ]);
   } finally {
     stopped = true;
+    // The grace timer too: left pending, it would hold the process open for 30 s after the load.
+    clearTimeout(grace);
     clearInterval(timer);
     clearInterval(ticker);
     if (abortHandler) o.signal?.removeEventListener('abort', abortHandler);
@@ -268,8 +271,7 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
   // Whatever is still outstanding after the grace period never completed: an error, not a latency.
   errors += outstanding;
   const wall = nowNs() / 1e9;
-  const c = process.cpuUsage(cpu0);
-  const clientCpu = (c.user + c.system) / 1e6 / wall;
+  const use = meter();
   return {
     durationSec: Math.max(wall, o.durationSec),
     requests: completed,
@@ -280,8 +282,8 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     non2xx,
     verification: tally.result,
     latencyUs: latencySummary(hist),
-    clientCpu,
-    clientBound: clientCpu >= CLIENT_BOUND_CPU,
+    ...clientFields(use),
+    offeredRate: o.rate,
   };
 }
 

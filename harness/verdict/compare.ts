@@ -219,7 +219,7 @@ function variantLookAlpha(opts: CompareOptions, v: VariantResult, n: number, fam
 /** The client-bound rule for a throughput metric measured on these sides, or undefined when the load generator kept up. */
 export function clientBoundRule(unit: string, sides: string[]): string | undefined {
   if (!clientBoundSensitive(unit) || sides.length === 0) return undefined;
-  return `client-bound: repetitions of ${sides.join(' and ')} saturated the load generator, so ${unit} measured the client, not the target; no verdict on this metric (add client capacity: --client, or fewer --connections)`;
+  return `client-bound: repetitions of ${sides.join(' and ')} saturated the load generator, so ${unit} measured the client, not the target; no verdict on this metric (add client capacity: --client; or measure CPU at a rate the client can carry: --fixed-throughput 60%)`;
 }
 
 /** The undecided comparison of one metric (everything but the verdict), shared by the unpaired and paired designs. */
@@ -262,10 +262,14 @@ export function comparisonFields(
 /** The busiest load client of this run's repetitions of a throughput metric's variant, in words (absent: not recorded). */
 function clientHeadroom(v: VariantResult, unit: string): Pick<MetricComparison, 'clientHeadroom'> {
   if (!clientBoundSensitive(unit)) return {};
-  const peaks = v.repetitions.map((r) => r.metrics.client_cpu_pct).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  // Demand (CPU plus waiting for one, of the CPU the client may use) where recorded; older runs have CPU only.
+  const demand = v.repetitions.some((r) => Number.isFinite(r.metrics.client_demand_pct));
+  const key = demand ? 'client_demand_pct' : 'client_cpu_pct';
+  const peaks = v.repetitions.map((r) => r.metrics[key]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
   if (!peaks.length) return {};
   const peak = Math.max(...peaks);
-  return { clientHeadroom: `load client at most ${peak.toFixed(0)}% of a core (${Math.max(0, 100 - peak).toFixed(0)}% headroom)` };
+  const what = demand ? 'of the CPU it may use' : 'of a core';
+  return { clientHeadroom: `load client at most ${peak.toFixed(0)}% ${what} (${Math.max(0, 100 - peak).toFixed(0)}% headroom)` };
 }
 
 /** Report order: suite, variant, then the suite's metric order with gating metrics first. */

@@ -14,7 +14,7 @@ export const AT_OFFERED_LOAD: ReadonlySet<string> = new Set(['machine_cpu_pct'])
 export const OFFERED_TOLERANCE = 0.02;
 
 /** A repetition that carried less than this share of its offer did not measure that load. */
-export const CARRIED_SHARE = 0.95;
+export const CARRIED_SHARE = 0.98;
 
 const gbps = (x: number) => `${x.toFixed(3)} Gb/s`;
 
@@ -60,7 +60,7 @@ export interface OfferedSide {
 /**
  * Why a metric measured at the offered load cannot be compared, or undefined when it can: the two
  * offers differ by more than 2% (both rates named), or repetitions of either side did not carry
- * their offer (throughput below 95% of it). Other metrics are never affected.
+ * their offer (throughput below 98% of it). Other metrics are never affected.
  */
 export function offeredLoadRule(metric: string, current: OfferedSide, reference: OfferedSide): string | undefined {
   if (!AT_OFFERED_LOAD.has(metric)) return undefined;

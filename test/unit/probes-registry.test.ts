@@ -32,6 +32,7 @@ const load = (ttfb: boolean): HttpLoadResult => ({
   latencyUs: latency,
   ...(ttfb ? { ttfbUs: latency } : {}),
   clientCpu: 0.5,
+  clientDemand: 0.6,
   clientBound: false,
 });
 

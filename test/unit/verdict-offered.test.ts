@@ -45,9 +45,9 @@ describe('offered-load rule (pure)', () => {
     expect(referenceOffer(undefined, undefined)).toBeUndefined();
   });
 
-  it('a repetition below 95% of its offer did not carry it', () => {
-    expect(offerNotCarried(0.94, 1)).toBe(true);
-    expect(offerNotCarried(0.95, 1)).toBe(false);
+  it('a repetition below 98% of its offer did not carry it', () => {
+    expect(offerNotCarried(0.97, 1)).toBe(true);
+    expect(offerNotCarried(0.98, 1)).toBe(false);
     expect(offerNotCarried(0.5, undefined)).toBe(false);
     expect(offerNotCarried(undefined, 1)).toBe(false);
   });
@@ -60,7 +60,7 @@ describe('offered-load rule (pure)', () => {
     );
     expect(offeredLoadRule('machine_cpu_per_gbps', cur, ref)).toBeUndefined();
     expect(offeredLoadRule('machine_cpu_pct', { ...cur, offeredGbps: 2.0, throughputGbps: [2, 1.8, 1.99] }, ref)).toMatch(
-      /^offered load not carried: 1 of 3 repetitions of this run carried less than 95% of the 2\.000 Gb\/s offered/,
+      /^offered load not carried: 1 of 3 repetitions of this run carried less than 98% of the 2\.000 Gb\/s offered/,
     );
     expect(offeredLoadRule('machine_cpu_pct', { ...cur, offeredGbps: 2.0, throughputGbps: [2, 2] }, ref)).toBeUndefined();
   });
@@ -126,7 +126,7 @@ describe('an offered load that was not carried', () => {
     const c = compareRun(fixedRun(2.0, 38, { carried }), runAsReference(ref), { alpha: 0.05 });
     expect(cpuOf(c)).toMatchObject({
       verdict: 'inconclusive',
-      rule: expect.stringMatching(/^offered load not carried: 2 of 8 repetitions of this run carried less than 95% of the 2\.000 Gb\/s offered/),
+      rule: expect.stringMatching(/^offered load not carried: 2 of 8 repetitions of this run carried less than 98% of the 2\.000 Gb\/s offered/),
     });
     expect(c.exitCode).toBe(4);
   });
@@ -134,6 +134,6 @@ describe('an offered load that was not carried', () => {
   it('a reference that did not carry its offer is no reference for machine CPU % either', () => {
     const short = fixedRun(2.0, 40, { runId: 'ref', carried: [1.5, 2, 2, 2, 2, 2, 2, 2] });
     const c = compareRun(fixedRun(2.0, 40), runAsReference(short), { alpha: 0.05 });
-    expect(cpuOf(c).rule).toMatch(/1 of 8 repetitions of the reference run carried less than 95%/);
+    expect(cpuOf(c).rule).toMatch(/1 of 8 repetitions of the reference run carried less than 98%/);
   });
 });
