@@ -110,7 +110,9 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       }
     };
     expectKernel('before the first repetition', fingerprint);
-    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive });
+    // Fixed-rate variants (--load-model auto) are offered the reference's rate: one load on both sides.
+    const offers = reference?.sharedOffer ? (suite: string) => reference!.sharedOffer!(suite) : undefined;
+    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive, offers });
     // Another pipeline's deploy may have swapped the kernel mid-run (H9): checked again at the end.
     if (g.expectKernel) {
       try {

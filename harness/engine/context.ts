@@ -1,4 +1,4 @@
-import { formatCpuList } from './cpusplit.js';
+import { formatCpuList } from '../lib/cpulist.js';
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
 import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';

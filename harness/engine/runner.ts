@@ -3,7 +3,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Settings } from '../model/options.js';
 import { buildManifest, materializeObjects, type ObjectManifest } from '../probes/objects.js';
-import { expectedGating, metricsForRun, modeGap, openModeFlag, probeMode, variantProbes } from '../probes/registry.js';
+import { expectedGating, metricsForRun, variantProbes } from '../probes/registry.js';
 import { offeredGbps, parseFixedThroughput } from '../probes/open.js';
 import { metricSamples } from '../model/samples.js';
 import { lookLoop } from './adaptive.js';
@@ -11,7 +11,9 @@ import type { Target } from '../drivers/targets/target.js';
 import type { OsAdapter } from '../drivers/os/adapter.js';
 import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
 import { knobAllowed, replayFailure, replayFor } from '../drivers/journal.js';
-import { confineLoad, formatCpuList, planSplit } from './cpusplit.js';
+import { formatCpuList } from '../lib/cpulist.js';
+import { confineLoad, planSplit } from './cpusplit.js';
+import { runsAtSharedOffer, sharedOffer, sharedOfferPlan } from './loadmodel.js';
 import { manifestKnobs, undoPolicy } from './policy.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
@@ -53,6 +55,12 @@ export interface RunParams {
   adaptive?: AdaptiveParams;
   /** Seconds to wait for a target another run holds (--wait-lock); 0: exit 3 at once. */
   waitLockSec?: number;
+  /**
+   * The rate already chosen for a suite's fixed-rate variants (--load-model auto): the baseline's
+   * (gate) or the first block's (ab by blocks, calibrate), so both sides carry one load. Absent:
+   * this run takes it from its warm-ups.
+   */
+  offers?: (suite: string) => number | undefined;
   /** The run's I/O outside the target's adapter (objects, sync, page cache, clock, timers); default: the real ones. Tests inject fakes. */
   io?: Partial<RunIo>;
 }
@@ -257,8 +265,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     };
 
     // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
-    const mode = probeMode(options);
-    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[] }[] = [];
+    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string> }[] = [];
     for (const suite of p.suites) {
       const m = suite.manifest;
       // Gating as this run resolves it (--fixed-throughput moves it to machine CPU %).
@@ -282,16 +289,6 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         else if (v.cache === 'cold' && options.serverUrl) {
           Object.assign(vr, { status: 'skipped', skipKind: 'setup', reason: 'cold cache needs the objects on a filesystem the harness can evict; with --server-url they live on the appliance' });
         }
-        if (vr.status === 'ran') {
-          // A gating metric this mode cannot produce would silently drop out of the verdict: the
-          // variant is skipped with the reason instead (not measured at all, so never a pass on
-          // less than the suite promises); the user's choice of mode is not an infrastructure error.
-          const gap = modeGap({ ...m, metrics: result.metrics }, v, mode, openModeFlag(options));
-          if (gap) {
-            Object.assign(vr, { status: 'skipped', reason: gap, skipKind: 'setup' });
-            progress.log(`skip ${m.id}/${v.id}: ${gap}`);
-          }
-        }
         result.variants.push(vr);
         if (vr.status === 'ran') runnable.push(v);
       }
@@ -302,13 +299,19 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : `every selected variant was skipped${first ? ` (${first})` : ''}`;
       }
       record.suites.push(result);
-      plans.push({ suite, result, runnable });
+      const shared = new Set(runnable.filter((v) => runsAtSharedOffer(m, v, options, !!p.clients?.length)).map((v) => v.id));
+      plans.push({ suite, result, runnable, shared });
     }
+    const planLine = sharedOfferPlan(
+      plans.flatMap((x) => x.runnable.filter((v) => x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)),
+      plans.flatMap((x) => x.runnable.filter((v) => !x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)),
+    );
+    if (planLine) progress.log(planLine);
     progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
 
     for (const plan of plans) {
       if (plan.runnable.length === 0) continue;
-      await runSuite(env, plan, record, runDir, io, p.adaptive);
+      await runSuite(env, plan, record, runDir, io, p.adaptive, p.offers?.(plan.suite.manifest.id));
     }
     record.status = record.errors.length ? 'incomplete' : 'complete';
   } catch (e) {
@@ -334,11 +337,12 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
 async function runSuite(
   env: RunEnvironment,
-  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[] },
+  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string> },
   record: RunRecord,
   runDir: string,
   io: RunIo,
   adaptive?: AdaptiveParams,
+  referenceOffer?: number,
 ) {
   const { suite, result } = plan;
   const { options, signal, progress, fingerprint } = env;
@@ -385,9 +389,12 @@ async function runSuite(
 
   const sessions = new Map<string, VariantSession>();
   // One repetition of a variant: knobs, deadline, verification and proof, saved at once.
+  // The rate of this suite's fixed-rate variants (--load-model auto), once the warm-ups chose it.
+  let sharedGbps: number | undefined;
   const repeat = async (v: VariantDef, r: number) => {
     if (!sessions.has(v.id)) return;
     if (signal.aborted) throw interruptedError();
+    if (plan.shared.size) ctx.offeredGbps = plan.shared.has(v.id) ? sharedGbps : undefined;
     const startedAt = new Date().toISOString();
     const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
     if (m) {
@@ -476,9 +483,25 @@ async function runSuite(
     // A fixed rate is offered from the warm-up on; a share of the capacity needs the warm-ups (closed model) first.
     if (fixed && 'gbps' in fixed) ctx.offeredGbps = fixed.gbps;
     const warmupGbps: number[] = [];
+    const sharedWarmups: number[] = [];
     for (const v of plan.runnable) {
       const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
-      if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
+      if (w && w.metrics.throughput_gbps !== undefined) {
+        warmupGbps.push(w.metrics.throughput_gbps);
+        if (plan.shared.has(v.id)) sharedWarmups.push(w.metrics.throughput_gbps);
+      }
+    }
+    if (plan.shared.size) {
+      const offer = sharedOffer(referenceOffer, sharedWarmups);
+      const ids = plan.runnable.filter((v) => plan.shared.has(v.id) && sessions.has(v.id));
+      if (!offer) {
+        // No rate to offer: full load, where the headroom rule will call what the client limited.
+        progress.log(`${suite.manifest.id}: no warm-up measured a throughput to take a fixed rate from${options.warmupSec > 0 ? '' : ' (--warmup is 0)'}: ${ids.map((v) => v.id).join(', ')} run at full load`);
+      } else {
+        sharedGbps = offer.gbps;
+        for (const v of ids) variantResult(v.id).offeredGbps = offer.gbps;
+        progress.log(`${suite.manifest.id}: ${ids.map((v) => v.id).join(', ')} offered ${offer.gbps.toFixed(3)} Gb/s = ${offer.from}`);
+      }
     }
     if (fixed) {
       const gbps = offeredGbps(fixed, warmupGbps);
@@ -501,7 +524,7 @@ async function runSuite(
     for (const v of plan.runnable) {
       const vr = variantResult(v.id);
       if (vr.status !== 'ran' || vr.repetitions.length === 0) continue;
-      const none = expectedGating({ ...suite.manifest, metrics: result.metrics }, v, probeMode(options)).filter((id) => metricSamples(vr, id).length === 0);
+      const none = expectedGating({ ...suite.manifest, metrics: result.metrics }, v).filter((id) => metricSamples(vr, id).length === 0);
       if (none.length) fail(v, infraError(`gating metric${none.length > 1 ? 's' : ''} ${none.join(', ')} produced no samples in ${vr.repetitions.length} repetitions`));
     }
   } finally {

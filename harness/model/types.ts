@@ -147,6 +147,8 @@ export interface Repetition {
 export interface VariantResult {
   id: string;
   status: 'ran' | 'skipped' | 'error';
+  /** The fixed rate this variant was offered because its load shared the machine (--load-model auto), Gb/s; absent: closed model. */
+  offeredGbps?: number;
   reason?: string;
   /**
    * Why a variant was skipped: the kernel lacks what it needs (capability), this run's own
@@ -335,6 +337,8 @@ export interface RunOptions {
   serverWorkers: number;
   /** CPUs to pin nginx workers to (worker_cpu_affinity); unset: not pinned. */
   serverCpus?: number[];
+  /** --load-model: auto runs page-cache HTTP variants at a fixed offered rate where the load shares the machine. */
+  loadModel?: 'auto' | 'closed';
   /** Whether the server and its load get disjoint CPUs when they share a machine (default auto). */
   cpuSplit?: 'auto' | 'off';
   /** The split the run used (engine/cpusplit.ts); absent: server and load shared every CPU. */

@@ -89,8 +89,8 @@ export interface LoadCpu {
 const ms = (us: number) => us / 1000;
 
 /**
- * What the http probe produces. Time to first byte comes from the closed-model client only: the
- * open model (node:http, --rate) measures each request from its due time and has no TTFB.
+ * What the http probe produces, in both load models. Latency is from the send (closed model) or
+ * from the due time (open model, so queueing counts); time to first byte is from the send in both.
  */
 const HTTP_METRICS: readonly ProbeMetric[] = [
   { id: 'throughput_gbps', unit: 'Gb/s', direction: 'higher' },
@@ -98,8 +98,8 @@ const HTTP_METRICS: readonly ProbeMetric[] = [
   { id: 'latency_p50_ms', unit: 'ms', direction: 'lower' },
   { id: 'latency_p99_ms', unit: 'ms', direction: 'lower' },
   { id: 'latency_p999_ms', unit: 'ms', direction: 'lower' },
-  { id: 'ttfb_p50_ms', unit: 'ms', direction: 'lower', modes: ['closed'] },
-  { id: 'ttfb_p99_ms', unit: 'ms', direction: 'lower', modes: ['closed'] },
+  { id: 'ttfb_p50_ms', unit: 'ms', direction: 'lower' },
+  { id: 'ttfb_p99_ms', unit: 'ms', direction: 'lower' },
   { id: 'server_cpu_pct', unit: '% of one core', direction: 'lower' },
   { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
   { id: 'client_cpu_pct', unit: '% of one core', direction: 'lower' },

@@ -2,21 +2,16 @@ import type { Direction, VariantDef } from '../model/types.js';
 
 /**
  * How the HTTP load arrives: closed (fixed connections, each waits for its answer) or open
- * (--rate: requests due on a fixed schedule). Probes without an open form produce the same
+ * (--rate, --fixed-throughput: requests due on a fixed schedule). Every probe produces the same
  * metrics in both.
  */
 export type ProbeMode = 'closed' | 'open';
-
-/** Every probe mode, for "produced in any mode" questions. */
-export const PROBE_MODES: readonly ProbeMode[] = ['closed', 'open'];
 
 /** One metric a probe produces; suite.json must declare it with the same unit and direction. */
 export interface ProbeMetric {
   id: string;
   unit: string;
   direction: Direction;
-  /** Modes that produce it (default: every mode); the open model has no time-to-first-byte, say. */
-  modes?: readonly ProbeMode[];
 }
 
 /** A registered probe: what it measures and which variants of a suite it measures. */
@@ -28,9 +23,4 @@ export interface ProbeDeclaration {
   metrics: readonly ProbeMetric[];
   /** Whether it measures this variant of a suite that declares it (browser: only browser-client variants). */
   measures(v: VariantDef): boolean;
-}
-
-/** The metrics a probe produces in one mode. */
-export function metricsIn(p: ProbeDeclaration, mode: ProbeMode): ProbeMetric[] {
-  return p.metrics.filter((m) => !m.modes || m.modes.includes(mode));
 }

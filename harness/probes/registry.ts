@@ -3,7 +3,7 @@ import { browserProbe } from './browser.js';
 import { blockIoProbe } from './fio.js';
 import { httpProbe } from './http.js';
 import { tcpProbe } from './iperf.js';
-import { metricsIn, PROBE_MODES, type ProbeDeclaration, type ProbeMetric, type ProbeMode } from './probe.js';
+import type { ProbeDeclaration, ProbeMetric, ProbeMode } from './probe.js';
 
 export type { ProbeDeclaration, ProbeMetric, ProbeMode };
 
@@ -20,14 +20,6 @@ export const PROBES: ReadonlyMap<string, ProbeDeclaration> = new Map(
 export function probeMode(o: Pick<RunOptions, 'rate' | 'fixedThroughput'>): ProbeMode {
   return o.rate || o.fixedThroughput ? 'open' : 'closed';
 }
-
-/** The flag that put this run in the open model, for messages that tell the user what to change. */
-export function openModeFlag(o: Pick<RunOptions, 'fixedThroughput'>): OpenModeFlag {
-  return o.fixedThroughput !== undefined ? '--fixed-throughput' : '--rate';
-}
-
-/** The flags that select the open model. */
-export type OpenModeFlag = '--rate' | '--fixed-throughput';
 
 /**
  * A suite's metric definitions as this run gates them: under --fixed-throughput a metric's
@@ -98,40 +90,9 @@ export function manifestMetricProblems(m: Pick<SuiteManifest, 'probes' | 'derive
   return out;
 }
 
-/**
- * Why a variant cannot be measured in this mode: a gating metric its probes produce in another
- * mode but not in this one (the closed-model TTFB under --rate or --fixed-throughput, named by
- * `flag`: the one the user gave). Without this the metric would just be missing and the gate
- * would decide on fewer metrics than the suite promises. Null when every gating metric the
- * variant's probes can produce is produced in this mode.
- */
-export function modeGap(
-  m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>,
-  v: VariantDef,
-  mode: ProbeMode,
-  flag: OpenModeFlag = '--rate',
-): string | null {
+/** The gating metric ids a variant must produce: its probes' and the suite's derived ones. */
+export function expectedGating(m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>, v: VariantDef): string[] {
   const probes = variantProbes(m, v);
   const derives = new Set(m.derives ?? []);
-  const lost = m.metrics.filter(
-    (d: MetricDef) =>
-      d.gating &&
-      !derives.has(d.id) &&
-      probes.some((p) => PROBE_MODES.some((x) => metricsIn(p, x).some((pm) => pm.id === d.id))) &&
-      !probes.some((p) => metricsIn(p, mode).some((pm) => pm.id === d.id)),
-  );
-  if (!lost.length) return null;
-  const by = probes.filter((p) => lost.some((d) => find(p, d.id))).map((p) => p.id);
-  const many = lost.length > 1;
-  const how = mode === 'open' ? `in the open model (${flag})` : `in the closed model (without ${flag})`;
-  const fix = `run this variant ${mode === 'open' ? 'without' : 'with'} ${flag}`;
-  const what = `gating metric${many ? 's' : ''} ${lost.map((d) => d.id).join(', ')}`;
-  return `${what}: the ${by.join(', ')} probe does not produce ${many ? 'them' : 'it'} ${how}; ${fix}`;
-}
-
-/** The gating metric ids a variant must produce in this mode: its probes' (for this mode) and the suite's derived ones. */
-export function expectedGating(m: Pick<SuiteManifest, 'probes' | 'derives' | 'metrics'>, v: VariantDef, mode: ProbeMode): string[] {
-  const probes = variantProbes(m, v);
-  const derives = new Set(m.derives ?? []);
-  return m.metrics.filter((d) => d.gating && (derives.has(d.id) || probes.some((p) => metricsIn(p, mode).some((pm) => pm.id === d.id)))).map((d) => d.id);
+  return m.metrics.filter((d) => d.gating && (derives.has(d.id) || probes.some((p) => p.metrics.some((pm) => pm.id === d.id)))).map((d) => d.id);
 }

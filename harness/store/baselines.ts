@@ -28,7 +28,8 @@ export interface BaselineFile {
   metrics?: MetricDef[];
   /** The load the suite was offered under --fixed-throughput, Gb/s (absent: none). */
   offeredGbps?: number;
-  variants: Record<string, { samples: Record<string, number[]> }>;
+  /** Per variant: its samples, and the fixed rate it was offered when its load shared the machine (--load-model auto). */
+  variants: Record<string, { samples: Record<string, number[]>; offeredGbps?: number }>;
   checksum: string;
 }
 
@@ -89,6 +90,8 @@ export function baselinesAsReference(files: BaselineFile[], dir: string, profile
     options: files[0].options,
     samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
     offeredGbps: (suite) => files.find((f) => f.suite === suite)?.offeredGbps,
+    variantOffer: (suite, variant) => files.find((f) => f.suite === suite)?.variants[variant]?.offeredGbps,
+    sharedOffer: (suite) => Object.values(files.find((f) => f.suite === suite)?.variants ?? {}).find((v) => v.offeredGbps !== undefined)?.offeredGbps,
   };
 }
 
@@ -169,7 +172,8 @@ export async function promoteRun(
       if (o.variants?.length && !o.variants.includes(v.id)) continue;
       const samples: Record<string, number[]> = {};
       for (const m of s.metrics) samples[m.id] = metricSamples(v, m.id);
-      variants[v.id] = { samples };
+      // Only when set: closed-model baselines keep their checksum's shape.
+      variants[v.id] = { samples, ...(v.offeredGbps !== undefined ? { offeredGbps: v.offeredGbps } : {}) };
     }
     if (Object.keys(variants).length === 0) continue;
     const file = baselinePath(o.dir, profile, s.id);

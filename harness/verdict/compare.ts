@@ -5,7 +5,7 @@ import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile, type Threshold } from './noise.js';
-import { offeredDifference, offeredLoadRule, referenceOffer } from './offered.js';
+import { offeredDifference, offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
 import type { Comparison, Fingerprint, MetricComparison, MetricDef, RunOptions, RunRecord, RunVerdict, SuiteResult, VariantResult } from '../model/types.js';
@@ -25,6 +25,10 @@ export interface Reference {
   clientBound?(suite: string, variant: string): boolean;
   /** The load offered to a suite under --fixed-throughput, Gb/s (absent: none, or not recorded). */
   offeredGbps?(suite: string): number | undefined;
+  /** The rate a variant was offered because the load shared the machine (--load-model auto), Gb/s (absent: closed model). */
+  variantOffer?(suite: string, variant: string): number | undefined;
+  /** The rate the suite's fixed-rate variants were offered (one per suite), for a new run to offer the same. */
+  sharedOffer?(suite: string): number | undefined;
   /** The reference's own payload-verification and proof failures (a run; stored baselines were checked at promotion). */
   integrityFailures?: string[];
 }
@@ -45,7 +49,14 @@ export function runAsReference(run: RunRecord): Reference {
     clientBound: (suite, variant) => !!run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.repetitions.some((r) => r.clientBound),
     integrityFailures: integrityFailures(run),
     offeredGbps: (suite) => run.suites.find((s) => s.id === suite)?.offeredGbps,
+    variantOffer: (suite, variant) => run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.offeredGbps,
+    sharedOffer: (suite) => sharedOfferOf(run, suite),
   };
+}
+
+/** The rate a run's suite offered its fixed-rate variants (--load-model auto), or undefined. */
+export function sharedOfferOf(run: Pick<RunRecord, 'suites'>, suite: string): number | undefined {
+  return run.suites.find((s) => s.id === suite)?.variants.find((v) => v.offeredGbps !== undefined)?.offeredGbps;
 }
 
 /** Load options that make samples incomparable when they differ (repetition length, load shape, object set, server). */
@@ -57,6 +68,7 @@ export function optionDifferences(a: RunOptions | undefined, b: RunOptions): str
     ['connections', a.connections, b.connections],
     ['arrival rate (req/s)', a.rate, b.rate],
     ['fixed throughput', a.fixedThroughput, b.fixedThroughput],
+    ['load model', a.loadModel, b.loadModel],
     ['object set', a.objects, b.objects],
     ['nginx workers', a.serverWorkers, b.serverWorkers],
     ['nginx worker CPUs', a.serverCpus, b.serverCpus],
@@ -346,6 +358,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const provable = refBound && !thisBound && m.direction === 'higher' && st.currentMedian < st.baselineMedian;
         const onlyRegression = provable ? clientBoundRule(m.unit, [`the reference ${ref!.kind}`]) : undefined;
         const unusable =
+          variantOfferRule({ name: 'this run', offeredGbps: v.offeredGbps }, { name: `the reference ${ref!.kind}`, offeredGbps: ref!.variantOffer?.(s.id, refVariant) }) ??
           (provable ? undefined : clientBoundRule(m.unit, [thisBound ? 'this run' : '', refBound ? `the reference ${ref!.kind}` : ''].filter(Boolean))) ??
           offeredLoadRule(
             m.id,

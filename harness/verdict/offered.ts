@@ -80,3 +80,29 @@ export function offeredLoadRule(metric: string, current: OfferedSide, reference:
   const which = short.map(({ s, n }) => `${n} of ${s.throughputGbps.length} repetitions of ${s.name} carried less than ${CARRIED_SHARE * 100}% of the ${gbps(s.offeredGbps!)} offered`).join(' and ');
   return `offered load not carried: ${which}, so ${metric} describes a lighter load than the one compared; no verdict on this metric (offer less: a lower --fixed-throughput)`;
 }
+
+/** One side of a comparison of a variant that may have run at a shared-machine offer (--load-model auto). */
+export interface VariantOfferSide {
+  /** How the reason names this side. */
+  name: string;
+  /** The rate this side's variant was offered, Gb/s (absent: it ran the closed model). */
+  offeredGbps?: number;
+}
+
+/**
+ * Why no metric of a variant can be compared, or undefined when it can: one side ran it at a fixed
+ * offered rate (the load shared the machine, --load-model auto) and the other ran it closed, or at
+ * a rate more than 2% apart. Throughput, CPU per Gb/s and latency all depend on the load, so every
+ * metric of the variant is affected, not only machine CPU %.
+ */
+export function variantOfferRule(current: VariantOfferSide, reference: VariantOfferSide): string | undefined {
+  const a = current.offeredGbps;
+  const b = reference.offeredGbps;
+  if (a === undefined && b === undefined) return undefined;
+  if (a !== undefined && b !== undefined && Math.abs(a - b) <= OFFERED_TOLERANCE * b) return undefined;
+  const load = (x: number | undefined) => (x === undefined ? 'the closed model (full load)' : `a fixed ${gbps(x)}`);
+  return (
+    `offered load differs: ${current.name} ran this variant at ${load(a)}, ${reference.name} at ${load(b)}, so its metrics describe two different loads; ` +
+    `no verdict on this metric (compare runs measured the same way: the same --load-model and CPU split, or promote a baseline measured so)`
+  );
+}

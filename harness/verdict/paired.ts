@@ -56,7 +56,7 @@ import {
   type CompareOptions,
 } from './compare.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
-import { offeredLoadRule, referenceOffer } from './offered.js';
+import { offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 
 /** One pair: A's and B's value of a metric measured in the same round (or block position). */
 export interface Pair {
@@ -356,6 +356,7 @@ function collectPaired(
           opts.sameSession,
         );
         const unusable =
+          variantOfferRule({ name: 'B', offeredGbps: v.offeredGbps }, { name: 'A', offeredGbps: rv?.offeredGbps }) ??
           clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean)) ??
           offeredLoadRule(
             m.id,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSplit, formatCpuList, parseCpuList } from '../../harness/engine/cpusplit.js';
+import { chooseSplit } from '../../harness/engine/cpusplit.js';
+import { formatCpuList, parseCpuList } from '../../harness/lib/cpulist.js';
 import { parseProcStat } from '../../harness/drivers/os/parsers/linux.js';
 import { parseCpTimes } from '../../harness/drivers/os/parsers/freebsd.js';
 import { compareRun, runAsReference } from '../../harness/verdict/compare.js';

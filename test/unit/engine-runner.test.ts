@@ -376,33 +376,15 @@ describe('runner: --rate and gating metrics', () => {
   ];
   const variants = () => [variant('load'), variant('page', { client: 'browser' })];
 
-  it('a gating metric the open model cannot produce skips the variant with that reason (not an infrastructure error); the browser variant runs', async () => {
+  it('under --rate every variant runs: the open model produces every gating metric the closed one does (TTFB included)', async () => {
     const calls: string[] = [];
-    const log: string[] = [];
-    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'] })], {
-      options: { rate: 50 },
-      log,
-    });
-    const reason =
-      'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--rate); run this variant without --rate';
-    expect(vr(record, 'load')).toMatchObject({ status: 'skipped', reason, repetitions: [] });
+    const rep: Rep = async (_ctx, _v, i) => ({ ...measured(1 + i), metrics: { throughput_gbps: 1 + i, ttfb_p99_ms: 5 } });
+    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'], rep })], { options: { rate: 50 } });
     expect(record.errors).toEqual([]);
-    expect(log).toContain(`skip fake/load: ${reason}`);
-    expect(calls).not.toContain('prepare load');
-    expect(vr(record, 'page').repetitions).toHaveLength(3);
-    expect(record.status).toBe('complete');
-  });
-
-  it('under --fixed-throughput the reason names --fixed-throughput, the flag the user gave, not --rate', async () => {
-    const calls: string[] = [];
-    const { record } = await run(calls, [fakeSuite(calls, variants(), { metrics, probes: ['http', 'browser'] })], {
-      options: { fixedThroughput: '1' },
-    });
-    expect(vr(record, 'load')).toMatchObject({
-      status: 'skipped',
-      reason: 'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--fixed-throughput); run this variant without --fixed-throughput',
-    });
-    expect(record.errors).toEqual([]);
+    expect(record.suites[0].variants.map((v) => [v.id, v.status, v.repetitions.length])).toEqual([
+      ['load', 'ran', 3],
+      ['page', 'ran', 3],
+    ]);
   });
 
   it('without --rate both variants run', async () => {
@@ -415,20 +397,6 @@ describe('runner: --rate and gating metrics', () => {
       ['page', 'ran', 3],
     ]);
   });
-
-  it('a suite whose every variant is such a gap is skipped with the reason, and the run is not an infrastructure error', async () => {
-    const calls: string[] = [];
-    const { record } = await run(
-      calls,
-      [fakeSuite(calls, [variant('load')], { metrics, probes: ['http', 'browser'] })],
-      { options: { rate: 50 } },
-    );
-    expect(record.suites[0]).toMatchObject({
-      status: 'skipped',
-      reason: expect.stringMatching(/^every selected variant was skipped \(gating metric ttfb_p99_ms: .*without --rate\)$/),
-    });
-    expect(record.errors).toEqual([]);
-  });
 });
 
 describe('runner: a gating metric that produced no samples', () => {
@@ -436,7 +404,7 @@ describe('runner: a gating metric that produced no samples', () => {
 
   it('is an error for that variant (the verdict never decides on a smaller family than the suite declares)', async () => {
     const calls: string[] = [];
-    // The http probe declares ttfb_p99_ms in the closed model, but these repetitions never measure it.
+    // The http probe declares ttfb_p99_ms, but these repetitions never measure it.
     const { record } = await run(calls, [fakeSuite(calls, [variant('load')], { metrics, probes: ['http'] })]);
     expect(vr(record, 'load')).toMatchObject({ status: 'error', reason: expect.stringMatching(/gating metric ttfb_p99_ms produced no samples in 3 repetitions/) });
     expect(record.errors).toEqual([expect.stringMatching(/^fake\/load: .*ttfb_p99_ms produced no samples/)]);

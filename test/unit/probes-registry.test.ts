@@ -5,15 +5,14 @@ import { browserMetrics, type BrowserResult } from '../../harness/probes/browser
 import { blockIoMetrics } from '../../harness/probes/fio.js';
 import { httpMetrics, type HttpLoadResult } from '../../harness/probes/http.js';
 import { tcpMetrics } from '../../harness/probes/iperf.js';
-import { metricsIn } from '../../harness/probes/probe.js';
-import { manifestMetricProblems, metricsForRun, modeGap, openModeFlag, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
+import { manifestMetricProblems, metricsForRun, PROBES, probeMode, variantProbes } from '../../harness/probes/registry.js';
 import { suitesDir } from '../../harness/engine/discovery.js';
 import type { SuiteManifest } from '../../harness/model/types.js';
 
 const ids = (r: Record<string, number>) => Object.keys(r).sort();
-const declared = (probe: string, mode: 'closed' | 'open') =>
-  metricsIn(PROBES.get(probe)!, mode)
-    .map((m) => m.id)
+const declared = (probe: string) =>
+  PROBES.get(probe)!
+    .metrics.map((m) => m.id)
     .sort();
 const manifest = (id: string) =>
   JSON.parse(readFileSync(path.join(suitesDir(), id, 'suite.json'), 'utf8')) as SuiteManifest;
@@ -37,13 +36,8 @@ const load = (ttfb: boolean): HttpLoadResult => ({
 });
 
 describe('each probe computes exactly the metrics it declares', () => {
-  it('http: closed model with TTFB, open model without', () => {
-    expect(ids(httpMetrics(load(true), CPU))).toEqual(declared('http', 'closed'));
-    expect(ids(httpMetrics(load(false), CPU))).toEqual(declared('http', 'open'));
-    expect(declared('http', 'closed').filter((x) => !declared('http', 'open').includes(x))).toEqual([
-      'ttfb_p50_ms',
-      'ttfb_p99_ms',
-    ]);
+  it('http: the same metrics in both load models, TTFB included', () => {
+    expect(ids(httpMetrics(load(true), CPU))).toEqual(declared('http'));
     const m = httpMetrics(load(true), CPU);
     expect(m).toMatchObject({
       throughput_gbps: 1,
@@ -72,11 +66,9 @@ describe('each probe computes exactly the metrics it declares', () => {
     };
     const fio = { iops: 1, bytesPerSec: 1e6, p50Us: 1, p99Us: 2, p999Us: 3 };
     const tcp = { goodputBps: 1e8, retransmits: 3, rttUs: 5000, flowBps: [5e7, 5e7], congestion: 'cubic' };
-    for (const mode of ['closed', 'open'] as const) {
-      expect(ids(browserMetrics(b, null))).toEqual(declared('browser', mode));
-      expect(ids(blockIoMetrics({ reader: fio, writer: fio }, 0.5))).toEqual(declared('block-io', mode));
-      expect(ids(tcpMetrics(tcp))).toEqual(declared('tcp', mode));
-    }
+    expect(ids(browserMetrics(b, null))).toEqual(declared('browser'));
+    expect(ids(blockIoMetrics({ reader: fio, writer: fio }, 0.5))).toEqual(declared('block-io'));
+    expect(ids(tcpMetrics(tcp))).toEqual(declared('tcp'));
     expect(tcpMetrics(tcp)).toEqual({ goodput_mbps: 100, retrans_segs: 3, rtt_ms: 5, fairness: 1 });
   });
 });
@@ -127,34 +119,4 @@ describe('probe registry', () => {
     ]);
   });
 
-  it('a gating metric lost in the open model is a gap for the variants that would have produced it', () => {
-    const pbuf = manifest('pbuf');
-    expect(modeGap(pbuf, pbuf.variants[0], 'closed')).toBeNull();
-    expect(modeGap(pbuf, pbuf.variants[0], 'open')).toBe(
-      'gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--rate); run this variant without --rate',
-    );
-    // sendfile's ttfb_p99_ms is informational: the open model just does not report it.
-    const sendfile = manifest('sendfile');
-    expect(sendfile.variants.map((v) => modeGap(sendfile, v, 'open'))).toEqual(sendfile.variants.map(() => null));
-    // A browser variant never produced the load generator's gating metrics: not a gap of the mode.
-    const ktls = manifest('ktls');
-    expect(
-      modeGap(
-        ktls,
-        ktls.variants.find((v) => v.client === 'browser')!,
-        'open',
-      ),
-    ).toBeNull();
-  });
-
-  it('under --fixed-throughput the gap names --fixed-throughput, the flag the user gave (pbuf cannot gate there)', () => {
-    expect(openModeFlag({ fixedThroughput: '60%' })).toBe('--fixed-throughput');
-    expect(openModeFlag({})).toBe('--rate');
-    const pbuf = manifest('pbuf');
-    const o = { fixedThroughput: '60%' };
-    const gaps = pbuf.variants.map((v) => modeGap({ ...pbuf, metrics: metricsForRun(pbuf.metrics, o) }, v, probeMode(o), openModeFlag(o)));
-    expect(new Set(gaps)).toEqual(
-      new Set(['gating metric ttfb_p99_ms: the http probe does not produce it in the open model (--fixed-throughput); run this variant without --fixed-throughput']),
-    );
-  });
 });

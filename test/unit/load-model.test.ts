@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runsAtSharedOffer, SHARED_OFFER_SHARE, sharedOffer, sharedOfferPlan } from '../../harness/engine/loadmodel.js';
+import type { RunOptions, SuiteManifest } from '../../harness/model/types.js';
+import { baselinesAsReference, loadBaselines, promoteRun } from '../../harness/store/baselines.js';
+import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
+import { variantOfferRule } from '../../harness/verdict/offered.js';
+import { comparePairedRun } from '../../harness/verdict/paired.js';
+import { ROOT } from '../helpers/cli.js';
+import { makeRun } from '../helpers/records.js';
+import { tempDir } from '../helpers/temp.js';
+
+const manifest = (id: string) =>
+  JSON.parse(readFileSync(path.join(ROOT, 'suites', id, 'suite.json'), 'utf8')) as SuiteManifest;
+const SPLIT: Pick<RunOptions, 'split' | 'loadModel'> = { split: { server: [1], client: [0], how: 'auto' } };
+
+describe('load model where the load shares the machine (--load-model auto)', () => {
+  it('page-cache HTTP variants run at a fixed rate under the split; cold-cache and browser variants stay closed', () => {
+    const sendfile = manifest('sendfile');
+    const ids = (
+      m: SuiteManifest,
+      o: Pick<RunOptions, 'split' | 'loadModel' | 'rate' | 'fixedThroughput'>,
+      clients = false,
+    ) => m.variants.filter((v) => runsAtSharedOffer(m, v, o, clients)).map((v) => v.id);
+    expect(ids(sendfile, SPLIT)).toEqual(sendfile.variants.filter((v) => v.cache !== 'cold').map((v) => v.id));
+    expect(ids(sendfile, SPLIT)).toContain('sendfile-on');
+    expect(ids(sendfile, SPLIT)).not.toContain('sendfile-on-cold');
+    const ktls = manifest('ktls');
+    expect(ids(ktls, SPLIT)).not.toContain('browser-tls13');
+    expect(ids(ktls, SPLIT)).toContain('userspace-tls13');
+    // io-sched and tcp-stack have no HTTP load.
+    expect(ids(manifest('io-sched'), SPLIT)).toEqual([]);
+    expect(ids(manifest('tcp-stack'), SPLIT)).toEqual([]);
+  });
+
+  it('does nothing without the split, with client hosts, with --load-model closed, or where the user chose the model', () => {
+    const m = manifest('sendfile');
+    const v = m.variants.find((x) => x.id === 'sendfile-on')!;
+    expect(runsAtSharedOffer(m, v, {}, false)).toBe(false);
+    expect(runsAtSharedOffer(m, v, SPLIT, true)).toBe(false);
+    expect(runsAtSharedOffer(m, v, { ...SPLIT, loadModel: 'closed' }, false)).toBe(false);
+    expect(runsAtSharedOffer(m, v, { ...SPLIT, rate: 100 }, false)).toBe(false);
+    expect(runsAtSharedOffer(m, v, { ...SPLIT, fixedThroughput: '2' }, false)).toBe(false);
+  });
+
+  it("offers the reference's rate when there is one, else a share of the lowest warm-up; none without either", () => {
+    expect(sharedOffer(3.2, [10, 12])).toEqual({ gbps: 3.2, from: "the reference's offer" });
+    expect(sharedOffer(undefined, [10, 12, 0])!.gbps).toBeCloseTo(SHARED_OFFER_SHARE * 10);
+    expect(sharedOffer(undefined, [])).toBeNull();
+    expect(sharedOffer(undefined, [Number.NaN])).toBeNull();
+  });
+
+  it('the plan names the fixed-rate variants and the closed ones before any load', () => {
+    expect(sharedOfferPlan([], ['sendfile/sendfile-on-cold'])).toBeUndefined();
+    const line = sharedOfferPlan(['sendfile/sendfile-on'], ['sendfile/sendfile-on-cold'])!;
+    expect(line).toMatch(/sendfile\/sendfile-on run at a fixed offered rate/);
+    expect(line).toMatch(/sendfile\/sendfile-on-cold run at full load/);
+    expect(line).toMatch(/--load-model closed/);
+  });
+});
+
+describe('a variant measured at a shared-machine offer compares only with one measured at the same offer', () => {
+  it('the rule: both closed or offers within 2% compare; otherwise every metric is refused with both loads named', () => {
+    expect(variantOfferRule({ name: 'this run' }, { name: 'the reference' })).toBeUndefined();
+    expect(
+      variantOfferRule({ name: 'this run', offeredGbps: 6.0 }, { name: 'the reference', offeredGbps: 6.1 }),
+    ).toBeUndefined();
+    expect(variantOfferRule({ name: 'this run', offeredGbps: 6.0 }, { name: 'the reference baseline' })).toMatch(
+      /^offered load differs: this run ran this variant at a fixed 6\.000 Gb\/s, the reference baseline at the closed model \(full load\)/,
+    );
+    expect(variantOfferRule({ name: 'B', offeredGbps: 5.0 }, { name: 'A', offeredGbps: 6.0 })).toMatch(
+      /B ran this variant at a fixed 5\.000 Gb\/s, A at a fixed 6\.000 Gb\/s/,
+    );
+  });
+
+  const samples = {
+    throughput_gbps: [6.0, 6.01, 5.99, 6.0, 6.02, 5.98],
+    latency_p99_ms: [3, 3.1, 2.9, 3, 3.05, 2.95],
+    errors: [0, 0, 0, 0, 0, 0],
+  };
+  const withOffer = (gbps: number | undefined, runId: string) => {
+    const r = makeRun({ 'sendfile-on': samples }, { runId });
+    if (gbps !== undefined) r.suites[0].variants[0].offeredGbps = gbps;
+    return r;
+  };
+
+  it('against a closed-model reference, no metric of the variant passes (exit 4, the reason named)', () => {
+    const c = compareRun(withOffer(6, 'now'), runAsReference(withOffer(undefined, 'then')), { alpha: 0.05 });
+    expect(c.comparisons.length).toBeGreaterThan(0);
+    for (const x of c.comparisons) {
+      expect(x.verdict).toBe('inconclusive');
+      expect(x.rule).toMatch(/^offered load differs/);
+    }
+    expect(c.exitCode).toBe(4);
+  });
+
+  it('at the same offer the identical samples are compared as usual', () => {
+    const c = compareRun(withOffer(6, 'now'), runAsReference(withOffer(6, 'then')), { alpha: 0.05 });
+    expect(c.comparisons.every((x) => !/offered load/.test(x.rule ?? ''))).toBe(true);
+  });
+
+  it('the paired design (ab) applies the same rule', () => {
+    const a = withOffer(5, 'a');
+    const b = withOffer(6, 'b');
+    const c = comparePairedRun(b, a, { alpha: 0.05 });
+    expect(c.comparisons.every((x) => x.verdict === 'inconclusive' && /^offered load differs/.test(x.rule ?? ''))).toBe(
+      true,
+    );
+  });
+
+  it('a promoted baseline keeps the offer, and a gate reads it back as the rate to offer', async () => {
+    const dir = tempDir('hg-offer-');
+    await promoteRun(withOffer(6.25, 'src'), { dir, reason: 'test' });
+    const ref = baselinesAsReference(await loadBaselines(dir, 'test-profile', ['sendfile']), dir, 'test-profile')!;
+    expect(ref.sharedOffer!('sendfile')).toBe(6.25);
+    expect(ref.variantOffer!('sendfile', 'sendfile-on')).toBe(6.25);
+    // A closed-model baseline has none: its checksum's shape is unchanged.
+    const dir2 = tempDir('hg-offer-');
+    const [file] = await promoteRun(withOffer(undefined, 'src2'), { dir: dir2, reason: 'test' });
+    expect(readFileSync(file, 'utf8')).not.toContain('offeredGbps');
+  });
+});
