@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { localLeftovers } from '../drivers/journal.js';
+import type { OsAdapter } from '../drivers/os/adapter.js';
 import { openTarget } from '../drivers/targets/index.js';
 import { runCommand } from '../lib/exec.js';
 import { localJournal } from '../lib/journal.js';
@@ -18,6 +19,11 @@ export interface Check {
 
 /** Everything the harness needs on this machine and on the target, each with how to install it when missing. */
 export async function doctorChecks(targetSpec: string, inventory: string | undefined): Promise<Check[]> {
+  return [...(await localChecks()), ...(await targetChecks(targetSpec, inventory))];
+}
+
+/** This machine: Node.js, the optional tools, and what dead runs left here. */
+async function localChecks(): Promise<Check[]> {
   // A missing program is a failed check, not an error.
   const probe = (argv: string[]) =>
     runCommand(argv, { timeoutMs: 30_000 }).catch(() => ({ code: 127, stdout: '', stderr: '' }));
@@ -65,6 +71,12 @@ export async function doctorChecks(targetSpec: string, inventory: string | undef
     required: false,
     fix: 'headgate restore --target local',
   });
+  return checks;
+}
+
+/** The target: reachable, nginx, root, the ssh driver's tools, and each suite's capabilities. */
+async function targetChecks(targetSpec: string, inventory: string | undefined): Promise<Check[]> {
+  const checks: Check[] = [];
   let target;
   try {
     target = await openTarget(targetSpec, inventory);
@@ -112,32 +124,36 @@ export async function doctorChecks(targetSpec: string, inventory: string | undef
     }
     for (const n of target.notes ?? [])
       checks.push({ what: `target ${targetSpec} note`, ok: false, detail: n, required: false });
-    // What each suite needs beyond nginx: a missing one only skips the variants that need it.
-    for (const [cap, what] of [
-      ['sendfile', 'sendfile (sendfile suite)'],
-      ['cache-cold', 'cold page cache (sendfile, pbuf)'],
-      ['ktls', 'kernel TLS (ktls suite)'],
-      ['tool:openssl', 'openssl (per-run certificate, ktls suite)'],
-      ['tool:fio', 'fio (io-sched suite)'],
-      ['tool:iperf3', 'iperf3 (tcp-stack suite)'],
-      ['netns', 'network namespaces (tcp-stack bottleneck)'],
-      ['netem', 'netem qdisc (tcp-stack delay and loss)'],
-      ['unmapped-mbufs', 'unmapped mbufs (unmapped-mbufs suite)'],
-    ] as const) {
-      const c = await os.capability(cap);
-      const tool = cap.startsWith('tool:') ? cap.slice(5) : undefined;
-      checks.push({
-        what,
-        ok: c.ok,
-        detail: c.reason ?? 'available',
-        required: false,
-        fix: tool ? (fp.os === 'freebsd' ? `pkg install ${tool}` : `apt-get install ${tool}`) : undefined,
-      });
-    }
+    await capabilityChecks(os, fp.os, checks);
   } catch (e) {
     checks.push({ what: `target ${targetSpec}`, ok: false, detail: (e as Error).message, required: true });
   } finally {
     await target?.close();
   }
   return checks;
+}
+
+/** What each suite needs beyond nginx, pushed one by one: a missing one only skips the variants that need it. */
+async function capabilityChecks(os: OsAdapter, family: string, checks: Check[]): Promise<void> {
+  for (const [cap, what] of [
+    ['sendfile', 'sendfile (sendfile suite)'],
+    ['cache-cold', 'cold page cache (sendfile, pbuf)'],
+    ['ktls', 'kernel TLS (ktls suite)'],
+    ['tool:openssl', 'openssl (per-run certificate, ktls suite)'],
+    ['tool:fio', 'fio (io-sched suite)'],
+    ['tool:iperf3', 'iperf3 (tcp-stack suite)'],
+    ['netns', 'network namespaces (tcp-stack bottleneck)'],
+    ['netem', 'netem qdisc (tcp-stack delay and loss)'],
+    ['unmapped-mbufs', 'unmapped mbufs (unmapped-mbufs suite)'],
+  ] as const) {
+    const c = await os.capability(cap);
+    const tool = cap.startsWith('tool:') ? cap.slice(5) : undefined;
+    checks.push({
+      what,
+      ok: c.ok,
+      detail: c.reason ?? 'available',
+      required: false,
+      fix: tool ? (family === 'freebsd' ? `pkg install ${tool}` : `apt-get install ${tool}`) : undefined,
+    });
+  }
 }
