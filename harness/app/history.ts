@@ -4,7 +4,7 @@ import { changePoints, trend, type ChangePoint, type Trend } from '../stats/chan
 import { HistoryStore, historyPath, type HistoryPoint } from '../store/history.js';
 import { loadRunRecord } from '../store/runs.js';
 
-/** Records existing runs (directories or ids) in the history database; `onRecorded` sees each run and its metric points. */
+/** Records existing runs (directories or ids) in the history; `onRecorded` sees each run id and its metric points. */
 export async function recordHistory(
   specs: string[],
   out: string,

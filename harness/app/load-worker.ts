@@ -1,7 +1,7 @@
 import { inputError } from '../model/errors.js';
 import { runLoadWorker, type LoadWorkerSpec } from '../probes/worker.js';
 
-/** The load worker on a load-client host: one verifying HTTP load from its JSON spec (what the controller sent on stdin). */
+/** The load worker on a load-client host: one verifying HTTP load from the JSON spec the controller sent. */
 export async function runLoadWorkerJson(text: string) {
   let spec: LoadWorkerSpec;
   try {
