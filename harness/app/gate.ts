@@ -16,7 +16,7 @@ import { junitReporter } from '../reporters/junit.js';
 import { markdownReporter } from '../reporters/markdown.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { HistoryStore, historyPath } from '../store/history.js';
-import { compareRun, undecidedVariants, type Reference } from '../verdict/compare.js';
+import { compareRun, integrityFailures, undecidedVariants, type Reference } from '../verdict/compare.js';
 import { adaptiveParams, combineExitCodes, compareOptionsFor, exitCodeOf, openClients, openTarget, type AppContext } from './common.js';
 
 /** This checkout: the default headgate directory on load-client hosts. */
@@ -36,6 +36,8 @@ export interface TargetOutcome {
   record?: RunRecord;
   /** Report files written (summary.md, junit.xml, index.html, ...). */
   files: string[];
+  /** The run's payload verification failures (what fails a run that has no comparison). */
+  integrityFailures?: string[];
   /** The one-line error when the run could not even start. */
   error?: string;
   sec: number;
@@ -144,7 +146,7 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       history?.close();
     }
     code = exitCodeOf(record);
-    return { host: host.name, code, runDir, record, files, sec: (Date.now() - s0) / 1000 };
+    return { host: host.name, code, runDir, record, files, integrityFailures: integrityFailures(record), sec: (Date.now() - s0) / 1000 };
   } finally {
     for (const c of clients) await c.target.close();
     await target.close({ failed: code !== ExitCode.Pass });

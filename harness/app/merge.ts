@@ -8,9 +8,9 @@ import type { RunRecord } from '../model/types.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { loadNoise } from '../store/noise.js';
-import { compareRun, type Reference } from '../verdict/compare.js';
+import { loadRunRecord, runsIn } from '../store/runs.js';
+import { compareRun } from '../verdict/compare.js';
 import { latestCompleteAttempts, mergeRuns, type IgnoredAttempt } from '../verdict/merge.js';
-import { comparePairedRun } from '../verdict/paired.js';
 import { combineExitCodes, compareOptionsOf, type AppContext } from './common.js';
 
 /** One merged run per target. */
@@ -22,6 +22,17 @@ export interface MergedRun {
   files: string[];
   /** Attempts of a retried shard left out (an older or incomplete run), with why. */
   ignored: IgnoredAttempt[];
+}
+
+/**
+ * The runs `merge` names, loaded once each: a shard's directory stands for every run in it (a
+ * retried shard holds the failed attempt too); a directory without run.json is skipped and logged.
+ */
+export async function loadShardRuns(specs: string[], out: string, log: (line: string) => void): Promise<{ run: RunRecord; runDir: string }[]> {
+  const found = specs.map((s) => runsIn(s, out));
+  for (const d of found.flatMap((f) => f.skipped)) log(`merge: ignored ${d}: no run.json in it`);
+  const all = await Promise.all(found.flatMap((f) => f.specs).map((s) => loadRunRecord(s, out)));
+  return all.filter((x, i) => all.findIndex((y) => y.file === x.file) === i);
 }
 
 /** Joins the shard runs of a gate into one run per target, compares each with the baseline, writes its reports. */
@@ -65,28 +76,3 @@ export async function mergeShards(loaded: { run: RunRecord; runDir: string }[], 
   const code = merged.length ? combineExitCodes(merged.map((m) => m.record.comparison!.exitCode)) : ExitCode.InvalidInput;
   return { code, merged };
 }
-
-/**
- * Compares an existing run with a reference (baseline files or another run), deciding at the
- * looks it took. A run compared with itself under --baseline-variant V is an in-run A/B: its
- * variants ran interleaved in the same rounds, so each is decided paired against V (repetition k
- * against V's repetition k), V itself left out.
- */
-export async function compareExisting(run: RunRecord, ref: Reference, g: GateOptions, againstRun?: RunRecord) {
-  const noise = await loadNoise(g.baselines, run.profile);
-  // Decided at the looks the run took: its own plan, not the one these options would make.
-  const opts = { ...compareOptionsOf(g, noise), plan: run.comparison?.plan };
-  // Pairs are repetition k of a variant and of V, the same round only while both ran every round
-  // (a gate's adaptive looks may have added repetitions to one of them): otherwise unpaired.
-  const sameRounds = (r: RunRecord) =>
-    r.suites.every((s) => {
-      const ref = s.variants.find((v) => v.id === g.baselineVariant);
-      return !ref || s.variants.every((v) => v.repetitions.length === ref.repetitions.length);
-    });
-  if (g.baselineVariant && againstRun?.runId === run.runId && sameRounds(run)) {
-    const others = { ...run, suites: run.suites.map((s) => ({ ...s, variants: s.variants.filter((v) => v.id !== g.baselineVariant) })) };
-    return comparePairedRun(others, run, { ...opts, sameSession: true });
-  }
-  return compareRun(run, ref, opts);
-}
-

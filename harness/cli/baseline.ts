@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { baselinePath, listBaselines, promoteRun, readBaseline } from '../store/baselines.js';
-import { inputError } from '../model/errors.js';
-import { pinMachine, pinsFile } from '../store/pins.js';
+import { baselineList, promoteBaseline, showBaseline } from '../app/baseline.js';
 import { fmt } from '../reporters/format.js';
-import { median } from '../stats/summary.js';
-import { action, collect, loadRun } from './common.js';
+import { action, collect } from './common.js';
 
 /** Registers `baseline promote|show|list`. */
 export function registerBaseline(program: Command): void {
@@ -22,19 +19,11 @@ export function registerBaseline(program: Command): void {
     .option('--json', 'print the files written as JSON')
     .action(
       action(async (spec: string, o: { reason: string; suite?: string[]; variant?: string[]; profile?: string; baselines: string; out: string; json?: boolean }) => {
-        const { run } = await loadRun(spec, o.out);
-        const files = await promoteRun(run, { dir: o.baselines, reason: o.reason, suites: o.suite, variants: o.variant, profile: o.profile });
-        // The machine is pinned to the profile it was promoted under, with the hardware it had.
-        let pinned: string | undefined;
-        if (files.length && run.target.machineId) {
-          const key = { machineId: run.target.machineId, hardwareId: run.target.hardwareId, name: run.target.name };
-          const { previous, changes } = await pinMachine(o.baselines, key, o.profile ?? run.profile, run.fingerprint, { reason: o.reason, sourceRun: run.runId });
-          pinned = previous && changes.length ? `re-pinned ${run.target.name} (${changes.join('; ')})` : `${previous ? 'pin kept for' : 'pinned'} ${run.target.name} to profile ${o.profile ?? run.profile}`;
-        }
+        const { runId, files, pinned, pinsFile } = await promoteBaseline(spec, { reason: o.reason, suites: o.suite, variants: o.variant, profile: o.profile, baselines: o.baselines, out: o.out });
         if (o.json) process.stdout.write(JSON.stringify({ files, ...(pinned ? { pinned } : {}) }, null, 2) + '\n');
         else {
-          for (const f of files) process.stdout.write(`promoted ${run.runId} -> ${f}\n`);
-          if (pinned) process.stdout.write(`${pinned} (${pinsFile(o.baselines)})\n`);
+          for (const f of files) process.stdout.write(`promoted ${runId} -> ${f}\n`);
+          if (pinned) process.stdout.write(`${pinned} (${pinsFile})\n`);
         }
       }),
     );
@@ -47,21 +36,14 @@ export function registerBaseline(program: Command): void {
     .option('--json', 'print the baseline file as JSON')
     .action(
       action(async (file: string | undefined, o: { profile?: string; suite?: string; baselines: string; json?: boolean }) => {
-        if (!file && !(o.profile && o.suite)) throw inputError('baseline show: give a FILE, or --profile and --suite');
-        const f = file ?? baselinePath(o.baselines, o.profile!, o.suite!, { profile: '--profile', suite: '--suite' });
-        const bl = await readBaseline(f);
+        const { file: f, baseline: bl, rows } = await showBaseline({ file, profile: o.profile, suite: o.suite, baselines: o.baselines });
         if (o.json) {
           process.stdout.write(JSON.stringify(bl, null, 2) + '\n');
           return;
         }
         process.stdout.write(`${f}\n  profile ${bl.profile}, suite ${bl.suite}\n  promoted ${bl.promotedAt} by ${bl.promotedBy} from run ${bl.sourceRun}\n  reason: ${bl.reason}\n  kernel: ${bl.fingerprint.kernelRelease}\n`);
         const t = new Table({ head: ['variant', 'metric', 'n', 'median', 'min', 'max'], style: { head: [], border: [] } });
-        for (const [v, { samples }] of Object.entries(bl.variants))
-          for (const [m, xs] of Object.entries(samples)) {
-            const s = [...xs].sort((a, b) => a - b);
-            const unit = bl.metrics?.find((x) => x.id === m)?.unit ?? '';
-            t.push([v, `${m}${unit ? ` (${unit})` : ''}`, String(s.length), fmt(median(s)), fmt(s[0]), fmt(s[s.length - 1])]);
-          }
+        for (const r of rows) t.push([r.variant, `${r.metric}${r.unit ? ` (${r.unit})` : ''}`, String(r.n), fmt(r.median), fmt(r.min), fmt(r.max)]);
         process.stdout.write(t.toString() + '\n');
       }),
     );
@@ -72,12 +54,7 @@ export function registerBaseline(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (o: { baselines: string; json?: boolean }) => {
-        const all = await listBaselines(o.baselines);
-        const rows = [];
-        for (const x of all) {
-          const bl = await readBaseline(x.file);
-          rows.push({ ...x, promotedAt: bl.promotedAt, promotedBy: bl.promotedBy, reason: bl.reason, variants: Object.keys(bl.variants) });
-        }
+        const rows = await baselineList(o.baselines);
         if (o.json) {
           process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
           return;

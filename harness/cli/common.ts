@@ -38,9 +38,6 @@ export function output(cmd: Command): { json: boolean; quiet: boolean } {
   return { json: !!o.json, quiet: !!o.quiet };
 }
 
-/** Loads and validates a run record by directory, run.json path or run id (store/runs.ts). */
-export { loadRunRecord as loadRun, resolveRunPath } from '../store/runs.js';
-
 /**
  * Runs a command body and turns its outcome into the documented exit code. Expected errors
  * print one line naming the file, key or host; unexpected ones are reported as bugs.

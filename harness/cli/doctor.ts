@@ -1,25 +1,7 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { doctorChecks } from '../app/doctor.js';
 import { ExitCode } from '../model/errors.js';
-import { allureBin } from '../reporters/allure.js';
-import { openTarget } from '../drivers/targets/index.js';
 import { action } from './common.js';
-import { localLeftovers } from '../drivers/journal.js';
-import { localJournal } from '../lib/journal.js';
-
-/** Where Debian's Chromium binary lives (the /usr/bin/chromium wrapper adds flags and noise). */
-import { CHROMIUM_PATH } from '../probes/browser.js';
-import { runCommand } from '../lib/exec.js';
-
-export { CHROMIUM_PATH };
-
-interface Check {
-  what: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
-  required: boolean;
-}
 
 /** Registers `doctor`: everything the harness needs here and on the target, with how to fix it. */
 export function registerDoctor(program: Command): void {
@@ -31,66 +13,7 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (o: { target: string; inventory?: string; json?: boolean }) => {
-        // A missing program is a failed check, not an error.
-        const probe = (argv: string[]) => runCommand(argv, { timeoutMs: 30_000 }).catch(() => ({ code: 127, stdout: '', stderr: '' }));
-        const checks: Check[] = [];
-        const major = Number(process.versions.node.split('.')[0]);
-        checks.push({ what: 'Node.js', ok: major >= 20, detail: process.version, required: true, fix: 'install Node.js 20' });
-        const java = await probe(['java', '-version']);
-        checks.push({ what: 'Java (Allure HTML)', ok: java.code === 0, detail: java.code === 0 ? (java.stderr.split('\n')[0] ?? '') : 'not found', required: false, fix: 'apt-get install openjdk-17-jre-headless' });
-        checks.push({ what: 'allure-commandline', ok: existsSync(allureBin()), detail: allureBin(), required: false, fix: 'npm ci' });
-        checks.push({ what: 'Chromium (browser client, report screenshots)', ok: existsSync(CHROMIUM_PATH), detail: CHROMIUM_PATH, required: false, fix: 'apt-get install chromium' });
-        const wrk = await probe(['wrk', '--version']);
-        checks.push({ what: 'wrk (client ceiling benchmark)', ok: /wrk/.test(wrk.stdout + wrk.stderr), detail: (wrk.stdout + wrk.stderr).split('\n')[0] ?? '', required: false, fix: 'apt-get install wrk' });
-        // What dead runs left on this machine (reported, not undone: `headgate restore` does that).
-        const left = await localLeftovers();
-        checks.push({
-          what: 'leftovers of dead runs on this machine',
-          ok: left.length === 0,
-          detail: left.length ? left.map((e) => `${e.label} (pid ${e.owner.pid}, ${e.at})`).join('; ') : `none (${localJournal().where})`,
-          required: false,
-          fix: 'headgate restore --target local',
-        });
-        let target;
-        try {
-          target = await openTarget(o.target, o.inventory);
-          const os = await target.os();
-          const fp = await os.fingerprint();
-          checks.push({ what: `target ${o.target}`, ok: true, detail: `${fp.os} ${fp.kernelRelease}, ${fp.cpuCount} x ${fp.cpuModel}`, required: true });
-          const nginx = await target.which('nginx');
-          checks.push({ what: `nginx on ${o.target}`, ok: !!nginx, detail: nginx ? `${nginx} ${fp.tools.nginx ?? ''}`.trim() : 'not found', required: true, fix: fp.os === 'freebsd' ? 'pkg install nginx' : 'apt-get install nginx-light' });
-          const root = target.runsAsRoot;
-          checks.push({ what: `root on ${o.target} (knobs, page cache, namespaces)`, ok: root, detail: root ? (target.workDir === null ? 'running as root' : 'root login or passwordless sudo') : 'not root: suites that change kernel knobs will fail', required: false, fix: 'run as root, or allow passwordless sudo for the harness user' });
-          if (target.workDir !== null) {
-            // The ssh driver's own needs on a remote target: remote timeouts, uploads, downloads.
-            for (const tool of ['timeout', 'tar']) {
-              const p = await target.which(tool);
-              checks.push({ what: `${tool} on ${o.target} (ssh driver)`, ok: !!p, detail: p ?? 'not found', required: true, fix: fp.os === 'freebsd' ? 'part of the base system: check PATH' : 'apt-get install coreutils tar' });
-            }
-            checks.push({ what: `work directory on ${o.target}`, ok: true, detail: target.workDir, required: false });
-          }
-          for (const n of target.notes ?? []) checks.push({ what: `target ${o.target} note`, ok: false, detail: n, required: false });
-          // What each suite needs beyond nginx: a missing one only skips the variants that need it.
-          for (const [cap, what] of [
-            ['sendfile', 'sendfile (sendfile suite)'],
-            ['cache-cold', 'cold page cache (sendfile, pbuf)'],
-            ['ktls', 'kernel TLS (ktls suite)'],
-            ['tool:openssl', 'openssl (per-run certificate, ktls suite)'],
-            ['tool:fio', 'fio (io-sched suite)'],
-            ['tool:iperf3', 'iperf3 (tcp-stack suite)'],
-            ['netns', 'network namespaces (tcp-stack bottleneck)'],
-            ['netem', 'netem qdisc (tcp-stack delay and loss)'],
-            ['unmapped-mbufs', 'unmapped mbufs (unmapped-mbufs suite)'],
-          ] as const) {
-            const c = await os.capability(cap);
-            const tool = cap.startsWith('tool:') ? cap.slice(5) : undefined;
-            checks.push({ what, ok: c.ok, detail: c.reason ?? 'available', required: false, fix: tool ? (fp.os === 'freebsd' ? `pkg install ${tool}` : `apt-get install ${tool}`) : undefined });
-          }
-        } catch (e) {
-          checks.push({ what: `target ${o.target}`, ok: false, detail: (e as Error).message, required: true });
-        } finally {
-          await target?.close();
-        }
+        const checks = await doctorChecks(o.target, o.inventory);
         const bad = checks.filter((c) => !c.ok && c.required);
         if (o.json) process.stdout.write(JSON.stringify({ ok: bad.length === 0, checks }, null, 2) + '\n');
         else {

@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import sparkly from 'sparkly';
+import { metricHistory, recordHistory } from '../app/history.js';
 import { ExitCode, inputError } from '../model/errors.js';
-import { HistoryStore, historyPath } from '../store/history.js';
-import { changePoints, trend } from '../stats/changepoint.js';
 import { fmt, pct } from '../reporters/format.js';
-import { action, intArg, loadRun, numArg } from './common.js';
+import { action, intArg, numArg } from './common.js';
 
 interface HistoryFlags {
   suite?: string;
@@ -39,66 +37,39 @@ export function registerHistory(program: Command): void {
     .option('--json', 'print the series and findings as JSON')
     .action(
       action(async (runs: string[], o: HistoryFlags) => {
-        const file = historyPath(o.out);
         if (o.add) {
           if (!runs.length) throw inputError('history --add: name the runs to record (directories or run ids)');
-          const store = new HistoryStore(file);
-          try {
-            for (const spec of runs) {
-              const { run } = await loadRun(spec, o.out);
-              process.stdout.write(`recorded ${run.runId}: ${store.record(run)} metric points\n`);
-            }
-          } finally {
-            store.close();
-          }
+          await recordHistory(runs, o.out, (runId, n) => process.stdout.write(`recorded ${runId}: ${n} metric points\n`));
           return ExitCode.Pass;
         }
         if (runs.length) throw inputError(`history: unexpected argument ${runs[0]} (did you mean --add?)`);
         if (!o.suite || !o.metric) throw inputError('history: give --suite S and --metric M');
-        if (!existsSync(file)) throw inputError(`${file}: no history yet; every \`headgate gate\` records one (or use \`headgate history --add RUN...\`)`);
-        const store = new HistoryStore(file);
-        try {
-          let variant = o.variant;
-          const variants = store.variants(o.suite, o.metric);
-          if (!variants.length) {
-            const known = store.metrics(o.suite);
-            throw inputError(`history: no points for --suite ${o.suite} --metric ${o.metric} in ${file}${known.length ? ` (metrics recorded for ${o.suite}: ${known.join(', ')})` : ''}`);
-          }
-          if (!variant) {
-            if (variants.length > 1) throw inputError(`history: --variant needed: ${o.suite}/${o.metric} is recorded for ${variants.join(', ')}`);
-            variant = variants[0];
-          }
-          const points = store.series({ suite: o.suite, metric: o.metric, variant, profile: o.profile, last: o.last });
-          if (!points.length) throw inputError(`history: no points for ${o.suite}/${variant}/${o.metric}${o.profile ? ` with --profile ${o.profile}` : ''} (variants recorded: ${variants.join(', ')})`);
-          const values = points.map((p) => p.value);
-          const cps = values.length >= 8 ? changePoints(values, { pValue: o.pValue, minEffect: o.minEffect }) : [];
-          const tr = trend(values);
-          if (o.json) {
-            process.stdout.write(JSON.stringify({ suite: o.suite, variant, metric: o.metric, points, changePoints: cps.map((c) => ({ ...c, runId: points[c.index].runId })), trend: tr }, null, 2) + '\n');
-            return ExitCode.Pass;
-          }
-          const profiles = [...new Set(points.map((p) => p.profile))];
-          process.stdout.write(`${o.suite}/${variant} ${o.metric}: ${points.length} runs (${profiles.join(', ')}), ${points[0].startedAt} .. ${points.at(-1)!.startedAt}\n`);
-          process.stdout.write(`${sparkly(values)}  ${fmt(Math.min(...values))} .. ${fmt(Math.max(...values))}\n`);
-          if (values.length < 8) process.stdout.write('change points: need at least 8 runs\n');
-          else if (!cps.length) process.stdout.write(`change points: none (p < ${o.pValue}, level change >= ${(o.minEffect * 100).toFixed(1)}%)\n`);
-          for (const c of cps) {
-            const p = points[c.index];
-            process.stdout.write(`change point at run ${p.runId} (${p.startedAt}, kernel ${p.kernel}): ${fmt(c.before)} -> ${fmt(c.after)} (${pct(c.relChange)}), permutation p=${c.pValue.toPrecision(2)}\n`);
-          }
-          const drifting = values.length >= 8 && tr.pValue < o.pValue;
-          process.stdout.write(`drift: ${pct(tr.relSlopePerRun)} per run (Theil-Sen), Mann-Kendall p=${tr.pValue.toPrecision(2)}${drifting ? ' -> DRIFTING' : ''}\n`);
-          const t = new Table({ head: ['run', 'started', 'kernel', 'value', 'reps', 'gate verdict'], style: { head: [], border: [] } });
-          const cut = new Set(cps.map((c) => c.index));
-          for (const [i, p] of points.entries()) {
-            if (points.length > 20 && i < points.length - 20 && !cut.has(i)) continue;
-            t.push([`${cut.has(i) ? '* ' : ''}${p.runId}`, p.startedAt.replace('T', ' ').slice(0, 19), p.kernel.slice(0, 40), fmt(p.value), p.n, p.verdict ?? p.runVerdict ?? '-']);
-          }
-          process.stdout.write(`${t.toString()}\n${points.length > 20 ? `(newest 20 runs and change points shown; ${path.relative(process.cwd(), file)} has ${store.runCount()} runs)\n` : ''}`);
+        const h = metricHistory({ suite: o.suite, metric: o.metric, variant: o.variant, profile: o.profile, last: o.last, pValue: o.pValue, minEffect: o.minEffect, out: o.out });
+        const { file, variant, points, changePoints: cps, trend: tr } = h;
+        const values = points.map((p) => p.value);
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ suite: o.suite, variant, metric: o.metric, points, changePoints: cps.map((c) => ({ ...c, runId: points[c.index].runId })), trend: tr }, null, 2) + '\n');
           return ExitCode.Pass;
-        } finally {
-          store.close();
         }
+        const profiles = [...new Set(points.map((p) => p.profile))];
+        process.stdout.write(`${o.suite}/${variant} ${o.metric}: ${points.length} runs (${profiles.join(', ')}), ${points[0].startedAt} .. ${points.at(-1)!.startedAt}\n`);
+        process.stdout.write(`${sparkly(values)}  ${fmt(Math.min(...values))} .. ${fmt(Math.max(...values))}\n`);
+        if (values.length < 8) process.stdout.write('change points: need at least 8 runs\n');
+        else if (!cps.length) process.stdout.write(`change points: none (p < ${o.pValue}, level change >= ${(o.minEffect * 100).toFixed(1)}%)\n`);
+        for (const c of cps) {
+          const p = points[c.index];
+          process.stdout.write(`change point at run ${p.runId} (${p.startedAt}, kernel ${p.kernel}): ${fmt(c.before)} -> ${fmt(c.after)} (${pct(c.relChange)}), permutation p=${c.pValue.toPrecision(2)}\n`);
+        }
+        const drifting = values.length >= 8 && tr.pValue < o.pValue;
+        process.stdout.write(`drift: ${pct(tr.relSlopePerRun)} per run (Theil-Sen), Mann-Kendall p=${tr.pValue.toPrecision(2)}${drifting ? ' -> DRIFTING' : ''}\n`);
+        const t = new Table({ head: ['run', 'started', 'kernel', 'value', 'reps', 'gate verdict'], style: { head: [], border: [] } });
+        const cut = new Set(cps.map((c) => c.index));
+        for (const [i, p] of points.entries()) {
+          if (points.length > 20 && i < points.length - 20 && !cut.has(i)) continue;
+          t.push([`${cut.has(i) ? '* ' : ''}${p.runId}`, p.startedAt.replace('T', ' ').slice(0, 19), p.kernel.slice(0, 40), fmt(p.value), p.n, p.verdict ?? p.runVerdict ?? '-']);
+        }
+        process.stdout.write(`${t.toString()}\n${points.length > 20 ? `(newest 20 runs and change points shown; ${path.relative(process.cwd(), file)} has ${h.runCount} runs)\n` : ''}`);
+        return ExitCode.Pass;
       }),
     );
 }

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { mergeShards } from '../app/merge.js';
+import { loadShardRuns, mergeShards } from '../app/merge.js';
 import { verdictTable } from '../reporters/console.js';
-import { action, loadRun, output } from './common.js';
-import { runsIn } from '../store/runs.js';
+import { action, output } from './common.js';
 import { addOptions, resolveCommandOptions } from './options.js';
 
 /** Registers `merge RUN...`: shard runs of a gate joined into one run, one verdict, one report. */
@@ -18,12 +17,9 @@ export function registerMerge(program: Command): void {
     action(async (specs: string[], _o: unknown, cmd: Command) => {
       const g = await resolveCommandOptions(cmd);
       const { json } = output(cmd);
-      // A shard's directory stands for every run in it (a retried shard holds the failed attempt too).
-      const found = specs.map((s) => runsIn(s, g.out));
-      for (const d of found.flatMap((f) => f.skipped)) process.stderr.write(`merge: ignored ${d}: no run.json in it\n`);
-      const all = await Promise.all(found.flatMap((f) => f.specs).map((s) => loadRun(s, g.out)));
-      const loaded = all.filter((x, i) => all.findIndex((y) => y.file === x.file) === i);
-      const { code, merged } = await mergeShards(loaded, g, { signal: new AbortController().signal, log: (l) => process.stderr.write(l + '\n') });
+      const log = (l: string) => process.stderr.write(l + '\n');
+      const loaded = await loadShardRuns(specs, g.out, log);
+      const { code, merged } = await mergeShards(loaded, g, { signal: new AbortController().signal, log });
       if (json) {
         const runs = merged.map((m) => ({ target: m.target, runId: m.record.runId, runDir: m.runDir, verdict: m.record.comparison!.verdict, exitCode: m.record.comparison!.exitCode, ignored: m.ignored }));
         process.stdout.write(JSON.stringify({ exitCode: code, runs }, null, 2) + '\n');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../model/options.js';
-import { materializeObjects } from '../probes/objects.js';
+import { writeObjectSet } from '../app/objects.js';
 import { action, intArg, numArg } from './common.js';
 
 /** Registers `objects --out DIR`: the object set for a server the user runs (lab-appliance mode). */
@@ -14,13 +14,12 @@ export function registerObjects(program: Command): void {
     .option('--json', 'print the manifest summary as JSON')
     .action(
       action(async (o: { out: string; seed: number; objectsMib: number; json?: boolean }) => {
-        const { manifest } = await materializeObjects(o.out, o.seed, o.objectsMib);
-        const bytes = manifest.objects.reduce((a, x) => a + x.size, 0);
+        const { objects, bytes } = await writeObjectSet(o.out, o.seed, o.objectsMib);
         if (o.json) {
-          process.stdout.write(JSON.stringify({ dir: o.out, seed: o.seed, objects: manifest.objects.length, bytes, manifest: 'manifest.json' }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ dir: o.out, seed: o.seed, objects, bytes, manifest: 'manifest.json' }, null, 2) + '\n');
           return;
         }
-        process.stdout.write(`${manifest.objects.length} objects, ${(bytes / 2 ** 20).toFixed(1)} MiB, seed ${o.seed} -> ${o.out} (manifest.json lists paths, sizes and sha256)\n`);
+        process.stdout.write(`${objects} objects, ${(bytes / 2 ** 20).toFixed(1)} MiB, seed ${o.seed} -> ${o.out} (manifest.json lists paths, sizes and sha256)\n`);
       }),
     );
 }

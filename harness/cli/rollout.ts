@@ -1,13 +1,8 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { gatePhaseHost, runRolloutHook } from '../app/rollout/gate.js';
-import { loadPlan } from '../app/rollout/plan.js';
-import { runRollout } from '../app/rollout/run.js';
-import { loadState, rolloutPaths } from '../app/rollout/state.js';
-import { resolveTargets } from '../drivers/targets/index.js';
+import { openRollout, runRolloutPlan } from '../app/rollout/start.js';
 import { abortOnSignals } from '../lib/cleanup.js';
 import { ExitCode } from '../model/errors.js';
-import { resolveGateOptions } from '../model/options.js';
 import { action, output, reportError } from './common.js';
 import { addOptions, givenFlags, loadConfigFile } from './options.js';
 
@@ -27,22 +22,13 @@ export function registerRollout(program: Command): void {
         const cfg = await loadConfigFile(cmd.opts().config as string | undefined);
         // Sources every phase's gate shares; the plan's gate block and the phase's suites come on top.
         const base = { config: cfg && { file: cfg.file, values: cfg.values }, env: process.env, flags: givenFlags(cmd) };
-        const g = resolveGateOptions(base);
-        const { plan, digest, upgradedFrom } = await loadPlan(file);
-        if (upgradedFrom) process.stderr.write(`note: ${file} is rollout plan version ${upgradedFrom}; read with today's key names (rewrite it: headgate migrate --kind rollout ${file})\n`);
-        const paths = rolloutPaths(g.out, plan.name);
-        const { signal, dispose } = abortOnSignals();
         const log = (l: string) => process.stderr.write(l + '\n');
+        const rollout = await openRollout(file, base, log);
+        const { plan, paths } = rollout;
+        const { signal, dispose } = abortOnSignals();
         const ctx = { signal, quiet, log };
         try {
-          const code = await runRollout(plan, digest, paths, !!o.resume, {
-            resolveHosts: (spec) => resolveTargets(spec, g.inventory),
-            gate: (host, phase) => gatePhaseHost(host, phase, plan, file, base, ctx, reportError),
-            runHook: (hook, env) => runRolloutHook(hook, env, ctx),
-            log: (l) => log(`rollout ${plan.name}: ${l}`),
-            signal,
-          });
-          const state = (await loadState(paths.state))!;
+          const { code, state } = await runRolloutPlan(rollout, !!o.resume, ctx, reportError);
           if (json) process.stdout.write(JSON.stringify({ exitCode: code, state, audit: paths.audit }, null, 2) + '\n');
           else {
             for (const p of state.phases) {

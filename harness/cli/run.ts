@@ -4,7 +4,6 @@ import path from 'node:path';
 import { runGate, type GateMode, type TargetOutcome } from '../app/gate.js';
 import { abortOnSignals } from '../lib/cleanup.js';
 import type { GateOptions } from '../model/options.js';
-import { integrityFailures } from '../verdict/compare.js';
 import { verdictTable } from '../reporters/console.js';
 import { action, output, reportError } from './common.js';
 import { addOptions, GROUPS, resolveCommandOptions } from './options.js';
@@ -24,7 +23,7 @@ export function printOutcome(o: TargetOutcome, g: Pick<GateOptions, 'baselines'>
     write(JSON.stringify({ runId: record.runId, runDir: o.runDir, status: record.status, profile: record.profile, verdict: c?.verdict ?? null, exitCode: o.code, summary: c?.summary ?? null, files: o.files }, null, 2) + '\n');
   } else {
     write(verdictTable(record, c) + '\n');
-    const integrity = integrityFailures(record);
+    const integrity = o.integrityFailures ?? [];
     if (!c && integrity.length) write(`FAIL: ${integrity.length} payload verification failure(s) (exit ${o.code})\n`);
     if (c) write(`verdict: ${c.verdict.toUpperCase()}: ${c.summary} (exit ${o.code})\n`);
     if (c?.verdict === 'no-baseline') {

@@ -5,6 +5,9 @@ import type { Bottleneck, Impairment } from '../drivers/net/bottleneck.js';
 /** Lab types a suite names (re-exported: suites import the harness API, never a driver). */
 export type { Bottleneck, Impairment };
 
+/** Metrics and proofs several suites share (re-exported: a suite never imports a sibling suite). */
+export { diskReadPct, freebsdKtls, ktlsPath, ktlsTxProof, ktlsTxSession } from './suite-shared.js';
+
 /** Which machine a knob lives on: the target, or the host of the netns lab path (global sysctls a namespace cannot change). */
 export type KnobHost = 'target' | 'path-host';
 import type { Capability } from '../drivers/os/adapter.js';

@@ -1,8 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { $, which } from 'zx';
 import { infraError } from '../model/errors.js';
+
+/** The node process handle startProcess hands out (re-exported: only this module imports node:child_process). */
+export type { ChildProcess };
 
 /** Options of runCommand and runShellHook. */
 export interface RunOptions {
@@ -184,7 +187,7 @@ export interface StartOptions {
 /** A process started by startProcess: its pid (the leader of a group of its own), its streams, how it ended. */
 export interface StartedProcess {
   readonly pid: number | undefined;
-  readonly child: import('node:child_process').ChildProcess;
+  readonly child: ChildProcess;
   /** Resolves when it has exited and its streams are closed: exit code, or the signal that ended it. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>;
   running(): boolean;

@@ -1,5 +1,4 @@
-import { defineSuite, httpVariantSession, type RepetitionMeasurement } from '../../harness/engine/suite.js';
-import { diskReadPct } from '../sendfile/index.js';
+import { defineSuite, diskReadPct, httpVariantSession, type RepetitionMeasurement } from '../../harness/engine/suite.js';
 
 /** Sleeps waiting for memory: FreeBSD pbuf zones' SLEEP column, Linux direct-reclaim stalls. */
 function allocSleeps(c: Record<string, number>): number | undefined {

@@ -1,6 +1,5 @@
-import { defineSuite, httpVariantSession, type RepetitionMeasurement, type SuiteContext } from '../../harness/engine/suite.js';
+import { defineSuite, freebsdKtls, httpVariantSession, ktlsTxSession, type RepetitionMeasurement, type SuiteContext } from '../../harness/engine/suite.js';
 import type { VariantDef } from '../../harness/model/types.js';
-import { freebsdKtls, ktlsTxSession } from '../ktls/index.js';
 
 /** The knob this suite switches (kern_mbuf.c: SYSCTL_PROC(_kern_ipc, OID_AUTO, mb_use_ext_pgs, ...)). */
 export const EXT_PGS = 'kern.ipc.mb_use_ext_pgs';

@@ -10,7 +10,7 @@ import { freePort } from '../../harness/drivers/net/ports.js';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
 import type { RunRecord } from '../../harness/model/types.js';
-import { CHROMIUM_PATH } from '../../harness/cli/doctor.js';
+import { CHROMIUM_PATH } from '../../harness/probes/browser.js';
 import { cli, ROOT, startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -14,7 +14,7 @@ import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/dr
 import { parseCcAvailable, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { UndoAction } from '../../harness/lib/journal.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
-import { ktlsPath, ktlsTxProof } from '../../suites/ktls/index.js';
+import { ktlsPath, ktlsTxProof } from '../../harness/engine/suite.js';
 import { logOffProof } from '../../suites/tcp-log/index.js';
 
 import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';

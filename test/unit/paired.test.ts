@@ -376,7 +376,7 @@ describe('drift model of the verdict-quality simulation', () => {
 
 describe('compare RUN --against RUN --baseline-variant V: an in-run A/B, decided paired', () => {
   it('pairs each variant with V round by round, leaves V out, and catches a 10% drop that drifts with V', async () => {
-    const { compareExisting } = await import('../../harness/app/merge.js');
+    const { compareExisting } = await import('../../harness/app/compare.js');
     const { resolveGateOptions } = await import('../../harness/model/options.js');
     // The rounds drift by +-15% together (same session); "off" is 10% slower than "on" in every round.
     const rnd = mulberry32(5);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
+import { valueImports } from '../helpers/imports.js';
 import { tsFiles } from '../helpers/sources.js';
 
 // Processes one way: every program headgate starts goes through lib/exec.ts (runCommand: run to
@@ -12,26 +12,6 @@ import { tsFiles } from '../helpers/sources.js';
 
 const PROCESS_MODULES = new Set(['node:child_process', 'child_process', 'zx', 'execa', 'cross-spawn']);
 const ALLOWED = new Set(['harness/lib/exec.ts']);
-
-/** Value imports of a source text (static, export-from, dynamic, require), type-only ones left out. */
-export function valueImports(src: string, file = 'x.ts'): string[] {
-  const sf = ts.createSourceFile(file, src, ts.ScriptTarget.Latest, true);
-  const out: string[] = [];
-  const visit = (n: ts.Node) => {
-    if (ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier)) {
-      const c = n.importClause;
-      const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly)));
-      if (!typeOnly) out.push(n.moduleSpecifier.text);
-    } else if (ts.isExportDeclaration(n) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier) && !n.isTypeOnly) {
-      out.push(n.moduleSpecifier.text);
-    } else if (ts.isCallExpression(n) && n.arguments.length && ts.isStringLiteral(n.arguments[0]) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) {
-      out.push(n.arguments[0].text);
-    }
-    ts.forEachChild(n, visit);
-  };
-  visit(sf);
-  return out;
-}
 
 describe('processes one way', () => {
   it('only lib/exec.ts imports a module that starts processes', () => {
@@ -48,5 +28,7 @@ describe('processes one way', () => {
     expect(valueImports("export { spawn } from 'node:child_process';")).toEqual(['node:child_process']);
     expect(valueImports("import type { ChildProcess } from 'node:child_process';")).toEqual([]);
     expect(valueImports("import { type ChildProcess } from 'node:child_process';")).toEqual([]);
+    expect(valueImports("export { type ChildProcess } from 'node:child_process';")).toEqual([]);
+    expect(valueImports("import 'zx/globals';")).toEqual(['zx/globals']);
   });
 });

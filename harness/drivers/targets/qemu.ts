@@ -1,5 +1,4 @@
 import { localJournal, processStart } from '../../lib/journal.js';
-import type { ChildProcess } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -7,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
 import { safeName } from '../../lib/confine.js';
-import { killProcessGroup, runCommand, startProcess } from '../../lib/exec.js';
+import { killProcessGroup, runCommand, startProcess, type ChildProcess } from '../../lib/exec.js';
 import { freshPrivateDir } from '../../lib/home.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { canConnect, freePort } from '../net/ports.js';

@@ -1,11 +1,10 @@
 import { localJournal, type Journal } from '../../lib/journal.js';
 import { NamespacedJournal, parseRemoteProcess, RemoteJournal, REMOTE_PROCESS_SCRIPT } from '../journal.js';
-import type { ChildProcess } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
-import { killProcessGroup, runCommand, startProcess } from '../../lib/exec.js';
+import { killProcessGroup, runCommand, startProcess, type ChildProcess } from '../../lib/exec.js';
 import { checkHomePath, ensureHome, ensureHomeSubdir, ensurePrivateDir, homeDir, REMOTE_HOME, REMOTE_HOME_SCRIPT, remoteHomeRefused } from '../../lib/home.js';
 import { localMachine, MACHINE_IDENTITY_SCRIPT, parseMachineIdentity, processStart, sameKernel, type MachineIdentity } from '../../lib/machine.js';
 import { extractTarSafely } from '../../lib/tree.js';
