@@ -26,6 +26,15 @@ import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
 import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from '../model/types.js';
 
 /** Everything the runner shares with the suite contexts it creates. */
+
+/**
+ * How far ahead the first load-client start barrier is set: ssh, then each host builds the object
+ * set from its seed. Later barriers follow the slowest host's build time (1 s plus 1.5 times it).
+ */
+export const CLIENT_START_LEAD_MS = 5000;
+
+/** Client windows that started further apart than this share of the window are noted as skewed. */
+const CLIENT_SKEW_WARN = 0.05;
 export interface RunEnvironment {
   target: Target;
   os: OsAdapter;
@@ -69,6 +78,8 @@ export class HarnessContext implements SuiteContext {
   stepSignal?: AbortSignal;
   /** --fixed-throughput: the Gb/s every HTTP load of this suite is offered (open model); set by the runner. */
   offeredGbps?: number;
+  /** How far ahead the next load-client start barrier is set (ms). */
+  private clientLeadMs = CLIENT_START_LEAD_MS;
   constructor(
     private readonly env: RunEnvironment,
     readonly suiteId: string,
@@ -262,6 +273,10 @@ export class HarnessContext implements SuiteContext {
     if (!fixedRate && load.offeredRate && carriedRate < CARRIED_SHARE * load.offeredRate) {
       notes.push(`offered load not carried: ${carriedRate.toFixed(1)} of ${load.offeredRate.toFixed(1)} requests/s (${((carriedRate / load.offeredRate) * 100).toFixed(1)}%, under ${CARRIED_SHARE * 100}%)`);
     }
+    if (load.clients && load.clientSkewMs !== undefined) {
+      const skew = load.clientSkewMs / 1000;
+      notes.push(`client windows started ${load.clientSkewMs.toFixed(0)} ms apart (start barrier)${skew > CLIENT_SKEW_WARN * load.durationSec ? `: more than ${CLIENT_SKEW_WARN * 100}% of the ${load.durationSec.toFixed(1)} s window, so the merged rate understates the load (a client host's clock out of step, or slower to build its objects than the barrier allows)` : ''}`);
+    }
     if (load.clients) {
       notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU${c.clientDemand !== undefined ? `, ${(c.clientDemand * 100).toFixed(0)}% demand` : ''}`).join('; ')}`);
       for (const c of load.clients.filter((x) => x.clientBound)) notes.push(c.clientBoundReason?.replace('the load client', `load client ${c.name}`) ?? `client-bound: load client ${c.name} used ${(c.clientCpu * 100).toFixed(0)}% of a core, so throughput reflects the client, not the target`);
@@ -293,13 +308,16 @@ export class HarnessContext implements SuiteContext {
     const { seed, totalMiB, coldMiB } = this.env.options.objects;
     const cold = o.cache === 'cold';
     const objects = cold ? { seed: seed + 1, totalMiB: coldMiB ?? totalMiB, prefix: `/cold-${coldMiB ?? totalMiB}MiB` } : { seed, totalMiB, prefix: '' };
+    // One start for every client's window, far enough ahead for ssh and building the object set.
+    const lead = this.clientLeadMs;
+    const startAtMs = Date.now() + lead;
     const parts = await Promise.all(
       clients.map(async (c, i) => {
-        const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i };
+        const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i, startAtMs };
         const r = await c.target.exec(['node', path.posix.join(c.headgateDir, 'bin', 'headgate.js'), 'load-worker'], {
           input: JSON.stringify(spec),
           allowFail: true,
-          timeoutMs: (o.durationSec + 90) * 1000,
+          timeoutMs: (o.durationSec + 90) * 1000 + lead,
         });
         if (r.code !== 0) throw infraError(`load client ${c.name}: load-worker exited ${r.code}: ${(r.stderr.trim().split('\n').pop() ?? '').slice(0, 300)}`);
         let result: HttpLoadResult;
@@ -311,6 +329,8 @@ export class HarnessContext implements SuiteContext {
         return { name: c.name, result };
       }),
     );
+    const builds = parts.flatMap((p) => (p.result.buildMs !== undefined ? [p.result.buildMs] : []));
+    if (builds.length) this.clientLeadMs = Math.min(10_000, 1000 + 1.5 * Math.max(...builds));
     return mergeLoadResults(parts);
   }
 

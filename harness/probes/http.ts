@@ -53,6 +53,12 @@ export interface HttpLoadResult {
   clientBoundReason?: string;
   /** Requests per second offered (open model), to judge what was carried: requests / durationSec. */
   offeredRate?: number;
+  /** When its window started, ms since the epoch on its host's clock (load workers). */
+  startedAtMs?: number;
+  /** How long the load worker took to build its object set before the barrier, ms (its own clock). */
+  buildMs?: number;
+  /** Merged results: how far apart the clients' windows started, ms (the start barrier's skew). */
+  clientSkewMs?: number;
   /** The latency (and TTFB) histograms, HdrHistogram compressed base64: results from several clients merge exactly. */
   histograms?: { latency: string; ttfb?: string };
   /** Per client host, when the load ran on several (see mergeLoadResults). */
@@ -68,6 +74,7 @@ export interface ClientShare {
   clientDemand?: number;
   clientBound: boolean;
   clientBoundReason?: string;
+  startedAtMs?: number;
 }
 
 /** CPU around one load, read from the target's snapshots by the engine (it knows where the client ran). */
@@ -295,13 +302,16 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
     });
   };
 
+  // autocannon counts its window in whole seconds (a 0.5 s load runs 1 s, 1.5 s runs 2 s): ask for
+  // that window and divide by it, or a fractional --duration overstates the rate (by 2x at 0.5 s).
+  const windowSec = Math.max(1, Math.ceil(o.durationSec - 1e-9));
   const meter = meterClient();
   const t0 = process.hrtime.bigint();
   const instance = autocannon(
     {
       url: o.baseUrl,
       connections: o.connections,
-      duration: o.durationSec,
+      duration: windowSec,
       // Whole seconds: autocannon never starts with a fractional timeout.
       timeout: Math.max(1, Math.ceil(o.timeoutSec ?? Math.max(10, o.durationSec))),
       setupClient,
@@ -326,7 +336,7 @@ export async function runHttpLoad(o: HttpLoadOptions): Promise<HttpLoadResult> {
   if (o.signal?.aborted) throw interruptedError();
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const use = meter();
-  const durationSec = Math.min(wall, o.durationSec) || wall;
+  const durationSec = Math.min(wall, windowSec) || wall;
   return {
     durationSec,
     requests: completed,

@@ -33,7 +33,11 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
     ...(p.result.clientDemand !== undefined ? { clientDemand: p.result.clientDemand } : {}),
     clientBound: p.result.clientBound,
     ...(p.result.clientBoundReason ? { clientBoundReason: p.result.clientBoundReason } : {}),
+    ...(p.result.startedAtMs !== undefined ? { startedAtMs: p.result.startedAtMs } : {}),
   }));
+  // The clients' windows should coincide (the start barrier); how far apart they started, when all said.
+  const starts = clients.flatMap((c) => (c.startedAtMs !== undefined ? [c.startedAtMs] : []));
+  const skew = starts.length === clients.length && starts.length > 1 ? Math.max(...starts) - Math.min(...starts) : undefined;
   const demands = clients.flatMap((c) => (c.clientDemand !== undefined ? [c.clientDemand] : []));
   const out: HttpLoadResult = {
     durationSec: Math.max(...parts.map((p) => p.result.durationSec)),
@@ -54,6 +58,7 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
     // The busiest client decides whether the load, not the target, set the pace.
     clientCpu: Math.max(...clients.map((c) => c.clientCpu)),
     ...(demands.length ? { clientDemand: Math.max(...demands) } : {}),
+    ...(skew !== undefined ? { clientSkewMs: skew } : {}),
     // Each client judged itself against the CPUs it may use on its own host.
     clientBound: clients.some((c) => c.clientBound),
     histograms: { latency: hdr.encodeIntoCompressedBase64(lat), ...(ttfb ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },

@@ -11,14 +11,30 @@ export interface LoadWorkerSpec {
   durationSec: number;
   /** Seed of the request order (different per client so they do not march in step). */
   orderSeed: number;
+  /**
+   * The start barrier: wall-clock time (ms since the epoch) at which every client starts its
+   * window, once its objects are built. The hosts' clocks are assumed in step (NTP); clients on
+   * one machine share one clock.
+   */
+  startAtMs?: number;
 }
 
 /** Runs one load from a spec and returns the result with its histograms (what a remote client prints). */
 export async function runLoadWorker(spec: LoadWorkerSpec) {
+  const t0 = Date.now();
   const { manifest, bodies } = buildManifest(spec.objects.seed, spec.objects.totalMiB);
   const kind = spec.objects.kind;
   const objects = manifest.objects
     .filter((o) => !kind || kind === 'all' || o.kind === kind)
     .map((o) => ({ path: spec.objects.prefix + o.path, body: bodies.get(o.path)! }));
-  return runHttpLoad({ baseUrl: spec.baseUrl, objects, connections: spec.connections, durationSec: spec.durationSec, seed: spec.orderSeed });
+  // How long this host took to get ready (its own clock): the controller sizes the next barrier by it.
+  const buildMs = Date.now() - t0;
+  const wait = spec.startAtMs !== undefined ? spec.startAtMs - Date.now() : 0;
+  if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, MAX_BARRIER_WAIT_MS)));
+  const startedAtMs = Date.now();
+  const result = await runHttpLoad({ baseUrl: spec.baseUrl, objects, connections: spec.connections, durationSec: spec.durationSec, seed: spec.orderSeed });
+  return { ...result, startedAtMs, buildMs };
 }
+
+/** A barrier further away than this is a clock out of step, not a plan: the client starts then anyway. */
+const MAX_BARRIER_WAIT_MS = 60_000;

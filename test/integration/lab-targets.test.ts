@@ -246,6 +246,10 @@ describe('separate load clients', () => {
         // Every response of both clients was verified, and the merged count is their sum.
         expect(rep.verification.verified).toBe(perClient[0] + perClient[1]);
         expect(rep.verification.failed).toBe(0);
+        // Both windows started at the barrier (one clock here): within a twentieth of the window.
+        const skew = rep.notes.map((n) => /^client windows started (\d+) ms apart \(start barrier\)$/.exec(n)).find(Boolean);
+        expect(skew, rep.notes.join(' | ')).toBeTruthy();
+        expect(Number(skew![1])).toBeLessThan(0.05 * rep.durationMs);
       }
     } finally {
       await own.unwind();

@@ -59,6 +59,21 @@ describe('merging load clients', () => {
     expect(merged.clientBound).toBe(true);
     expect(merged.clients?.filter((c) => c.clientBound).map((c) => c.name)).toEqual(['busy']);
   });
+
+  it('says how far apart the clients\' windows started (the start barrier), only when every client said when', () => {
+    const at = (r: HttpLoadResult, startedAtMs?: number) => ({ ...r, ...(startedAtMs !== undefined ? { startedAtMs } : {}) });
+    const both = mergeLoadResults([
+      { name: 'a', result: at(clientResult(fast, 0.3), 1_700_000_000_120) },
+      { name: 'b', result: at(clientResult(slow, 0.3), 1_700_000_000_100) },
+    ]);
+    expect(both.clientSkewMs).toBe(20);
+    expect(both.clients?.map((c) => c.startedAtMs)).toEqual([1_700_000_000_120, 1_700_000_000_100]);
+    const one = mergeLoadResults([
+      { name: 'a', result: at(clientResult(fast, 0.3), 1_700_000_000_120) },
+      { name: 'old', result: at(clientResult(slow, 0.3)) },
+    ]);
+    expect(one.clientSkewMs).toBeUndefined();
+  });
 });
 
 describe('merging shards when CI retried one', () => {
