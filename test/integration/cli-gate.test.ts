@@ -121,7 +121,7 @@ describe('headgate gate end to end (real nginx, real load)', () => {
     regressionDir = runDirOf(r.stdout);
     const run = readRun(regressionDir);
     const t = run.comparison!.comparisons.find((c) => c.metric === 'throughput_gbps')!;
-    expect(t.verdict).toBe('regressed');
+    expect(t.verdict, `${t.rule} | ${run.suites[0].variants[0].repetitions.map((x) => x.notes.join('; ')).join(' || ')}`).toBe('regressed');
     expect(t.relChange).toBeLessThan(-t.noiseFloor);
     expect(t.ciHigh).toBeLessThan(0);
     expect(readFileSync(path.join(regressionDir, 'summary.md'), 'utf8')).toMatch(/FAIL[\s\S]*Throughput \(Gb\/s\)[\s\S]*\*\*REGRESSED\*\*/);

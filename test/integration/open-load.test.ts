@@ -6,6 +6,7 @@ import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { runHttpLoad, type ExpectedObject } from '../../harness/probes/http.js';
 import { materializeObjects } from '../../harness/probes/objects.js';
 import { runOpenLoad } from '../../harness/probes/open.js';
+import { CARRIED_SHARE } from '../../harness/verdict/offered.js';
 import { startNginx, type HttpServer } from '../../harness/drivers/servers/nginx.js';
 import { LocalTarget } from '../../harness/drivers/targets/local.js';
 import { tempDir } from '../helpers/temp.js';
@@ -58,7 +59,18 @@ describe('open-model load (fixed arrival rate, real nginx on loopback)', () => {
     expect(r.errors).toBe(0);
     expect(r.verification).toEqual({ verified: 200, failed: 0, failures: [] });
     expect(r.latencyUs.count).toBe(200);
+    // A server that keeps up carried the offer: the drain after the window is not counted against it.
+    expect(r.requests / r.durationSec).toBeGreaterThanOrEqual(CARRIED_SHARE * 100);
   });
+
+  it('a server that falls behind is not called carried: its rate is what it served, not the offer', async () => {
+    // Three times the slow server's capacity for one second: it serves 1000 / SERVICE_MS a second.
+    const rate = 3000 / SERVICE_MS;
+    const r = await runOpenLoad({ baseUrl: slow.baseUrl, objects: box, rate, durationSec: 1, connections: 1 });
+    expect(r.requests).toBe(rate);
+    expect(r.requests / r.durationSec).toBeLessThan(1.25 * (1000 / SERVICE_MS));
+    expect(r.requests / r.durationSec).toBeLessThan(CARRIED_SHARE * rate);
+  }, 60_000);
 
   it('counts queueing behind a stalled server as latency (no coordinated omission), unlike the closed model', async () => {
     const closed = await runHttpLoad({ baseUrl: slow.baseUrl, objects: box, connections: 1, durationSec: 2 });
