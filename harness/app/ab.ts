@@ -10,7 +10,7 @@ import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js'
 import type { AbBlocks, BootConfig, BootRecord, RunRecord, VariantDef } from '../model/types.js';
 import { median } from '../stats/summary.js';
 import { defaultReporters, renderAll } from '../reporters/index.js';
-import { sharedOfferOf, type CompareOptions } from '../verdict/compare.js';
+import { referenceLoad, runAsReference, type CompareOptions } from '../verdict/compare.js';
 import { comparePairedRun, undecidedPairedVariants } from '../verdict/paired.js';
 import { concatRuns } from '../verdict/merge.js';
 import { lookLoop, type StopReason } from '../engine/adaptive.js';
@@ -331,10 +331,11 @@ async function blockSession(
       const boot = await side.before?.();
       const t = side.opened;
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[${side.label} ${d.form === 'boots' ? (side.label === 'A' ? d.a : d.b) : t.target.name}] ` });
-      // Every block offers its fixed-rate variant (--load-model auto) the first block's rate: one load on both sides.
+      // --load-model auto: every block runs the variant as the first block did, one load on both sides.
       const first = blocksA[0] ?? blocksB[0];
-      const offers = first ? (id: string) => sharedOfferOf(first, id) : undefined;
-      const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint, io: o.held, clients: o.clients, offers });
+      const ref = first ? runAsReference(first) : undefined;
+      const loads = ref ? (id: string, variant: string) => referenceLoad(ref, id, variant) : undefined;
+      const { record } = await executeRun({ target: t.target, options, settings, suites: [suite], signal: ctx.signal, progress, fingerprint: t.fingerprint, io: o.held, clients: o.clients, referenceLoad: loads });
       if (record.errors.length) throw infraError(`ab: block ${side.label} on ${t.target.name} (run ${record.runId}) failed: ${record.errors[0]}`);
       into.push(record);
       const v = record.suites[0]?.variants[0];

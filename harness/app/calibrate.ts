@@ -1,7 +1,7 @@
 import { resolveTargets } from '../drivers/targets/index.js';
 import { discoverSuites, selectSuites } from '../engine/discovery.js';
 import { executeRun } from '../engine/runner.js';
-import { sharedOfferOf } from '../verdict/compare.js';
+import { referenceLoad, runAsReference } from '../verdict/compare.js';
 import { createProgress } from '../lib/progress.js';
 import { infraError, inputError } from '../model/errors.js';
 import { runOptionsOf, settingsOf, type GateOptions } from '../model/options.js';
@@ -46,10 +46,10 @@ export async function runCalibrate(g: GateOptions, o: { sessions: number; dryRun
     const settings = { ...settingsOf(g), profile };
     for (let i = 0; i < o.sessions; i++) {
       const progress = createProgress({ quiet: ctx.quiet, prefix: `[A/A ${i + 1}/${o.sessions}] ` });
-      // Every session offers its fixed-rate variants (--load-model auto) the first session's rate.
-      const first = runs[0];
-      const offers = first ? (suite: string) => sharedOfferOf(first, suite) : undefined;
-      const { record } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients: cl.clients, offers });
+      // --load-model auto: every session runs each variant as the first session did.
+      const first = runs[0] ? runAsReference(runs[0]) : undefined;
+      const loads = first ? (suite: string, variant: string) => referenceLoad(first, suite, variant) : undefined;
+      const { record } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients: cl.clients, referenceLoad: loads });
       if (record.errors.length) throw infraError(`A/A session ${i + 1} (run ${record.runId}) had errors: ${record.errors[0]}`);
       runs.push(record);
     }

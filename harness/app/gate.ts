@@ -16,7 +16,7 @@ import { junitReporter } from '../reporters/junit.js';
 import { markdownReporter } from '../reporters/markdown.js';
 import { baselinesAsReference, loadBaselines } from '../store/baselines.js';
 import { HistoryStore, historyPath } from '../store/history.js';
-import { compareRun, integrityFailures, undecidedVariants, type Reference } from '../verdict/compare.js';
+import { compareRun, integrityFailures, referenceLoad, undecidedVariants, type Reference } from '../verdict/compare.js';
 import { adaptiveParams, combineExitCodes, compareOptionsFor, exitCodeOf, openClients, openTarget, type AppContext } from './common.js';
 
 /** This checkout: the default headgate directory on load-client hosts. */
@@ -112,9 +112,9 @@ export async function gateOnTarget(host: InventoryHost, g: GateOptions, mode: Ga
       }
     };
     expectKernel('before the first repetition', fingerprint);
-    // Fixed-rate variants (--load-model auto) are offered the reference's rate: one load on both sides.
-    const offers = reference?.sharedOffer ? (suite: string) => reference!.sharedOffer!(suite) : undefined;
-    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive, offers });
+    // --load-model auto: each variant runs as the reference ran it (its rate, or full load).
+    const loads = reference ? (suite: string, variant: string) => referenceLoad(reference!, suite, variant) : undefined;
+    const { record, runDir } = await executeRun({ waitLockSec: g.waitLock, target, options, settings, suites, signal: ctx.signal, progress, fingerprint, clients, shard: work.shard, selectedSuites: selectSuites(all, options.suites), adaptive, referenceLoad: loads });
     // Another pipeline's deploy may have swapped the kernel mid-run (H9): checked again at the end.
     if (g.expectKernel) {
       try {

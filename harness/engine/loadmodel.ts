@@ -5,17 +5,19 @@ import { variantProbes } from '../probes/registry.js';
  * The load model where the load shares the server's machine (--load-model auto). Under the CPU
  * split the load client gets as many CPUs as the server or fewer, and receiving and verifying a
  * byte costs it about what sending it from the page cache costs nginx (userspace TLS: decrypting
- * about what encrypting costs). At full load such a client cannot keep the 20% headroom a
- * repetition needs, so the figure would be the client's. Those variants run at a fixed offered
- * rate instead, below the client's capacity, and gate what the server does at that rate: CPU per
- * Gb/s, the throughput it carried and the latency. Cold-cache variants are disk-bound (their
- * client keeps its headroom) and stay closed; so does the browser client (a page load, not a rate).
+ * about what encrypting costs; a cold set on a fast disk: the same). At full load such a client
+ * cannot keep the 20% headroom a repetition needs, so the figure would be the client's. A variant
+ * whose closed-model warm-up shows that runs at a fixed offered rate instead, below the client's
+ * capacity, and gates what the server does at that rate: CPU per Gb/s, the throughput it carried,
+ * latency and TTFB. A variant whose client kept its headroom at the warm-up (a slow disk) stays
+ * at full load. In a gate the reference decides instead, variant by variant, so both sides ran
+ * alike: its rate, or full load where it ran at full load.
  */
 
 /** Share of the suite's lowest closed-model warm-up throughput offered to its fixed-rate variants. */
-export const SHARED_OFFER_SHARE = 0.6;
+export const SHARED_OFFER_SHARE = 0.5;
 
-/** Whether this variant runs at a fixed offered rate in this run (pure). */
+/** Whether this variant may run at a fixed offered rate in this run (pure): the candidates the plan names. */
 export function runsAtSharedOffer(
   m: Pick<SuiteManifest, 'probes' | 'metrics'>,
   v: VariantDef,
@@ -25,34 +27,76 @@ export function runsAtSharedOffer(
   if ((o.loadModel ?? 'auto') !== 'auto' || !o.split || hasClients) return false;
   // The user chose a model for every variant (--rate, --fixed-throughput): that one.
   if (o.rate !== undefined || o.fixedThroughput !== undefined) return false;
-  if (v.cache === 'cold' || v.client === 'browser') return false;
+  // The browser client loads pages; its figures are not a rate.
+  if (v.client === 'browser') return false;
   // Only where an HTTP figure gates: tcp-stack's HTTP load crosses a 200 Mbit/s bottleneck and
   // gates on the TCP probe's figures, so its client never sets the pace.
   const http = variantProbes(m, v).find((p) => p.id === 'http');
   return !!http && m.metrics.some((d) => d.gating && http.metrics.some((pm) => pm.id === d.id));
 }
 
-/** The offer of a suite's fixed-rate variants: the reference's when it has one (so both sides carry one load), else a share of the lowest warm-up. */
-export function sharedOffer(
-  referenceGbps: number | undefined,
-  warmupGbps: readonly number[],
-): { gbps: number; from: string } | null {
-  if (referenceGbps !== undefined && referenceGbps > 0) return { gbps: referenceGbps, from: "the reference's offer" };
-  const ok = warmupGbps.filter((x) => Number.isFinite(x) && x > 0);
-  if (!ok.length) return null;
-  const low = Math.min(...ok);
+/**
+ * How the reference ran a variant: at this rate (Gb/s), at full load (null), or unknown
+ * (undefined: no reference, or it has no such variant). What a gate follows.
+ */
+export type ReferenceLoad = number | null | undefined;
+
+/** One candidate after its warm-up: its throughput, whether its client lost its headroom, and how the reference ran it. */
+export interface WarmedCandidate {
+  id: string;
+  gbps?: number;
+  clientBound: boolean;
+  reference: ReferenceLoad;
+}
+
+/** Which candidates of a suite run at a fixed rate, at what rate and why (pure). */
+export interface SharedOfferChoice {
+  /** Variant ids that run at `gbps`. */
+  fixed: string[];
+  /** Variant ids that stay at full load. */
+  closed: string[];
+  gbps?: number;
+  /** Where the rate came from, in words. */
+  from?: string;
+}
+
+/**
+ * Decides a suite's candidates: the reference's choice where it has one (its rate, or full load),
+ * else a fixed rate for those whose warm-up left the client under its headroom, at
+ * SHARED_OFFER_SHARE of the lowest such warm-up. A candidate without a warm-up throughput stays
+ * at full load (the headroom rule then judges it).
+ */
+export function chooseSharedOffer(cands: readonly WarmedCandidate[]): SharedOfferChoice {
+  const refRate = cands.map((c) => c.reference).find((r): r is number => typeof r === 'number' && r > 0);
+  const fixed: string[] = [];
+  const closed: string[] = [];
+  const warm: number[] = [];
+  for (const c of cands) {
+    const byReference = c.reference !== undefined;
+    const wants = byReference ? typeof c.reference === 'number' : c.clientBound && c.gbps !== undefined && c.gbps > 0;
+    if (wants && (refRate !== undefined || (c.gbps !== undefined && c.gbps > 0))) {
+      fixed.push(c.id);
+      if (c.gbps !== undefined && c.gbps > 0) warm.push(c.gbps);
+    } else closed.push(c.id);
+  }
+  if (!fixed.length) return { fixed, closed };
+  if (refRate !== undefined) return { fixed, closed, gbps: refRate, from: "the reference's rate" };
+  const low = Math.min(...warm);
   return {
+    fixed,
+    closed,
     gbps: SHARED_OFFER_SHARE * low,
-    from: `${SHARED_OFFER_SHARE * 100}% of the lowest warm-up (${ok.map((x) => x.toFixed(3)).join(', ')} Gb/s)`,
+    from: `${SHARED_OFFER_SHARE * 100}% of the lowest of their warm-ups (${warm.map((x) => x.toFixed(3)).join(', ')} Gb/s), where the client lost its headroom`,
   };
 }
 
-/** The plan's line, said before any load: which variants run at a fixed rate and why, which stay closed. */
-export function sharedOfferPlan(fixed: string[], closed: string[]): string | undefined {
-  if (!fixed.length) return undefined;
+/** The plan's line, said before any load: the rule, and the variants it may move to a fixed rate. */
+export function sharedOfferPlan(candidates: string[]): string | undefined {
+  if (!candidates.length) return undefined;
   return (
-    `load model: the load shares this machine with the server (CPU split), and a client on as few CPUs as the server cannot keep 20% headroom at full load, ` +
-    `so ${fixed.join(', ')} run at a fixed offered rate (${SHARED_OFFER_SHARE * 100}% of each suite's lowest warm-up, or the baseline's offer) and gate CPU per Gb/s, throughput carried and latency there` +
-    `${closed.length ? `; ${closed.join(', ')} run at full load` : ''} (--load-model closed: every variant at full load)`
+    `load model: the load shares this machine with the server (CPU split), where a client on as few CPUs as the server may not keep 20% headroom at full load; ` +
+    `of ${candidates.join(', ')}, those whose warm-up (at full load) leaves the client under 20% headroom run at a fixed offered rate, ` +
+    `${SHARED_OFFER_SHARE * 100}% of their suite's lowest such warm-up, and gate throughput carried, CPU per Gb/s and latency there; ` +
+    `against a baseline, each runs as the baseline ran it (--load-model closed: every variant at full load)`
   );
 }

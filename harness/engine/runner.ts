@@ -13,7 +13,7 @@ import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
 import { knobAllowed, replayFailure, replayFor } from '../drivers/journal.js';
 import { formatCpuList } from '../lib/cpulist.js';
 import { confineLoad, planSplit } from './cpusplit.js';
-import { runsAtSharedOffer, sharedOffer, sharedOfferPlan } from './loadmodel.js';
+import { chooseSharedOffer, runsAtSharedOffer, sharedOfferPlan, type ReferenceLoad, type WarmedCandidate } from './loadmodel.js';
 import { manifestKnobs, undoPolicy } from './policy.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
@@ -56,11 +56,11 @@ export interface RunParams {
   /** Seconds to wait for a target another run holds (--wait-lock); 0: exit 3 at once. */
   waitLockSec?: number;
   /**
-   * The rate already chosen for a suite's fixed-rate variants (--load-model auto): the baseline's
-   * (gate) or the first block's (ab by blocks, calibrate), so both sides carry one load. Absent:
-   * this run takes it from its warm-ups.
+   * How the reference ran each variant (--load-model auto): at its rate, at full load (null), or
+   * unknown (undefined). The baseline's (gate) or the first block's or session's (ab by blocks,
+   * calibrate), so both sides ran alike. Absent: this run decides from its warm-ups.
    */
-  offers?: (suite: string) => number | undefined;
+  referenceLoad?: (suite: string, variant: string) => ReferenceLoad;
   /** The run's I/O outside the target's adapter (objects, sync, page cache, clock, timers); default: the real ones. Tests inject fakes. */
   io?: Partial<RunIo>;
 }
@@ -302,16 +302,14 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       const shared = new Set(runnable.filter((v) => runsAtSharedOffer(m, v, options, !!p.clients?.length)).map((v) => v.id));
       plans.push({ suite, result, runnable, shared });
     }
-    const planLine = sharedOfferPlan(
-      plans.flatMap((x) => x.runnable.filter((v) => x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)),
-      plans.flatMap((x) => x.runnable.filter((v) => !x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)),
-    );
+    const planLine = sharedOfferPlan(plans.flatMap((x) => x.runnable.filter((v) => x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)));
     if (planLine) progress.log(planLine);
     progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
 
     for (const plan of plans) {
       if (plan.runnable.length === 0) continue;
-      await runSuite(env, plan, record, runDir, io, p.adaptive, p.offers?.(plan.suite.manifest.id));
+      const id = plan.suite.manifest.id;
+      await runSuite(env, plan, record, runDir, io, p.adaptive, p.referenceLoad && ((variant: string) => p.referenceLoad!(id, variant)));
     }
     record.status = record.errors.length ? 'incomplete' : 'complete';
   } catch (e) {
@@ -342,7 +340,7 @@ async function runSuite(
   runDir: string,
   io: RunIo,
   adaptive?: AdaptiveParams,
-  referenceOffer?: number,
+  referenceLoad?: (variant: string) => ReferenceLoad,
 ) {
   const { suite, result } = plan;
   const { options, signal, progress, fingerprint } = env;
@@ -389,12 +387,13 @@ async function runSuite(
 
   const sessions = new Map<string, VariantSession>();
   // One repetition of a variant: knobs, deadline, verification and proof, saved at once.
-  // The rate of this suite's fixed-rate variants (--load-model auto), once the warm-ups chose it.
+  // The rate of this suite's fixed-rate variants (--load-model auto) and which they are, once the warm-ups chose.
   let sharedGbps: number | undefined;
+  let atRate = new Set<string>();
   const repeat = async (v: VariantDef, r: number) => {
     if (!sessions.has(v.id)) return;
     if (signal.aborted) throw interruptedError();
-    if (plan.shared.size) ctx.offeredGbps = plan.shared.has(v.id) ? sharedGbps : undefined;
+    if (plan.shared.size) ctx.offeredGbps = atRate.has(v.id) ? sharedGbps : undefined;
     const startedAt = new Date().toISOString();
     const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
     if (m) {
@@ -483,25 +482,19 @@ async function runSuite(
     // A fixed rate is offered from the warm-up on; a share of the capacity needs the warm-ups (closed model) first.
     if (fixed && 'gbps' in fixed) ctx.offeredGbps = fixed.gbps;
     const warmupGbps: number[] = [];
-    const sharedWarmups: number[] = [];
+    const warmed: WarmedCandidate[] = [];
     for (const v of plan.runnable) {
       const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
-      if (w && w.metrics.throughput_gbps !== undefined) {
-        warmupGbps.push(w.metrics.throughput_gbps);
-        if (plan.shared.has(v.id)) sharedWarmups.push(w.metrics.throughput_gbps);
-      }
+      if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
+      if (plan.shared.has(v.id) && sessions.has(v.id)) warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, clientBound: !!w?.clientBound, reference: referenceLoad?.(v.id) });
     }
-    if (plan.shared.size) {
-      const offer = sharedOffer(referenceOffer, sharedWarmups);
-      const ids = plan.runnable.filter((v) => plan.shared.has(v.id) && sessions.has(v.id));
-      if (!offer) {
-        // No rate to offer: full load, where the headroom rule will call what the client limited.
-        progress.log(`${suite.manifest.id}: no warm-up measured a throughput to take a fixed rate from${options.warmupSec > 0 ? '' : ' (--warmup is 0)'}: ${ids.map((v) => v.id).join(', ')} run at full load`);
-      } else {
-        sharedGbps = offer.gbps;
-        for (const v of ids) variantResult(v.id).offeredGbps = offer.gbps;
-        progress.log(`${suite.manifest.id}: ${ids.map((v) => v.id).join(', ')} offered ${offer.gbps.toFixed(3)} Gb/s = ${offer.from}`);
-      }
+    if (warmed.length) {
+      const choice = chooseSharedOffer(warmed);
+      sharedGbps = choice.gbps;
+      atRate = new Set(choice.fixed);
+      for (const id of choice.fixed) variantResult(id).offeredGbps = choice.gbps;
+      if (choice.fixed.length) progress.log(`${suite.manifest.id}: ${choice.fixed.join(', ')} offered ${choice.gbps!.toFixed(3)} Gb/s = ${choice.from}`);
+      if (choice.closed.length) progress.log(`${suite.manifest.id}: ${choice.closed.join(', ')} at full load (${warmed.some((c) => c.reference !== undefined) ? 'as the reference ran them' : 'the client kept its headroom at the warm-up'})`);
     }
     if (fixed) {
       const gbps = offeredGbps(fixed, warmupGbps);

@@ -91,7 +91,6 @@ export function baselinesAsReference(files: BaselineFile[], dir: string, profile
     samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
     offeredGbps: (suite) => files.find((f) => f.suite === suite)?.offeredGbps,
     variantOffer: (suite, variant) => files.find((f) => f.suite === suite)?.variants[variant]?.offeredGbps,
-    sharedOffer: (suite) => Object.values(files.find((f) => f.suite === suite)?.variants ?? {}).find((v) => v.offeredGbps !== undefined)?.offeredGbps,
   };
 }
 

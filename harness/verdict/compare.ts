@@ -27,8 +27,7 @@ export interface Reference {
   offeredGbps?(suite: string): number | undefined;
   /** The rate a variant was offered because the load shared the machine (--load-model auto), Gb/s (absent: closed model). */
   variantOffer?(suite: string, variant: string): number | undefined;
-  /** The rate the suite's fixed-rate variants were offered (one per suite), for a new run to offer the same. */
-  sharedOffer?(suite: string): number | undefined;
+
   /** The reference's own payload-verification and proof failures (a run; stored baselines were checked at promotion). */
   integrityFailures?: string[];
 }
@@ -50,13 +49,17 @@ export function runAsReference(run: RunRecord): Reference {
     integrityFailures: integrityFailures(run),
     offeredGbps: (suite) => run.suites.find((s) => s.id === suite)?.offeredGbps,
     variantOffer: (suite, variant) => run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.offeredGbps,
-    sharedOffer: (suite) => sharedOfferOf(run, suite),
   };
 }
 
-/** The rate a run's suite offered its fixed-rate variants (--load-model auto), or undefined. */
-export function sharedOfferOf(run: Pick<RunRecord, 'suites'>, suite: string): number | undefined {
-  return run.suites.find((s) => s.id === suite)?.variants.find((v) => v.offeredGbps !== undefined)?.offeredGbps;
+/**
+ * How a reference ran a variant, for a new run to run it alike (--load-model auto): at its rate
+ * (Gb/s), at full load (null: it has samples but no rate), or unknown (undefined: no such variant).
+ */
+export function referenceLoad(ref: Pick<Reference, 'variantOffer' | 'samples'>, suite: string, variant: string): number | null | undefined {
+  const rate = ref.variantOffer?.(suite, variant);
+  if (rate !== undefined) return rate;
+  return ref.samples(suite, variant, 'throughput_gbps')?.length ? null : undefined;
 }
 
 /** Load options that make samples incomparable when they differ (repetition length, load shape, object set, server). */

@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runsAtSharedOffer, SHARED_OFFER_SHARE, sharedOffer, sharedOfferPlan } from '../../harness/engine/loadmodel.js';
+import {
+  chooseSharedOffer,
+  runsAtSharedOffer,
+  SHARED_OFFER_SHARE,
+  sharedOfferPlan,
+} from '../../harness/engine/loadmodel.js';
 import type { RunOptions, SuiteManifest } from '../../harness/model/types.js';
 import { baselinesAsReference, loadBaselines, promoteRun } from '../../harness/store/baselines.js';
-import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
+import { compareRun, referenceLoad, runAsReference } from '../../harness/verdict/compare.js';
 import { variantOfferRule } from '../../harness/verdict/offered.js';
 import { comparePairedRun } from '../../harness/verdict/paired.js';
 import { ROOT } from '../helpers/cli.js';
@@ -16,20 +21,18 @@ const manifest = (id: string) =>
 const SPLIT: Pick<RunOptions, 'split' | 'loadModel'> = { split: { server: [1], client: [0], how: 'auto' } };
 
 describe('load model where the load shares the machine (--load-model auto)', () => {
-  it('page-cache HTTP variants run at a fixed rate under the split; cold-cache and browser variants stay closed', () => {
+  it('every HTTP variant whose figures gate is a candidate under the split; browser, io-sched and tcp-stack are not', () => {
     const sendfile = manifest('sendfile');
     const ids = (
       m: SuiteManifest,
       o: Pick<RunOptions, 'split' | 'loadModel' | 'rate' | 'fixedThroughput'>,
       clients = false,
     ) => m.variants.filter((v) => runsAtSharedOffer(m, v, o, clients)).map((v) => v.id);
-    expect(ids(sendfile, SPLIT)).toEqual(sendfile.variants.filter((v) => v.cache !== 'cold').map((v) => v.id));
-    expect(ids(sendfile, SPLIT)).toContain('sendfile-on');
-    expect(ids(sendfile, SPLIT)).not.toContain('sendfile-on-cold');
+    expect(ids(sendfile, SPLIT)).toEqual(sendfile.variants.map((v) => v.id));
     const ktls = manifest('ktls');
     expect(ids(ktls, SPLIT)).not.toContain('browser-tls13');
     expect(ids(ktls, SPLIT)).toContain('userspace-tls13');
-    // io-sched and tcp-stack have no HTTP load.
+    expect(ids(manifest('pbuf'), SPLIT)).toContain('cold-sendfile');
     expect(ids(manifest('io-sched'), SPLIT)).toEqual([]);
     expect(ids(manifest('tcp-stack'), SPLIT)).toEqual([]);
   });
@@ -44,18 +47,39 @@ describe('load model where the load shares the machine (--load-model auto)', () 
     expect(runsAtSharedOffer(m, v, { ...SPLIT, fixedThroughput: '2' }, false)).toBe(false);
   });
 
-  it("offers the reference's rate when there is one, else a share of the lowest warm-up; none without either", () => {
-    expect(sharedOffer(3.2, [10, 12])).toEqual({ gbps: 3.2, from: "the reference's offer" });
-    expect(sharedOffer(undefined, [10, 12, 0])!.gbps).toBeCloseTo(SHARED_OFFER_SHARE * 10);
-    expect(sharedOffer(undefined, [])).toBeNull();
-    expect(sharedOffer(undefined, [Number.NaN])).toBeNull();
+  it('without a reference, the candidates whose warm-up left the client under its headroom run at a share of the lowest of those warm-ups', () => {
+    const c = chooseSharedOffer([
+      { id: 'hot', gbps: 17, clientBound: true, reference: undefined },
+      { id: 'off', gbps: 11, clientBound: true, reference: undefined },
+      { id: 'cold-slow-disk', gbps: 2, clientBound: false, reference: undefined },
+      { id: 'no-warmup', clientBound: false, reference: undefined },
+    ]);
+    expect(c.fixed).toEqual(['hot', 'off']);
+    expect(c.closed).toEqual(['cold-slow-disk', 'no-warmup']);
+    expect(c.gbps).toBeCloseTo(SHARED_OFFER_SHARE * 11);
+    expect(c.from).toMatch(/lowest of their warm-ups \(17\.000, 11\.000 Gb\/s\)/);
+    expect(chooseSharedOffer([{ id: 'a', gbps: 5, clientBound: false, reference: undefined }])).toEqual({
+      fixed: [],
+      closed: ['a'],
+    });
   });
 
-  it('the plan names the fixed-rate variants and the closed ones before any load', () => {
-    expect(sharedOfferPlan([], ['sendfile/sendfile-on-cold'])).toBeUndefined();
-    const line = sharedOfferPlan(['sendfile/sendfile-on'], ['sendfile/sendfile-on-cold'])!;
-    expect(line).toMatch(/sendfile\/sendfile-on run at a fixed offered rate/);
-    expect(line).toMatch(/sendfile\/sendfile-on-cold run at full load/);
+  it('with a reference, each candidate runs as the reference ran it, whatever its own warm-up says', () => {
+    const c = chooseSharedOffer([
+      { id: 'hot', gbps: 17, clientBound: false, reference: 6.25 },
+      { id: 'cold', gbps: 9, clientBound: true, reference: null },
+      { id: 'new', gbps: 12, clientBound: true, reference: undefined },
+    ]);
+    expect(c).toEqual({ fixed: ['hot', 'new'], closed: ['cold'], gbps: 6.25, from: "the reference's rate" });
+  });
+
+  it('the plan states the rule and names the candidates before any load', () => {
+    expect(sharedOfferPlan([])).toBeUndefined();
+    const line = sharedOfferPlan(['sendfile/sendfile-on', 'sendfile/sendfile-on-cold'])!;
+    expect(line).toMatch(
+      /of sendfile\/sendfile-on, sendfile\/sendfile-on-cold, those whose warm-up \(at full load\) leaves the client under 20% headroom run at a fixed offered rate/,
+    );
+    expect(line).toMatch(/against a baseline, each runs as the baseline ran it/);
     expect(line).toMatch(/--load-model closed/);
   });
 });
@@ -113,11 +137,14 @@ describe('a variant measured at a shared-machine offer compares only with one me
     const dir = tempDir('hg-offer-');
     await promoteRun(withOffer(6.25, 'src'), { dir, reason: 'test' });
     const ref = baselinesAsReference(await loadBaselines(dir, 'test-profile', ['sendfile']), dir, 'test-profile')!;
-    expect(ref.sharedOffer!('sendfile')).toBe(6.25);
-    expect(ref.variantOffer!('sendfile', 'sendfile-on')).toBe(6.25);
+    expect(referenceLoad(ref, 'sendfile', 'sendfile-on')).toBe(6.25);
+    expect(referenceLoad(ref, 'sendfile', 'no-such-variant')).toBeUndefined();
     // A closed-model baseline has none: its checksum's shape is unchanged.
     const dir2 = tempDir('hg-offer-');
     const [file] = await promoteRun(withOffer(undefined, 'src2'), { dir: dir2, reason: 'test' });
     expect(readFileSync(file, 'utf8')).not.toContain('offeredGbps');
+    // ... and a gate runs that variant at full load, as the baseline did.
+    const closed = baselinesAsReference(await loadBaselines(dir2, 'test-profile', ['sendfile']), dir2, 'test-profile')!;
+    expect(referenceLoad(closed, 'sendfile', 'sendfile-on')).toBeNull();
   });
 });
