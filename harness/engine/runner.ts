@@ -486,7 +486,7 @@ async function runSuite(
     for (const v of plan.runnable) {
       const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
       if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
-      if (plan.shared.has(v.id) && sessions.has(v.id)) warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, clientBound: !!w?.clientBound, reference: referenceLoad?.(v.id) });
+      if (plan.shared.has(v.id) && sessions.has(v.id)) warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference: referenceLoad?.(v.id) });
     }
     if (warmed.length) {
       const choice = chooseSharedOffer(warmed);
@@ -494,7 +494,7 @@ async function runSuite(
       atRate = new Set(choice.fixed);
       for (const id of choice.fixed) variantResult(id).offeredGbps = choice.gbps;
       if (choice.fixed.length) progress.log(`${suite.manifest.id}: ${choice.fixed.join(', ')} offered ${choice.gbps!.toFixed(3)} Gb/s = ${choice.from}`);
-      if (choice.closed.length) progress.log(`${suite.manifest.id}: ${choice.closed.join(', ')} at full load (${warmed.some((c) => c.reference !== undefined) ? 'as the reference ran them' : 'the client kept its headroom at the warm-up'})`);
+      if (choice.closed.length) progress.log(`${suite.manifest.id}: ${choice.closed.join(', ')} at full load (${warmed.some((c) => c.reference !== undefined) ? 'as the reference ran them' : 'no warm-up measured a throughput to take a rate from'})`);
     }
     if (fixed) {
       const gbps = offeredGbps(fixed, warmupGbps);

@@ -81,7 +81,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'cpuSplit', kind: 'string', group: 'run', arg: '<mode>', default: 'auto', plan: true, schema: { enum: ['auto', 'off'] },
     help: 'where server and load share a machine (local, netns labs): auto gives the load the lower half of the CPUs and the server the rest, so the client cannot take CPU from the server and machine CPU per Gb/s counts the server\'s CPUs only; off shares every CPU (not comparable with auto)' },
   { key: 'loadModel', kind: 'string', group: 'run', arg: '<mode>', default: 'auto', plan: true, schema: { enum: ['auto', 'closed'] },
-    help: 'auto: where the load shares the server\'s machine (the CPU split is on), an HTTP variant whose warm-up at full load leaves the client under 20% headroom runs at a fixed offered rate (50% of its suite\'s lowest such warm-up); against a baseline, each variant runs as the baseline ran it. closed: every variant at full load (not comparable with auto)' },
+    help: 'auto: where the load shares the server\'s machine (the CPU split is on), page-cache HTTP variants run at a fixed offered rate (50% of their suite\'s lowest warm-up), since a client on as few CPUs as the server cannot keep 20% headroom against them at full load; cold-cache and browser variants stay at full load; against a baseline, each variant runs as the baseline ran it. closed: every variant at full load (not comparable with auto)' },
   { key: 'serverDirective', kind: 'rawList', group: 'run', arg: '<text>', default: [], plan: true, legacy: 'serverDirectives',
     schema: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^[^{}]*$' } },
     help: 'extra nginx http-block directive, replacing a variant directive of the same name; repeatable' },

@@ -39,12 +39,12 @@ describe('load model where the load shares the machine (real nginx, real load)',
   const split = chooseSplit(await affinityOf(process.pid));
 
   it.skipIf('none' in split)(
-    'a variant whose warm-up left the client under its headroom runs at 50% of the lowest such warm-up; a gate runs each as the baseline did; a full-load gate is not compared with it',
+    'page-cache variants run at 50% of the lowest warm-up; a gate runs each as the baseline did; a full-load gate is not compared with it',
     async () => {
       const r = await cli(['run', ...common, '--json']);
       expect(r.code, r.stderr).toBe(0);
       // Said before any load: the rule and the candidates.
-      expect(r.stderr).toMatch(/load model: .*of sendfile\/sendfile-on, sendfile\/sendfile-off, those whose warm-up/);
+      expect(r.stderr).toMatch(/load model: .*so sendfile\/sendfile-on, sendfile\/sendfile-off run at a fixed offered rate/);
       const run = readRun(r.stdout);
       const vs = run.suites[0].variants;
       const m =
