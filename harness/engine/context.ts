@@ -31,7 +31,7 @@ import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } f
  * How far ahead the first load-client start barrier is set: ssh, then each host builds the object
  * set from its seed. Later barriers follow the slowest host's build time (1 s plus 1.5 times it).
  */
-export const CLIENT_START_LEAD_MS = 5000;
+const CLIENT_START_LEAD_MS = 5000;
 
 /** Client windows that started further apart than this share of the window are noted as skewed. */
 const CLIENT_SKEW_WARN = 0.05;

@@ -71,9 +71,8 @@ export function chooseSharedOffer(cands: readonly WarmedCandidate[]): SharedOffe
   const closed: string[] = [];
   const warm: number[] = [];
   for (const c of cands) {
-    const byReference = c.reference !== undefined;
-    const wants = byReference ? typeof c.reference === 'number' : true;
-    if (wants && (refRate !== undefined || (c.gbps !== undefined && c.gbps > 0))) {
+    // null: the reference ran it at full load; a rate or no reference: at a rate, if there is one to take.
+    if (c.reference !== null && (refRate !== undefined || (c.gbps !== undefined && c.gbps > 0))) {
       fixed.push(c.id);
       if (c.gbps !== undefined && c.gbps > 0) warm.push(c.gbps);
     } else closed.push(c.id);
