@@ -28,10 +28,13 @@ import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } f
 /** Everything the runner shares with the suite contexts it creates. */
 
 /**
- * How far ahead the first load-client start barrier is set: ssh, then each host builds the object
- * set from its seed. Later barriers follow the slowest host's build time (1 s plus 1.5 times it).
+ * How far ahead the first load-client start barrier is set: ssh, node and the CLI start, then each
+ * host builds the object set from its seed. Later barriers follow the slowest host's
+ * dispatch-to-ready time (1 s plus 1.5 times it, at least CLIENT_MIN_LEAD_MS).
  */
 const CLIENT_START_LEAD_MS = 5000;
+/** The shortest barrier lead once the clients' start-up time is known. */
+const CLIENT_MIN_LEAD_MS = 2000;
 
 /** Client windows that started further apart than this share of the window are noted as skewed. */
 const CLIENT_SKEW_WARN = 0.05;
@@ -275,7 +278,7 @@ export class HarnessContext implements SuiteContext {
     }
     if (load.clients && load.clientSkewMs !== undefined) {
       const skew = load.clientSkewMs / 1000;
-      notes.push(`client windows started ${load.clientSkewMs.toFixed(0)} ms apart (start barrier)${skew > CLIENT_SKEW_WARN * load.durationSec ? `: more than ${CLIENT_SKEW_WARN * 100}% of the ${load.durationSec.toFixed(1)} s window, so the merged rate understates the load (a client host's clock out of step, or slower to build its objects than the barrier allows)` : ''}`);
+      notes.push(`client windows started ${load.clientSkewMs.toFixed(0)} ms apart (start barrier)${skew > CLIENT_SKEW_WARN * load.durationSec ? `: more than ${CLIENT_SKEW_WARN * 100}% of the ${load.durationSec.toFixed(1)} s window, so the merged rate understates the load (a client host's clock out of step, or slower to start than the barrier allowed)` : ''}`);
     }
     if (load.clients) {
       notes.push(`load from ${load.clients.length} clients: ${load.clients.map((c) => `${c.name} ${c.requests} req, ${(c.clientCpu * 100).toFixed(0)}% CPU${c.clientDemand !== undefined ? `, ${(c.clientDemand * 100).toFixed(0)}% demand` : ''}`).join('; ')}`);
@@ -310,7 +313,8 @@ export class HarnessContext implements SuiteContext {
     const objects = cold ? { seed: seed + 1, totalMiB: coldMiB ?? totalMiB, prefix: `/cold-${coldMiB ?? totalMiB}MiB` } : { seed, totalMiB, prefix: '' };
     // One start for every client's window, far enough ahead for ssh and building the object set.
     const lead = this.clientLeadMs;
-    const startAtMs = Date.now() + lead;
+    const dispatchedAtMs = Date.now();
+    const startAtMs = dispatchedAtMs + lead;
     const parts = await Promise.all(
       clients.map(async (c, i) => {
         const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i, startAtMs };
@@ -329,8 +333,10 @@ export class HarnessContext implements SuiteContext {
         return { name: c.name, result };
       }),
     );
-    const builds = parts.flatMap((p) => (p.result.buildMs !== undefined ? [p.result.buildMs] : []));
-    if (builds.length) this.clientLeadMs = Math.min(10_000, 1000 + 1.5 * Math.max(...builds));
+    // The next barrier: 1.5x the slowest client's dispatch-to-ready time (ssh, node start, CLI load,
+    // object build; a loaded 2-core machine took over a second to start node) plus a second.
+    const ready = parts.flatMap((p) => (p.result.readyAtMs !== undefined ? [p.result.readyAtMs - dispatchedAtMs] : []));
+    if (ready.length) this.clientLeadMs = Math.min(10_000, Math.max(CLIENT_MIN_LEAD_MS, 1000 + 1.5 * Math.max(0, ...ready)));
     return mergeLoadResults(parts);
   }
 

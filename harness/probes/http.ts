@@ -55,8 +55,8 @@ export interface HttpLoadResult {
   offeredRate?: number;
   /** When its window started, ms since the epoch on its host's clock (load workers). */
   startedAtMs?: number;
-  /** How long the load worker took to build its object set before the barrier, ms (its own clock). */
-  buildMs?: number;
+  /** When the load worker was ready (process started, objects built), ms since the epoch on its host's clock. */
+  readyAtMs?: number;
   /** Merged results: how far apart the clients' windows started, ms (the start barrier's skew). */
   clientSkewMs?: number;
   /** The latency (and TTFB) histograms, HdrHistogram compressed base64: results from several clients merge exactly. */

@@ -21,19 +21,19 @@ export interface LoadWorkerSpec {
 
 /** Runs one load from a spec and returns the result with its histograms (what a remote client prints). */
 export async function runLoadWorker(spec: LoadWorkerSpec) {
-  const t0 = Date.now();
   const { manifest, bodies } = buildManifest(spec.objects.seed, spec.objects.totalMiB);
   const kind = spec.objects.kind;
   const objects = manifest.objects
     .filter((o) => !kind || kind === 'all' || o.kind === kind)
     .map((o) => ({ path: spec.objects.prefix + o.path, body: bodies.get(o.path)! }));
-  // How long this host took to get ready (its own clock): the controller sizes the next barrier by it.
-  const buildMs = Date.now() - t0;
-  const wait = spec.startAtMs !== undefined ? spec.startAtMs - Date.now() : 0;
+  // When this host was ready (its own clock): the controller sizes the next barrier by the time
+  // from dispatch to here, which includes ssh, starting node and loading the CLI, not only the build.
+  const readyAtMs = Date.now();
+  const wait = spec.startAtMs !== undefined ? spec.startAtMs - readyAtMs : 0;
   if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, MAX_BARRIER_WAIT_MS)));
   const startedAtMs = Date.now();
   const result = await runHttpLoad({ baseUrl: spec.baseUrl, objects, connections: spec.connections, durationSec: spec.durationSec, seed: spec.orderSeed });
-  return { ...result, startedAtMs, buildMs };
+  return { ...result, startedAtMs, readyAtMs };
 }
 
 /** A barrier further away than this is a clock out of step, not a plan: the client starts then anyway. */
