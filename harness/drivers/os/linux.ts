@@ -37,6 +37,22 @@ export const TLS_STAT = '/proc/net/tls_stat';
 /** Shell loop that evicts files from the page cache: GNU dd iflag=nocache count=0 is posix_fadvise(DONTNEED). */
 const EVICT_ONCE = 'for f; do dd if="$f" iflag=nocache count=0 status=none || exit 1; done';
 
+/**
+ * The evictor of a cold-cache repetition: one python3 process holding every file open and calling
+ * posix_fadvise(DONTNEED) on each every 50 ms until its deadline. The shell loop forked a dd per
+ * file and a date every 50 ms (hundreds of processes a second), and on a shared machine that CPU
+ * came out of the load client's. argv: deadline (s since the epoch), files.
+ */
+export const EVICT_LOOP_PY = [
+  'import os, sys, time',
+  'end = float(sys.argv[1])',
+  'fds = [os.open(f, os.O_RDONLY) for f in sys.argv[2:]]',
+  'while time.time() < end:',
+  '    for fd in fds:',
+  '        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)',
+  '    time.sleep(0.05)',
+].join('\n');
+
 /** Linux adapter: reads /proc and /sys, sets knobs by writing /proc/sys through the target. */
 export class LinuxAdapter implements OsAdapter {
   readonly family = 'linux' as const;
@@ -193,7 +209,11 @@ export class LinuxAdapter implements OsAdapter {
     // Clients re-read objects within a repetition: keep evicting so most reads go to the disk.
     // Bounded in time too, so a harness killed with SIGKILL cannot leave it running for ever.
     const end = `$(( $(date +%s) + ${Math.ceil(maxSec)} ))`;
-    const loop = await this.target.spawn(['sh', '-c', `end=${end}; while [ "$(date +%s)" -lt "$end" ]; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
+    // python3 where the target has it (ci/install-deps.sh installs it), else the shell loop.
+    const py = (await this.target.exec(['sh', '-c', 'command -v python3'], { allowFail: true })).code === 0;
+    const loop = py
+      ? await this.target.spawn(['sh', '-c', `exec python3 -c "$0" "${end}" "$@"`, EVICT_LOOP_PY, ...files], { logFile })
+      : await this.target.spawn(['sh', '-c', `end=${end}; while [ "$(date +%s)" -lt "$end" ]; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
     return {
       stop: async () => {
         loop.kill('SIGKILL');
