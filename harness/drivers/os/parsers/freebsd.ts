@@ -218,10 +218,23 @@ export function parsePciconfNics(text: string): NicInfo[] {
 }
 
 /**
- * `sysctl -n net.inet.tcp.cc.available`: one line, the algorithms joined by ", "
- * (sys/netinet/cc/cc.c cc_list_available: `sbuf_printf(s, first ? "%s" : ", %s", algo->name)`).
+ * `sysctl -n net.inet.tcp.cc.available`, in either form upstream has printed (sys/netinet/cc/cc.c
+ * cc_list_available):
+ * - 14 and head: a table, `"\n%-16s%c %s\n", "CCmod", 'D', "PCB count"` then one row per algorithm,
+ *   `"%-16s%c %u\n", name, default ? '*' : ' ', refcount` (real 15.0-CURRENT output in
+ *   test/fixtures/freebsd/real/sysctl-cc-available);
+ * - 13: one line, `sbuf_printf(s, first ? "%s" : ", %s", algo->name)`.
+ * Returns the names in the kernel's order.
  */
 export function parseCcAvailable(text: string): string[] {
+  const lines = text.split('\n');
+  const header = lines.findIndex((l) => /^CCmod\s+D\s+PCB count\s*$/.test(l));
+  if (header >= 0) {
+    return lines
+      .slice(header + 1)
+      .map((l) => /^(\S+)\s+[* ]\s*\d+\s*$/.exec(l)?.[1])
+      .filter((n): n is string => n !== undefined);
+  }
   return text
     .split(/[,\n]/)
     .map((s) => s.trim())
@@ -253,12 +266,17 @@ export function parseRouteGetInterface(text: string): string | null {
 }
 
 /**
- * The enabled capabilities of `ifconfig [-m] IF`: the "<TAB>options=HEX<NAME,...>" line
- * (sbin/ifconfig: if_capenable through printb / ifconfig_print_bits with the IFCAP names of
- * sys/net/if.h; older ifconfig prints no options line when none is on). The "capabilities="
- * line (-m) lists what the driver supports, not what is on.
+ * The enabled capabilities of `ifconfig [-m] IF`, from its options line in each form sbin/ifconfig
+ * prints (ifconfig.c, ifconfig_netlink.c):
+ * - "<TAB>options=HEX<NAME,...>": ifconfig_print_ifcap / printb, and the netlink ifconfig of 14
+ *   and head (ifconfig_netlink_print_ifcaps: `"\toptions=%x"` then ifconfig_print_bits `<...>`);
+ * - "<TAB>options NAME,NAME,...": ifconfig_print_ifcap_nv, the ioctl ifconfig on a driver with
+ *   IFCAP_NV (mlx5 on 13.x: `printf("\toptions")` then `"%c%s", first ? ' ' : ','`).
+ * Older ifconfig prints no options line when none is on. Leading whitespace of any kind is
+ * accepted (copies of real output often lose the tab). The "capabilities" line (-m) lists what
+ * the driver supports, not what is on; "nd6 options" is IPv6's.
  */
 export function parseIfconfigOptions(text: string): string[] {
-  const m = /^\toptions=[0-9a-f]+<([^>]*)>/m.exec(text);
-  return m ? m[1].split(',').filter(Boolean) : [];
+  const m = /^[ \t]+options(?:=[0-9a-fA-F]+<([^>]*)>| ([A-Za-z0-9_,]+))[ \t]*$/m.exec(text);
+  return m ? (m[1] ?? m[2]).split(',').filter(Boolean) : [];
 }
