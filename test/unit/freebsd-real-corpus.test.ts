@@ -1,8 +1,7 @@
 /**
  * The corpus of real, published FreeBSD command outputs (test/fixtures/freebsd/real, see its
  * README.md and PROVENANCE.json). Every expectation is derived from the sample text itself by a
- * simple independent reading (a line count, a first column), never a typed-in number. Samples on
- * which a current parser is known to fail are listed in KNOWN_PARSER_GAPS and reported as todo.
+ * simple independent reading (a line count, a first column), never a typed-in number.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -51,34 +50,6 @@ const read = (f: string) => readFileSync(path.join(ROOT, f), 'utf8');
 const under = (dir: string) => FILES.filter((f) => f.startsWith(`${dir}/`));
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
 
-/** Samples a current parser gets wrong: reported, not asserted (the parsers are fixed elsewhere). */
-const KNOWN_PARSER_GAPS: { file: string; parser: string; reason: string }[] = [
-  {
-    file: 'sysctl-cc-available/15.0-current-main-n266813-ocochard-myscripts.txt',
-    parser: 'parseCcAvailable',
-    reason:
-      '14.0+ prints a "CCmod D PCB count" table (one algorithm per row, "*" marks the default); the parser splits on commas/newlines and returns whole rows, header included ("CCmod           D PCB count", "cubic           * 21", ...), instead of the first column of the rows after the header',
-  },
-  {
-    file: 'ifconfig/unknown-jc-extra-fields4-mce0-mextpg.txt',
-    parser: 'parseIfconfigOptions',
-    reason:
-      'IFCAP_NV drivers (mlx5en) print "<TAB>options NAME,NAME,..." without "=hex" and "<...>" (sbin/ifconfig ifconfig_print_ifcap_nv); the parser only knows "<TAB>options=hex<...>" and returns [] (MEXTPG, TXTLS4 ... are missed). The sample also lost its leading TAB (8 spaces)',
-  },
-  {
-    file: 'ifconfig/unknown-jc-extra-fields-cxl3-nomap.txt',
-    parser: 'parseIfconfigOptions',
-    reason:
-      'the published copy indents with spaces, not the TAB ifconfig prints; the parser anchors on "^\\toptions=" and returns []. A page-rendering artefact, listed so the parser owner can decide whether to accept any leading whitespace',
-  },
-  {
-    file: 'ifconfig/unknown-jc-extra-fields2-ix0.txt',
-    parser: 'parseIfconfigOptions',
-    reason: 'as for extra-fields: spaces instead of the leading TAB on the published copy; the parser returns []',
-  },
-];
-const isGap = (file: string) => KNOWN_PARSER_GAPS.some((g) => g.file === file);
-
 describe('the real FreeBSD corpus: provenance', () => {
   it('has a PROVENANCE entry for every sample and a sample for every entry', () => {
     expect(PROVENANCE.map((p) => p.file).sort()).toEqual(FILES);
@@ -94,21 +65,22 @@ describe('the real FreeBSD corpus: provenance', () => {
       if (p.branch === 'unknown') expect(p.freebsdVersion.startsWith('unknown'), p.file).toBe(true);
     }
   });
-
-  it('lists only existing samples as parser gaps', () => {
-    for (const g of KNOWN_PARSER_GAPS) expect(FILES, g.file).toContain(g.file);
-  });
 });
 
 describe('the real FreeBSD corpus: parsers', () => {
-  for (const g of KNOWN_PARSER_GAPS) it.todo(`${g.parser} on ${g.file}: ${g.reason}`);
-
-  for (const f of under('sysctl-cc-available').filter((x) => !isGap(x))) {
+  for (const f of under('sysctl-cc-available')) {
     it(`parseCcAvailable: ${f}`, () => {
       const text = read(f);
-      // `sysctl name` prints "name: value"; the comma-list form is the value after the name.
-      const value = /^net\.inet\.tcp\.cc\.available: (.*)$/m.exec(text)?.[1] ?? text;
-      const expected = value.split(',').map((s) => s.trim());
+      // 14 and head: a "CCmod D PCB count" table, names in the first column of the rows after it;
+      // 13 and older: `sysctl name` prints "name: a, b", the list after the name.
+      const rows = lines(text);
+      const header = rows.findIndex((l) => l.startsWith('CCmod'));
+      const value = header >= 0 ? text : (/^net\.inet\.tcp\.cc\.available: (.*)$/m.exec(text)?.[1] ?? text);
+      const expected =
+        header >= 0
+          ? rows.slice(header + 1).map((r) => r.trim().split(/\s+/)[0])
+          : value.split(',').map((x) => x.trim());
+      expect(expected.length).toBeGreaterThan(0);
       expect(parseCcAvailable(value)).toEqual(expected);
     });
   }
@@ -198,7 +170,7 @@ describe('the real FreeBSD corpus: parsers', () => {
     });
   }
 
-  for (const f of under('ifconfig').filter((x) => !isGap(x))) {
+  for (const f of under('ifconfig')) {
     it(`parseIfconfigOptions: ${f}`, () => {
       const line = lines(read(f)).find((l) => /^\s*options[= ]/.test(l)) ?? '';
       const names = line.includes('<')

@@ -64,7 +64,7 @@ function freebsdLab() {
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
   /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
-  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10' };
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[] };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -73,8 +73,14 @@ function freebsdLab() {
   const t = new FakeTarget((argv) => {
     const cmd = argv.join(' ');
     if (cmd === 'sysctl -n net.inet.tcp.functions_available') return { stdout: fx('tcp-functions-available.txt') };
-    // cc.c cc_list_available: one line, ", " between names (newreno compiled in, the rest as loaded).
-    if (cmd === 'sysctl -n net.inet.tcp.cc.available') return { stdout: ['newreno', ...[...modules].filter((m) => m === 'cubic')].join(', ') + '\n' };
+    // cc.c cc_list_available (newreno compiled in, the rest as loaded): head and 14 print a table,
+    // "\n%-16s%c %s\n" header then "%-16s%c %u\n" rows ('*': the default); 13 one ", " line.
+    if (cmd === 'sysctl -n net.inet.tcp.cc.available') {
+      const names = ['newreno', ...[...modules].filter((m) => m === 'cubic'), ...state.builtinCc];
+      if (state.ccForm === 'list') return { stdout: names.join(', ') + '\n' };
+      const def = knobs['net.inet.tcp.cc.algorithm'];
+      return { stdout: `\n${'CCmod'.padEnd(16)}D PCB count\n${names.map((n) => `${n.padEnd(16)}${n === def ? '*' : ' '} 0\n`).join('')}` };
+    }
     const sc = freebsdSysctl(argv, knobs);
     if (sc) return sc;
     if (cmd === 'sysctl kern.ipc.tls.stats kern.ipc.tls.ifnet kern.ipc.tls.toe') {
@@ -519,7 +525,20 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(onDisk('/dev/ada1p3.eli', '/dev/ada1')).toBe(true);
   });
 
-  it('tcp-stack: cc.available is one comma-separated line; cubic compiled in is found by its module name and not loaded again', async () => {
+  it('tcp-stack: an algorithm compiled in is available whatever form cc.available takes, with no .ko (W4)', async () => {
+    for (const form of ['table', 'list'] as const) {
+      const lab = freebsdLab();
+      lab.state.ccForm = form;
+      // dctcp compiled into the kernel (options CC_DCTCP): listed, no cc_dctcp.ko, no module of that file name.
+      expect(await lab.os.capability('cc:dctcp'), form).toMatchObject({ ok: false });
+      lab.state.builtinCc.push('dctcp');
+      expect(await lab.os.capability('cc:dctcp'), form).toEqual({ ok: true });
+      expect(await lab.os.capability('cc:newreno'), form).toEqual({ ok: true });
+      expect(lab.t.transcript.filter((c) => c.startsWith('kldload')), form).toEqual([]);
+    }
+  });
+
+  it('tcp-stack: cubic compiled in is found by its module name and not loaded again', async () => {
     const lab = freebsdLab();
     expect(await lab.os.capability('cc:cubic')).toEqual({ ok: true }); // loadable: /boot/kernel/cc_cubic.ko
     lab.modules.add('cubic'); // compiled in (DECLARE_CC_MODULE(cubic, ...)): no cc_cubic file loaded
