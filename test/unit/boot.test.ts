@@ -36,6 +36,8 @@ describe('FreeBSD one-shot boot (nextboot)', () => {
     expect(() => freebsdBootCommands({ label: 'kernel=../etc', kernel: '../etc' })).toThrow(/kernel=\.\.\/etc: a FreeBSD kernel is a directory name under \/boot/);
     expect(() => freebsdBootCommands({ label: 'i', initrd: '/x' })).toThrow(/initrd= is for QEMU targets/);
     // Messages name the flag; a Linux-style command-line word has no FreeBSD meaning.
+    // An empty loader value would pass here and fail in nextboot.sh on the box (W10).
+    expect(() => freebsdBootCommands({ label: 'append=hw.x=', flag: '--b-boot', append: 'hw.x=' })).toThrow(/^--b-boot append=hw\.x=: append word "hw\.x=": a loader variable needs a value/);
     expect(() => freebsdBootCommands({ label: 'append=quiet', flag: '--b-boot', append: 'quiet' })).toThrow(/^--b-boot append=quiet: append word "quiet": on FreeBSD an append holds loader variables NAME=VALUE \(nextboot -e\) or boot flags/);
   });
 });

@@ -17,7 +17,10 @@ export function freebsdAppend(boot: BootConfig): { env: string[]; options: strin
   const env: string[] = [];
   const options: string[] = [];
   for (const w of (boot.append ?? '').split(/\s+/).filter(Boolean)) {
-    if (/^[A-Za-z_][A-Za-z0-9_.]*=[^\s"]*$/.test(w)) env.push(w);
+    // nextboot.sh refuses an empty name or value (`if [ -z "$var" -o -z "$value" ]; then
+    // display_usage; exit 1`): refused here, before any boot, as the input error it is.
+    if (/^[A-Za-z_][A-Za-z0-9_.]*=$/.test(w)) throw inputError(`${bootName(boot)}: append word ${JSON.stringify(w)}: a loader variable needs a value (nextboot -e NAME=VALUE refuses an empty one)`);
+    if (/^[A-Za-z_][A-Za-z0-9_.]*=[^\s"]+$/.test(w)) env.push(w);
     else if (/^-[A-Za-z]+$/.test(w)) options.push(w);
     else throw inputError(`${bootName(boot)}: append word ${JSON.stringify(w)}: on FreeBSD an append holds loader variables NAME=VALUE (nextboot -e) or boot flags such as -v (nextboot -o)`);
   }
