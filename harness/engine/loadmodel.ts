@@ -9,31 +9,40 @@ import { variantProbes } from '../probes/registry.js';
  * repetition needs, so the figure would be the client's. Those variants (page-cache HTTP variants
  * whose figures gate) run at a fixed offered rate instead, below the client's capacity, and gate
  * what the server does at that rate: CPU per Gb/s, the throughput it carried, latency and TTFB.
- * Cold-cache variants stay at full load: their point is the disk path at full load. In a gate the
- * reference decides instead, variant by variant, so both sides ran alike: its rate, or full load
- * where it ran at full load. (A 1 s warm-up cannot decide it: its connection set-up and TLS
- * handshakes left the client under 80% where the repetitions that followed were at 83-88%.)
+ * Cold-cache variants stay at full load, their point being the disk path at full load, unless
+ * their own full-load warm-up already left the client no headroom (a "disk" faster than the client:
+ * on the development VM a loop device on RAM-backed storage served cold-aio-threads at 15-18 Gb/s,
+ * client-bound in every repetition): then they join their suite's rate. In a gate the reference
+ * decides instead, variant by variant, so both sides ran alike: its rate, or full load where it
+ * ran at full load. (A 1 s warm-up cannot clear a page-cache variant: its connection set-up and TLS
+ * handshakes left the client under 80% where the repetitions that followed were at 83-88%. It can
+ * condemn one: a warm-up already client-bound only gets worse.)
  */
 
 /** Share of the suite's lowest closed-model warm-up throughput offered to its fixed-rate variants. */
 export const SHARED_OFFER_SHARE = 0.5;
 
-/** Whether this variant may run at a fixed offered rate in this run (pure): the candidates the plan names. */
+/**
+ * Whether this variant may run at a fixed offered rate in this run (pure): 'always' (page-cache
+ * candidates), 'if-client-bound' (cold sets: only when their full-load warm-up left the client no
+ * headroom), or false. The plan names both kinds before any load.
+ */
 export function runsAtSharedOffer(
   m: Pick<SuiteManifest, 'probes' | 'metrics'>,
   v: VariantDef,
   o: Pick<RunOptions, 'loadModel' | 'split' | 'rate' | 'fixedThroughput'>,
   hasClients: boolean,
-): boolean {
+): 'always' | 'if-client-bound' | false {
   if ((o.loadModel ?? 'auto') !== 'auto' || !o.split || hasClients) return false;
   // The user chose a model for every variant (--rate, --fixed-throughput): that one.
   if (o.rate !== undefined || o.fixedThroughput !== undefined) return false;
-  // The browser client loads pages; its figures are not a rate. Cold sets test the disk path at full load.
-  if (v.client === 'browser' || v.cache === 'cold') return false;
+  // The browser client loads pages; its figures are not a rate.
+  if (v.client === 'browser') return false;
   // Only where an HTTP figure gates: tcp-stack's HTTP load crosses a 200 Mbit/s bottleneck and
   // gates on the TCP probe's figures, so its client never sets the pace.
   const http = variantProbes(m, v).find((p) => p.id === 'http');
-  return !!http && m.metrics.some((d) => d.gating && http.metrics.some((pm) => pm.id === d.id));
+  if (!http || !m.metrics.some((d) => d.gating && http.metrics.some((pm) => pm.id === d.id))) return false;
+  return v.cache === 'cold' ? 'if-client-bound' : 'always';
 }
 
 /**
@@ -89,11 +98,14 @@ export function chooseSharedOffer(cands: readonly WarmedCandidate[]): SharedOffe
 }
 
 /** The plan's line, said before any load: the rule, and the variants it may move to a fixed rate. */
-export function sharedOfferPlan(candidates: string[]): string | undefined {
-  if (!candidates.length) return undefined;
+export function sharedOfferPlan(candidates: string[], ifClientBound: string[] = []): string | undefined {
+  if (!candidates.length && !ifClientBound.length) return undefined;
+  const cold = ifClientBound.length
+    ? `${candidates.length ? '; ' : ''}the cold-cache ${ifClientBound.join(', ')} stay at full load (the disk path) unless their full-load warm-up leaves the client no headroom, then they join their suite's rate`
+    : '';
   return (
     `load model: the load shares this machine with the server (CPU split), and a client on as few CPUs as the server cannot keep 20% headroom at full load against a page-cache variant; ` +
-    `so ${candidates.join(', ')} run at a fixed offered rate, ${SHARED_OFFER_SHARE * 100}% of their suite's lowest warm-up, ` +
-    `and gate throughput carried, CPU per Gb/s and latency there; against a baseline, each runs as the baseline ran it (--load-model closed: every variant at full load)`
+    (candidates.length ? `so ${candidates.join(', ')} run at a fixed offered rate, ${SHARED_OFFER_SHARE * 100}% of their suite's lowest warm-up, and gate throughput carried, CPU per Gb/s and latency there` : '') +
+    `${cold}; against a baseline, each runs as the baseline ran it (--load-model closed: every variant at full load)`
   );
 }

@@ -265,7 +265,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     };
 
     // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
-    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string> }[] = [];
+    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string>; ifClientBound: Set<string> }[] = [];
     for (const suite of p.suites) {
       const m = suite.manifest;
       // Gating as this run resolves it (--fixed-throughput moves it to machine CPU %).
@@ -299,10 +299,13 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : `every selected variant was skipped${first ? ` (${first})` : ''}`;
       }
       record.suites.push(result);
-      const shared = new Set(runnable.filter((v) => runsAtSharedOffer(m, v, options, !!p.clients?.length)).map((v) => v.id));
-      plans.push({ suite, result, runnable, shared });
+      const kind = new Map(runnable.map((v) => [v.id, runsAtSharedOffer(m, v, options, !!p.clients?.length)] as const));
+      const shared = new Set(runnable.filter((v) => kind.get(v.id)).map((v) => v.id));
+      const ifClientBound = new Set(runnable.filter((v) => kind.get(v.id) === 'if-client-bound').map((v) => v.id));
+      plans.push({ suite, result, runnable, shared, ifClientBound });
     }
-    const planLine = sharedOfferPlan(plans.flatMap((x) => x.runnable.filter((v) => x.shared.has(v.id)).map((v) => `${x.suite.manifest.id}/${v.id}`)));
+    const named = (k: 'shared' | 'ifClientBound') => plans.flatMap((x) => x.runnable.filter((v) => x[k].has(v.id) && (k === 'ifClientBound' || !x.ifClientBound.has(v.id))).map((v) => `${x.suite.manifest.id}/${v.id}`));
+    const planLine = sharedOfferPlan(named('shared'), named('ifClientBound'));
     if (planLine) progress.log(planLine);
     progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
 
@@ -335,7 +338,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
 async function runSuite(
   env: RunEnvironment,
-  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string> },
+  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string>; ifClientBound: Set<string> },
   record: RunRecord,
   runDir: string,
   io: RunIo,
@@ -486,7 +489,12 @@ async function runSuite(
     for (const v of plan.runnable) {
       const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
       if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
-      if (plan.shared.has(v.id) && sessions.has(v.id)) warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference: referenceLoad?.(v.id) });
+      if (plan.shared.has(v.id) && sessions.has(v.id)) {
+        const reference = referenceLoad?.(v.id);
+        // A cold set joins the rate only when its full-load warm-up was client-bound (or the reference ran it at a rate).
+        if (plan.ifClientBound.has(v.id) && reference === undefined && !w?.clientBound) continue;
+        warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference });
+      }
     }
     if (warmed.length) {
       const choice = chooseSharedOffer(warmed);

@@ -27,13 +27,17 @@ describe('load model where the load shares the machine (--load-model auto)', () 
       m: SuiteManifest,
       o: Pick<RunOptions, 'split' | 'loadModel' | 'rate' | 'fixedThroughput'>,
       clients = false,
-    ) => m.variants.filter((v) => runsAtSharedOffer(m, v, o, clients)).map((v) => v.id);
+      kind: 'always' | 'if-client-bound' = 'always',
+    ) => m.variants.filter((v) => runsAtSharedOffer(m, v, o, clients) === kind).map((v) => v.id);
     expect(ids(sendfile, SPLIT)).toEqual(sendfile.variants.filter((v) => v.cache !== 'cold').map((v) => v.id));
+    // Cold sets only if their full-load warm-up leaves the client no headroom.
+    expect(ids(sendfile, SPLIT, false, 'if-client-bound')).toEqual(sendfile.variants.filter((v) => v.cache === 'cold').map((v) => v.id));
     expect(ids(sendfile, SPLIT)).not.toContain('sendfile-on-cold');
     const ktls = manifest('ktls');
     expect(ids(ktls, SPLIT)).not.toContain('browser-tls13');
     expect(ids(ktls, SPLIT)).toContain('userspace-tls13');
     expect(ids(manifest('pbuf'), SPLIT)).toEqual(['hot-sendfile']);
+    expect(ids(manifest('pbuf'), SPLIT, false, 'if-client-bound')).toEqual(manifest('pbuf').variants.filter((v) => v.cache === 'cold').map((v) => v.id));
     expect(ids(manifest('io-sched'), SPLIT)).toEqual([]);
     expect(ids(manifest('tcp-stack'), SPLIT)).toEqual([]);
   });
@@ -83,6 +87,9 @@ describe('load model where the load shares the machine (--load-model auto)', () 
     );
     expect(line).toMatch(/against a baseline, each runs as the baseline ran it/);
     expect(line).toMatch(/--load-model closed/);
+    const cold = sharedOfferPlan(['pbuf/hot-sendfile'], ['pbuf/cold-aio-threads'])!;
+    expect(cold).toMatch(/the cold-cache pbuf\/cold-aio-threads stay at full load \(the disk path\) unless their full-load warm-up leaves the client no headroom/);
+    expect(sharedOfferPlan([], ['pbuf/cold-sendfile'])).toMatch(/^load model: .*; the cold-cache|^load model: .*the cold-cache pbuf\/cold-sendfile/);
   });
 });
 
