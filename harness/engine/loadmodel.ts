@@ -15,8 +15,9 @@ import { variantProbes } from '../probes/registry.js';
  * client-bound in every repetition): then they join their suite's rate. In a gate the reference
  * decides instead, variant by variant, so both sides ran alike: its rate, or full load where it
  * ran at full load. (A 1 s warm-up cannot clear a page-cache variant: its connection set-up and TLS
- * handshakes left the client under 80% where the repetitions that followed were at 83-88%. It can
- * condemn one: a warm-up already client-bound only gets worse.)
+ * handshakes left the client under 80% where the repetitions that followed were at 83-88%. A
+ * client-bound warm-up may also be a start-up artefact, which costs a cold set only its operating
+ * point: it then runs at the rate, validly, instead of at full load.)
  */
 
 /** Share of the suite's lowest closed-model warm-up throughput offered to its fixed-rate variants. */

@@ -176,7 +176,7 @@ type Rep = (ctx: SuiteContext, v: VariantDef, i: number) => Promise<RepetitionMe
 function fakeSuite(
   calls: string[],
   variants: VariantDef[],
-  o: { metrics?: MetricDef[]; probes?: string[]; rep?: Rep } = {},
+  o: { metrics?: MetricDef[]; probes?: string[]; rep?: Rep; warm?: (v: VariantDef) => RepetitionMeasurement } = {},
 ): Suite {
   return {
     manifest: {
@@ -195,7 +195,10 @@ function fakeSuite(
     async prepare(ctx, v) {
       calls.push(`prepare ${v.id}`);
       return {
-        warmup: async () => void calls.push(`warmup ${v.id}`),
+        warmup: async () => {
+          calls.push(`warmup ${v.id}`);
+          return o.warm?.(v);
+        },
         repetition: async (i) => {
           calls.push(`${v.id}#${i}`);
           return o.rep ? o.rep(ctx, v, i) : measured(1 + i);
@@ -396,6 +399,26 @@ describe('runner: --rate and gating metrics', () => {
       ['load', 'ran', 3],
       ['page', 'ran', 3],
     ]);
+  });
+});
+
+describe('runner: the load model where the load shares the machine', () => {
+  it('a cold set joins its suite\'s rate only when its own full-load warm-up was client-bound; the rate is taken from the warm-ups of those that run at it', async () => {
+    const calls: string[] = [];
+    const log: string[] = [];
+    const warm: Record<string, { gbps: number; bound: boolean }> = { hot: { gbps: 12, bound: false }, 'cold-fast': { gbps: 16, bound: true }, 'cold-slow': { gbps: 7, bound: false } };
+    const suite = fakeSuite(calls, [variant('hot'), variant('cold-fast', { cache: 'cold' }), variant('cold-slow', { cache: 'cold' })], {
+      warm: (v) => ({ ...measured(warm[v.id].gbps), clientBound: warm[v.id].bound }),
+    });
+    const { record } = await run(calls, [suite], { options: { split: { server: [1], client: [0], how: 'auto' }, loadModel: 'auto' }, log });
+    expect(record.errors).toEqual([]);
+    // Said before any load: which variants may move, and on what condition.
+    expect(log.find((l) => l.startsWith('load model:'))).toMatch(/so fake\/hot run at a fixed offered rate.*the cold-cache fake\/cold-fast, fake\/cold-slow stay at full load \(the disk path\) unless their full-load warm-up leaves the client no headroom/);
+    const share = Math.min(warm.hot.gbps, warm['cold-fast'].gbps) * 0.5;
+    expect(vr(record, 'hot').offeredGbps).toBeCloseTo(share);
+    expect(vr(record, 'cold-fast').offeredGbps).toBeCloseTo(share);
+    expect(vr(record, 'cold-slow').offeredGbps).toBeUndefined();
+    expect(log).toContain(`fake: hot, cold-fast offered ${share.toFixed(3)} Gb/s = 50% of the lowest of their warm-ups (12.000, 16.000 Gb/s)`);
   });
 });
 
