@@ -22,7 +22,7 @@ import { CleanupStack } from '../lib/cleanup.js';
 import { knobMatches } from '../drivers/journal.js';
 import { infraError, inputError } from '../model/errors.js';
 import type { Progress } from '../lib/progress.js';
-import type { KnobHost, RepetitionMeasurement, SuiteContext } from './suite.js';
+import type { KnobHost, LoadPeer, RepetitionMeasurement, SuiteContext } from './suite.js';
 import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } from '../model/types.js';
 
 /** Everything the runner shares with the suite contexts it creates. */
@@ -66,6 +66,30 @@ export interface LoadClient {
   target: Target;
   /** The headgate checkout on that host. */
   headgateDir: string;
+}
+
+/**
+ * Where the HTTP load toward a server at serverHost comes from, as the target routes back to it
+ * (SuiteContext.loadPeers). With --client: each client host at its inventory address (a client
+ * on the controller's own machine counts as the controller). Without: this process, which
+ * - on the target's own machine connects to the server's own address;
+ * - over ssh reaches the target at `address`: the ssh peer is the load's source only when ssh
+ *   connects to that same host; otherwise the ssh session (a management network, a jump host)
+ *   says nothing about the load's path, and the source is unknown.
+ */
+export function loadPeersOf(target: Pick<Target, 'address' | 'onController' | 'sshHost'>, clients: { name: string; target: Pick<Target, 'address' | 'onController'> }[], serverHost: string): LoadPeer[] {
+  const controller = (who: string): LoadPeer => {
+    if (target.onController) return { via: 'address', address: serverHost, why: `${who} runs on the target's own machine and connects to the server's address ${serverHost}` };
+    if (target.sshHost !== undefined && target.sshHost === target.address) {
+      return { via: 'ssh-peer', why: `${who} runs on the controller and reaches the target at ${target.address}, as its ssh session does: the ssh peer is the load's source` };
+    }
+    const ssh = target.sshHost === undefined ? 'the target is not reached over ssh' : `ssh reaches it as ${target.sshHost}`;
+    return { via: 'unknown', why: `${who} runs on the controller and connects to ${target.address}, but ${ssh}: the ssh peer is not on the load's path, and the controller's address on that path is unknown` };
+  };
+  if (!clients.length) return [controller('the load (no --client)')];
+  return clients.map((c) =>
+    c.target.onController ? controller(`load client ${c.name}`) : { via: 'address', address: c.target.address, why: `load client ${c.name} (--client), at the address its inventory entry gives (address, else host)` },
+  );
 }
 
 /** Verification result of a measurement with no payload to check (fio, iperf3). */
@@ -146,6 +170,9 @@ export class HarnessContext implements SuiteContext {
   }
   capability(name: string) {
     return this.env.os.capability(name);
+  }
+  loadPeers(serverHost: string): LoadPeer[] {
+    return loadPeersOf(this.env.target, this.env.clients ?? [], serverHost);
   }
   private async knobOs(where: KnobHost) {
     return where === 'path-host' && this.env.target.lab ? this.env.host.os() : this.env.os;

@@ -13,6 +13,13 @@ export type KnobHost = 'target' | 'path-host';
 import type { Capability } from '../drivers/os/adapter.js';
 import type { Fingerprint, ObjectClass, Repetition, RunOptions, SuiteManifest, VariantDef } from '../model/types.js';
 
+/**
+ * Where the load's connections come from, as the target sees them (for checks that depend on the
+ * interface the server's data leaves by): an address the target can route to, the peer of the
+ * harness's ssh session on the target, or unknown; `why` says how it was chosen, for the report.
+ */
+export type LoadPeer = { why: string } & ({ via: 'address'; address: string } | { via: 'ssh-peer' } | { via: 'unknown' });
+
 /** Measurements of one repetition, as returned to the runner by a suite. */
 export type RepetitionMeasurement = Omit<Repetition, 'index' | 'startedAt'>;
 
@@ -25,6 +32,13 @@ export interface SuiteContext {
   log(line: string): void;
   /** Whether the target has a kernel capability (e.g. "ktls"), with the exact reason if not. */
   capability(name: string): Promise<Capability>;
+  /**
+   * The sources of the HTTP load toward a server at serverHost: each --client host (at its
+   * inventory address), else this process on the controller (the ssh peer only when the load
+   * reaches the target at the address its ssh session uses; the server's own address when the
+   * controller is the target's machine).
+   */
+  loadPeers(serverHost: string): LoadPeer[];
   /** Reads a kernel knob (sysctl name, or a /sys path on Linux) on the target; `where: 'path-host'` reads it on the host that carries the lab's network path (the harness host for a netns target). */
   getKnob(name: string, where?: KnobHost): Promise<string>;
   /** Sets a kernel knob on the target; it is restored when the current variant's repetition ends. */

@@ -7,6 +7,7 @@ import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { discoverSuites } from '../../harness/engine/discovery.js';
 import { proofFailures, variantApplies } from '../../harness/engine/plan.js';
 import { executeRun, variantKnobs, type RunParams } from '../../harness/engine/runner.js';
+import { loadPeersOf } from '../../harness/engine/context.js';
 import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/engine/suite.js';
 import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
@@ -33,13 +34,16 @@ const SERVED_PAGES = Math.round(SERVED_BYTES / 4096);
  * pages, the rest TCP and headers). With ext_pgs=0 vn_sendfile does m_get() per page instead, so
  * the "after" mbuf REQ is the same other share plus one request per page served.
  */
-function vmstatZ(phase: 'before' | 'after', extPgs: string | undefined): string {
+function vmstatZ(phase: 'before' | 'after', extPgs: string | undefined, rxFrames = 0): string {
   const text = fx(`vmstat-z-${phase}.txt`);
-  if (phase === 'before' || extPgs !== '0') return text;
+  if (phase === 'before' || (extPgs !== '0' && !rxFrames)) return text;
   const before = parseVmstatZ(fx('vmstat-z-before.txt')).find((z) => z.name === 'mbuf')!.requests;
   const after = parseVmstatZ(text).find((z) => z.name === 'mbuf')!.requests;
   const other = after - before - Math.round(SERVED_PAGES / 5);
-  return text.replace(/^(mbuf:(?:\s*\d+,){4}\s*)\d+/m, (_, head: string) => `${head}${before + other + SERVED_PAGES}`);
+  // rxFrames: one header mbuf per frame received on an iflib or cxgbe NIC (iflib.c _iflib_fl_refill
+  // `m = m_gethdr(M_NOWAIT, MT_NOINIT)`, t4_sge.c refill_fl `sd->m = m_gethdr(M_NOWAIT, MT_NOINIT)`).
+  const sendfile = extPgs === '0' ? SERVED_PAGES : Math.round(SERVED_PAGES / 5);
+  return text.replace(/^(mbuf:(?:\s*\d+,){4}\s*)\d+/m, (_, head: string) => `${head}${before + other + sendfile + rxFrames}`);
 }
 
 /**
@@ -64,7 +68,7 @@ function freebsdLab() {
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
   /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
-  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[] };
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[], rxFrames: 0 };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -87,10 +91,18 @@ function freebsdLab() {
       // No TCP_OFFLOAD: the toe node is unknown, sysctl prints the rest and exits 1 (sysctl.c parse()).
       return { code: 1, stderr: "sysctl: unknown oid 'kern.ipc.tls.toe'", stdout: fx(`tls-stats-${state.phase}${state.phase === 'before' && state.tls !== '-13' ? '' : state.tls}.txt`) };
     }
-    // The load client is the ssh peer; the route toward it leaves through ixl0 (route-get.txt), MEXTPG on or off.
+    // The ssh session's peer ($SSH_CLIENT). Routes (route -n get ADDR, each fixture's "route to:"
+    // line): the data network through ixl0 (netlink form, head; MEXTPG on or off), a management
+    // network through em0 (no MEXTPG), and, as a 13.x host prints it (rtsock form), mce0.
     if (argv[0] === 'sh' && argv[2] === 'printf %s "${SSH_CLIENT%% *}"') return { stdout: state.sshClient };
-    if (cmd === `route -n get ${state.sshClient}`) return { stdout: fx('route-get.txt') };
+    if (argv[0] === 'route' && argv[1] === '-n' && argv[2] === 'get') {
+      const f = ['route-get.txt', 'route-get-em0.txt', 'route-get-mce0-rtsock.txt'].find((x) => /route to: (\S+)/.exec(fx(x))?.[1] === argv[3]);
+      return f ? { stdout: fx(f) } : { code: 1 };
+    }
     if (cmd === 'ifconfig -m ixl0') return { stdout: fx(state.mextpg ? 'ifconfig-m-mextpg.txt' : 'ifconfig-m-no-mextpg.txt') };
+    // em0: the no-MEXTPG options line; mce0: a real ioctl-ifconfig output with the IFCAP_NV "options NAME,..." line.
+    if (cmd === 'ifconfig -m em0') return { stdout: fx('ifconfig-m-no-mextpg.txt').replace(/^ixl0:/, 'em0:') };
+    if (cmd === 'ifconfig -m mce0') return { stdout: fx('real/ifconfig/unknown-jc-extra-fields4-mce0-mextpg.txt') };
     if (argv[0] === 'kldstat') return modules.has(argv[3]) ? { stdout: '' } : { code: 1 };
     if (argv[0] === 'kldload') {
       if (modules.has(kldModuleName(argv[1]))) return { code: 1, stderr: `kldload: can't load ${argv[1]}: module already loaded or in kernel` };
@@ -98,7 +110,7 @@ function freebsdLab() {
     }
     if (argv[0] === 'kldunload') return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
     if (cmd === 'netstat -m --libxo json') return { stdout: netstatJson(state.phase) };
-    if (cmd === 'vmstat -z') return { stdout: vmstatZ(state.phase, knobs['kern.ipc.mb_use_ext_pgs']) };
+    if (cmd === 'vmstat -z') return { stdout: vmstatZ(state.phase, knobs['kern.ipc.mb_use_ext_pgs'], state.rxFrames) };
     if (cmd === 'netstat -s -p tcp') return { stdout: fx(`netstat-s-tcp-${state.phase}.txt`) };
     return undefined;
   });
@@ -347,54 +359,113 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(lab.knobs).toEqual(lab.initial);
   });
 
-  it('unmapped-mbufs: the M_EXTPG proof passes with ext_pgs=1 and fails with 0 on the same transcripts', async () => {
-    // The suite's session runs against the scripted host: the same vmstat/netstat answers both times,
-    // only what kern.ipc.mb_use_ext_pgs reads back differs.
-    let notes: string[] = [];
-    let last = freebsdLab();
-    const proofOf = async (extPgs: string, offFigure?: number, mextpg = true) => {
-      const lab = freebsdLab();
-      last = lab;
-      // The same vmstat/netstat transcripts both times (an ext_pgs=1 repetition); only the readback differs.
-      const d = await deltas(lab, 'unmapped-mbufs');
-      lab.knobs['kern.ipc.mb_use_ext_pgs'] = extPgs;
-      // 10 Gb/s for 2 s: 2.5 GB; 220,000 mbuf requests = 88,000 per GB (< 244,141 pages per GB).
-      const measure = { durationMs: 2000, metrics: { throughput_gbps: 10 }, counters: d, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] };
-      lab.state.mextpg = mextpg;
-      const ctx = {
-        fingerprint: { os: 'freebsd' },
-        options: { warmupSec: 0, durationSec: 2 },
-        getKnob: (k: string) => lab.os.getKnob(k),
-        capability: (c: string) => lab.os.capability(c),
-        startHttpServer: async () => ({}),
-        measureHttp: async () => structuredClone(measure),
-      } as unknown as SuiteContext;
-      if (offFigure !== undefined) {
-        // the ext_pgs=0 variant ran first in the round with this figure
-        const off = await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', 'sendfile-ext-pgs-0'));
-        const save = ctx.measureHttp;
-        (ctx as { measureHttp: unknown }).measureHttp = async () => ({ ...structuredClone(measure), counters: { ...d, 'uma.mbuf.req': (offFigure * 2.5) } });
-        await off.repetition(0);
-        (ctx as { measureHttp: unknown }).measureHttp = save;
-      }
-      const on = await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', 'sendfile-ext-pgs-1'));
-      const m = await on.repetition(0);
-      expect(m.metrics.mbuf_req_per_gb).toBe(88_000);
-      notes = m.notes;
-      return [...(m.proofFailures ?? []), ...proofFailures(variant('unmapped-mbufs', 'sendfile-ext-pgs-1').expect?.freebsd, m.counters)];
-    };
-    expect(await proofOf('1')).toEqual([]);
-    expect(await proofOf('0')).toEqual(['kern.ipc.mb_use_ext_pgs read back as "0" during the repetition, not 1: sendfile used one sf_buf mbuf per page']);
-    // Against the ext_pgs=0 variant of the same run: clearly lower (at most half) passes, close does not.
-    expect(await proofOf('1', 400_000)).toEqual([]);
-    expect(await proofOf('1', 120_000)).toEqual(["mbuf zone requests per GB 88000 not clearly below sendfile-ext-pgs-0's 120000 (at most 0.5x expected with M_EXTPG)"]);
-    expect(extPgsProof({ readBack: '1', reqPerGB: 300_000 })).toEqual(['mbuf zone requests per GB 300000 not below one per page sent (244141): no sign of M_EXTPG mbufs']);
-    expect(last.t.transcript).toEqual(expect.arrayContaining(['route -n get 192.0.2.10', 'ifconfig -m ixl0']));
-    // Egress interface without MEXTPG: ip_output maps the data again, so the ratio is not checked
-    // (the same close figure passes); the repetition says why. The readback still fails ext_pgs=0.
-    expect(await proofOf('1', 120_000, false)).toEqual([]);
-    expect(notes).toEqual([expect.stringMatching(/^mbuf requests per GB not checked for M_EXTPG: egress interface ixl0 toward 192\.0\.2\.10 has MEXTPG off/)]);
-    expect(await proofOf('0', undefined, false)).toEqual(['kern.ipc.mb_use_ext_pgs read back as "0" during the repetition, not 1: sendfile used one sf_buf mbuf per page']);
+  /**
+   * Runs one repetition of an unmapped-mbufs sendfile variant through the suite's session on the
+   * scripted host: the counters are the lab's before/after transcripts with the knob as the variant
+   * sets it; `readBack` is what kern.ipc.mb_use_ext_pgs answers during the repetition.
+   */
+  async function extPgsRepetition(lab: ReturnType<typeof freebsdLab>, v: string, o: { readBack?: string; loadPeers?: SuiteContext['loadPeers'] } = {}) {
+    lab.knobs['kern.ipc.mb_use_ext_pgs'] = variant('unmapped-mbufs', v).knobs!.freebsd!['kern.ipc.mb_use_ext_pgs'];
+    const d = await deltas(lab, 'unmapped-mbufs');
+    if (o.readBack !== undefined) lab.knobs['kern.ipc.mb_use_ext_pgs'] = o.readBack;
+    const ctx = {
+      fingerprint: { os: 'freebsd' },
+      options: { warmupSec: 0, durationSec: 2 },
+      getKnob: (k: string) => lab.os.getKnob(k),
+      capability: (c: string) => lab.os.capability(c),
+      // Default: the load from the controller, which reaches the target at the address its ssh session uses.
+      loadPeers: o.loadPeers ?? ((h: string) => loadPeersOf({ address: '192.0.2.1', onController: false, sshHost: '192.0.2.1' }, [], h)),
+      startHttpServer: async () => ({ host: '192.0.2.1' }),
+      // The load double's figures: 10 Gb/s for 2 s (SERVED_BYTES).
+      measureHttp: async () => ({ durationMs: 2000, metrics: { throughput_gbps: 10 }, counters: d, verification: { verified: 1, failed: 0, failures: [] }, clientBound: false, notes: [] }),
+    } as unknown as SuiteContext;
+    const m = await (await suite('unmapped-mbufs').prepare(ctx, variant('unmapped-mbufs', v))).repetition(0);
+    return { m, d, failures: [...(m.proofFailures ?? []), ...proofFailures(variant('unmapped-mbufs', v).expect?.freebsd, m.counters)] };
+  }
+
+  it('unmapped-mbufs (W2): the proof is the mb_use_ext_pgs read-back on the TCP path; receive mbufs that tripped the old mbuf-zone rule do not fail a working kernel', async () => {
+    // One header mbuf per frame received (iflib/cxgbe refill): the client's segments of the
+    // netstat -s -p tcp fixtures (packets received), added to the mbuf zone's REQ in both variants.
+    const rxFrames = (await deltas(freebsdLab(), 'tcp-stack'))['tcp.received-packets'];
+    expect(rxFrames).toBeGreaterThan(0);
+    const lab = freebsdLab();
+    lab.state.rxFrames = rxFrames;
+    const off = await extPgsRepetition(lab, 'sendfile-ext-pgs-0');
+    const on = await extPgsRepetition(lab, 'sendfile-ext-pgs-1');
+    const perGB = (d: Record<string, number>) => d['uma.mbuf.req'] / (SERVED_BYTES / 1e9);
+    expect(on.m.metrics.mbuf_req_per_gb).toBe(perGB(on.d));
+    expect(off.m.metrics.mbuf_req_per_gb).toBe(perGB(off.d));
+    // The old rule failed this transcript both ways: not below one request per 4 KiB page sent,
+    // and not at most 0.5x the ext_pgs=0 figure of the same run.
+    expect(on.m.metrics.mbuf_req_per_gb).toBeGreaterThanOrEqual(1e9 / 4096);
+    expect(on.m.metrics.mbuf_req_per_gb / off.m.metrics.mbuf_req_per_gb).toBeGreaterThan(0.5);
+    // The new proof: mb_use_ext_pgs read back as 1 during the repetition, sendfile(2) used.
+    expect(on.failures).toEqual([]);
+    expect(off.failures).toEqual([]);
+    // The mbuf figure stays a metric; the egress check is a note (ixl0 toward the ssh peer has MEXTPG).
+    expect(on.m.notes).toEqual([expect.stringMatching(/^M_EXTPG engaged end to end.*egress interface ixl0 toward 192\.0\.2\.10 has MEXTPG enabled/)]);
+    // Same transcripts, but the knob reads back 0 (a write that did not take, or a restore that
+    // raced it): vn_sendfile's test is false, one sf_buf mbuf per page; the variant fails.
+    const zero = await extPgsRepetition(lab, 'sendfile-ext-pgs-1', { readBack: '0' });
+    expect(zero.d).toEqual(on.d);
+    expect(zero.failures).toEqual([expect.stringMatching(/^kern\.ipc\.mb_use_ext_pgs read back as "0" during the repetition, not 1: vn_sendfile used one sf_buf mbuf per page/)]);
+    expect(extPgsProof({ readBack: '1\n' })).toEqual([]);
+    expect(extPgsProof({ readBack: '' })).toHaveLength(1);
+  });
+
+  it('unmapped-mbufs (W2): an egress interface without MEXTPG is a note (not engaged end to end), never a proof failure', async () => {
+    const lab = freebsdLab();
+    lab.state.mextpg = false;
+    const on = await extPgsRepetition(lab, 'sendfile-ext-pgs-1');
+    expect(on.failures).toEqual([]);
+    expect(on.m.notes).toEqual([expect.stringMatching(/^M_EXTPG not shown end to end \(a note, not a proof failure.*ssh peer.*egress interface ixl0 toward 192\.0\.2\.10 has MEXTPG off/)]);
+    // The read-back still decides: 0 fails whatever the NIC.
+    expect((await extPgsRepetition(lab, 'sendfile-ext-pgs-1', { readBack: '0' })).failures).toHaveLength(1);
+  });
+
+  it('unmapped-mbufs egress (W5): the interface toward the --client load client is checked, not the ssh session\'s management NIC', async () => {
+    const lab = freebsdLab();
+    // The data client's address and the management peer's, from the route fixtures' "route to:" lines.
+    const dataClient = /route to: (\S+)/.exec(fx('route-get.txt'))![1];
+    lab.state.sshClient = /route to: (\S+)/.exec(fx('route-get-em0.txt'))![1];
+    const peers = [{ via: 'address' as const, address: dataClient, why: 'load client loadgen1 (--client)' }];
+    const start = lab.t.transcript.length;
+    const on = await extPgsRepetition(lab, 'sendfile-ext-pgs-1', { loadPeers: () => peers });
+    const ran = lab.t.transcript.slice(start);
+    expect(ran).toEqual(expect.arrayContaining([`route -n get ${dataClient}`, 'ifconfig -m ixl0']));
+    expect(ran.filter((c) => c.startsWith('route ') || c.startsWith('ifconfig ') || c.includes('SSH_CLIENT'))).toEqual([`route -n get ${dataClient}`, 'ifconfig -m ixl0']);
+    expect(on.m.notes).toEqual([`M_EXTPG engaged end to end, sendfile to the driver: load client loadgen1 (--client); egress interface ixl0 toward ${dataClient} has MEXTPG enabled (route -n get ${dataClient}; ifconfig -m ixl0 options)`]);
+    expect(on.failures).toEqual([]);
+    // What the ssh peer would have given: the management NIC, without MEXTPG.
+    const mgmt = await lab.os.capability('egress-mextpg:ssh-peer');
+    expect(mgmt).toMatchObject({ ok: false, reason: expect.stringMatching(new RegExp(`^egress interface em0 toward ${lab.state.sshClient.replace(/\./g, '\\.')} has MEXTPG off`)) });
+  });
+
+  it('unmapped-mbufs egress (W5): a 13.x host prints route get in the rtsock form and mlx5 options in the IFCAP_NV form; both are read', async () => {
+    const lab = freebsdLab();
+    const client = /route to: (\S+)/.exec(fx('route-get-mce0-rtsock.txt'))![1];
+    expect(await lab.os.capability(`egress-mextpg:${client}`)).toEqual({ ok: true, reason: `egress interface mce0 toward ${client} has MEXTPG enabled (route -n get ${client}; ifconfig -m mce0 options)` });
+    // Names are never handed to route(8): an inventory host name is reported, not resolved.
+    expect(await lab.os.capability('egress-mextpg:loadgen1.lab')).toMatchObject({ ok: false, reason: expect.stringMatching(/^egress interface toward loadgen1\.lab unknown: not an IP address/) });
+    expect(lab.t.transcript.filter((c) => c.startsWith('route '))).toEqual([`route -n get ${client}`]);
+  });
+
+  it('load peers (W5): --client hosts first; the ssh peer only on the ssh session\'s path; the server\'s own address on the target\'s machine', () => {
+    const remote = { address: '192.0.2.1', onController: false, sshHost: '192.0.2.1' };
+    const c = (name: string, address: string, onController = false) => ({ name, target: { address, onController } });
+    expect(loadPeersOf(remote, [c('loadgen1', '192.0.2.10'), c('loadgen2', '203.0.113.7')], '192.0.2.1')).toEqual([
+      expect.objectContaining({ via: 'address', address: '192.0.2.10', why: expect.stringMatching(/^load client loadgen1 \(--client\)/) }),
+      expect.objectContaining({ via: 'address', address: '203.0.113.7', why: expect.stringMatching(/^load client loadgen2 \(--client\)/) }),
+    ]);
+    expect(loadPeersOf(remote, [], '192.0.2.1')).toEqual([expect.objectContaining({ via: 'ssh-peer' })]);
+    // A `local` client is the controller: the same rule as no --client.
+    expect(loadPeersOf(remote, [c('local', '127.0.0.1', true)], '192.0.2.1')).toEqual([expect.objectContaining({ via: 'ssh-peer', why: expect.stringMatching(/^load client local runs on the controller/) })]);
+    // ssh to a management name, load to the data address: the ssh peer is not the load's source.
+    expect(loadPeersOf({ ...remote, sshHost: 'bsd-mgmt' }, [], '192.0.2.1')).toEqual([
+      { via: 'unknown', why: 'the load (no --client) runs on the controller and connects to 192.0.2.1, but ssh reaches it as bsd-mgmt: the ssh peer is not on the load\'s path, and the controller\'s address on that path is unknown' },
+    ]);
+    // headgate on the box itself (maybe from an admin's ssh login): the server's own address, never $SSH_CLIENT.
+    expect(loadPeersOf({ address: '127.0.0.1', onController: true }, [], '192.0.2.1')).toEqual([expect.objectContaining({ via: 'address', address: '192.0.2.1' })]);
   });
 
   it('tcp-stack: RACK loads tcphpts and tcp_rack, switches the default stack, and undoes it in reverse', async () => {

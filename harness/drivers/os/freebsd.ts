@@ -1,5 +1,6 @@
 import { checkKnobTook } from './knobs.js';
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { journaled, type UndoAction } from '../../lib/journal.js';
@@ -374,15 +375,15 @@ export class FreeBSDAdapter implements OsAdapter {
   }
 
   /**
-   * The load client's address as the target sees it: the ssh peer of this session ($SSH_CLIENT,
-   * the harness host that runs the load), else the given address (a local target: the client
-   * connects to the server's own address).
+   * The peer address of the ssh session this adapter's commands run in (`$SSH_CLIENT`, "ADDR PORT
+   * PORT"): the controller as the target sees it, when the controller reaches the target over
+   * ssh. Asked for only when the engine knows the load takes the same path (SuiteContext.loadPeers):
+   * on a local target it would be an admin's login, not the load client.
    */
-  private async clientAddress(fallback: string | undefined): Promise<string | null> {
+  private async sshPeer(): Promise<string | null> {
     const r = await this.target.exec(['sh', '-c', 'printf %s "${SSH_CLIENT%% *}"'], { allowFail: true });
     const peer = r.stdout.trim();
-    const ok = (a: string | undefined): a is string => !!a && /^[0-9a-fA-F:.]+$/.test(a);
-    return ok(peer) ? peer : ok(fallback) ? fallback : null;
+    return peer || null;
   }
 
   /** Whether the module a kld file provides is in the kernel (loaded, or compiled in): `kldstat -m` takes a module name. */
@@ -449,18 +450,23 @@ export class FreeBSDAdapter implements OsAdapter {
         return { ok: true };
       }
       case 'egress-mextpg': {
-        // ip_output/ip6_output copy M_EXTPG data into mapped mbufs (mb_unmapped_to_ext) when the
-        // egress interface has MEXTPG off, so the mbuf-requests-per-GB proof only holds with it on.
-        const addr = await this.clientAddress(arg);
-        if (!addr) return { ok: false, reason: 'egress interface unknown: no client address' };
+        // arg: the load's source as the target routes to it (an IP address), or "ssh-peer".
+        // ip6_output() (and ip_output()) map M_EXTPG data again, one sf_buf mbuf per page
+        // (mb_unmapped_to_ext), when the egress interface has MEXTPG off: sys/netinet6/ip6_output.c
+        // passout: "if ((ifp->if_capenable & IFCAP_MEXTPG) == 0) { m = mb_unmapped_to_ext(m);".
+        const addr = arg === 'ssh-peer' ? await this.sshPeer() : (arg ?? '');
+        if (!addr) return { ok: false, reason: arg === 'ssh-peer' ? 'egress interface unknown: no ssh peer on the target ($SSH_CLIENT empty)' : 'egress interface unknown: no load client address' };
+        // Addresses only: route(8) is never handed a name to resolve or a word that could read as an option.
+        if (isIP(addr) === 0) return { ok: false, reason: `egress interface toward ${addr} unknown: not an IP address (give the load client's inventory entry its address as the target reaches it)` };
+        // route -n get ADDR prints "  interface: NAME" (route_netlink.c and route.c print_getmsg).
         const route = await this.target.exec(['route', '-n', 'get', addr], { allowFail: true });
         const ifname = route.code === 0 ? parseRouteGetInterface(route.stdout) : null;
         if (!ifname || !/^[A-Za-z0-9_.-]+$/.test(ifname)) return { ok: false, reason: `egress interface toward ${addr} unknown: route -n get ${addr} named none` };
         const ic = await this.target.exec(['ifconfig', '-m', ifname], { allowFail: true });
-        if (ic.code !== 0) return { ok: false, reason: `egress interface ${ifname}: ifconfig -m ${ifname} failed` };
+        if (ic.code !== 0) return { ok: false, reason: `egress interface ${ifname} toward ${addr}: ifconfig -m ${ifname} failed` };
         return parseIfconfigOptions(ic.stdout).includes('MEXTPG')
-          ? { ok: true, reason: `egress interface ${ifname} toward ${addr} has MEXTPG enabled` }
-          : { ok: false, reason: `egress interface ${ifname} toward ${addr} has MEXTPG off (ifconfig options): ip_output converts unmapped mbufs to mapped ones (mb_unmapped_to_ext)` };
+          ? { ok: true, reason: `egress interface ${ifname} toward ${addr} has MEXTPG enabled (route -n get ${addr}; ifconfig -m ${ifname} options)` }
+          : { ok: false, reason: `egress interface ${ifname} toward ${addr} has MEXTPG off (route -n get ${addr}; ifconfig -m ${ifname} options): ip_output/ip6_output map unmapped mbufs again before the driver (mb_unmapped_to_ext)` };
       }
       case 'netns':
         return { ok: false, reason: 'the bottleneck lab is built from Linux network namespaces on the harness host; a FreeBSD target needs a separate client and middle hop (lab-targets issue)' };

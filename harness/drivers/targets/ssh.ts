@@ -130,6 +130,7 @@ export class SshTarget implements Target {
   readonly kind: string;
   readonly name: string;
   readonly address: string;
+  readonly sshHost: string;
   readonly lab?: TargetLab;
   runsAsRoot = false;
   private sudo = false;
@@ -150,6 +151,7 @@ export class SshTarget implements Target {
     this.kind = spec.kind ?? 'ssh';
     this.name = spec.name;
     this.address = spec.address ?? spec.host;
+    this.sshHost = spec.host;
     this.lab = spec.lab;
     // Unix socket paths are limited to ~100 bytes: a short hash in this machine's home (ssh/, 0700),
     // never a predictable name in a world-writable directory another user could bind first.

@@ -67,6 +67,12 @@ export interface Target {
   readonly onController: boolean;
   /** True when processes started on the target run as root (root login or sudo). */
   readonly runsAsRoot: boolean;
+  /**
+   * The host ssh connects to (ssh-reached targets): when it equals `address`, load from the
+   * controller reaches the target over the same path as the ssh session, so the ssh peer
+   * ($SSH_CLIENT on the target) is the load's source address.
+   */
+  readonly sshHost?: string;
   /** Address servers bind on the target when it differs from `address` (a forwarded port: qemu). */
   readonly listenAddress?: string;
   /** Facts about the target every report must show (e.g. software emulation: not performance numbers). */
