@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { journaled, type UndoAction } from '../../lib/journal.js';
 import { mdUnitsOf } from '../journal.js';
+import { kldunloadWaiting } from './kld.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { geomRefusal, parseGeomConfxml } from './device-claims.js';
@@ -211,6 +212,13 @@ export class FreeBSDAdapter implements OsAdapter {
   }
 
   private async kld(cmd: 'kldload' | 'kldunload', mod: string): Promise<void> {
+    if (cmd === 'kldunload') {
+      // EBUSY (a TCP stack held by TIME_WAIT connections, W7): waited for, bounded by 2 x MSL;
+      // still busy is a restore failure naming the module, and the journal entry stays for the next restore.
+      const u = await kldunloadWaiting(this.target, mod);
+      if (!u.ok) throw infraError(`kldunload ${mod} failed: ${u.message}`);
+      return;
+    }
     const r = await this.target.exec([cmd, mod], { allowFail: true });
     if (r.code !== 0) throw infraError(`${cmd} ${mod} failed: ${r.stderr.trim()}`);
   }
