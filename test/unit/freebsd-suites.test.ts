@@ -11,7 +11,7 @@ import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/e
 import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
 import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
-import { kldClock } from '../../harness/drivers/os/kld.js';
+import { pollClock } from '../../harness/drivers/os/poll.js';
 import { parseCcAvailable, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { UndoAction } from '../../harness/lib/journal.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
@@ -453,8 +453,8 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
   it('kldunload EBUSY (W7): a TCP stack still held by connections is retried once a second and then unloaded; the transcript shows the retries', async () => {
     const lab = freebsdLab();
     const sleeps: number[] = [];
-    const real = kldClock.sleep;
-    kldClock.sleep = async (ms) => void sleeps.push(ms);
+    const real = pollClock.sleep;
+    pollClock.sleep = async (ms) => void sleeps.push(ms);
     try {
       lab.state.busy = { tcp_rack: 2 };
       const rack = await knobTranscript(lab, variant('tcp-stack', 'rack')); // asserts the unwind reported no failure
@@ -462,15 +462,15 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
       expect(sleeps).toEqual([1000, 1000]);
       expect(lab.modules.size).toBe(0);
     } finally {
-      kldClock.sleep = real;
+      pollClock.sleep = real;
     }
   });
 
   it('kldunload EBUSY (W7): still busy after 2 x net.inet.tcp.msl is reported naming the module, and its journal entry stays for the next restore', async () => {
     const lab = freebsdLab();
     const sleeps: number[] = [];
-    const real = kldClock.sleep;
-    kldClock.sleep = async (ms) => void sleeps.push(ms);
+    const real = pollClock.sleep;
+    pollClock.sleep = async (ms) => void sleeps.push(ms);
     const done: string[] = [];
     const recorded = new Map<string, UndoAction>();
     Object.assign(lab.t, {
@@ -502,7 +502,7 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
       await undoOn(lab.t, recorded.get(rackId)!);
       expect(lab.modules.has('tcp_rack')).toBe(false);
     } finally {
-      kldClock.sleep = real;
+      pollClock.sleep = real;
     }
   });
 

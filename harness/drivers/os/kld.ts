@@ -1,4 +1,5 @@
 import type { Target } from '../targets/target.js';
+import { pollClock, timeWaitBound } from './poll.js';
 
 /**
  * What sbin/kldunload prints when the kernel refuses the unload with EBUSY: kldunload.c main()
@@ -14,19 +15,12 @@ export const KLDUNLOAD_BUSY = "can't unload file: Device busy";
 /** kldunload's message for a module that is not loaded: kldunload.c `errx(EXIT_FAILURE, "can't find file %s", filename)`. */
 export const KLDUNLOAD_NOT_LOADED = "can't find file";
 
-/** The wait between two unload attempts (replaced by tests). */
-export const kldClock = { sleep: (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms)) };
-
-/** Seconds added to 2 x MSL: the TIME_WAIT timer fires on a callout, and the discard follows it. */
-const MARGIN_SEC = 10;
-
 export type KldUnload = { ok: true; attempts: number } | { ok: false; busy: boolean; attempts: number; waitedSec: number; message: string };
 
 /**
  * kldunload MODULE; while the kernel answers EBUSY, waits and tries again once a second for up
- * to 2 x net.inet.tcp.msl + 10 s (sys/netinet/tcp_timer.c: `SYSCTL_PROC(_net_inet_tcp, OID_AUTO,
- * msl, ... sysctl_msec_to_ticks, "I", "Maximum segment lifetime")`, read in milliseconds): the
- * longest a TIME_WAIT connection of a stack's keeps it busy. A module that is not loaded counts
+ * to timeWaitBound() (2 x net.inet.tcp.msl + 10 s): the longest a TIME_WAIT connection of a
+ * stack's keeps it busy. A module that is not loaded counts
  * as unloaded. Never throws; the caller reports a failure and keeps its journal entry.
  */
 export async function kldunloadWaiting(t: Pick<Target, 'exec'>, mod: string, log: (line: string) => void = () => {}): Promise<KldUnload> {
@@ -35,13 +29,11 @@ export async function kldunloadWaiting(t: Pick<Target, 'exec'>, mod: string, log
   const gone = () => r.code === 0 || r.stderr.includes(KLDUNLOAD_NOT_LOADED);
   if (gone()) return { ok: true, attempts };
   if (!r.stderr.includes(KLDUNLOAD_BUSY)) return { ok: false, busy: false, attempts, waitedSec: 0, message: r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
-  const msl = await t.exec(['sysctl', '-n', 'net.inet.tcp.msl'], { allowFail: true });
-  const mslMs = msl.code === 0 && /^\d+$/.test(msl.stdout.trim()) ? Number(msl.stdout.trim()) : null;
-  // Unreadable MSL (not expected: the node is in every tcp_timer.c read): 60 s assumed, and said so.
-  const boundSec = Math.ceil((2 * (mslMs ?? 60_000)) / 1000) + MARGIN_SEC;
-  log(`kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${boundSec} s (2 x net.inet.tcp.msl${mslMs === null ? ' unreadable, 60 s assumed' : ` = 2 x ${mslMs} ms`} + ${MARGIN_SEC} s)`);
+  const bound = await timeWaitBound(t);
+  const boundSec = bound.sec;
+  log(`kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${boundSec} s (${bound.how})`);
   for (let waited = 1; waited <= boundSec; waited++) {
-    await kldClock.sleep(1000);
+    await pollClock.sleep(1000);
     r = await t.exec(['kldunload', mod], { allowFail: true });
     attempts++;
     if (gone()) return { ok: true, attempts };
