@@ -15,7 +15,8 @@ export const KLDUNLOAD_BUSY = "can't unload file: Device busy";
 /** kldunload's message for a module that is not loaded: kldunload.c `errx(EXIT_FAILURE, "can't find file %s", filename)`. */
 export const KLDUNLOAD_NOT_LOADED = "can't find file";
 
-export type KldUnload = { ok: true; attempts: number } | { ok: false; busy: boolean; attempts: number; waitedSec: number; message: string };
+export type KldUnload =
+  { ok: true; attempts: number } | { ok: false; busy: boolean; attempts: number; waitedSec: number; message: string };
 
 /**
  * kldunload MODULE; while the kernel answers EBUSY, waits and tries again once a second for up
@@ -23,21 +24,41 @@ export type KldUnload = { ok: true; attempts: number } | { ok: false; busy: bool
  * stack's keeps it busy. A module that is not loaded counts
  * as unloaded. Never throws; the caller reports a failure and keeps its journal entry.
  */
-export async function kldunloadWaiting(t: Pick<Target, 'exec'>, mod: string, log: (line: string) => void = () => {}): Promise<KldUnload> {
+export async function kldunloadWaiting(
+  t: Pick<Target, 'exec'>,
+  mod: string,
+  log: (line: string) => void = () => {},
+): Promise<KldUnload> {
   let r = await t.exec(['kldunload', mod], { allowFail: true });
   let attempts = 1;
   const gone = () => r.code === 0 || r.stderr.includes(KLDUNLOAD_NOT_LOADED);
   if (gone()) return { ok: true, attempts };
-  if (!r.stderr.includes(KLDUNLOAD_BUSY)) return { ok: false, busy: false, attempts, waitedSec: 0, message: r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
+  if (!r.stderr.includes(KLDUNLOAD_BUSY))
+    return {
+      ok: false,
+      busy: false,
+      attempts,
+      waitedSec: 0,
+      message: r.stderr.trim().split('\n').pop() || `exit ${r.code}`,
+    };
   const bound = await timeWaitBound(t);
   const boundSec = bound.sec;
-  log(`kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${boundSec} s (${bound.how})`);
+  log(
+    `kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${boundSec} s (${bound.how})`,
+  );
   for (let waited = 1; waited <= boundSec; waited++) {
     await pollClock.sleep(1000);
     r = await t.exec(['kldunload', mod], { allowFail: true });
     attempts++;
     if (gone()) return { ok: true, attempts };
-    if (!r.stderr.includes(KLDUNLOAD_BUSY)) return { ok: false, busy: false, attempts, waitedSec: waited, message: r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
+    if (!r.stderr.includes(KLDUNLOAD_BUSY))
+      return {
+        ok: false,
+        busy: false,
+        attempts,
+        waitedSec: waited,
+        message: r.stderr.trim().split('\n').pop() || `exit ${r.code}`,
+      };
   }
   return {
     ok: false,

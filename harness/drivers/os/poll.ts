@@ -17,5 +17,8 @@ export async function timeWaitBound(t: Pick<Target, 'exec'>): Promise<{ sec: num
   const msl = r.code === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : null;
   // Unreadable MSL (not expected: the node is in every tcp_timer.c read): 60 s assumed, and said so.
   const sec = Math.ceil((2 * (msl ?? 60_000)) / 1000) + MARGIN_SEC;
-  return { sec, how: `2 x net.inet.tcp.msl${msl === null ? ' (unreadable, 60 s assumed)' : ` (${msl} ms)`} + ${MARGIN_SEC} s` };
+  return {
+    sec,
+    how: `2 x net.inet.tcp.msl${msl === null ? ' (unreadable, 60 s assumed)' : ` (${msl} ms)`} + ${MARGIN_SEC} s`,
+  };
 }
