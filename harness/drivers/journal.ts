@@ -11,6 +11,7 @@ import type { OsFamily } from '../model/types.js';
 import { deleteNamespace } from './net/lab.js';
 import { sysfsChoice } from './os/parsers/linux.js';
 import { TRACEFS_MOUNT, tracefsMount } from './os/tracefs.js';
+import { kldunloadWaiting } from './os/kld.js';
 import type { ExecOptions, ExecResult, Target } from './targets/target.js';
 import { bootRecord, checkOwnBoot } from './targets/boot.js';
 
@@ -268,9 +269,10 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
     case 'kldunload': {
       // The VNET lab's modules, and the kld: knobs' TCP stacks, HPTS and congestion-control files.
       if (!['if_epair', 'ipfw', 'dummynet'].includes(u.name) && !knobAllowed(s.policy, 'freebsd', `kld:${u.name}`, s.declared)) throw new Reported(`module ${u.name} is not one headgate loads`);
-      const r = await exec(t0, ['kldunload', u.name]);
-      // Not loaded any more is what the undo wants; busy (EBUSY: connections still hold a TCP stack) stays pending.
-      if (r.code !== 0 && !/not found|can't find|No such file/i.test(r.stderr)) throw infraError(`kldunload ${u.name}: ${r.stderr.trim().split('\n').pop()}`);
+      // Not loaded any more is what the undo wants; busy (EBUSY: connections still hold a TCP
+      // stack, W7) is waited for within 2 x MSL, then the entry stays pending for the next replay.
+      const r = await kldunloadWaiting(t0, u.name, s.log);
+      if (!r.ok) throw infraError(`kldunload ${u.name}: ${r.message}`);
       return;
     }
     case 'kenv': {

@@ -14,7 +14,7 @@ import { CARRIED_SHARE, offerNotCarried } from '../verdict/offered.js';
 import { createBottleneck, createFreebsdBottleneck, type Bottleneck, type Impairment } from '../drivers/net/bottleneck.js';
 import { checkNoKeyArtifacts, makeCertificate, probeTls, tlsDirectives, type TlsPair } from '../drivers/servers/tls.js';
 import type { Browser } from 'playwright-core';
-import type { OsAdapter } from '../drivers/os/adapter.js';
+import type { OsAdapter, TcpLogDrain } from '../drivers/os/adapter.js';
 import { externalServer, startNginx, type HttpServer } from '../drivers/servers/nginx.js';
 import { freePort } from '../drivers/net/ports.js';
 import type { Target } from '../drivers/targets/target.js';
@@ -452,6 +452,12 @@ export class HarnessContext implements SuiteContext {
     const note = await os.enableTcpLog(this.knobStack, this.suiteStack);
     this.log(`${this.suiteId}: ${note}`);
     return note;
+  }
+
+  async awaitTcpLogDrained(): Promise<TcpLogDrain | null> {
+    const os = this.env.os;
+    if (!os.awaitTcpLogDrained) return null;
+    return os.awaitTcpLogDrained((l) => this.log(`${this.suiteId}: ${l}`));
   }
 
   /** Sets a sysctl inside the bottleneck's server namespace (restored after the repetition, like setKnob). */

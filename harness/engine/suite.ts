@@ -10,7 +10,9 @@ export { diskReadPct, freebsdKtls, ktlsPath, ktlsTxProof, ktlsTxSession } from '
 
 /** Which machine a knob lives on: the target, or the host of the netns lab path (global sysctls a namespace cannot change). */
 export type KnobHost = 'target' | 'path-host';
-import type { Capability } from '../drivers/os/adapter.js';
+import type { Capability, TcpLogDrain } from '../drivers/os/adapter.js';
+
+export type { TcpLogDrain };
 import type { Fingerprint, ObjectClass, Repetition, RunOptions, SuiteManifest, VariantDef } from '../model/types.js';
 
 /**
@@ -73,6 +75,12 @@ export interface SuiteContext {
    * (`tcplog.records`, `tcplog.lost`) come with the `tcplog` counter group. Returns a note.
    */
   enableTcpLog(): Promise<string>;
+  /**
+   * Waits (bounded) until no TCP log record of a session selected earlier is alive, so a
+   * logging-off repetition does not count what those sessions log when they end (FreeBSD:
+   * net.inet.tcp.bb.log_global_entries reaches 0). null where the OS has no such count.
+   */
+  awaitTcpLogDrained(): Promise<TcpLogDrain | null>;
   /** Sets a sysctl in the bottleneck's server namespace, restored after the repetition. */
   setServerNamespaceKnob(b: Bottleneck, name: string, value: string): Promise<void>;
   /** Bulk TCP transfer from the server namespace through the bottleneck (iperf3; the `tcp` probe). */

@@ -12,6 +12,7 @@ import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/e
 import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
 import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
+import { pollClock } from '../../harness/drivers/os/poll.js';
 import { parseCcAvailable, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { UndoAction } from '../../harness/lib/journal.js';
 import type { OsAdapter } from '../../harness/drivers/os/adapter.js';
@@ -62,13 +63,15 @@ function freebsdLab() {
     'kern.cam.ada.0.iosched.write.limiter': 'none',
     'kern.cam.ada.0.iosched.write.max': '0',
     'kern.cam.ada.0.iosched.control.type': 'set_max',
+    // A box tuned to a 2 s MSL (tcp_timer.c: net.inet.tcp.msl, "Maximum segment lifetime", in ms), so busy waits stay short.
+    'net.inet.tcp.msl': '2000',
   };
   const knobs = { ...initial };
   /** Module names in the kernel (kldstat -m): a kld file cc_X declares module X (DECLARE_CC_MODULE). */
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
   /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
-  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[], rxFrames: 0 };
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[], rxFrames: 0, busy: {} as Record<string, number> };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -108,7 +111,12 @@ function freebsdLab() {
       if (modules.has(kldModuleName(argv[1]))) return { code: 1, stderr: `kldload: can't load ${argv[1]}: module already loaded or in kernel` };
       return available.has(argv[1]) ? (modules.add(kldModuleName(argv[1])), {}) : { code: 1, stderr: `kldload: can't load ${argv[1]}: No such file or directory` };
     }
-    if (argv[0] === 'kldunload') return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
+    if (argv[0] === 'kldunload') {
+      // A module its connections still hold (state.busy: how many more attempts fail): EBUSY as
+      // kldunload.c prints it, err(EXIT_FAILURE, "can't unload file") + errlst.c "Device busy".
+      if (modules.has(kldModuleName(argv[1])) && (state.busy[argv[1]] ?? 0) > 0) return state.busy[argv[1]]--, { code: 1, stderr: "kldunload: can't unload file: Device busy\n" };
+      return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
+    }
     if (cmd === 'netstat -m --libxo json') return { stdout: netstatJson(state.phase) };
     if (cmd === 'vmstat -z') return { stdout: vmstatZ(state.phase, knobs['kern.ipc.mb_use_ext_pgs'], state.rxFrames) };
     if (cmd === 'netstat -s -p tcp') return { stdout: fx(`netstat-s-tcp-${state.phase}.txt`) };
@@ -511,6 +519,62 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect([...lab.modules]).toEqual([]);
     // Only the files a kld: knob loads are accepted from a journal.
     await expect(undoOn(lab.t, { kind: 'kldunload', name: 'zfs' })).rejects.toThrow(/not one headgate loads/);
+  });
+
+  it('kldunload EBUSY (W7): a TCP stack still held by connections is retried once a second and then unloaded; the transcript shows the retries', async () => {
+    const lab = freebsdLab();
+    const sleeps: number[] = [];
+    const real = pollClock.sleep;
+    pollClock.sleep = async (ms) => void sleeps.push(ms);
+    try {
+      lab.state.busy = { tcp_rack: 2 };
+      const rack = await knobTranscript(lab, variant('tcp-stack', 'rack')); // asserts the unwind reported no failure
+      expect(rack.restore).toEqual(['sysctl net.inet.tcp.functions_default=freebsd', 'kldunload tcp_rack', 'sysctl -n net.inet.tcp.msl', 'kldunload tcp_rack', 'kldunload tcp_rack', 'kldunload tcphpts']);
+      expect(sleeps).toEqual([1000, 1000]);
+      expect(lab.modules.size).toBe(0);
+    } finally {
+      pollClock.sleep = real;
+    }
+  });
+
+  it('kldunload EBUSY (W7): still busy after 2 x net.inet.tcp.msl is reported naming the module, and its journal entry stays for the next restore', async () => {
+    const lab = freebsdLab();
+    const sleeps: number[] = [];
+    const real = pollClock.sleep;
+    pollClock.sleep = async (ms) => void sleeps.push(ms);
+    const done: string[] = [];
+    const recorded = new Map<string, UndoAction>();
+    Object.assign(lab.t, {
+      journal: {
+        where: 'fake',
+        record: async (_l: string, u: UndoAction) => (recorded.set(String(recorded.size + 1), u), String(recorded.size)),
+        done: async (id: string) => void done.push(id),
+        read: async () => ({ entries: [], done: new Set<string>(), torn: false }),
+      },
+    });
+    try {
+      lab.state.busy = { tcp_rack: Number.POSITIVE_INFINITY };
+      const stack = new CleanupStack();
+      for (const [k, v] of variantKnobs(variant('tcp-stack', 'rack'), 'freebsd')) await lab.os.setKnob(k, v, stack);
+      const failures = await stack.unwind();
+      expect(failures).toEqual([expect.stringMatching(/^kldunload tcp_rack: kldunload tcp_rack failed: module tcp_rack still busy after \d+ s and \d+ attempts \(kldunload: can't unload file: Device busy\): connections still hold it .*kept in the journal/)]);
+      // It waited at least the TIME_WAIT span the box's own MSL gives (2 x net.inet.tcp.msl), polling each second.
+      expect(sleeps.length).toBeGreaterThanOrEqual((2 * Number(lab.initial['net.inet.tcp.msl'])) / 1000);
+      expect(new Set(sleeps)).toEqual(new Set([1000]));
+      expect(lab.t.transcript.filter((c) => c === 'kldunload tcp_rack').length).toBe(sleeps.length + 1);
+      // tcp_rack's entry is not marked done (the next restore retries it); the others are.
+      const rackId = [...recorded].find(([, u]) => u.kind === 'kldunload' && u.name === 'tcp_rack')![0];
+      expect(done).not.toContain(rackId);
+      expect(done.length).toBe(recorded.size - 1);
+      expect(lab.modules.has('tcp_rack')).toBe(true);
+      // Once the connections are gone, the journal replay unloads it.
+      lab.state.busy = {};
+      lab.t.os = async () => lab.os;
+      await undoOn(lab.t, recorded.get(rackId)!);
+      expect(lab.modules.has('tcp_rack')).toBe(false);
+    } finally {
+      pollClock.sleep = real;
+    }
   });
 
   it('tcp-log log-off on FreeBSD: log_auto_ratio=0 set and restored (journaled like every sysctl knob); a tcp_log record fails the repetition', async () => {

@@ -9,6 +9,7 @@ import { parseTraceStats, tracefsMount } from '../../harness/drivers/os/tracefs.
 
 import { recordsPerGb } from '../../suites/tcp-log/index.js';
 import { FakeTarget, freebsdSysctl, journalIntoTranscript, undoOn } from '../helpers/fake-target.js';
+import { pollClock } from '../../harness/drivers/os/poll.js';
 
 /** One per_cpu/cpuN/stats file as kernel/trace/trace.c tracing_stats_read prints it (6.18, this machine). */
 const stats = (entries: number, overrun: number, dropped = 0) =>
@@ -48,9 +49,22 @@ function freebsdHost() {
     'net.inet.tcp.bb.log_auto_mode': '1',
     'net.inet.tcp.bb.log_auto_all': '0',
     'net.inet.tcp.bb.log_auto_ratio': '0',
+    // A box tuned to a 2 s MSL (tcp_timer.c net.inet.tcp.msl, in ms): the drain bound stays short.
+    'net.inet.tcp.msl': '2000',
   };
   const zone = { req: 1200 };
+  /**
+   * Sessions selected while logging was on and not yet discarded (TIME_WAIT), by the records each
+   * holds. tcp_log_buf.c: discarding one runs tcp_log_tcpcbfini(), which logs TCP_LOG_CONNEND (one
+   * more uma_zalloc from tcp_log under its limit, so REQ + 1) and then frees all its records;
+   * net.inet.tcp.bb.log_global_entries (SYSCTL_UMA_CUR of the zone) is what is allocated.
+   */
+  const lingering: number[] = [];
+  const discard = (n = lingering.length) => {
+    zone.req += lingering.splice(0, n).length;
+  };
   const t = new FakeTarget((argv) => {
+    if (argv.join(' ') === 'sysctl -n net.inet.tcp.bb.log_global_entries') return { stdout: `${lingering.reduce((a, b) => a + b, 0)}\n` };
     const sc = freebsdSysctl(argv, knobs);
     if (sc) return sc;
     // usr.bin/vmstat/vmstat.c domemstat_zone(): header, blank line, "name:" rows.
@@ -65,7 +79,7 @@ function freebsdHost() {
     return undefined;
   });
   const entries = journalIntoTranscript(t);
-  return { t, knobs, zone, entries, os: new FreeBSDAdapter(t) };
+  return { t, knobs, zone, lingering, discard, entries, os: new FreeBSDAdapter(t) };
 }
 
 let suites: Suite[];
@@ -196,5 +210,70 @@ describe('tcp-log suite', () => {
     await (await suite().prepare(ctx, variant('log-off'))).repetition(0);
     expect(calls).toEqual(['load']);
     expect(recordsPerGb({ durationMs: 1000, metrics: {}, counters: {} } as never)).toEqual({});
+  });
+});
+
+describe('tcp-log log-off proof on FreeBSD: sessions selected earlier (W8)', () => {
+  /**
+   * One log-off repetition on the scripted FreeBSD host through the suite's own code: the load
+   * double reads the tcplog counters before and after, and in between ends what is still
+   * lingering (a TIME_WAIT from log-on reaching its 2 x MSL during the load) and allocates
+   * `fresh` records for sessions selected during log-off. Each poll second ends one lingering
+   * session when `ending` (TIME_WAIT timers running out), none otherwise (still established).
+   */
+  async function logOffRepetition(h: ReturnType<typeof freebsdHost>, o: { fresh: number; ending: boolean; endAtLoad?: boolean }) {
+    const real = pollClock.sleep;
+    pollClock.sleep = async () => void (o.ending && h.discard(1));
+    try {
+      const ctx = {
+        fingerprint: { os: 'freebsd' },
+        options: { warmupSec: 0, durationSec: 2 },
+        startHttpServer: async () => ({}),
+        awaitTcpLogDrained: () => h.os.awaitTcpLogDrained(),
+        measureHttp: async () => {
+          const a = await h.os.counters(['tcplog']);
+          if (o.endAtLoad !== false) h.discard();
+          h.zone.req += o.fresh;
+          const b = await h.os.counters(['tcplog']);
+          return { durationMs: 2000, metrics: { throughput_gbps: 4 }, counters: { 'tcplog.records': b['tcplog.records'] - a['tcplog.records'] }, notes: [] };
+        },
+      } as unknown as SuiteContext;
+      return await (await suite().prepare(ctx, variant('log-off'))).repetition(0);
+    } finally {
+      pollClock.sleep = real;
+    }
+  }
+
+  it('records of log-on sessions that end during log-off do not fail the proof: the repetition starts once none is allocated', async () => {
+    const h = freebsdHost();
+    h.lingering.push(40, 12, 7); // three log-on sessions in TIME_WAIT, holding 59 records
+    const m = await logOffRepetition(h, { fresh: 0, ending: true });
+    expect(m.proofFailures ?? []).toEqual([]);
+    expect(h.lingering).toEqual([]);
+    expect(h.t.transcript.filter((c) => c === 'sysctl -n net.inet.tcp.bb.log_global_entries').length).toBeGreaterThan(1);
+    expect(h.t.transcript).toContain('sysctl -n net.inet.tcp.msl');
+    expect(m.notes).toEqual([expect.stringMatching(/^tcp log: waited \d+ s for records of sessions selected earlier to end \(net\.inet\.tcp\.bb\.log_global_entries reached 0\)$/)]);
+  });
+
+  it('a record of a session selected during log-off still fails it', async () => {
+    const h = freebsdHost();
+    h.lingering.push(40, 12, 7);
+    const m = await logOffRepetition(h, { fresh: 1, ending: true });
+    expect(m.proofFailures).toEqual(['TCP black-box logging off, yet 1 tcp_log records were allocated (vmstat -z zone tcp_log): sessions were still logged']);
+  });
+
+  it('records of earlier sessions that outlive the wait: no record in the repetition passes with a note; a record fails as not attributable, never passes', async () => {
+    const h = freebsdHost();
+    h.lingering.push(40); // a log-on session that does not end (still established)
+    const quiet = await logOffRepetition(h, { fresh: 0, ending: false, endAtLoad: false });
+    expect(quiet.proofFailures ?? []).toEqual([]);
+    expect(quiet.notes).toEqual([expect.stringMatching(/^tcp log: waited \d+ s for records of sessions selected earlier to end \(net\.inet\.tcp\.bb\.log_global_entries still 40\)$/)]);
+    // It waited at least 2 x the box's MSL, polling once a second.
+    const polls = h.t.transcript.filter((c) => c === 'sysctl -n net.inet.tcp.bb.log_global_entries').length - 1;
+    expect(polls).toBeGreaterThanOrEqual((2 * Number(h.knobs['net.inet.tcp.msl'])) / 1000);
+    const ended = await logOffRepetition(h, { fresh: 0, ending: false, endAtLoad: true });
+    expect(ended.proofFailures).toEqual([
+      expect.stringMatching(/^TCP black-box logging off, yet 1 tcp_log records were allocated \(vmstat -z zone tcp_log\) while 40 records of sessions selected before this repetition were still allocated after waiting \d+ s \(net\.inet\.tcp\.bb\.log_global_entries; bound 2 x net\.inet\.tcp\.msl \(2000 ms\) \+ 10 s\): .*cannot be told$/),
+    ]);
   });
 });

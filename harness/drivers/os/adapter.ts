@@ -65,6 +65,21 @@ export interface OsAdapter {
    * record counters appear under the `tcplog` counter group. Returns a line for the notes.
    */
   enableTcpLog?(repetition: CleanupStack, suite: CleanupStack): Promise<string>;
+  /**
+   * Waits (bounded) until no TCP log record of an earlier session is alive, so a logging-off
+   * repetition does not count the records those sessions allocate when they end (FreeBSD:
+   * net.inet.tcp.bb.log_global_entries). `alive` is what is still allocated (null: unreadable).
+   */
+  awaitTcpLogDrained?(log?: (line: string) => void): Promise<TcpLogDrain>;
+}
+
+/** What awaitTcpLogDrained found: records still alive after waitedSec (of at most boundSec). */
+export interface TcpLogDrain {
+  alive: number | null;
+  waitedSec: number;
+  boundSec: number;
+  /** How the bound was set, for the note. */
+  how: string;
 }
 
 /** A running page-cache eviction; stop() ends it. */

@@ -5,12 +5,14 @@ import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
 import { journaled, type UndoAction } from '../../lib/journal.js';
 import { mdUnitsOf } from '../journal.js';
+import { kldunloadWaiting } from './kld.js';
+import { pollClock, timeWaitBound } from './poll.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
 import { infraError, inputError } from '../../model/errors.js';
 import { geomRefusal, parseGeomConfxml } from './device-claims.js';
 import type { CounterGroup, Fingerprint, NicInfo } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
-import type { Capability, ColdCache, CpuTimes, OsAdapter } from './adapter.js';
+import type { Capability, ColdCache, CpuTimes, OsAdapter, TcpLogDrain } from './adapter.js';
 import { opensslVersions } from './fingerprint.js';
 import { parseCpTimes, parseIfconfigOptions, parsePciconfNics, parseRouteGetInterface } from './parsers/freebsd.js';
 import { ocfEncryptAliases, parseCcAvailable, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
@@ -212,6 +214,13 @@ export class FreeBSDAdapter implements OsAdapter {
   }
 
   private async kld(cmd: 'kldload' | 'kldunload', mod: string): Promise<void> {
+    if (cmd === 'kldunload') {
+      // EBUSY (a TCP stack held by TIME_WAIT connections, W7): waited for, bounded by 2 x MSL;
+      // still busy is a restore failure naming the module, and the journal entry stays for the next restore.
+      const u = await kldunloadWaiting(this.target, mod);
+      if (!u.ok) throw infraError(`kldunload ${mod} failed: ${u.message}`);
+      return;
+    }
     const r = await this.target.exec([cmd, mod], { allowFail: true });
     if (r.code !== 0) throw infraError(`${cmd} ${mod} failed: ${r.stderr.trim()}`);
   }
@@ -334,6 +343,40 @@ export class FreeBSDAdapter implements OsAdapter {
       set.push(`${k}=${v}`);
     }
     return `tcp log: black-box logging of every new connection (${set.join(', ')})`;
+  }
+
+  /**
+   * Before a logging-off repetition: waits until no tcp_log record is allocated. A session
+   * selected while logging was on logs TCP_LOG_CONNEND when it is discarded (tcp_log_buf.c
+   * tcp_log_tcpcbfini(): `if (tp->_t_logstate) { ... (void)tcp_log_event(tp, NULL, NULL, NULL,
+   * TCP_LOG_CONNEND, ...` and tcp_log_event() allocates `if (tp->t_lognum < tp->t_loglimit) { if
+   * ((log_entry = uma_zalloc(tcp_log_zone, M_NOWAIT)) != NULL) ...`), possibly 2 x MSL later out
+   * of TIME_WAIT, inside the next repetition. Its records stay allocated until then: they are
+   * freed only in tcp_log_tcpcbfini() (no log ID: `while ((log_entry = STAILQ_FIRST(&tp->t_logs))
+   * != NULL) tcp_log_remove_log_head(tp, log_entry);` -> uma_zfree(tcp_log_zone, ...)) or by the
+   * expiry queue TCP_LOG_EXPIRE_TIME after it (with a log ID). net.inet.tcp.bb.log_global_entries
+   * reads that zone's allocated count: `SYSCTL_UMA_CUR(_net_inet_tcp_bb, OID_AUTO,
+   * log_global_entries, CTLFLAG_RD, &tcp_log_zone, "Current number of events maintained for all
+   * TCP sessions")` (uma_zone_get_cur: allocations minus frees, kept per CPU, no counter of its
+   * own). So 0 means no earlier session holds a record, and every one that logged anything is
+   * gone. Polls once a second for up to 2 x net.inet.tcp.msl + 10 s.
+   */
+  async awaitTcpLogDrained(log: (line: string) => void = () => {}): Promise<TcpLogDrain> {
+    const read = async () => {
+      const r = await this.target.exec(['sysctl', '-n', 'net.inet.tcp.bb.log_global_entries'], { allowFail: true });
+      return r.code === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : null;
+    };
+    let alive = await read();
+    if (alive === null || alive === 0) return { alive, waitedSec: 0, boundSec: 0, how: 'nothing to wait for' };
+    const bound = await timeWaitBound(this.target);
+    log(`tcp log: ${alive} records of earlier sessions still allocated (net.inet.tcp.bb.log_global_entries); waiting up to ${bound.sec} s (${bound.how}) for them to end`);
+    let waited = 0;
+    while (alive !== null && alive > 0 && waited < bound.sec) {
+      await pollClock.sleep(1000);
+      waited++;
+      alive = await read();
+    }
+    return { alive, waitedSec: waited, boundSec: bound.sec, how: bound.how };
   }
 
   async scratchBlockDevice(): Promise<string> {

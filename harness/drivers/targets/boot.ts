@@ -49,6 +49,55 @@ export function freebsdBootCommands(boot: BootConfig, o: { reboot?: boolean } = 
   return o.reboot === false ? [once] : [once, ['sh', '-c', '(sleep 1; shutdown -r now) > /dev/null 2>&1 &']];
 }
 
+/**
+ * Which /sbin/nextboot a FreeBSD target has (sbin/reboot/Makefile `SCRIPTS=	nextboot.sh`: a
+ * shell script, installed without its suffix), told by text each upstream version has:
+ * - head (freebsd-src 023fc80e, sbin/reboot/nextboot.sh): on a ZFS /boot it writes the one-shot
+ *   flag to the pool's nvstore, `zfsbootcfg -z ${zfs} -n freebsd:nvstore -k nextboot_enable -v YES`,
+ *   which the loader consumes: one-shot on ZFS too;
+ * - older versions (releng/12.1 r326276 and the later `$FreeBSD$` one with `-a`/`fsync`) only
+ *   write /boot/nextboot.conf and warn on ZFS: `WARNING: loader(8) has only R/O support for ZFS` /
+ *   `nextboot.conf will NOT be reset in case of kernel boot failure` (the loader's own reset,
+ *   stand/lua/config.lua checkNextboot(): rewrites `nextboot_enable="NO"` in place, "this won't
+ *   work on every filesystem").
+ * 'nvstore' when the script calls zfsbootcfg for nextboot_enable, else 'conf-only'.
+ */
+export function nextbootKind(script: string): 'nvstore' | 'conf-only' {
+  return /^\s*zfsbootcfg\b[^\n]*\bnextboot_enable\b/m.test(script) ? 'nvstore' : 'conf-only';
+}
+
+/**
+ * Whether /boot is on ZFS, the way nextboot.sh itself decides it (head and old alike):
+ * `df -Tn "/boot/" 2>/dev/null | while read _fs _type _other ; do [ "zfs" = "${_type}" ] || continue`.
+ * bin/df/df.c prtstat(): with -T each row is `%-*s` f_mntfromname, then `  %-*s` f_fstypename
+ * (the header's second word is "Type").
+ */
+export function bootIsZfs(dfTn: string): boolean {
+  return dfTn.split('\n').some((l) => l.trim().split(/\s+/)[1] === 'zfs');
+}
+
+/**
+ * Before any nextboot that writes nextboot.conf (a kernel or loader settings): refuses (exit 2)
+ * a target whose /boot is on ZFS and whose nextboot.sh is an older one that leaves
+ * nextboot.conf in place after a failed boot, so a B kernel that panics would be chosen again
+ * at every power cycle. The default boot (`nextboot -D`, which only removes the file) passes.
+ * Reads /sbin/nextboot and runs `df -Tn /boot/`, nothing else.
+ */
+export async function checkFreebsdNextboot(t: Pick<Target, 'exec'>, target: string, boot: BootConfig): Promise<void> {
+  const [once] = freebsdBootCommands(boot, { reboot: false });
+  if (once[1] === '-D') return;
+  const script = await t.exec(['cat', '/sbin/nextboot'], { allowFail: true });
+  if (script.code === 0 && nextbootKind(script.stdout) === 'nvstore') return;
+  const df = await t.exec(['df', '-Tn', '/boot/'], { allowFail: true });
+  if (df.code !== 0) throw infraError(`target ${target}: df -Tn /boot/ failed (${df.stderr.trim().split('\n').pop() ?? ''}): cannot tell whether nextboot is one-shot there`);
+  if (!bootIsZfs(df.stdout)) return;
+  const which = script.code === 0 ? 'its /sbin/nextboot is an older nextboot.sh (no zfsbootcfg nvstore flag)' : `/sbin/nextboot could not be read (${script.stderr.trim().split('\n').pop() ?? ''})`;
+  throw inputError(
+    `${bootName(boot)}: target ${target}: /boot is on ZFS and ${which}: nextboot.conf is NOT reset after a failed boot there, so a kernel that does not come up would be booted again at every power cycle; kernel A/B by nextboot refused before any reboot`,
+    'give the target an inventory boot.hook (a command that selects the next boot and reboots it), or update the appliance to a FreeBSD whose nextboot.sh writes nextboot_enable with zfsbootcfg',
+  );
+}
+
 /** The boot file a FreeBSD kernel directory is loaded from (kern.bootfile after a boot into it). */
 export const freebsdBootFile = (kernel: string): string => `/boot/${kernel}/kernel`;
 

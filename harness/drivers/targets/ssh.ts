@@ -14,7 +14,7 @@ import type { OsAdapter } from '../os/adapter.js';
 import { adapterFor } from '../os/index.js';
 import type { ExecOptions, ExecResult, ProcessHandle, Target, TargetLab } from './target.js';
 import type { BootConfig, BootRecord } from '../../model/types.js';
-import { bootId, bootName, bootRecord, freebsdAppend, freebsdBootCommands, freebsdBootFile } from './boot.js';
+import { bootId, bootName, bootRecord, checkFreebsdNextboot, freebsdAppend, freebsdBootCommands, freebsdBootFile } from './boot.js';
 
 
 /** How to reach one ssh target (from the inventory or `ssh:[user@]host[:port]`). */
@@ -528,6 +528,8 @@ export class SshTarget implements Target {
       throw inputError(`${bootName(boot)}: target ${this.name} is a ${family} appliance: rebooting it into a boot configuration needs an inventory boot.hook (the command that selects its next boot and reboots it)`);
     }
     freebsdBootCommands(boot);
+    // Older nextboot.sh on a ZFS /boot is not one-shot (W6): refused here, before any reboot.
+    await checkFreebsdNextboot(this, this.name, boot);
   }
 
   /**
