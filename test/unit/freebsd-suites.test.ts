@@ -293,6 +293,11 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     it('UFS on /dev/ada1p1: accepted; each repetition remounts it from fstab; the disk figure is ada1\'s devstat bytes read', async () => {
       const lab = cold('ufs-ada1');
       expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
+      // headgate doctor asks about the objects mount point itself (workDir/objects): the same answer.
+      const doctor = freebsdLab();
+      doctor.state.objects = 'ufs-ada1';
+      doctor.os.setObjectsDir(OBJECTS);
+      expect(await doctor.os.capability('cache-cold')).toEqual({ ok: true });
       const stack = new CleanupStack();
       await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
       await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();

@@ -318,7 +318,7 @@ export class FreeBSDAdapter implements OsAdapter {
     if (!ent || ent.length < 3) return { reason: `${FIX}; ${mp} is not in mount -p` };
     const [special, node, fstype] = ent;
     const where = `${dir} is on ${special} (${fstype}) mounted on ${node}`;
-    if (!/\/\.?objects$/.test(node) || !dir.startsWith(`${node}/`)) return { reason: `${FIX}; ${where}, not a filesystem of its own` };
+    if (!/\/\.?objects$/.test(node) || (dir !== node && !dir.startsWith(`${node}/`))) return { reason: `${FIX}; ${where}, not a filesystem of its own` };
     if (fstype === 'ufs') {
       const disk = devstatDisk(special);
       if (!disk) return { reason: `${FIX}; ${special} (ufs on ${node}): headgate cannot tell which disk is under it (a GEOM label or class it does not resolve); name its partition in /etc/fstab (e.g. /dev/ada1p1)` };
