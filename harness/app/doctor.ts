@@ -124,6 +124,8 @@ async function targetChecks(targetSpec: string, inventory: string | undefined): 
     }
     for (const n of target.notes ?? [])
       checks.push({ what: `target ${targetSpec} note`, ok: false, detail: n, required: false });
+    // A remote target keeps the objects under workDir/objects (runner.ts): FreeBSD's cache-cold looks at that filesystem.
+    if (target.workDir !== null) os.setObjectsDir?.(`${target.workDir}/objects`);
     await capabilityChecks(os, fp.os, checks);
   } catch (e) {
     checks.push({ what: `target ${targetSpec}`, ok: false, detail: (e as Error).message, required: true });

@@ -248,6 +248,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
       if (remote) await io.syncObjects(target, path.join(localObjectsDir, prefix), path.posix.join(objectsDir, prefix), progress);
       coldObjects = cold.manifest.objects.map((o) => ({ path: prefix + o.path, kind: o.kind, body: cold.bodies.get(o.path)! }));
     }
+    os.setObjectsDir?.(objectsDir);
     const env: RunEnvironment = {
       target,
       os,

@@ -6,15 +6,15 @@ import type { RepetitionMeasurement, SuiteContext, VariantSession } from './suit
 // sibling suite, so the sendfile/pbuf disk-read share and the kTLS transmit proof (ktls,
 // unmapped-mbufs) live here once.
 
-/** Share of the bytes served that the kernel had to read from disk in the repetition (Linux pgpgin is KiB; FreeBSD counts 4 KiB pages read by sendfile). */
+/**
+ * Share of the bytes served that the kernel had to read from disk in the repetition: Linux
+ * pgpgin (KiB); FreeBSD the devstat bytes read on the disks under the objects filesystem
+ * (`devstat.cold.bytes_read`, cold variants only). Pages sendfile read (netstat -m) are not a
+ * disk figure on FreeBSD: an md(4) or cached backing file serves them from RAM (W1).
+ */
 export function diskReadPct(m: RepetitionMeasurement): Record<string, number> {
   const c = m.counters;
-  const readBytes =
-    c['vmstat.pgpgin'] !== undefined
-      ? c['vmstat.pgpgin'] * 1024
-      : c['netstat-m.sendfile-pages-sent'] !== undefined
-        ? c['netstat-m.sendfile-pages-sent'] * 4096
-        : undefined;
+  const readBytes = c['vmstat.pgpgin'] !== undefined ? c['vmstat.pgpgin'] * 1024 : c['devstat.cold.bytes_read'];
   const sentBytes = ((m.metrics.throughput_gbps ?? 0) * 1e9 * m.durationMs) / 1000 / 8;
   return readBytes === undefined || sentBytes <= 0 ? {} : { disk_read_pct: (100 * readBytes) / sentBytes };
 }

@@ -33,9 +33,13 @@ export type UndoAction =
   | { kind: 'link-del'; name: string }
   /** Detach every loop device backed by this file. */
   | { kind: 'losetup-detach'; backing: string }
-  /** FreeBSD: detach every md(4) device backed by this file (mdconfig -l -f FILE, mdconfig -d -u N). */
+  /**
+   * FreeBSD: detach every md(4) device backed by this file (mdconfig -l -f FILE, mdconfig -d -u N).
+   * Replay only: headgate no longer makes md(4) filesystems (cold cache needs a real device, W1),
+   * but a journal left by an older headgate that did must still be undone.
+   */
   | { kind: 'md-detach'; backing: string }
-  /** FreeBSD: unmount what an md(4) device backed by this file has mounted on this mount point. */
+  /** FreeBSD: unmount what an md(4) device backed by this file has mounted on this mount point (replay only, as md-detach). */
   | { kind: 'md-umount'; backing: string; mountPoint: string }
   /** Remove a file or directory headgate created (only inside headgate's home on that machine). */
   | { kind: 'rm'; path: string }

@@ -6,11 +6,15 @@ function allocSleeps(c: Record<string, number>): number | undefined {
   return keys.length ? keys.reduce((a, k) => a + c[k], 0) : undefined;
 }
 
-/** Disk read rate: sectors read on every disk but loop devices (Linux), or pages sendfile read (FreeBSD). */
+/**
+ * Disk read rate: sectors read on every disk but loop devices (Linux), or the devstat bytes read
+ * on the disks under the objects filesystem (FreeBSD, `devstat.cold.bytes_read`). Pages sendfile
+ * read are not used: they count reads an md(4) device or a cache served from RAM too (W1).
+ */
 function diskReadMBps(m: RepetitionMeasurement): number | undefined {
   const c = m.counters;
   const sectors = Object.keys(c).filter((k) => /^disk\.(?!loop).*\.sectors_read$/.test(k));
-  const bytes = sectors.length ? sectors.reduce((a, k) => a + c[k] * 512, 0) : c['netstat-m.sendfile-pages-sent'] !== undefined ? c['netstat-m.sendfile-pages-sent'] * 4096 : undefined;
+  const bytes = sectors.length ? sectors.reduce((a, k) => a + c[k] * 512, 0) : c['devstat.cold.bytes_read'];
   return bytes === undefined ? undefined : bytes / (m.durationMs / 1000) / 1e6;
 }
 

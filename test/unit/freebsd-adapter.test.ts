@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../harness/lib/cleanup.js';
 import { FreeBSDAdapter } from '../../harness/drivers/os/freebsd.js';
+import { parseIostatXI } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { ExecResult } from '../../harness/drivers/targets/target.js';
 import { FakeTarget, freebsdSysctl } from '../helpers/fake-target.js';
 
@@ -154,5 +155,21 @@ describe('FreeBSD adapter: whole-machine CPU and the fingerprint facts of issue 
     expect(fp.numaDomains).toBeUndefined();
     expect(fp.nics).toEqual([]);
     expect(fp.cpuFreqGovernor).toBe('no powerd');
+  });
+});
+
+describe('iostat -x -I (devstat totals; fixtures built from the format strings in usr.sbin/iostat/iostat.c:devstats())', () => {
+  const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
+
+  it('reads r/i, w/i and kr/i (KiB, one decimal) of each device row after the header', () => {
+    expect(parseIostatXI(fx('iostat-x-I-before.txt'))).toEqual([{ device: 'ada1', reads: 10234, writes: 5120, bytesRead: 1024000 * 1024, bytesWritten: 409600 * 1024 }]);
+    // "%-8.8s %11.1Lf %11.1Lf %12.1Lf %12.1Lf %4ju %10.1Lf %9.1Lf ": a long name is cut to 8 characters.
+    const row = `${'nda10'.padEnd(8)} ${'3.0'.padStart(11)} ${'0.0'.padStart(11)} ${'12.5'.padStart(12)} ${'0.0'.padStart(12)} ${'0'.padStart(4)} ${'0.1'.padStart(10)} ${'0.0'.padStart(9)} \n`;
+    const text = fx('iostat-x-I-before.txt') + row;
+    expect(parseIostatXI(text).map((r) => [r.device, r.bytesRead])).toEqual([
+      ['ada1', 1024000 * 1024],
+      ['nda10', 12800],
+    ]);
+    expect(parseIostatXI('usage: iostat [-CdhIKoTxz?] [-c count] [-M core] [-n devs] [-N system]\n')).toEqual([]);
   });
 });

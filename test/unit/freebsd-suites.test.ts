@@ -11,7 +11,7 @@ import { loadPeersOf } from '../../harness/engine/context.js';
 import type { RepetitionMeasurement, Suite, SuiteContext } from '../../harness/engine/suite.js';
 import { exitCodeOf } from '../../harness/app/common.js';
 import type { VariantDef } from '../../harness/model/types.js';
-import { coldDir, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
+import { coldDir, devstatDisk, FreeBSDAdapter, kldModuleName, onDisk } from '../../harness/drivers/os/freebsd.js';
 import { pollClock } from '../../harness/drivers/os/poll.js';
 import { parseCcAvailable, parseVmstatZ } from '../../harness/drivers/os/parsers/freebsd.js';
 import type { UndoAction } from '../../harness/lib/journal.js';
@@ -47,6 +47,27 @@ function vmstatZ(phase: 'before' | 'after', extPgs: string | undefined, rxFrames
   return text.replace(/^(mbuf:(?:\s*\d+,){4}\s*)\d+/m, (_, head: string) => `${head}${before + other + sendfile + rxFrames}`);
 }
 
+/** A `mount -p` line as mount.c putfsent prints it: tab padding after fields shorter than 8/16/24, options then "\t", dump and pass. */
+function putfsent(special: string, node: string, fstype: string, opts: string, dumpPass: string): string {
+  const pad = (x: string) => x + (x.length < 8 ? '\t' : '') + (x.length < 16 ? '\t' : '') + (x.length < 24 ? '\t' : ' ');
+  return `${pad(special)}${pad(node)}${fstype}\t${opts}${opts.length < 8 ? '\t' : ' '}\t${dumpPass}\n`;
+}
+
+/** Where the scripted host keeps the run's objects (a remote target: workDir/objects). */
+const OBJECTS = '/var/lib/headgate/work/objects';
+
+/**
+ * Filesystems the scripted host may hold the objects on. `zroot-var` is the installer's default
+ * (no special setup): the objects are under /var, on zroot/var with primarycache=all.
+ */
+const OBJECT_FS = {
+  'zroot-var': { special: 'zroot/var', node: '/var', fstype: 'zfs', opts: 'rw,nfsv4acls', primarycache: 'all' },
+  'ufs-ada1': { special: '/dev/ada1p1', node: OBJECTS, fstype: 'ufs', opts: 'rw', primarycache: '' },
+  'ufs-md': { special: '/dev/md0', node: OBJECTS, fstype: 'ufs', opts: 'rw', primarycache: '' },
+  'zfs-all': { special: 'zroot/objects', node: OBJECTS, fstype: 'zfs', opts: 'rw,nfsv4acls', primarycache: 'all' },
+  'zfs-metadata': { special: 'zroot/objects', node: OBJECTS, fstype: 'zfs', opts: 'rw,nfsv4acls', primarycache: 'metadata' },
+} as const;
+
 /**
  * A scripted FreeBSD 15 host with KERN_TLS, CAM_IOSCHED_DYNAMIC, an ada0 disk, fio and iperf3,
  * tcp_rack/tcp_bbr/cc_cubic available as modules. Knobs and loaded modules change like the
@@ -71,7 +92,7 @@ function freebsdLab() {
   const modules = new Set<string>();
   const available = new Set(['tcphpts', 'tcp_rack', 'tcp_bbr', 'cc_cubic']);
   /** tls: which kernel's kern.ipc.tls.stats answers: head (software OCF), head with NIC offload, or 13.x (*_crypts names). */
-  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[], rxFrames: 0, busy: {} as Record<string, number> };
+  const state = { phase: 'before' as 'before' | 'after', tls: '' as '' | '-ifnet' | '-13' | '-rx-only', mextpg: true, sshClient: '192.0.2.10', ccForm: 'table' as 'table' | 'list', builtinCc: [] as string[], rxFrames: 0, busy: {} as Record<string, number>, objects: 'zroot-var' as keyof typeof OBJECT_FS, mounted: true };
   const netstatJson = (phase: string) => {
     const doc = JSON.parse(fx('netstat-m.json'));
     if (phase === 'after') for (const k of Object.keys(doc['mbuf-statistics'])) if (k.startsWith('sendfile')) doc['mbuf-statistics'][k] += 1000;
@@ -117,13 +138,22 @@ function freebsdLab() {
       if (modules.has(kldModuleName(argv[1])) && (state.busy[argv[1]] ?? 0) > 0) return state.busy[argv[1]]--, { code: 1, stderr: "kldunload: can't unload file: Device busy\n" };
       return modules.delete(kldModuleName(argv[1])) ? {} : { code: 1, stderr: `kldunload: can't find file ${argv[1]}` };
     }
+    // The objects filesystem (OBJECT_FS): df -P (bin/df/df.c POSIX format), mount -p (putfsent), zfs get -H, zpool status -P, iostat -x -I.
+    const ofs = OBJECT_FS[state.objects];
+    if (argv[0] === 'df' && argv[1] === '-P') return { stdout: `Filesystem 1024-blocks Used Avail Capacity Mounted on\n${ofs.special} 101471 8 93346 0% ${ofs.node}\n` };
+    if (cmd === 'mount -p') return { stdout: fx('mount-p.txt') + putfsent('zroot/var', '/var', 'zfs', 'rw,nfsv4acls', '0 0') + (ofs.node === '/var' || !state.mounted ? '' : putfsent(ofs.special, ofs.node, ofs.fstype, ofs.opts, ofs.fstype === 'ufs' ? '2 2' : '0 0')) };
+    if (cmd === `zfs get -H -o value primarycache ${ofs.special}`) return { stdout: `${ofs.primarycache}\n` };
+    if (cmd === 'zpool status -P zroot') return { stdout: fx('zpool-status-P.txt') };
+    if (cmd === 'iostat -x -I ada1') return { stdout: fx(`iostat-x-I-${state.phase}.txt`) };
+    if (argv[0] === 'umount' && argv[1] === ofs.node && state.mounted) return (state.mounted = false), {};
+    if (argv[0] === 'mount' && argv[argv.length - 1] === ofs.node && !state.mounted) return (state.mounted = true), {};
     if (cmd === 'netstat -m --libxo json') return { stdout: netstatJson(state.phase) };
     if (cmd === 'vmstat -z') return { stdout: vmstatZ(state.phase, knobs['kern.ipc.mb_use_ext_pgs'], state.rxFrames) };
     if (cmd === 'netstat -s -p tcp') return { stdout: fx(`netstat-s-tcp-${state.phase}.txt`) };
     return undefined;
   });
   t.readFileIfExists = async (f: string) => (/\/boot\/kernel\/(.+)\.ko$/.test(f) && available.has(/\/boot\/kernel\/(.+)\.ko$/.exec(f)![1]) ? 'ELF' : null);
-  t.which = async (p: string) => (['fio', 'iperf3', 'nginx'].includes(p) ? `/usr/local/bin/${p}` : ['mdconfig', 'newfs'].includes(p) ? `/sbin/${p}` : null);
+  t.which = async (p: string) => (['fio', 'iperf3', 'nginx'].includes(p) ? `/usr/local/bin/${p}` : null);
   return { t, knobs, initial, modules, state, os: new FreeBSDAdapter(t) };
 }
 
@@ -252,8 +282,11 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(ktlsPath(d)).toBe('software (OCF: ocf.tls13_chacha20_encrypts +4096; 16 sessions)');
   });
 
-  it('sendfile and pbuf: sendfile and pbuf zone counters are read and prove a cold cache', async () => {
+  it('sendfile and pbuf: sendfile, pbuf zone and devstat counters are read and prove a cold cache', async () => {
     const lab = freebsdLab();
+    lab.state.objects = 'ufs-ada1';
+    lab.os.setObjectsDir(`${OBJECTS}/seed1-1MiB`);
+    expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
     const sf = await deltas(lab, 'sendfile');
     expect(sf['netstat-m.sendfile-io-count']).toBe(1000);
     expect(proofFailures(variant('sendfile', 'sendfile-on-cold').expect?.freebsd, sf)).toEqual([]);
@@ -262,96 +295,94 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
     expect(pb['uma.vnpbuf.sleep']).toBe(40 - 12);
     expect(pb['tcp.retransmitted-packets']).toBe(400);
     expect(proofFailures(variant('pbuf', 'cold-sendfile').expect?.freebsd, pb)).toEqual([]);
-    expect(lab.t.transcript).toEqual(expect.arrayContaining(['netstat -m --libxo json', 'vmstat -z', 'netstat -s -p tcp']));
+    expect(lab.t.transcript).toEqual(expect.arrayContaining(['netstat -m --libxo json', 'vmstat -z', 'netstat -s -p tcp', 'iostat -x -I ada1']));
   });
 
-  it('cold cache through md(4): file, mdconfig, newfs, mount, evict by remount, each undo journaled first and undone in reverse', async () => {
-    const lab = freebsdLab();
-    const dir = '/var/lib/headgate/work/objects/seed1-64MiB/cold-64MiB';
-    const mounts = new Set<string>();
-    const base = lab.t.exec.bind(lab.t);
-    lab.t.exec = async (argv, o) => {
-      const ok = (stdout = '') => (lab.t.transcript.push(argv.join(' ')), { code: 0, stdout, stderr: '' });
-      if (argv[0] === 'df') return ok(`Filesystem 1024-blocks Used Avail Capacity Mounted on\nzroot/var/tmp 101471 8 93346 0% /var/tmp\n`);
-      if (argv[0] === 'du') return ok(`65600\t${dir}\n`);
-      if (argv[0] === 'mdconfig' && argv[1] === '-a') return ok('md0\n');
-      if (argv[0] === 'mount' && argv.length === 3) return mounts.add(argv[2]), ok();
-      if (argv[0] === 'umount') return mounts.has(argv[1]) ? (mounts.delete(argv[1]), ok()) : { code: 1, stdout: '', stderr: `umount: ${argv[1]}: not a file system root directory` };
-      if (['mkdir', 'dd', 'newfs', 'cp', 'rmdir', 'rm'].includes(argv[0]) || (argv[0] === 'mdconfig' && argv[1] === '-d')) return ok();
-      return base(argv, o);
+  describe('cold cache (W1): remount of the objects filesystem on a disk; md(4), tmpfs and ARC-cached ZFS are refused', () => {
+    const SET = `${OBJECTS}/seed1-64MiB`;
+    const files = [`${SET}/cold-64MiB/seg/0001.m4s`, `${SET}/cold-64MiB/seg/0002.m4s`];
+    const cold = (objects: keyof typeof OBJECT_FS) => {
+      const lab = freebsdLab();
+      lab.state.objects = objects;
+      lab.os.setObjectsDir(SET);
+      return lab;
     };
-    const journal: string[] = [];
-    Object.assign(lab.t, {
-      journal: {
-        where: 'fake',
-        record: async (_l: string, u: UndoAction) => (lab.t.transcript.push(`journal ${JSON.stringify(u)}`), journal.push(u.kind), String(journal.length)),
-        done: async (id: string) => void lab.t.transcript.push(`journal done ${id}`),
-        read: async () => ({ entries: [], done: new Set<string>(), torn: false }),
-      },
+    /** Commands that would make, attach or mount anything. */
+    const making = (t: string[]) => t.filter((c) => /^(mdconfig|newfs|mount(?! -p)|umount|dd|cp)\b/.test(c));
+
+    it('UFS on /dev/ada1p1: accepted; each repetition remounts it from fstab; the disk figure is ada1\'s devstat bytes read', async () => {
+      const lab = cold('ufs-ada1');
+      expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
+      // headgate doctor asks about the objects mount point itself (workDir/objects): the same answer.
+      const doctor = freebsdLab();
+      doctor.state.objects = 'ufs-ada1';
+      doctor.os.setObjectsDir(OBJECTS);
+      expect(await doctor.os.capability('cache-cold')).toEqual({ ok: true });
+      const stack = new CleanupStack();
+      await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
+      await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
+      expect(lab.t.transcript).toEqual([`df -P ${SET}`, 'mount -p', `umount ${OBJECTS}`, `mount ${OBJECTS}`, `umount ${OBJECTS}`, `mount ${OBJECTS}`]);
+      expect(lab.state.mounted).toBe(true);
+      expect(await stack.unwind()).toEqual([]); // nothing made, nothing to undo
+      // The proof comes from the device: 1709056.0 KiB more read on ada1 (iostat -x -I fixtures).
+      for (const id of ['pbuf', 'sendfile']) {
+        const d = await deltas(lab, id);
+        expect(d['devstat.cold.bytes_read']).toBe(1709056 * 1024);
+        expect(d['disk.ada1.reads']).toBe(13353);
+      }
+      expect(lab.t.transcript).toContain('iostat -x -I ada1');
+      const pb = await deltas(lab, 'pbuf');
+      expect(proofFailures(variant('pbuf', 'cold-sendfile').expect?.freebsd, pb)).toEqual([]);
+      const sf = await deltas(lab, 'sendfile');
+      for (const v of ['sendfile-on-cold', 'sendfile-off-cold']) expect(proofFailures(variant('sendfile', v).expect?.freebsd, sf)).toEqual([]);
+      // Sendfile pages alone (an md(4) or a cached backing file moves them too) no longer pass.
+      const noDisk = { ...pb, 'devstat.cold.bytes_read': 0 };
+      expect(proofFailures(variant('pbuf', 'cold-sendfile').expect?.freebsd, noDisk)).toEqual([
+        'the disk under the objects filesystem read at least 1 MiB (devstat bytes read, iostat -x -I): devstat.cold.bytes_read moved by 0, expected at least 1048576',
+      ]);
     });
-    const stack = new CleanupStack();
-    const files = [`${dir}/seg/0001.m4s`, `${dir}/seg/0002.m4s`];
-    await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
-    await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
-    const made = lab.t.transcript.map((c) => c.replace(/cold-[0-9a-f]{12}/g, 'cold-X'));
-    const file = '/var/lib/headgate/work/scratch/cold-X.ufs';
-    const stage = '/var/lib/headgate/work/scratch/cold-X.mnt';
-    expect(made).toEqual([
-      `df -P ${dir}`,
-      `du -sk ${dir}`,
-      `journal {"kind":"rm","path":"${file}"}`,
-      'mkdir -p /var/lib/headgate/work/scratch',
-      `dd if=/dev/zero of=${file} bs=1048576 count=0 seek=145`,
-      `journal {"kind":"md-detach","backing":"${file}"}`,
-      `mdconfig -a -t vnode -f ${file}`,
-      'newfs /dev/md0',
-      `journal {"kind":"rm","path":"${stage}"}`,
-      `mkdir -p ${stage}`,
-      `journal {"kind":"md-umount","backing":"${file}","mountPoint":"${stage}"}`,
-      `mount /dev/md0 ${stage}`,
-      `cp -Rp ${dir}/. ${stage}/`,
-      `umount ${stage}`,
-      `journal {"kind":"md-umount","backing":"${file}","mountPoint":"${dir}"}`,
-      `mount /dev/md0 ${dir}`,
-      // the second repetition: evicted by a remount
-      `umount ${dir}`,
-      `mount /dev/md0 ${dir}`,
-    ]);
-    const mark = lab.t.transcript.length;
-    expect(await stack.unwind()).toEqual([]);
-    expect(lab.t.transcript.slice(mark).map((c) => c.replace(/cold-[0-9a-f]{12}/g, 'cold-X'))).toEqual([
-      `umount ${dir}`,
-      'journal done 5',
-      'journal done 4', // the staging mount was already undone
-      `rmdir ${stage}`,
-      'journal done 3',
-      'mdconfig -d -u md0',
-      'journal done 2',
-      `rm -f ${file}`,
-      'journal done 1',
-    ]);
-    expect(mounts.size).toBe(0);
-    // After the suite the directory is forgotten: the next suite makes its own filesystem.
-    await lab.os.coldCache(files, '/dev/null', 60, new CleanupStack());
-    expect(lab.t.transcript.filter((c) => c.startsWith('mdconfig -a'))).toHaveLength(2);
-  });
 
-  it('cold cache: a filesystem the user gave the objects is remounted from fstab; no root or no mdconfig skips the cold variants with the reason', async () => {
-    const lab = freebsdLab();
-    const base = lab.t.exec.bind(lab.t);
-    lab.t.exec = async (argv, o) => {
-      if (argv[0] === 'df') return lab.t.transcript.push(argv.join(' ')), { code: 0, stderr: '', stdout: 'Filesystem 1024-blocks Used Avail Capacity Mounted on\n/dev/ada1p1 101471 8 93346 0% /srv/hg/.objects\n' };
-      if (argv[0] === 'umount' || argv[0] === 'mount') return lab.t.transcript.push(argv.join(' ')), { code: 0, stdout: '', stderr: '' };
-      return base(argv, o);
-    };
-    await lab.os.coldCache(['/srv/hg/.objects/set/cold-64MiB/seg/1.m4s'], '/dev/null', 60, new CleanupStack());
-    expect(lab.t.transcript).toEqual(['df -P /srv/hg/.objects/set/cold-64MiB', 'umount /srv/hg/.objects', 'mount /srv/hg/.objects']);
-    expect(coldDir(['/o/cold-64MiB/seg/1.m4s', '/o/cold-64MiB/boxart/2.jpg'])).toBe('/o/cold-64MiB');
-    expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
-    lab.t.which = async () => null;
-    expect(await lab.os.capability('cache-cold')).toEqual({ ok: false, reason: 'cold cache on FreeBSD needs mdconfig (md(4) filesystem for the cold set): not found on the target' });
-    const table = await variantApplies(suite('pbuf').manifest, variant('pbuf', 'cold-sendfile'), lab.os);
-    expect(table.reason).toMatch(/needs mdconfig/);
+    it('ZFS dataset with primarycache=all: the cold variants are skipped with the reason naming the dataset and the fix; nothing is made or mounted', async () => {
+      const lab = cold('zfs-all');
+      const reason =
+        'cold cache on FreeBSD needs the objects directory on a UFS filesystem of its own (mounted on .../objects or .../.objects) on a real device, or on a ZFS dataset of its own with primarycache=metadata; ' +
+        `${OBJECTS} is zroot/objects (zfs, primarycache=all): a remount does not empty the ARC; run zfs set primarycache=metadata zroot/objects (or give the objects a UFS filesystem on a disk)`;
+      expect(await lab.os.capability('cache-cold')).toEqual({ ok: false, reason });
+      for (const [sid, vid] of [['pbuf', 'cold-sendfile'], ['sendfile', 'sendfile-on-cold'], ['sendfile', 'sendfile-off-cold']]) {
+        expect(await variantApplies(suite(sid).manifest, variant(sid, vid), lab.os)).toEqual({ ok: false, reason });
+      }
+      expect(lab.t.transcript).toContain('zfs get -H -o value primarycache zroot/objects');
+      expect(making(lab.t.transcript)).toEqual([]);
+      await expect(lab.os.coldCache(files, '/dev/null', 60, new CleanupStack())).rejects.toThrow(reason);
+      expect(making(lab.t.transcript)).toEqual([]);
+    });
+
+    it('ZFS dataset with primarycache=metadata on a pool of disks: accepted, remounted by name, its vdevs\' disk read by iostat', async () => {
+      const lab = cold('zfs-metadata');
+      expect(await lab.os.capability('cache-cold')).toEqual({ ok: true });
+      await lab.os.coldCache(files, '/dev/null', 60, new CleanupStack());
+      expect(lab.t.transcript.slice(-3)).toEqual(['zpool status -P zroot', `umount ${OBJECTS}`, `mount -t zfs zroot/objects ${OBJECTS}`]);
+      expect((await deltas(lab, 'pbuf'))['devstat.cold.bytes_read']).toBe(1709056 * 1024);
+    });
+
+    it('md(4)-backed UFS, the default /var on ZFS, and no root: skipped with the reason; nothing made or mounted', async () => {
+      const md = cold('ufs-md');
+      expect(await md.os.capability('cache-cold')).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/; \/dev\/md0 \(ufs on \/var\/lib\/headgate\/work\/objects\) is an md\(4\) device: its reads come from memory or from a backing file whose pages stay cached, not from a disk$/),
+      });
+      expect(making(md.t.transcript)).toEqual([]);
+      const plain = cold('zroot-var');
+      expect(await plain.os.capability('cache-cold')).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/; \/var\/lib\/headgate\/work\/objects\/seed1-64MiB is on zroot\/var \(zfs\) mounted on \/var, not a filesystem of its own$/),
+      });
+      expect(making(plain.t.transcript)).toEqual([]);
+      Object.assign(plain.t, { runsAsRoot: false });
+      expect(await plain.os.capability('cache-cold')).toEqual({ ok: false, reason: 'cold cache on FreeBSD remounts the objects filesystem: needs root on the target' });
+      expect(coldDir(['/o/cold-64MiB/seg/1.m4s', '/o/cold-64MiB/boxart/2.jpg'])).toBe('/o/cold-64MiB');
+      expect(['/dev/ada1p1', '/dev/nda0p2.eli', '/dev/da3s1a', '/dev/md0p1', '/dev/md1.nop', '/dev/gpt/objects', '/dev/mirror/gm0'].map(devstatDisk)).toEqual(['ada1', 'nda0', 'da3', 'md0', 'md1', null, null]);
+    });
   });
 
   it('unmapped-mbufs: mb_use_ext_pgs 0 then restored; no mbuf_extpgs zone is read; knobs as the manifest says', async () => {
@@ -688,21 +719,18 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
 });
 
 describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
-  it('completes with exit 0 or 1, never 2: capability gaps are skips with reasons, cold cache goes through md(4)', async () => {
+  // No special setup: the objects sit on zroot/var (primarycache=all), so the cold variants are
+  // skipped with the reason and nothing is made or mounted. With a UFS of their own on ada1 the
+  // cold variants run, remount it, and prove the disk path by ada1's devstat bytes read.
+  it.each([
+    ['zroot-var', 'skipped'],
+    ['ufs-ada1', 'ran'],
+  ] as const)('objects on %s: completes with exit 0, no proof failure, nothing left; cold variants %s', async (objects, coldStatus) => {
     const lab = freebsdLab();
-    // The objects are on zroot/var/tmp (not a filesystem of their own): cold cache makes an md(4) UFS.
-    const mounts = new Set<string>();
+    lab.state.objects = objects;
+    // The runner's own directories (run dir, server prefixes): made and removed, nothing else.
     const base = lab.t.exec.bind(lab.t);
-    lab.t.exec = async (argv, o) => {
-      const ok = (stdout = '') => (lab.t.transcript.push(argv.join(' ')), { code: 0, stdout, stderr: '' });
-      if (argv[0] === 'df') return ok('Filesystem 1024-blocks Used Avail Capacity Mounted on\nzroot/var/tmp 101471 8 93346 0% /var/tmp\n');
-      if (argv[0] === 'du') return ok('1024\tx\n');
-      if (argv[0] === 'mdconfig' && argv[1] === '-a') return ok('md0\n');
-      if (argv[0] === 'mount' && argv.length === 3) return mounts.add(argv[2]), ok();
-      if (argv[0] === 'umount') return mounts.delete(argv[1]) ? ok() : { code: 1, stdout: '', stderr: 'not mounted' };
-      if (['mkdir', 'dd', 'newfs', 'cp', 'rmdir', 'rm', 'mdconfig'].includes(argv[0])) return ok();
-      return base(argv, o);
-    };
+    lab.t.exec = async (argv, o) => (['mkdir', 'rm', 'rmdir'].includes(argv[0]) ? (lab.t.transcript.push(argv.join(' ')), { code: 0, stdout: '', stderr: '' }) : base(argv, o));
     lab.t.os = async () => lab.os;
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'hg-freebsd-gate-'));
     const set = {
@@ -716,7 +744,7 @@ describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
       prepare(ctx, v) {
         const suiteStack = (ctx as unknown as { suiteStack: CleanupStack }).suiteStack; // what measureHttp passes to coldCache
         const measure = async (o: { durationSec: number; cache?: 'hot' | 'cold' }): Promise<RepetitionMeasurement> => {
-          if (o.cache === 'cold') await (await lab.os.coldCache(['/var/lib/headgate/work/objects/seed1-1MiB/cold-1MiB/seg/0000.m4s'], '/dev/null', 60, suiteStack)).stop();
+          if (o.cache === 'cold') await (await lab.os.coldCache([`${OBJECTS}/seed1-1MiB/cold-1MiB/seg/0000.m4s`], '/dev/null', 60, suiteStack)).stop();
           // The mbuf zone's REQ follows kern.ipc.mb_use_ext_pgs as set by the variant (vmstatZ derives it).
           const counters = await deltas(lab, real.manifest.id);
           const metrics = Object.fromEntries(real.manifest.metrics.map((m) => [m.id, 1]));
@@ -755,9 +783,13 @@ describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
       code = exitCodeOf(record);
       expect(record.errors).toEqual([]);
       const status = Object.fromEntries(record.suites.flatMap((s) => s.variants.map((v) => [`${s.id}/${v.id}`, v.status === 'skipped' ? `skipped: ${v.reason}` : v.status])));
+      const skipReason = expect.stringMatching(/^skipped: cold cache on FreeBSD needs the objects directory on a UFS filesystem of its own .*; \/var\/lib\/headgate\/work\/objects\/seed1-1MiB is on zroot\/var \(zfs\) mounted on \/var, not a filesystem of its own$/);
+      const cold = coldStatus === 'ran' ? 'ran' : skipReason;
       expect(status).toMatchObject({
-        'sendfile/sendfile-on-cold': 'ran',
-        'pbuf/cold-sendfile': 'ran',
+        'sendfile/sendfile-on-cold': cold,
+        'sendfile/sendfile-off-cold': cold,
+        'pbuf/cold-sendfile': cold,
+        'pbuf/hot-sendfile': 'ran',
         'unmapped-mbufs/sendfile-ext-pgs-1': 'ran',
         'ktls/ktls-tls13': 'ran',
         'io-sched/cam-default': expect.stringMatching(/^skipped: CAM I\/O scheduler variants need a CAM disk named with --block-device/),
@@ -765,9 +797,17 @@ describe('a gate on a scripted FreeBSD 15 target with no special setup', () => {
       });
       const failures = record.suites.flatMap((s) => s.variants.flatMap((v) => v.repetitions.flatMap((r) => r.proofFailures ?? [])));
       expect(failures).toEqual([]);
-      // Every md(4) the cold variants made was removed again when its suite ended.
-      expect(lab.t.transcript.filter((c) => c.startsWith('mdconfig -a')).length).toBe(lab.t.transcript.filter((c) => c.startsWith('mdconfig -d')).length);
-      expect(mounts.size).toBe(0);
+      // Nothing made: no md(4), newfs or staging copy; the objects filesystem is mounted as it was.
+      expect(lab.t.transcript.filter((c) => /^(mdconfig|newfs|dd|cp) /.test(c))).toEqual([]);
+      const remounts = lab.t.transcript.filter((c) => /^u?mount (?!-p)/.test(c));
+      if (coldStatus === 'skipped') expect(remounts).toEqual([]);
+      else {
+        expect(remounts.length).toBeGreaterThan(0);
+        expect(new Set(remounts)).toEqual(new Set([`umount ${OBJECTS}`, `mount ${OBJECTS}`]));
+        const cold = record.suites.find((s) => s.id === 'pbuf')!.variants.find((v) => v.id === 'cold-sendfile')!;
+        expect(cold.repetitions[0].counters?.['devstat.cold.bytes_read']).toBe(1709056 * 1024);
+      }
+      expect(lab.state.mounted).toBe(true);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

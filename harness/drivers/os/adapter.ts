@@ -45,10 +45,15 @@ export interface OsAdapter {
   /**
    * Makes the files cold: evicts them now and, where the OS can, keeps evicting until stop(), so
    * reads during a repetition go to the disk, for at most maxSec. Throws (infrastructure) when it cannot.
-   * Set-up that outlives one call (FreeBSD's md(4) filesystem for the files) registers its removal
-   * on `stack` (the suite's), so it is made once per suite and undone when the suite ends.
+   * Set-up that outlives one call registers its removal on `stack` (the suite's). FreeBSD evicts
+   * once, by remounting the objects filesystem, and keeps nothing running.
    */
   coldCache(files: string[], logFile: string, maxSec: number, stack: CleanupStack): Promise<ColdCache>;
+  /**
+   * Where the run keeps its objects (the runner calls it before the plan): FreeBSD decides the
+   * `cache-cold` capability from the filesystem under it.
+   */
+  setObjectsDir?(dir: string): void;
   /** fio's asynchronous I/O engine on this OS. */
   readonly fioEngine: string;
   /** Creates a file-backed block device for I/O tests and registers its removal; returns its /dev path. */

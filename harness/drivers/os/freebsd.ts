@@ -1,10 +1,8 @@
 import { checkKnobTook } from './knobs.js';
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { CleanupStack } from '../../lib/cleanup.js';
-import { journaled, type UndoAction } from '../../lib/journal.js';
-import { mdUnitsOf } from '../journal.js';
+import { journaled } from '../../lib/journal.js';
 import { kldunloadWaiting } from './kld.js';
 import { pollClock, timeWaitBound } from './poll.js';
 import { checkFreebsdSysctlName } from '../../lib/confine.js';
@@ -15,7 +13,7 @@ import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter, TcpLogDrain } from './adapter.js';
 import { opensslVersions } from './fingerprint.js';
 import { parseCpTimes, parseIfconfigOptions, parsePciconfNics, parseRouteGetInterface } from './parsers/freebsd.js';
-import { ocfEncryptAliases, parseCcAvailable, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
+import { ocfEncryptAliases, parseCcAvailable, parseIostatXI, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
 
 /**
  * UMA zones kept as counters: the pbuf pools and the mbuf zones. M_EXTPG (unmapped) mbufs come
@@ -57,6 +55,27 @@ export function coldDir(files: string[]): string {
   }
   const cold = parts.findIndex((x) => /^cold-\d+MiB$/.test(x));
   return (cold >= 0 ? parts.slice(0, cold + 1) : parts).join('/') || '/';
+}
+
+/** A filesystem whose remount makes the cold set cold, and the disks (devstat names) under it. */
+interface ColdFs {
+  special: string;
+  node: string;
+  fstype: string;
+  disks: string[];
+}
+
+/**
+ * The devstat name (driver and unit, as iostat selects it: devstat.c devstat_selectdevs matches
+ * `"%s%d"` of name and unit) of the disk under a /dev path: the disk itself, a GPT or MBR
+ * partition, a BSD label, or GELI/gnop layers of one (/dev/ada1p1 -> ada1, /dev/nda0p2.eli ->
+ * nda0). GEOM providers do not appear in iostat: g_new_provider calls devstat_new_entry(pp, -1,
+ * ...), and devstat_new_entry does not add unit -1 entries to the device list (subr_devstat.c).
+ * Null for anything else (GEOM labels such as /dev/gpt/x, mirrors, zvols): not resolved here.
+ */
+export function devstatDisk(dev: string): string | null {
+  const m = /^\/dev\/([a-z]+\d+)(p\d+|s\d+[a-h]?|[a-h])?((\.eli|\.nop)*)$/.exec(dev);
+  return m ? m[1] : null;
 }
 
 /** Sysctls recorded in every FreeBSD fingerprint. */
@@ -174,6 +193,22 @@ export class FreeBSDAdapter implements OsAdapter {
       const z = parseVmstatZ((await t.exec(['vmstat', '-z'])).stdout).find((x) => x.name === 'tcp_log');
       if (z) Object.assign(out, { 'tcplog.records': z.requests, 'tcplog.lost': z.fail });
     }
+    if (groups.includes('block') && this.coldDisks.size) {
+      // devstat totals of the disks under the cold objects filesystem (iostat -x -I: since boot,
+      // see parseIostatXI); devstat.cold.bytes_read is their sum, the cold variants' disk proof.
+      const disks = [...this.coldDisks];
+      const rows = parseIostatXI((await t.exec(['iostat', '-x', '-I', ...disks], { allowFail: true })).stdout);
+      let sum = 0;
+      let seen = 0;
+      for (const d of disks) {
+        const r = rows.find((x) => x.device === d.slice(0, 8));
+        if (!r) continue;
+        seen++;
+        sum += r.bytesRead;
+        Object.assign(out, { [`disk.${d}.reads`]: r.reads, [`disk.${d}.bytes_read`]: r.bytesRead, [`disk.${d}.writes`]: r.writes });
+      }
+      if (seen === disks.length) out['devstat.cold.bytes_read'] = sum;
+    }
     if (groups.includes('tcp')) {
       for (const [k, v] of Object.entries(parseNetstatTcp((await t.exec(['netstat', '-s', '-p', 'tcp'])).stdout))) out[`tcp.${k}`] = v;
     }
@@ -235,88 +270,88 @@ export class FreeBSDAdapter implements OsAdapter {
     return files.length ? 'page cache not primed: per-file eviction is not available on FreeBSD; pages are in whatever state the cache holds' : null;
   }
 
-  /** md(4)-backed UFS filesystems made for cold object directories (directory -> md device), until their suite ends. */
-  private readonly coldFs = new Map<string, string>();
+  /** The run's objects directory (runner: before the plan), where the cold set lives. */
+  private objectsDir: string | null = null;
+  /** What the objects filesystem is, per directory asked about: a device to evict from, or why not. */
+  private readonly coldFs = new Map<string, Promise<ColdFs | { reason: string }>>();
+  /** devstat names (ada1) of the disks under the cold filesystems found: the `block` counters read them. */
+  private readonly coldDisks = new Set<string>();
 
-  async coldCache(files: string[], _logFile: string, _maxSec: number, stack?: CleanupStack): Promise<ColdCache> {
-    // No per-file eviction on FreeBSD: unmounting a filesystem drops its cached pages. The files
-    // go on a filesystem of their own that can be remounted before every repetition: the one the
-    // user gave reports/.objects (listed in /etc/fstab), else an md(4) UFS made here.
+  setObjectsDir(dir: string): void {
+    this.objectsDir = dir;
+  }
+
+  async coldCache(files: string[], _logFile?: string, _maxSec?: number, _stack?: CleanupStack): Promise<ColdCache> {
+    // No per-file eviction on FreeBSD: unmounting the objects filesystem reclaims its vnodes and
+    // with them their pages (ufs_reclaim -> ufs_prepare_reclaim -> vnode_destroy_vobject). Once
+    // before every repetition, not during it (Linux: posix_fadvise DONTNEED every 50 ms).
     if (!files.length) throw infraError('cold cache: no files to evict');
     const dir = coldDir(files);
-    let dev = this.coldFs.get(dir);
-    if (!dev) {
-      const own = await this.ownObjectsFs(dir);
-      if (own) {
-        for (const argv of [['umount', own], ['mount', own]]) await this.run('cold cache', argv);
-        return { stop: async () => {} };
-      }
-      if (!stack) throw infraError('cold cache: the md(4) filesystem needs a restore stack for its removal');
-      dev = await this.makeColdFs(dir, stack);
-      return { stop: async () => {} }; // just mounted from a fresh device: nothing cached yet
-    }
-    await this.run('cold cache', ['umount', dir]);
-    await this.run('cold cache', ['mount', dev, dir]);
+    // The set under the run's objects directory is on its filesystem (only .../objects mounts are accepted): decided once.
+    const fs = await this.coldFilesystem(this.objectsDir && dir.startsWith(`${this.objectsDir}/`) ? this.objectsDir : dir);
+    if ('reason' in fs) throw infraError(fs.reason); // the cache-cold capability skipped such variants already
+    await this.run('cold cache', ['umount', fs.node]);
+    // UFS from /etc/fstab (mount.c: a lone node is looked up in fstab); ZFS by name: mount.c's
+    // use_mountprog() has no "zfs" entry, so mount(8) mounts it with nmount() itself.
+    await this.run('cold cache', fs.fstype === 'zfs' ? ['mount', '-t', 'zfs', fs.special, fs.node] : ['mount', fs.node]);
     return { stop: async () => {} };
   }
 
-  /** The mount point of dir when it is a filesystem the user dedicated to the objects (mounted on .../objects or .../.objects). */
-  private async ownObjectsFs(dir: string): Promise<string | null> {
-    const df = await this.target.exec(['df', '-P', dir], { allowFail: true });
-    const mp = df.stdout.trim().split('\n').pop()?.trim().split(/\s+/).pop() ?? '';
-    return df.code === 0 && /\/\.?objects$/.test(mp) && dir.startsWith(`${mp}/`) ? mp : null;
+  /** What the cold set's filesystem is (once per directory): see findColdFs. */
+  private coldFilesystem(dir: string): Promise<ColdFs | { reason: string }> {
+    let p = this.coldFs.get(dir);
+    if (!p) {
+      p = this.findColdFs(dir).then((fs) => {
+        if (!('reason' in fs)) for (const d of fs.disks) this.coldDisks.add(d);
+        return fs;
+      });
+      this.coldFs.set(dir, p);
+    }
+    return p;
   }
 
   /**
-   * Copies dir onto a UFS of its own and mounts that over dir: a file under headgate's scratch
-   * directory, `mdconfig -a -t vnode -f FILE` (mdconfig.c prints "md%d"), `newfs /dev/mdN`, a
-   * staging mount for the copy, then `mount /dev/mdN DIR`. Every step's undo is journaled and
-   * pushed before the step runs; the stack undoes them in reverse. Without `-o cache`, md(4)
-   * drops the backing file's pages after each I/O (md.c mdstart_vnode: POSIX_FADV_DONTNEED), so
-   * a remount sends reads to the disk under the backing file.
+   * The filesystem the user dedicated to the objects, when a remount makes its data cold and its
+   * reads reach a disk; otherwise the reason. Accepted: UFS on a disk, partition or GELI/gnop
+   * layer of one that is not md(4); a ZFS dataset with primarycache=metadata on a pool whose
+   * vdevs are such disks. Refused: anything else (tmpfs, md(4)-backed, a GEOM label headgate
+   * does not resolve, a ZFS dataset that caches data in the ARC).
    */
-  private async makeColdFs(dir: string, stack: CleanupStack): Promise<string> {
-    const t = this.target;
-    const scratch = path.posix.join(t.workDir ?? t.home, 'scratch');
-    const tag = createHash('sha256').update(dir).digest('hex').slice(0, 12);
-    const file = path.posix.join(scratch, `cold-${tag}.ufs`);
-    const stage = path.posix.join(scratch, `cold-${tag}.mnt`);
-    // Room for the files plus UFS metadata and its 8% minfree reserve.
-    const du = await this.run('cold cache', ['du', '-sk', dir]);
-    const kib = Number(du.stdout.trim().split(/\s+/)[0]);
-    if (!Number.isFinite(kib)) throw infraError(`cold cache: du -sk ${dir} printed "${du.stdout.trim()}"`);
-    const mib = Math.ceil((kib * 1.25) / 1024) + 64;
-    stack.push(`forget the cold filesystem of ${dir}`, () => void this.coldFs.delete(dir));
-    const step = <T>(label: string, undo: UndoAction, change: () => Promise<T>, restore: () => Promise<unknown>) =>
-      journaled(t.journal, stack, label, undo, change, async () => void (await restore()));
-    await step(`remove ${file}`, { kind: 'rm', path: file }, async () => {
-      await this.run('cold cache', ['mkdir', '-p', scratch]);
-      await this.run('cold cache', ['dd', 'if=/dev/zero', `of=${file}`, 'bs=1048576', 'count=0', `seek=${mib}`]);
-    }, () => t.exec(['rm', '-f', file], { allowFail: true }));
-    let unit = '';
-    const detach = async () => {
-      for (const u of unit ? [unit] : await mdUnitsOf(t, file)) await this.run('cold cache', ['mdconfig', '-d', '-u', u]);
-    };
-    const md = await step(`detach the md(4) device of ${file}`, { kind: 'md-detach', backing: file }, () => this.run('cold cache', ['mdconfig', '-a', '-t', 'vnode', '-f', file]), detach);
-    unit = md.stdout.trim();
-    if (!/^md\d+$/.test(unit)) throw infraError(`cold cache: mdconfig -a -t vnode -f ${file} printed "${unit}", not an md unit`);
-    const dev = `/dev/${unit}`;
-    await this.run('cold cache', ['newfs', dev]);
-    await step(`remove ${stage}`, { kind: 'rm', path: stage }, () => this.run('cold cache', ['mkdir', '-p', stage]), () => t.exec(['rmdir', stage], { allowFail: true }));
-    let staged = false;
-    const unstage = async () => {
-      if (staged) await this.run('cold cache', ['umount', stage]);
-      staged = false;
-    };
-    await step(`umount ${stage}`, { kind: 'md-umount', backing: file, mountPoint: stage }, async () => {
-      await this.run('cold cache', ['mount', dev, stage]);
-      staged = true;
-    }, unstage);
-    await this.run('cold cache', ['cp', '-Rp', `${dir}/.`, `${stage}/`]);
-    await unstage();
-    await step(`umount ${dir}`, { kind: 'md-umount', backing: file, mountPoint: dir }, () => this.run('cold cache', ['mount', dev, dir]), () => this.run('cold cache', ['umount', dir]));
-    this.coldFs.set(dir, dev);
-    return dev;
+  private async findColdFs(dir: string): Promise<ColdFs | { reason: string }> {
+    const FIX = 'cold cache on FreeBSD needs the objects directory on a UFS filesystem of its own (mounted on .../objects or .../.objects) on a real device, or on a ZFS dataset of its own with primarycache=metadata';
+    const df = await this.target.exec(['df', '-P', dir], { allowFail: true });
+    const mp = df.stdout.trim().split('\n').pop()?.trim().split(/\s+/).pop() ?? '';
+    if (df.code !== 0 || !mp.startsWith('/')) return { reason: `${FIX}; df -P ${dir} failed` };
+    // mount.c putfsent: special, node, fstype, options (then dump and pass), separated by whitespace.
+    const mounts = (await this.target.exec(['mount', '-p'], { allowFail: true })).stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    const ent = mounts.filter((f) => f[1] === mp).pop();
+    if (!ent || ent.length < 3) return { reason: `${FIX}; ${mp} is not in mount -p` };
+    const [special, node, fstype] = ent;
+    const where = `${dir} is on ${special} (${fstype}) mounted on ${node}`;
+    if (!/\/\.?objects$/.test(node) || (dir !== node && !dir.startsWith(`${node}/`))) return { reason: `${FIX}; ${where}, not a filesystem of its own` };
+    if (fstype === 'ufs') {
+      const disk = devstatDisk(special);
+      if (!disk) return { reason: `${FIX}; ${special} (ufs on ${node}): headgate cannot tell which disk is under it (a GEOM label or class it does not resolve); name its partition in /etc/fstab (e.g. /dev/ada1p1)` };
+      if (/^md\d+$/.test(disk)) return { reason: `${FIX}; ${special} (ufs on ${node}) is an md(4) device: its reads come from memory or from a backing file whose pages stay cached, not from a disk` };
+      return { special, node, fstype, disks: [disk] };
+    }
+    if (fstype === 'zfs') {
+      // zfs get -H: no header (zprop_print_headers returns when cb_scripted); one column: the value then "\n" (zprop_print_one_property).
+      const pc = await this.target.exec(['zfs', 'get', '-H', '-o', 'value', 'primarycache', special], { allowFail: true });
+      const value = pc.stdout.trim();
+      if (pc.code !== 0 || value !== 'metadata') {
+        return { reason: `${FIX}; ${node} is ${special} (zfs, primarycache=${value || 'unreadable'}): a remount does not empty the ARC; run zfs set primarycache=metadata ${special} (or give the objects a UFS filesystem on a disk)` };
+      }
+      const pool = special.split('/')[0];
+      const zp = await this.target.exec(['zpool', 'status', '-P', pool], { allowFail: true });
+      const vdevs = zp.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((d) => d.startsWith('/dev/'));
+      const disks = vdevs.map(devstatDisk);
+      if (!vdevs.length || disks.some((d) => !d)) return { reason: `${FIX}; the vdevs of pool ${pool} (zpool status -P) are not disks headgate can name (${vdevs.join(', ') || 'none listed'})` };
+      const md = vdevs.find((_, i) => /^md\d+$/.test(disks[i]!));
+      if (md) return { reason: `${FIX}; pool ${pool} of ${special} is on ${md}, an md(4) device (memory or a cached backing file), not a disk` };
+      return { special, node, fstype, disks: [...new Set(disks as string[])] };
+    }
+    return { reason: `${FIX}; ${where}, not ufs or zfs on a disk` };
   }
 
   /** Runs a command that must succeed; a failure is an infrastructure error naming it. */
@@ -449,11 +484,13 @@ export class FreeBSDAdapter implements OsAdapter {
         return { ok: true };
       case 'aio-threads':
         return { ok: false, reason: 'not applicable on FreeBSD: sendfile is asynchronous in the kernel (SF_NODISKIO, since 11.0)' };
-      case 'cache-cold':
-        // Evicts by remounting an md(4) UFS made for the cold set (makeColdFs): root, mdconfig, newfs.
-        if (!this.target.runsAsRoot) return { ok: false, reason: 'cold cache on FreeBSD makes an md(4) filesystem: needs root on the target' };
-        for (const tool of ['mdconfig', 'newfs']) if (!(await this.target.which(tool))) return { ok: false, reason: `cold cache on FreeBSD needs ${tool} (md(4) filesystem for the cold set): not found on the target` };
-        return { ok: true };
+      case 'cache-cold': {
+        // Evicts by remounting the objects filesystem (coldCache): root, and a filesystem on a disk.
+        if (!this.target.runsAsRoot) return { ok: false, reason: 'cold cache on FreeBSD remounts the objects filesystem: needs root on the target' };
+        if (!this.objectsDir) return { ok: false, reason: 'cold cache on FreeBSD: the objects directory is not known yet' };
+        const fs = await this.coldFilesystem(this.objectsDir);
+        return 'reason' in fs ? { ok: false, reason: fs.reason } : { ok: true };
+      }
       case 'ktls':
         return (await this.hasSysctl('kern.ipc.tls.enable'))
           ? { ok: true }

@@ -280,3 +280,41 @@ export function parseIfconfigOptions(text: string): string[] {
   const m = /^[ \t]+options(?:=[0-9a-fA-F]+<([^>]*)>| ([A-Za-z0-9_,]+))[ \t]*$/m.exec(text);
   return m ? (m[1] ?? m[2]).split(',').filter(Boolean) : [];
 }
+
+/** One device row of `iostat -x -I`: totals since boot (devstat). */
+export interface DevstatTotals {
+  device: string;
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+/**
+ * `iostat -x -I DEVICE...` (usr.sbin/iostat/iostat.c devstats(), head): with -x the per-loop
+ * header is `"                        extended device statistics  "` then, with -I,
+ * `"device           r/i         w/i         kr/i         kw/i qlen   tsvc_t/i      sb/i  "`; each
+ * device row is `printf("%-8.8s %11.1Lf %11.1Lf %12.1Lf %12.1Lf %4" PRIu64 " %10.1Lf %9.1Lf ",
+ * devname, total_transfers_read, total_transfers_write, total_bytes_read / 1024,
+ * total_bytes_write / 1024, queue_len, total_duration, busy_time)` then "\n". Without -w or -c
+ * iostat prints one report, and its first report has no previous snapshot (havelast = 0), so
+ * devstat_compute_statistics() gives totals since boot: monotonic counters for before/after
+ * deltas. devname is `"%s%d"` of the devstat name and unit (ada1), cut to 8 characters.
+ * kr/i carries one decimal of KiB, so bytes are exact to 0.1 KiB.
+ */
+export function parseIostatXI(text: string): DevstatTotals[] {
+  const out: DevstatTotals[] = [];
+  let header = false;
+  for (const line of text.split('\n')) {
+    if (/^device\s+r\/i\s+w\/i\s+kr\/i\s+kw\/i\b/.test(line)) {
+      header = true;
+      continue;
+    }
+    if (!header) continue;
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8 || !f.slice(1, 5).every((x) => /^\d+(\.\d+)?$/.test(x))) continue;
+    const [reads, writes, krRead, krWritten] = f.slice(1, 5).map(Number);
+    out.push({ device: f[0], reads, writes, bytesRead: Math.round(krRead * 1024), bytesWritten: Math.round(krWritten * 1024) });
+  }
+  return out;
+}
