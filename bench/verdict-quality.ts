@@ -278,7 +278,7 @@ async function real(mode: 'ab' | 'gate') {
   const runs: RealRun[] = [];
   const kinds = [
     { kind: 'A/A', directive: 'sendfile_max_chunk 2m' },
-    ...values['real-levers']!.split(',').map((x) => {
+    ...values['real-levers']!.split(',').filter((x) => x.trim()).map((x) => {
       const at = x.indexOf('=');
       return { kind: x.slice(0, at).trim(), directive: x.slice(at + 1).trim() };
     }),

@@ -241,6 +241,14 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       if (mounts.some(([dev, mp]) => units.has(dev) && mp === u.mountPoint)) await t0.exec(['umount', u.mountPoint]);
       return;
     }
+    case 'remount': {
+      // Only the user's dedicated objects filesystem, named as headgate names it (see coldCache).
+      const why = remountRefusal(u);
+      if (why) throw new Reported(why);
+      const mounted = (await exec(t0, ['mount', '-p'])).stdout.split('\n').some((l) => l.split(/\s+/)[1] === u.node);
+      if (!mounted) await exec(t0, u.fstype === 'zfs' ? ['mount', '-t', 'zfs', u.special, u.node] : ['mount', u.node]);
+      return;
+    }
     case 'rm': {
       if (!(await pathIsOurs(s, u.path))) throw new Reported(`${u.path} is not inside headgate's home ${s.home} (or a symlink leads there): not removed`);
       // FreeBSD rm has no long options (bin/rm/rm.c getopt "dfiIPRrvWx"); -x is its one-file-system.
@@ -579,3 +587,12 @@ export function replayFailure(where: string, r: ReplayResult): Error | null {
 
 /** Reads a journal's text from its file contents: exported for tests that inspect what was appended. */
 export { parseJournal };
+
+/** Why a remount entry is not one headgate could have written (null: it could). */
+export function remountRefusal(u: { node: string; special: string; fstype: string }): string | null {
+  const safePath = (p: string) => p.startsWith('/') && /^[A-Za-z0-9._/-]+$/.test(p) && !p.split('/').includes('..');
+  if (!safePath(u.node) || !/\/\.?objects$/.test(u.node)) return `remount ${u.node}: only an objects filesystem (an absolute path ending in /objects or /.objects) is mounted again`;
+  if (u.fstype === 'ufs' && safePath(u.special) && u.special.startsWith('/dev/')) return null;
+  if (u.fstype === 'zfs' && /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/.test(u.special)) return null;
+  return `remount ${u.node}: ${u.fstype} ${u.special} is not a UFS device under /dev or a ZFS dataset name`;
+}

@@ -41,6 +41,11 @@ export type UndoAction =
   | { kind: 'md-detach'; backing: string }
   /** FreeBSD: unmount what an md(4) device backed by this file has mounted on this mount point (replay only, as md-detach). */
   | { kind: 'md-umount'; backing: string; mountPoint: string }
+  /**
+   * FreeBSD: mount the user's objects filesystem again if it is not mounted (a cold-cache remount
+   * interrupted between its umount and its mount). Only a node ending in /objects or /.objects.
+   */
+  | { kind: 'remount'; node: string; special: string; fstype: 'ufs' | 'zfs' }
   /** Remove a file or directory headgate created (only inside headgate's home on that machine). */
   | { kind: 'rm'; path: string }
   /** Kill a process group headgate started (`program`), if its leader is still the same process (pid and start time). */

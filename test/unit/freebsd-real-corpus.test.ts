@@ -180,3 +180,37 @@ describe('the real FreeBSD corpus: parsers', () => {
     });
   }
 });
+
+/**
+ * Every FreeBSD output parser: the corpus directories it is run on above, or why it is "source
+ * only" (no real published sample found; its fixtures are printed from upstream format strings).
+ */
+const PARSER_EVIDENCE: Record<string, { real: string[] } | { sourceOnly: string }> = {
+  parseSysctlLines: { real: ['sysctl-hw.model', 'sysctl-kern.osrelease', 'sysctl-kern.hostuuid'] },
+  parseCpTime: { real: ['sysctl-kern.cp_time'] },
+  parseCpTimes: { real: ['sysctl-kern.cp_times'] },
+  parseNetstatM: { real: ['netstat-m'] },
+  parseNetstatMJson: { sourceOnly: 'no published netstat -m --libxo json output found (mbuf.c format strings)' },
+  parseVmstatZ: { real: ['vmstat-z'] },
+  parsePsTime: { sourceOnly: 'no published ps -o time output of a FreeBSD host found (ps/print.c printtime)' },
+  parseTlsStats: { sourceOnly: 'no published sysctl kern.ipc.tls.stats output found (uipc_ktls.c, ktls_ocf.c)' },
+  parseNetstatTcp: { sourceOnly: 'no published netstat -s -p tcp output found (inet.c tcp_stats)' },
+  parseTcpFunctions: { real: ['sysctl-functions-available'] },
+  parsePciconfNics: { real: ['pciconf-lv'] },
+  parseCcAvailable: { real: ['sysctl-cc-available'] },
+  parseRouteGetInterface: { sourceOnly: 'no published route get output found (route.c and route_netlink.c print_getmsg)' },
+  parseIfconfigOptions: { real: ['ifconfig'] },
+  parseIostatXI: { sourceOnly: 'no published iostat -x -I output found (iostat.c devstats)' },
+};
+
+describe('the real FreeBSD corpus: every parser has a real sample or says it has none', () => {
+  it('each parse* export of parsers/freebsd.ts is listed, with existing samples or a source-only reason', async () => {
+    const mod = await import('../../harness/drivers/os/parsers/freebsd.js');
+    const parsers = Object.keys(mod).filter((k) => k.startsWith('parse')).sort();
+    expect(Object.keys(PARSER_EVIDENCE).sort()).toEqual(parsers);
+    for (const [name, ev] of Object.entries(PARSER_EVIDENCE)) {
+      if ('sourceOnly' in ev) expect(ev.sourceOnly.length, name).toBeGreaterThan(20);
+      else for (const dir of ev.real) expect(under(dir).length, `${name}: ${dir}`).toBeGreaterThan(0);
+    }
+  });
+});

@@ -20,7 +20,7 @@ import { ktlsPath, ktlsTxProof } from '../../harness/engine/suite.js';
 import { logOffProof } from '../../suites/tcp-log/index.js';
 
 import { extPgsProof } from '../../suites/unmapped-mbufs/index.js';
-import { FakeTarget, freebsdSysctl, undoOn } from '../helpers/fake-target.js';
+import { FakeTarget, freebsdSysctl, journalIntoTranscript, undoOn } from '../helpers/fake-target.js';
 
 const fx = (f: string) => readFileSync(path.join(__dirname, '..', 'fixtures', 'freebsd', f), 'utf8');
 
@@ -319,9 +319,13 @@ describe('FreeBSD transcripts of the six suites (fixture-tested, no FreeBSD host
       doctor.os.setObjectsDir(OBJECTS);
       expect(await doctor.os.capability('cache-cold')).toEqual({ ok: true });
       const stack = new CleanupStack();
+      const journal = journalIntoTranscript(lab.t);
       await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
       await (await lab.os.coldCache(files, '/dev/null', 60, stack)).stop();
-      expect(lab.t.transcript).toEqual([`df -P ${SET}`, 'mount -p', `umount ${OBJECTS}`, `mount ${OBJECTS}`, `umount ${OBJECTS}`, `mount ${OBJECTS}`]);
+      // How to mount it again is journaled before every umount (a run killed in between leaves it for the replay).
+      const again = `journal mount ${OBJECTS} again`;
+      expect(lab.t.transcript).toEqual([`df -P ${SET}`, 'mount -p', again, `umount ${OBJECTS}`, `mount ${OBJECTS}`, again, `umount ${OBJECTS}`, `mount ${OBJECTS}`]);
+      expect(journal).toEqual([0, 1].map(() => ({ kind: 'remount', node: OBJECTS, special: '/dev/ada1p1', fstype: 'ufs' })));
       expect(lab.state.mounted).toBe(true);
       expect(await stack.unwind()).toEqual([]); // nothing made, nothing to undo
       // The proof comes from the device: 1709056.0 KiB more read on ada1 (iostat -x -I fixtures).

@@ -27,7 +27,7 @@ const entry = (undo: UndoAction, extra: Partial<JournalEntry> = {}): JournalEntr
 const here = (undo: UndoAction): JournalEntry => entry(undo, { machine: localMachine().id, boot: localMachine().boot });
 
 /** Commands that change a machine; a refused journal entry must issue none of them. */
-const MUTATING = /^(rm|kill|sysctl \S+=|sh -c printf|kldunload|umount|ip netns del|ip link del|losetup -d|mdconfig -d|jail -r|ifconfig \S+ destroy|kenv \S+=|ssh )/;
+const MUTATING = /^(rm|kill|mount(?! -p$)|sysctl \S+=|sh -c printf|kldunload|umount|ip netns del|ip link del|losetup -d|mdconfig -d|jail -r|ifconfig \S+ destroy|kenv \S+=|ssh )/;
 const mutations = (t: FakeTarget) => t.transcript.filter((c) => MUTATING.test(c) || /printf %s/.test(c));
 
 /** A recording Linux target: /proc/sys reads answer from `values`, everything else succeeds and is recorded. */
@@ -156,6 +156,10 @@ describe('replay accepts only what headgate could have made (checked against a r
     ['a jail of someone else', { kind: 'jail-remove', name: 'www' }, /not headgate's/],
     ['a tracefs instance of someone else', { kind: 'tracefs-instance', path: '/sys/kernel/tracing/instances/perf' }, /not a tracefs instance/],
     ['pid 1', { kind: 'kill-group', pid: 1, start: '1' }, /refused/],
+    ['a remount of a system filesystem', { kind: 'remount', node: '/usr', special: '/dev/ada0p2', fstype: 'ufs' }, /only an objects filesystem/],
+    ['a remount with ..', { kind: 'remount', node: '/var/../etc/objects', special: '/dev/ada1p1', fstype: 'ufs' }, /only an objects filesystem/],
+    ['a remount of something that is not a device', { kind: 'remount', node: '/srv/objects', special: '/etc/passwd', fstype: 'ufs' }, /not a UFS device under \/dev/],
+    ['a remount with shell in the dataset', { kind: 'remount', node: '/srv/objects', special: 'zroot/x;reboot', fstype: 'zfs' }, /not a UFS device under \/dev or a ZFS dataset/],
   ];
   for (const [name, undo, why] of hostile) {
     it(`refuses ${name}, and runs nothing that changes the machine`, async () => {
@@ -164,6 +168,20 @@ describe('replay accepts only what headgate could have made (checked against a r
       expect(mutations(t)).toEqual([]);
     });
   }
+
+  it('mounts an interrupted cold-cache remount again (FreeBSD), and only if it is not mounted', async () => {
+    const undo: UndoAction = { kind: 'remount', node: '/srv/objects', special: '/dev/ada1p1', fstype: 'ufs' };
+    // putfsent (sbin/mount/mount.c): special, node, fstype, options, dump, pass.
+    const mountP = (mounted: boolean) => `/dev/ada0p2\t/\tufs\trw\t1 1\n${mounted ? '/dev/ada1p1\t/srv/objects\tufs\trw\t2 2\n' : ''}`;
+    for (const mounted of [false, true]) {
+      const t = new FakeTarget((argv) => (argv.join(' ') === 'mount -p' ? { stdout: mountP(mounted) } : { code: 0 }));
+      await undoEntry(await scopeOf(t, { family: 'freebsd' }), entry(undo));
+      expect(t.transcript.filter((c) => c !== 'mount -p'), String(mounted)).toEqual(mounted ? [] : ['mount /srv/objects']);
+    }
+    const z = new FakeTarget((argv) => (argv.join(' ') === 'mount -p' ? { stdout: mountP(false) } : { code: 0 }));
+    await undoEntry(await scopeOf(z, { family: 'freebsd' }), entry({ kind: 'remount', node: '/srv/.objects', special: 'tank/objects', fstype: 'zfs' }));
+    expect(z.transcript.filter((c) => c !== 'mount -p')).toEqual(['mount -t zfs tank/objects /srv/.objects']);
+  });
 
   it('refuses an rm through a symlink in a middle component (checked on the target with pwd -P)', async () => {
     const t = new FakeTarget((argv) => (argv[0] === 'sh' && argv[2]?.includes('pwd -P') ? { stdout: '' } : { code: 0 }));

@@ -61,7 +61,7 @@ export function coldDir(files: string[]): string {
 interface ColdFs {
   special: string;
   node: string;
-  fstype: string;
+  fstype: 'ufs' | 'zfs';
   disks: string[];
 }
 
@@ -290,10 +290,15 @@ export class FreeBSDAdapter implements OsAdapter {
     // The set under the run's objects directory is on its filesystem (only .../objects mounts are accepted): decided once.
     const fs = await this.coldFilesystem(this.objectsDir && dir.startsWith(`${this.objectsDir}/`) ? this.objectsDir : dir);
     if ('reason' in fs) throw infraError(fs.reason); // the cache-cold capability skipped such variants already
+    // Journaled before the umount: a run killed between the two leaves an entry whose replay
+    // mounts the objects filesystem again (and does nothing if it is mounted).
+    const undo = { kind: 'remount' as const, node: fs.node, special: fs.special, fstype: fs.fstype };
+    const id = await this.target.journal.record(`mount ${fs.node} again`, undo);
     await this.run('cold cache', ['umount', fs.node]);
     // UFS from /etc/fstab (mount.c: a lone node is looked up in fstab); ZFS by name: mount.c's
     // use_mountprog() has no "zfs" entry, so mount(8) mounts it with nmount() itself.
     await this.run('cold cache', fs.fstype === 'zfs' ? ['mount', '-t', 'zfs', fs.special, fs.node] : ['mount', fs.node]);
+    await this.target.journal.done(id);
     return { stop: async () => {} };
   }
 
