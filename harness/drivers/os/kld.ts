@@ -29,37 +29,25 @@ export async function kldunloadWaiting(
   mod: string,
   log: (line: string) => void = () => {},
 ): Promise<KldUnload> {
-  let r = await t.exec(['kldunload', mod], { allowFail: true });
-  let attempts = 1;
-  const gone = () => r.code === 0 || r.stderr.includes(KLDUNLOAD_NOT_LOADED);
-  if (gone()) return { ok: true, attempts };
-  if (!r.stderr.includes(KLDUNLOAD_BUSY))
-    return {
-      ok: false,
-      busy: false,
-      attempts,
-      waitedSec: 0,
-      message: r.stderr.trim().split('\n').pop() || `exit ${r.code}`,
-    };
-  const bound = await timeWaitBound(t);
-  const boundSec = bound.sec;
-  log(
-    `kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${boundSec} s (${bound.how})`,
-  );
-  for (let waited = 1; waited <= boundSec; waited++) {
+  let bound: { sec: number; how: string } | undefined;
+  for (let attempts = 1, waited = 0; ; attempts++) {
+    const r = await t.exec(['kldunload', mod], { allowFail: true });
+    if (r.code === 0 || r.stderr.includes(KLDUNLOAD_NOT_LOADED)) return { ok: true, attempts };
+    if (!r.stderr.includes(KLDUNLOAD_BUSY)) {
+      return { ok: false, busy: false, attempts, waitedSec: waited, message: r.stderr.trim().split('\n').pop() || `exit ${r.code}` };
+    }
+    if (!bound) {
+      bound = await timeWaitBound(t);
+      log(`kldunload ${mod}: busy (${KLDUNLOAD_BUSY}); connections still hold it, retrying once a second for up to ${bound.sec} s (${bound.how})`);
+    }
+    if (waited >= bound.sec) return busyFailure(mod, attempts, bound.sec);
     await pollClock.sleep(1000);
-    r = await t.exec(['kldunload', mod], { allowFail: true });
-    attempts++;
-    if (gone()) return { ok: true, attempts };
-    if (!r.stderr.includes(KLDUNLOAD_BUSY))
-      return {
-        ok: false,
-        busy: false,
-        attempts,
-        waitedSec: waited,
-        message: r.stderr.trim().split('\n').pop() || `exit ${r.code}`,
-      };
+    waited++;
   }
+}
+
+/** The failure of a module still busy when the TIME_WAIT bound ran out. */
+function busyFailure(mod: string, attempts: number, boundSec: number): KldUnload {
   return {
     ok: false,
     busy: true,
