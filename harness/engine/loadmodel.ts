@@ -23,6 +23,9 @@ import { variantProbes } from '../probes/registry.js';
 /** Share of the suite's lowest closed-model warm-up throughput offered to its fixed-rate variants. */
 export const SHARED_OFFER_SHARE = 0.5;
 
+/** How a variant may come to run at its suite's fixed rate: always, or only after a client-bound warm-up. */
+export type SharedOfferKind = 'always' | 'if-client-bound';
+
 /**
  * Whether this variant may run at a fixed offered rate in this run (pure): 'always' (page-cache
  * candidates), 'if-client-bound' (cold sets: only when their full-load warm-up left the client no
@@ -33,7 +36,7 @@ export function runsAtSharedOffer(
   v: VariantDef,
   o: Pick<RunOptions, 'loadModel' | 'split' | 'rate' | 'fixedThroughput'>,
   hasClients: boolean,
-): 'always' | 'if-client-bound' | false {
+): SharedOfferKind | false {
   if ((o.loadModel ?? 'auto') !== 'auto' || !o.split || hasClients) return false;
   // The user chose a model for every variant (--rate, --fixed-throughput): that one.
   if (o.rate !== undefined || o.fixedThroughput !== undefined) return false;

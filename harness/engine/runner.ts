@@ -13,7 +13,7 @@ import { acquireTargetLock, type TargetLock } from '../drivers/targets/lock.js';
 import { knobAllowed, replayFailure, replayFor } from '../drivers/journal.js';
 import { formatCpuList } from '../lib/cpulist.js';
 import { confineLoad, planSplit } from './cpusplit.js';
-import { chooseSharedOffer, runsAtSharedOffer, sharedOfferPlan, type ReferenceLoad, type WarmedCandidate } from './loadmodel.js';
+import { chooseSharedOffer, runsAtSharedOffer, sharedOfferPlan, type ReferenceLoad, type SharedOfferKind, type WarmedCandidate } from './loadmodel.js';
 import { manifestKnobs, undoPolicy } from './policy.js';
 import { LocalTarget } from '../drivers/targets/local.js';
 import { syncObjects } from '../drivers/targets/sync.js';
@@ -266,7 +266,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     };
 
     // Plan first (capabilities, OS support) so the progress total is right and skips are explicit.
-    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string>; ifClientBound: Set<string> }[] = [];
+    const plans: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; offer: Map<string, SharedOfferKind> }[] = [];
     for (const suite of p.suites) {
       const m = suite.manifest;
       // Gating as this run resolves it (--fixed-throughput moves it to machine CPU %).
@@ -300,13 +300,16 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
         result.reason = errors.length ? `no selected variant can run: ${errors[0].reason}` : `every selected variant was skipped${first ? ` (${first})` : ''}`;
       }
       record.suites.push(result);
-      const kind = new Map(runnable.map((v) => [v.id, runsAtSharedOffer(m, v, options, !!p.clients?.length)] as const));
-      const shared = new Set(runnable.filter((v) => kind.get(v.id)).map((v) => v.id));
-      const ifClientBound = new Set(runnable.filter((v) => kind.get(v.id) === 'if-client-bound').map((v) => v.id));
-      plans.push({ suite, result, runnable, shared, ifClientBound });
+      // Which variants may run at the suite's fixed rate, and on what condition (loadmodel.ts).
+      const offer = new Map<string, SharedOfferKind>();
+      for (const v of runnable) {
+        const kind = runsAtSharedOffer(m, v, options, !!p.clients?.length);
+        if (kind) offer.set(v.id, kind);
+      }
+      plans.push({ suite, result, runnable, offer });
     }
-    const named = (k: 'shared' | 'ifClientBound') => plans.flatMap((x) => x.runnable.filter((v) => x[k].has(v.id) && (k === 'ifClientBound' || !x.ifClientBound.has(v.id))).map((v) => `${x.suite.manifest.id}/${v.id}`));
-    const planLine = sharedOfferPlan(named('shared'), named('ifClientBound'));
+    const named = (kind: SharedOfferKind) => plans.flatMap((x) => x.runnable.filter((v) => x.offer.get(v.id) === kind).map((v) => `${x.suite.manifest.id}/${v.id}`));
+    const planLine = sharedOfferPlan(named('always'), named('if-client-bound'));
     if (planLine) progress.log(planLine);
     progress.start(plans.reduce((a, x) => a + x.runnable.length * options.runs, 0));
 
@@ -339,7 +342,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
 
 async function runSuite(
   env: RunEnvironment,
-  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; shared: Set<string>; ifClientBound: Set<string> },
+  plan: { suite: Suite; result: SuiteResult; runnable: VariantDef[]; offer: Map<string, SharedOfferKind> },
   record: RunRecord,
   runDir: string,
   io: RunIo,
@@ -397,7 +400,7 @@ async function runSuite(
   const repeat = async (v: VariantDef, r: number) => {
     if (!sessions.has(v.id)) return;
     if (signal.aborted) throw interruptedError();
-    if (plan.shared.size) ctx.offeredGbps = atRate.has(v.id) ? sharedGbps : undefined;
+    if (plan.offer.size) ctx.offeredGbps = atRate.has(v.id) ? sharedGbps : undefined;
     const startedAt = new Date().toISOString();
     const m = await attempt(v, `${v.id} #${r + 1}`, options.durationSec, (s) => s.repetition(r));
     if (m) {
@@ -490,10 +493,11 @@ async function runSuite(
     for (const v of plan.runnable) {
       const w = await attempt(v, `${v.id} warm-up`, options.warmupSec, (s) => s.warmup());
       if (w && w.metrics.throughput_gbps !== undefined) warmupGbps.push(w.metrics.throughput_gbps);
-      if (plan.shared.has(v.id) && sessions.has(v.id)) {
+      const kind = plan.offer.get(v.id);
+      if (kind && sessions.has(v.id)) {
         const reference = referenceLoad?.(v.id);
         // A cold set joins the rate only when its full-load warm-up was client-bound (or the reference ran it at a rate).
-        if (plan.ifClientBound.has(v.id) && reference === undefined && !w?.clientBound) continue;
+        if (kind === 'if-client-bound' && reference === undefined && !w?.clientBound) continue;
         warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference });
       }
     }
