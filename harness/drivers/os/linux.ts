@@ -203,6 +203,9 @@ export class LinuxAdapter implements OsAdapter {
     return r.code === 0 ? null : `page cache not primed (dd iflag=nocache failed: ${r.stderr.trim().split('\n')[0]})`;
   }
 
+  /** Whether the target has python3 for the one-process evictor (asked once per adapter). */
+  private python3?: Promise<boolean>;
+
   async coldCache(files: string[], logFile: string, maxSec: number): Promise<ColdCache> {
     const once = await this.target.exec(['sh', '-c', EVICT_ONCE, 'sh', ...files], { allowFail: true, timeoutMs: 120_000 });
     if (once.code !== 0) throw infraError(`cold cache: dd iflag=nocache failed: ${once.stderr.trim().split('\n')[0]}`);
@@ -210,7 +213,8 @@ export class LinuxAdapter implements OsAdapter {
     // Bounded in time too, so a harness killed with SIGKILL cannot leave it running for ever.
     const end = `$(( $(date +%s) + ${Math.ceil(maxSec)} ))`;
     // python3 where the target has it (ci/install-deps.sh installs it), else the shell loop.
-    const py = (await this.target.exec(['sh', '-c', 'command -v python3'], { allowFail: true })).code === 0;
+    this.python3 ??= this.target.exec(['sh', '-c', 'command -v python3'], { allowFail: true }).then((r) => r.code === 0);
+    const py = await this.python3;
     const loop = py
       ? await this.target.spawn(['sh', '-c', `exec python3 -c "$0" "${end}" "$@"`, EVICT_LOOP_PY, ...files], { logFile })
       : await this.target.spawn(['sh', '-c', `end=${end}; while [ "$(date +%s)" -lt "$end" ]; do ${EVICT_ONCE}; sleep 0.05; done`, 'sh', ...files], { logFile });
