@@ -9,6 +9,7 @@ import { infraError } from '../model/errors.js';
 import { killProcessGroup } from '../lib/exec.js';
 import type { OsFamily } from '../model/types.js';
 import { deleteNamespace } from './net/lab.js';
+import { parseMountP } from './os/parsers/freebsd.js';
 import { sysfsChoice } from './os/parsers/linux.js';
 import { TRACEFS_MOUNT, tracefsMount } from './os/tracefs.js';
 import { kldunloadWaiting } from './os/kld.js';
@@ -237,15 +238,14 @@ export async function undoEntry(s: UndoScope, e: Pick<JournalEntry, 'undo' | 'bo
       if (!(await pathIsOurs(s, u.backing))) throw new Reported(`md backing file ${u.backing} is not inside headgate's home ${s.home}`);
       // Only a filesystem on headgate's own md device, on exactly that mount point.
       const units = new Set((await mdUnitsOf(t0, u.backing)).map((x) => `/dev/${x}`));
-      const mounts = (await exec(t0, ['mount', '-p'])).stdout.split('\n').map((l) => l.split(/\s+/));
-      if (mounts.some(([dev, mp]) => units.has(dev) && mp === u.mountPoint)) await t0.exec(['umount', u.mountPoint]);
+      if (parseMountP((await exec(t0, ['mount', '-p'])).stdout).some((e) => units.has(e.special) && e.node === u.mountPoint)) await t0.exec(['umount', u.mountPoint]);
       return;
     }
     case 'remount': {
       // Only the user's dedicated objects filesystem, named as headgate names it (see coldCache).
       const why = remountRefusal(u);
       if (why) throw new Reported(why);
-      const mounted = (await exec(t0, ['mount', '-p'])).stdout.split('\n').some((l) => l.split(/\s+/)[1] === u.node);
+      const mounted = parseMountP((await exec(t0, ['mount', '-p'])).stdout).some((e) => e.node === u.node);
       if (!mounted) await exec(t0, u.fstype === 'zfs' ? ['mount', '-t', 'zfs', u.special, u.node] : ['mount', u.node]);
       return;
     }

@@ -201,6 +201,8 @@ const PARSER_EVIDENCE: Record<string, { real: string[] } | { sourceOnly: string 
   parseRouteGetInterface: { sourceOnly: 'no published route get output found (route.c and route_netlink.c print_getmsg)' },
   parseIfconfigOptions: { real: ['ifconfig'] },
   parseIostatXI: { sourceOnly: 'no published iostat -x -I output found (iostat.c devstats)' },
+  parseMountP: { sourceOnly: 'no published mount -p output found (mount.c putfsent; fixture mount-p.txt printed from it)' },
+  parseZpoolVdevs: { sourceOnly: 'no published zpool status -P output found (the corpus zpool-status sample is without -P)' },
 };
 
 describe('the real FreeBSD corpus: every parser has a real sample or says it has none', () => {

@@ -12,7 +12,7 @@ import type { CounterGroup, Fingerprint, NicInfo } from '../../model/types.js';
 import type { Target } from '../targets/target.js';
 import type { Capability, ColdCache, CpuTimes, OsAdapter, TcpLogDrain } from './adapter.js';
 import { opensslVersions } from './fingerprint.js';
-import { parseCpTimes, parseIfconfigOptions, parsePciconfNics, parseRouteGetInterface } from './parsers/freebsd.js';
+import { parseCpTimes, parseIfconfigOptions, parseMountP, parsePciconfNics, parseRouteGetInterface, parseZpoolVdevs } from './parsers/freebsd.js';
 import { ocfEncryptAliases, parseCcAvailable, parseIostatXI, parseCpTime, parseNetstatM, parseNetstatMJson, parseNetstatTcp, parsePsTime, parseSysctlLines, parseTcpFunctions, parseTlsStats, parseVmstatZ } from './parsers/freebsd.js';
 
 /**
@@ -328,10 +328,9 @@ export class FreeBSDAdapter implements OsAdapter {
     const mp = df.stdout.trim().split('\n').pop()?.trim().split(/\s+/).pop() ?? '';
     if (df.code !== 0 || !mp.startsWith('/')) return { reason: `${FIX}; df -P ${dir} failed` };
     // mount.c putfsent: special, node, fstype, options (then dump and pass), separated by whitespace.
-    const mounts = (await this.target.exec(['mount', '-p'], { allowFail: true })).stdout.split('\n').map((l) => l.trim().split(/\s+/));
-    const ent = mounts.filter((f) => f[1] === mp).pop();
-    if (!ent || ent.length < 3) return { reason: `${FIX}; ${mp} is not in mount -p` };
-    const [special, node, fstype] = ent;
+    const ent = parseMountP((await this.target.exec(['mount', '-p'], { allowFail: true })).stdout).filter((e) => e.node === mp).pop();
+    if (!ent) return { reason: `${FIX}; ${mp} is not in mount -p` };
+    const { special, node, fstype } = ent;
     const where = `${dir} is on ${special} (${fstype}) mounted on ${node}`;
     if (!/\/\.?objects$/.test(node) || (dir !== node && !dir.startsWith(`${node}/`))) return { reason: `${FIX}; ${where}, not a filesystem of its own` };
     if (fstype === 'ufs') {
@@ -349,7 +348,7 @@ export class FreeBSDAdapter implements OsAdapter {
       }
       const pool = special.split('/')[0];
       const zp = await this.target.exec(['zpool', 'status', '-P', pool], { allowFail: true });
-      const vdevs = zp.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((d) => d.startsWith('/dev/'));
+      const vdevs = parseZpoolVdevs(zp.stdout);
       const disks = vdevs.map(devstatDisk);
       if (!vdevs.length || disks.some((d) => !d)) return { reason: `${FIX}; the vdevs of pool ${pool} (zpool status -P) are not disks headgate can name (${vdevs.join(', ') || 'none listed'})` };
       const md = vdevs.find((_, i) => /^md\d+$/.test(disks[i]!));
@@ -431,15 +430,15 @@ export class FreeBSDAdapter implements OsAdapter {
     if (rp.code !== 0 || !real.startsWith('/dev/')) throw inputError(`--block-device ${device}: no such device under /dev on ${this.target.name}`);
     // mount.c putfsent: "device<TAB...>mountpoint<TAB...>fstype..." per mounted filesystem.
     const r = await this.target.exec(['mount', '-p'], { allowFail: true });
-    const hit = r.stdout.split('\n').find((l) => onDisk(l.split(/\s+/)[0] ?? '', real));
-    if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.split(/\s+/).slice(0, 2).join(' on ')}); the io-sched writer would overwrite it`);
+    const hit = parseMountP(r.stdout).find((e) => onDisk(e.special, real));
+    if (hit) throw inputError(`--block-device ${device}: holds a mounted filesystem (${hit.special} on ${hit.node}); the io-sched writer would overwrite it`);
     // swapon.c swaplist: a "Device:" header, then "/dev/%-8s <blocks> <used>" per swap device.
     const sw = await this.target.exec(['swapctl', '-l'], { allowFail: true });
     const swap = sw.stdout.split('\n').slice(1).find((l) => onDisk(l.split(/\s+/)[0] ?? '', real));
     if (swap) throw inputError(`--block-device ${device}: ${swap.split(/\s+/)[0]} is in use as swap; the io-sched writer would overwrite it`);
     // zpool status -P (VDEV_NAME_PATH): each vdev line starts with its full /dev path.
     const zp = await this.target.exec(['zpool', 'status', '-P'], { allowFail: true });
-    const vdev = zp.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').find((d) => onDisk(d, real));
+    const vdev = parseZpoolVdevs(zp.stdout).find((d) => onDisk(d, real));
     if (vdev) throw inputError(`--block-device ${device}: ${vdev} is a vdev of a ZFS pool (zpool status -P); the io-sched writer would overwrite it`);
     // GEOM's own access counts and tasters (geom_dump.c): anything open on it or a partition of it
     // (access passes down to the disk), or a partition table, mirror or label on it.

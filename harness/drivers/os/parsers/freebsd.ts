@@ -318,3 +318,34 @@ export function parseIostatXI(text: string): DevstatTotals[] {
   }
   return out;
 }
+
+/** One mounted filesystem as `mount -p` prints it. */
+export interface MountEntry {
+  special: string;
+  node: string;
+  fstype: string;
+}
+
+/**
+ * `mount -p`: one fstab-style line per mounted filesystem (sbin/mount/mount.c putfsent(): the
+ * device, then the mount point, each padded with tabs, then `"{:fstype}{P:\t}"`, the options, dump
+ * and pass). Lines with fewer than three fields are skipped.
+ */
+export function parseMountP(text: string): MountEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 3)
+    .map(([special, node, fstype]) => ({ special, node, fstype }));
+}
+
+/**
+ * The vdev paths of `zpool status -P` (VDEV_NAME_PATH: each vdev line starts with its full
+ * /dev path; pool, mirror and raidz lines do not start with /dev/).
+ */
+export function parseZpoolVdevs(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((d) => d.startsWith('/dev/'));
+}
