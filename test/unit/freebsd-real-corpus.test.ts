@@ -35,6 +35,18 @@ interface Provenance {
 
 const PROVENANCE = JSON.parse(readFileSync(path.join(ROOT, 'PROVENANCE.json'), 'utf8')) as Provenance[];
 
+/**
+ * Real samples a current parser reads wrongly, by sample file and parser: reported as `todo`
+ * (not asserted) until the parser is fixed. Each reason says what the parser gets wrong.
+ */
+const KNOWN_PARSER_GAPS: Record<string, Record<string, string>> = {
+  'pciconf-lv/14.0-current-bsdhw-valve-jupiter-rtw88.txt': {
+    'parsePciconfNics driver':
+      'selector "rtw880@pci0:..." is driver rtw88 unit 0, but the lazy NAME(\\d+)@ split gives driver "rtw" (unit 880): a driver name ending in a digit (rtw88, rtw89) is cut',
+  },
+};
+const gapFor = (f: string, parser: string) => KNOWN_PARSER_GAPS[f]?.[parser];
+
 function txtFiles(dir: string, rel = ''): string[] {
   const out: string[] = [];
   for (const name of readdirSync(path.join(dir, rel))) {
@@ -168,6 +180,8 @@ describe('the real FreeBSD corpus: parsers', () => {
       const got = parsePciconfNics(read(f));
       expect(got.map((n) => n.name)).toEqual(nics.map((b) => b.split('@')[0]));
     });
+    const gap = gapFor(f, 'parsePciconfNics driver');
+    if (gap) it.todo(`parsePciconfNics driver: ${f}: ${gap}`);
   }
 
   for (const f of under('ifconfig')) {
@@ -204,6 +218,15 @@ const PARSER_EVIDENCE: Record<string, { real: string[] } | { sourceOnly: string 
   parseMountP: { sourceOnly: 'no published mount -p output found (mount.c putfsent; fixture mount-p.txt printed from it)' },
   parseZpoolVdevs: { sourceOnly: 'no published zpool status -P output found (the corpus zpool-status sample is without -P)' },
 };
+
+describe('the real FreeBSD corpus: known parser gaps', () => {
+  it('names existing samples only, each with a reason', () => {
+    for (const [f, gaps] of Object.entries(KNOWN_PARSER_GAPS)) {
+      expect(FILES, f).toContain(f);
+      for (const reason of Object.values(gaps)) expect(reason.length, f).toBeGreaterThan(20);
+    }
+  });
+});
 
 describe('the real FreeBSD corpus: every parser has a real sample or says it has none', () => {
   it('each parse* export of parsers/freebsd.ts is listed, with existing samples or a source-only reason', async () => {
