@@ -16,6 +16,7 @@ import {
   parsePciconfNics,
   parseSysctlLines,
   parseTcpFunctions,
+  parseRouteGetInterface,
   parseVmstatZ,
 } from '../../harness/drivers/os/parsers/freebsd.js';
 import { parseBoottime } from '../../harness/lib/machine.js';
@@ -184,6 +185,15 @@ describe('the real FreeBSD corpus: parsers', () => {
     if (gap) it.todo(`parsePciconfNics driver: ${f}: ${gap}`);
   }
 
+  for (const f of under('route-get')) {
+    it(`parseRouteGetInterface: ${f}`, () => {
+      // route get prints the interface on a line of its own, "  interface: NAME".
+      const line = lines(read(f)).find((l) => l.trim().startsWith('interface: ')) ?? '';
+      expect(line).not.toBe('');
+      expect(parseRouteGetInterface(read(f))).toBe(line.trim().split(' ')[1]);
+    });
+  }
+
   for (const f of under('ifconfig')) {
     it(`parseIfconfigOptions: ${f}`, () => {
       const line = lines(read(f)).find((l) => /^\s*options[= ]/.test(l)) ?? '';
@@ -212,7 +222,7 @@ const PARSER_EVIDENCE: Record<string, { real: string[] } | { sourceOnly: string 
   parseTcpFunctions: { real: ['sysctl-functions-available'] },
   parsePciconfNics: { real: ['pciconf-lv'] },
   parseCcAvailable: { real: ['sysctl-cc-available'] },
-  parseRouteGetInterface: { sourceOnly: 'no published route get output found (route.c and route_netlink.c print_getmsg)' },
+  parseRouteGetInterface: { real: ['route-get'] },
   parseIfconfigOptions: { real: ['ifconfig'] },
   parseIostatXI: { sourceOnly: 'no published iostat -x -I output found (iostat.c devstats)' },
   parseMountP: { sourceOnly: 'no published mount -p output found (mount.c putfsent; fixture mount-p.txt printed from it)' },
