@@ -114,3 +114,27 @@ describe('--block-device refuses devices that something else claims (H3)', () =>
     expect(t.transcript.some((l) => /O_EXCL|fio|dd /.test(l))).toBe(false);
   });
 });
+
+describe('the scratch loop device io-sched uses by default', () => {
+  it('is written end to end before any measurement (no unwritten extent for reads to skip), and removed with its file', async () => {
+    const { CleanupStack } = await import('../../harness/lib/cleanup.js');
+    const stack = new CleanupStack();
+    const adapter = new LinuxAdapter(new LocalTarget());
+    const file = path.join(work, 'scratch', 'scratch.img');
+    let dev = '';
+    try {
+      dev = await adapter.scratchBlockDevice(file, 16, stack);
+      expect(dev).toMatch(/^\/dev\/loop\d+$/);
+      // filefrag -v flags extents that were allocated but never written ("unwritten"): fallocate
+      // leaves every extent so, and reads of them never reach the disk.
+      const extents = sh('filefrag -v "$1"', file);
+      expect(extents).toMatch(/^\s*0:/m);
+      expect(extents).not.toMatch(/unwritten/);
+      expect(Number(sh('stat -c %s "$1"', file))).toBe(16 * 2 ** 20);
+    } finally {
+      await stack.unwind();
+    }
+    expect(sh('losetup -j "$1"', file)).toBe('');
+    expect(() => readFileSync(file)).toThrow();
+  }, 120_000);
+});
