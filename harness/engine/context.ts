@@ -142,7 +142,9 @@ export class HarnessContext implements SuiteContext {
   /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
   private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
     const { os, fingerprint } = this.env;
-    const serverCpus = this.env.options.split?.server;
+    // A guest's CPU time is all the server's (its emulator runs on the split's server CPUs).
+    const split = this.env.options.split;
+    const serverCpus = split && !split.guest ? split.server : undefined;
     const before = await snapshot(os, pids, this.counterGroups, serverCpus);
     const result = await fn();
     const after = await snapshot(os, pids, this.counterGroups, serverCpus);
@@ -270,11 +272,10 @@ export class HarnessContext implements SuiteContext {
     const fixedRate = this.offeredGbps ? openRateFor(this.offeredGbps, objects.map((x) => x.body.length)) : undefined;
     const rate = fixedRate ?? (probeMode(this.env.options) === 'open' ? this.env.options.rate : undefined);
     const clients = this.env.clients ?? [];
-    if (rate && clients.length) throw inputError(`${fixedRate ? '--fixed-throughput' : '--rate'} with --client: the open model runs in this process only; drop one of them`);
     let measured;
     try {
       measured = await this.bracketed(pids, () =>
-        rate ? runOpenLoad({ ...spec, rate }) : clients.length ? this.loadFromClients(clients, server, spec.connections, o) : runHttpLoad(spec),
+        clients.length ? this.loadFromClients(clients, server, spec.connections, o, rate) : rate ? runOpenLoad({ ...spec, rate }) : runHttpLoad(spec),
       );
     } finally {
       await cold?.stop();
@@ -326,14 +327,16 @@ export class HarnessContext implements SuiteContext {
   }
 
   /**
-   * The same closed-model load from every client host at once (`headgate load-worker` over the
-   * client's driver, each verifying every body it reads), merged exactly (histograms add up).
+   * The same load from every client host at once (`headgate load-worker` over the client's
+   * driver, each verifying every body it reads), merged exactly (histograms add up). Open model
+   * (`rate`): each host offers an equal share of the arrivals.
    */
   private async loadFromClients(
     clients: LoadClient[],
     server: HttpServer,
     connections: number,
     o: { durationSec: number; objects?: ObjectClass; cache?: 'hot' | 'cold' },
+    rate?: number,
   ): Promise<HttpLoadResult> {
     const { seed, totalMiB, coldMiB } = this.env.options.objects;
     const cold = o.cache === 'cold';
@@ -344,7 +347,15 @@ export class HarnessContext implements SuiteContext {
     const startAtMs = dispatchedAtMs + lead;
     const parts = await Promise.all(
       clients.map(async (c, i) => {
-        const spec: LoadWorkerSpec = { baseUrl: server.baseUrl, objects: { ...objects, kind: o.objects }, connections, durationSec: o.durationSec, orderSeed: 1000 + i, startAtMs };
+        const spec: LoadWorkerSpec = {
+          baseUrl: server.baseUrl,
+          objects: { ...objects, kind: o.objects },
+          connections,
+          durationSec: o.durationSec,
+          orderSeed: 1000 + i,
+          startAtMs,
+          ...(rate ? { rate: rate / clients.length } : {}),
+        };
         const r = await c.target.exec(['node', path.posix.join(c.headgateDir, 'bin', 'headgate.js'), 'load-worker'], {
           input: JSON.stringify(spec),
           allowFail: true,
@@ -484,7 +495,7 @@ export class HarnessContext implements SuiteContext {
     const { result: r, delta: d } = await this.bracketed([], () =>
       runIperf(target, receiver, {
       // Under a CPU split the sender (the kernel's side under test) runs on the server's CPUs; the receiver is load.
-      senderWrap: this.env.options.split ? ['taskset', '-c', formatCpuList(this.env.options.split.server), ...b.serverWrap] : b.serverWrap,
+      senderWrap: this.env.options.split && !this.env.options.split.guest ? ['taskset', '-c', formatCpuList(this.env.options.split.server), ...b.serverWrap] : b.serverWrap,
       receiverWrap: b.clientWrap,
       clientAddress: b.clientAddress,
       port,

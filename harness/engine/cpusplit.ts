@@ -72,10 +72,12 @@ export async function confineLoad(split: CpuSplit, stack: CleanupStack): Promise
  * says why a run that could have split did not.
  */
 export async function planSplit(
-  target: { onController: boolean; kind: string },
+  target: { onController: boolean; kind: string; pinServer?: unknown },
   o: RunOptions,
 ): Promise<{ options: RunOptions; note?: string }> {
-  if (o.split || o.cpuSplit === 'off' || o.serverUrl || !target.onController) return { options: o };
+  // A QEMU guest runs on this machine's CPUs too (its emulator's threads): split like the local target.
+  const guestHere = typeof target.pinServer === 'function';
+  if (o.split || o.cpuSplit === 'off' || o.serverUrl || (!target.onController && !guestHere)) return { options: o };
   // Affinity is set with util-linux taskset: Linux only (FreeBSD's cpuset(1) is not wired in).
   if (process.platform !== 'linux')
     return {
@@ -84,5 +86,7 @@ export async function planSplit(
     };
   const c = chooseSplit(await affinityOf(process.pid), o.serverCpus);
   if ('none' in c) return { options: o, note: `no CPU split: ${c.none}` };
+  // Inside a guest the host's CPU numbers mean nothing: nginx there is not pinned (serverCpus unset).
+  if (guestHere) return { options: { ...o, serverCpus: undefined, split: { ...c.split, guest: true } } };
   return { options: { ...o, serverCpus: c.split.server, split: c.split } };
 }

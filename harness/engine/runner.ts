@@ -199,7 +199,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
   };
   await saveRun(runDir, record);
   progress.log(`run ${runId} on ${target.name} (${fingerprint.os} ${fingerprint.kernelRelease}, profile ${record.profile})`);
-  if (options.split) progress.log(`CPU split: server on CPU ${formatCpuList(options.split.server)}, load on CPU ${formatCpuList(options.split.client)} (--cpu-split ${options.split.how === 'auto' ? 'auto' : 'from --server-cpus'})`);
+  if (options.split) progress.log(`CPU split: server on CPU ${formatCpuList(options.split.server)}${options.split.guest ? ` (every thread of the guest's QEMU)` : ''}, load on CPU ${formatCpuList(options.split.client)} (--cpu-split ${options.split.how === 'auto' ? 'auto' : 'from --server-cpus'})`);
   if (splitNote) progress.log(`note: ${splitNote}`);
 
   // A remote target keeps its objects under its work directory. Every target's per-run private
@@ -215,6 +215,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     lock = await io.lock(target, runId, p.waitLockSec ?? 0, (l) => progress.log(l));
     await io.replay(target, (l) => progress.log(l));
     if (options.split) await confineLoad(options.split, runStack);
+    if (options.split?.guest) await target.pinServer!(options.split.server);
     // Knobs this run's user gave (ab --b-knob: knobs no installed suite declares) are declared in the
     // journal before any is set: a replay writes back only declared knobs.
     const policy = await undoPolicy();

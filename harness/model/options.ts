@@ -64,7 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     schema: { type: 'number', minimum: 0, maximum: 600 }, help: 'seconds of warm-up load per variant' },
   { key: 'connections', kind: 'int', group: 'run', arg: '<n>', default: 8, plan: true, schema: { type: 'integer', minimum: 1, maximum: 10000 }, help: 'concurrent keep-alive connections' },
   { key: 'rate', kind: 'number', group: 'run', arg: '<req/s>', plan: true, schema: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
-    help: 'open model: requests arrive at this fixed rate and latency counts from their due time (default: closed model)' },
+    help: 'open model: requests arrive at this fixed rate (in all: with --client each host offers an equal share) and latency counts from their due time (default: closed model)' },
   { key: 'fixedThroughput', kind: 'string', group: 'run', arg: '<gbps or N%>', plan: true,
     schema: { type: ['string', 'number'], pattern: '^[0-9]+(\\.[0-9]+)?%?$', exclusiveMinimum: 0, maximum: 10000 },
     help: 'fixed-throughput mode: offer this many Gb/s (open model), or N% of the lowest warm-up throughput of the suite\'s variants; machine CPU % at that rate gates' },

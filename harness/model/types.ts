@@ -321,6 +321,12 @@ export interface CpuSplit {
   client: number[];
   /** auto: halves of the usable CPUs; server-cpus: the user's --server-cpus and the rest. */
   how: 'auto' | 'server-cpus';
+  /**
+   * The server is a QEMU guest on this machine: `server` are the CPUs its emulator's threads run
+   * on; inside the guest every vCPU is the server's (nginx is not pinned there, and the guest's CPU
+   * time is the server's).
+   */
+  guest?: boolean;
 }
 
 /** Effective options of a run (after config file and flags). */

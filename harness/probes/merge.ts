@@ -9,8 +9,8 @@ const MAX_FAILURES = 20;
 /**
  * Merges the results of load clients that ran at the same time against one server. Latency
  * percentiles come from the sum of the clients' HDR histograms (never an average of percentiles),
- * counts and bytes add up, the duration is the longest client's, and every client that saturated
- * its core is named.
+ * counts and bytes add up (open model: the offered rates too), the duration is the longest
+ * client's, and every client that saturated its core is named.
  */
 export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }[]): HttpLoadResult {
   if (parts.length === 0) throw infraError('merge: no client results');
@@ -18,7 +18,9 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
     const encoded = parts.map((p) => p.result.histograms?.[key]).filter((x): x is string => Boolean(x));
     if (encoded.length === 0) return undefined;
     if (encoded.length !== parts.length && key === 'latency') throw infraError(`merge: a client sent no ${key} histogram`);
-    const total = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+    // The open model's range (an hour: latency from the due time includes queueing); the closed
+    // model's two minutes fit inside it.
+    const total = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
     for (const e of encoded) total.add(hdr.decodeFromCompressedBase64(e));
     return total;
   };
@@ -39,6 +41,9 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
   const starts = clients.flatMap((c) => (c.startedAtMs !== undefined ? [c.startedAtMs] : []));
   const skew = starts.length === clients.length && starts.length > 1 ? Math.max(...starts) - Math.min(...starts) : undefined;
   const demands = clients.flatMap((c) => (c.clientDemand !== undefined ? [c.clientDemand] : []));
+  // Open model: the offer is every client's share added up; a client that sent none ran closed.
+  const offers = parts.flatMap((p) => (p.result.offeredRate !== undefined ? [p.result.offeredRate] : []));
+  if (offers.length && offers.length !== parts.length) throw infraError('merge: some clients ran the open model and some the closed one');
   const out: HttpLoadResult = {
     durationSec: Math.max(...parts.map((p) => p.result.durationSec)),
     requests: sum((r) => r.requests),
@@ -59,6 +64,7 @@ export function mergeLoadResults(parts: { name: string; result: HttpLoadResult }
     clientCpu: Math.max(...clients.map((c) => c.clientCpu)),
     ...(demands.length ? { clientDemand: Math.max(...demands) } : {}),
     ...(skew !== undefined ? { clientSkewMs: skew } : {}),
+    ...(offers.length ? { offeredRate: offers.reduce((a, x) => a + x, 0) } : {}),
     // Each client judged itself against the CPUs it may use on its own host.
     clientBound: clients.some((c) => c.clientBound),
     histograms: { latency: hdr.encodeIntoCompressedBase64(lat), ...(ttfb ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}) },

@@ -314,6 +314,11 @@ export async function runOpenLoad(o: OpenLoadOptions): Promise<HttpLoadResult> {
     ...(ttfb.totalCount ? { ttfbUs: latencySummary(ttfb) } : {}),
     ...clientFields(use),
     offeredRate: o.rate,
+    // So that several client hosts' open loads merge exactly (probes/merge.ts), as closed ones do.
+    histograms: {
+      latency: hdr.encodeIntoCompressedBase64(hist),
+      ...(ttfb.totalCount ? { ttfb: hdr.encodeIntoCompressedBase64(ttfb) } : {}),
+    },
   };
 }
 

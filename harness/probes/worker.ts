@@ -1,5 +1,6 @@
 import type { ObjectClass } from '../model/types.js';
 import { runHttpLoad } from './http.js';
+import { runOpenLoad } from './open.js';
 import { buildManifest } from './objects.js';
 
 /** What a load client is asked to do (sent as JSON on the worker's stdin). */
@@ -17,6 +18,12 @@ export interface LoadWorkerSpec {
    * one machine share one clock.
    */
   startAtMs?: number;
+  /**
+   * Open model: the arrivals per second this client offers (its share of the total); its
+   * arrivals are due from its own start, so the hosts' schedules line up as far as the barrier does.
+   * Absent: the closed model.
+   */
+  rate?: number;
 }
 
 /** Runs one load from a spec and returns the result with its histograms (what a remote client prints). */
@@ -32,8 +39,20 @@ export async function runLoadWorker(spec: LoadWorkerSpec) {
   const wait = spec.startAtMs !== undefined ? spec.startAtMs - readyAtMs : 0;
   if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, MAX_BARRIER_WAIT_MS)));
   const startedAtMs = Date.now();
-  const result = await runHttpLoad({ baseUrl: spec.baseUrl, objects, connections: spec.connections, durationSec: spec.durationSec, seed: spec.orderSeed });
+  const load = { baseUrl: spec.baseUrl, connections: spec.connections, durationSec: spec.durationSec };
+  const result =
+    spec.rate !== undefined
+      ? // The open model walks the objects in order: each client starts at another one, so the
+        // hosts do not request the same object at the same moment.
+        await runOpenLoad({ ...load, objects: rotate(objects, spec.orderSeed), rate: spec.rate })
+      : await runHttpLoad({ ...load, objects, seed: spec.orderSeed });
   return { ...result, startedAtMs, readyAtMs };
+}
+
+/** The list started at element `by` (mod its length), wrapping round. */
+function rotate<T>(xs: T[], by: number): T[] {
+  const k = xs.length ? ((by % xs.length) + xs.length) % xs.length : 0;
+  return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
 /** A barrier further away than this is a clock out of step, not a plan: the client starts then anyway. */

@@ -96,14 +96,14 @@ export function noiseFor(opts: CompareOptions, run: RunOptions): { opts: Compare
 
 /** Whether two sets of run options were measured under the same CPU split (none counts as one split: every CPU shared). */
 export function sameSplit(a: RunOptions | undefined, b: RunOptions | undefined): boolean {
-  const cpus = (o: RunOptions | undefined) => JSON.stringify(o?.split ? [o.split.server, o.split.client] : null);
+  const cpus = (o: RunOptions | undefined) => JSON.stringify(o?.split ? [o.split.server, o.split.client, o.split.guest === true] : null);
   return cpus(a) === cpus(b);
 }
 
 /** A run's CPU split in words ("server CPU 1, load CPU 0", or that they shared every CPU). */
 export function splitWords(o: RunOptions | undefined): string {
   const s = o?.split;
-  return s ? `server CPU ${s.server.join(',')}, load CPU ${s.client.join(',')}` : 'server and load sharing every CPU';
+  return s ? `server CPU ${s.server.join(',')}${s.guest ? ' (a QEMU guest)' : ''}, load CPU ${s.client.join(',')}` : 'server and load sharing every CPU';
 }
 
 /**

@@ -280,6 +280,34 @@ describe('load clients in ab and calibrate', () => {
   }, 300_000);
 });
 
+describe('the open model on client hosts', () => {
+  it('each host offers its share of the arrivals; the merged load carries the whole offer, every body verified', async () => {
+    const inv = path.join(work, 'clients-open.json');
+    await writeFile(inv, JSON.stringify({ schemaVersion: 1, targets: [], clients: [{ name: 'here', kind: 'local' }, { name: 'there', kind: 'local' }] }));
+    const r = await cli(['gate', '--inventory', inv, '--client', 'here,there', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', '--runs', '2', '--duration', '3', '--warmup', '0', '--connections', '4', '--fixed-throughput', '0.4', '--out', path.join(work, 'c-open'), '--baselines', noBaselines, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = await readRun(JSON.parse(r.stdout).runDir);
+    for (const rep of run.suites[0].variants[0].repetitions) {
+      const all = rep.notes.join(' | ');
+      // The rate the harness derived from the offer, in all; each host was sent half of it.
+      const rate = Number(/fixed throughput: [\d.]+ Gb\/s offered = ([\d.]+) req\/s/.exec(all)?.[1]);
+      expect(rate, all).toBeGreaterThan(0);
+      const perClient = [...all.matchAll(/(here|there) (\d+) req/g)].map((m) => Number(m[2]));
+      expect(perClient, all).toHaveLength(2);
+      // Each host issued its share on its own schedule: about rate/2 x window, not the whole rate.
+      for (const n of perClient) {
+        expect(n).toBeGreaterThan(0.45 * rate * 3);
+        expect(n).toBeLessThan(0.55 * rate * 3 + 2);
+      }
+      expect(rep.verification.verified).toBe(perClient[0] + perClient[1]);
+      expect(rep.verification.failed).toBe(0);
+      // The merged load carried the offer (the runner notes when it did not).
+      expect(all).not.toMatch(/fixed throughput not carried|offered load not carried/);
+      expect(all).toMatch(/client windows started \d+ ms apart \(start barrier\)/);
+    }
+  }, 300_000);
+});
+
 describe('netns target (a lab the harness builds)', () => {
   it('runs tcp-stack through the lab middle hop and tears the lab down', async () => {
     const started = startCli(['gate', '--target', 'netns', '--suite', 'tcp-stack', '--variant', 'cubic,bbr', '--quick', '--runs', '2', '--duration', '2', '--warmup', '0', '--out', path.join(work, 'n1'), '--baselines', noBaselines, '--json']);
@@ -383,6 +411,9 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     const run = await readRun(out.runDir);
     expect(run.target.kind).toBe('qemu');
     expect(run.fingerprint.kernelRelease).toMatch(/-amd64$/);
+    // The guest runs on this machine's CPUs: under the split its QEMU had the server's, the load the others.
+    expect(run.options.split?.guest).toBe(true);
+    expect(run.options.serverCpus).toBeUndefined();
     const byId = new Map(run.suites[0].variants.map((v) => [v.id, v]));
     for (const rep of byId.get('ktls-tls13')!.repetitions) {
       expect(rep.counters['tls.TlsTxSw']).toBeGreaterThanOrEqual(1);
@@ -438,7 +469,7 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     // The console keeps every boot, with the harness's marker between them.
     expect((await readFile(path.join(res.runDir, 'console.log'), 'utf8')).match(/^headgate: reboot into [AB] /gm)).toHaveLength(3);
     // Nothing of the guest is left: its QEMU is gone.
-    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*hg-qemu-\\d+-abguest`])).toThrow();
+    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*/qemu/abguest-[0-9a-f]{12}/`])).toThrow();
   }, 900_000);
 
   it('a guest that does not come up by the boot deadline is exit 3 with the console tail', async () => {
@@ -450,7 +481,7 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     expect(r.stderr).toMatch(/headgate: qemu slow: the guest did not come up within 4 s.*; console: /);
     expect(Date.now() - t0).toBeLessThan(60_000);
     // QEMU is gone too (pgrep exits 1 when nothing matches).
-    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*hg-qemu-\\d+-slow`])).toThrow();
+    expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*/qemu/slow-[0-9a-f]{12}/`])).toThrow();
   }, 120_000);
 
   it('the guest sees only its shares (no host secrets) and reaches nothing beyond its forwarded ports', async () => {
@@ -466,6 +497,20 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     const port = (srv.address() as { port: number }).port;
     const t = await openQemuTarget({ name: 'iso', kind: 'qemu' }, () => {});
     try {
+      // Under a CPU split every thread of the guest's QEMU (vCPUs, I/O) runs on the server's CPUs only.
+      const { affinityOf, chooseSplit } = await import('../../harness/engine/cpusplit.js');
+      const { formatCpuList } = await import('../../harness/lib/cpulist.js');
+      const c = chooseSplit(await affinityOf(process.pid));
+      expect(c).toHaveProperty('split');
+      const server = 'split' in c ? c.split.server : [];
+      await t.pinServer(server);
+      const pid = execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*/qemu/iso-[0-9a-f]{12}/`], { encoding: 'utf8' }).trim().split('\n')[0];
+      const tasks = readdirSync(`/proc/${pid}/task`);
+      expect(tasks.length).toBeGreaterThan(1);
+      for (const tid of tasks) {
+        const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        expect(/Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1], `thread ${tid}`).toBe(formatCpuList(server));
+      }
       const sh = (script: string) => t.exec(['sh', '-c', script], { allowFail: true, timeoutMs: 30_000 });
       const tags = (await sh("awk '$3 == \"9p\" { print $1 }' /proc/mounts")).stdout.trim().split('\n').sort();
       expect(tags).toContain('hg_usr');

@@ -14,7 +14,14 @@ import { tempDir } from '../helpers/temp.js';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
-const build = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+const build = (highestTrackableValue = 120_000_000) => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue, numberOfSignificantValueDigits: 3 });
+
+/** An open-model client's result (probes/open.ts histograms: up to an hour, queueing included) at this offered rate. */
+function openClientResult(samples: number[], offeredRate: number): HttpLoadResult {
+  const h = build(3_600_000_000);
+  for (const s of samples) h.recordValue(s);
+  return { ...clientResult([], 0.5), requests: samples.length, latencyUs: latencySummary(h), offeredRate, histograms: { latency: hdr.encodeIntoCompressedBase64(h) } };
+}
 
 /** A client's result whose latencies are the given samples. */
 function clientResult(samples: number[], cpu: number): HttpLoadResult {
@@ -73,6 +80,36 @@ describe('merging load clients', () => {
       { name: 'old', result: at(clientResult(slow, 0.3)) },
     ]);
     expect(one.clientSkewMs).toBeUndefined();
+  });
+});
+
+describe('merging open-model clients', () => {
+  // One client behind a backlog: latency from the due time reaches minutes, past the closed
+  // model's two-minute histogram range.
+  const rnd = mulberry32(11);
+  const prompt = Array.from({ length: 4000 }, () => Math.round(300 + 200 * -Math.log(1 - rnd())));
+  const queued = Array.from({ length: 400 }, () => Math.round(60_000_000 + 90_000_000 * rnd()));
+
+  it('gives the percentiles of all samples together, a queueing tail included, and adds up the offers', () => {
+    const merged = mergeLoadResults([
+      { name: 'a', result: openClientResult(prompt, 150) },
+      { name: 'b', result: openClientResult(queued, 150) },
+    ]);
+    const all = build(3_600_000_000);
+    for (const s of [...prompt, ...queued]) all.recordValue(s);
+    expect(merged.latencyUs).toEqual(latencySummary(all));
+    expect(merged.latencyUs.max).toBeGreaterThan(120_000_000);
+    expect(merged.offeredRate).toBe(300);
+  });
+
+  it('refuses to merge an open-model client with a closed-model one', () => {
+    expect(() => mergeLoadResults([{ name: 'open', result: openClientResult(prompt, 100) }, { name: 'closed', result: clientResult(prompt, 0.4) }])).toThrow(
+      /some clients ran the open model and some the closed one/,
+    );
+  });
+
+  it('a closed-model merge has no offered rate', () => {
+    expect(mergeLoadResults([{ name: 'a', result: clientResult(prompt, 0.4) }]).offeredRate).toBeUndefined();
   });
 });
 

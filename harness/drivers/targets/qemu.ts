@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
 import { safeName } from '../../lib/confine.js';
+import { formatCpuList } from '../../lib/cpulist.js';
 import { killProcessGroup, runCommand, startProcess, type ChildProcess } from '../../lib/exec.js';
 import { freshPrivateDir } from '../../lib/home.js';
 import { infraError, inputError } from '../../model/errors.js';
@@ -226,6 +227,8 @@ export class QemuTarget extends SshTarget {
   readonly listenAddress = '0.0.0.0';
   /** Boots the guest again with another kernel or command line (set by openQemuTarget). */
   relaunch?: (boot: BootConfig) => Promise<{ proc: ChildProcess; method: string }>;
+  /** This machine's CPUs QEMU runs on under a CPU split (pinServer); null: wherever it was started. */
+  private hostCpus: readonly number[] | null = null;
   constructor(
     spec: ConstructorParameters<typeof SshTarget>[0],
     private proc: ChildProcess,
@@ -250,7 +253,24 @@ export class QemuTarget extends SshTarget {
     await appendFile(this.consoleLog, `\nheadgate: reboot into ${side} (${boot.label})\n`).catch(() => {});
     const { proc, method } = await this.relaunch(boot);
     this.proc = proc;
+    // The new QEMU inherited this process's affinity (the load's CPUs under a split): back to the server's.
+    await this.applyPin();
     return bootRecord(this, side, boot.label, t0, method);
+  }
+
+  /** Keeps every QEMU thread (vCPUs, I/O, emulation) on these CPUs of this machine, also after reboots. */
+  async pinServer(cpus: readonly number[]): Promise<void> {
+    this.hostCpus = [...cpus];
+    await this.applyPin();
+  }
+
+  /** Sets the affinity of every thread of the running QEMU (taskset -a) to hostCpus. */
+  private async applyPin(): Promise<void> {
+    const pid = this.proc.pid;
+    if (!this.hostCpus || pid === undefined) return;
+    const list = formatCpuList(this.hostCpus);
+    const r = await runCommand(['taskset', '-a', '-p', '-c', list, String(pid)], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw infraError(`qemu ${this.name}: taskset -a -p -c ${list} ${pid} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
   }
 
   /** A QEMU boot takes kernel and initrd files of this machine: both must exist (exit 2 naming the flag). */
