@@ -14,7 +14,6 @@ import Table from 'cli-table3';
 import { CleanupStack } from '../harness/lib/cleanup.js';
 import { runCommand } from '../harness/lib/exec.js';
 import { runHttpLoad } from '../harness/probes/http.js';
-import { runOpenLoad } from '../harness/probes/open.js';
 import { objectBytes } from '../harness/probes/objects.js';
 import { startNginx } from '../harness/drivers/servers/nginx.js';
 import { makeCertificate, probeTls, tlsDirectives } from '../harness/drivers/servers/tls.js';
@@ -79,21 +78,6 @@ const split = 'split' in chosen ? chosen.split : null;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hg-bench-'));
 const stack = new CleanupStack();
 stack.push(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
-// The open model at 95% of what the closed model carried on the same object: does it carry it?
-const openTable = new Table({
-  head: [
-    'object',
-    'protocol',
-    'closed Gb/s',
-    'offered Gb/s (95%)',
-    'open carried Gb/s',
-    'carried / offered',
-    'open p99 ms',
-    'open client CPU',
-    'failed',
-  ],
-  style: { head: [], border: [] },
-});
 const table = new Table({
   head: [
     'object',
@@ -193,31 +177,6 @@ try {
           `${s.label} ${p.label} round ${r + 1}/${rounds}: wrk ${m.wrkGbps.at(-1)!.toFixed(2)} Gb/s at ${m.wrkCost.at(-1)!.toFixed(3)} core-s/GB, headgate ${m.hgGbps.at(-1)!.toFixed(2)} Gb/s at ${m.hgCost.at(-1)!.toFixed(3)}\n`,
         );
       }
-      // Open model: 95% of the closed model's median capacity, as requests per second of this object.
-      if (s.bytes === MiB) {
-        const closedGbps = median(m.hgGbps);
-        const offered = 0.95 * closedGbps;
-        const rate = (offered * 1e9) / 8 / s.bytes;
-        const op = await runOpenLoad({
-          baseUrl: server.baseUrl,
-          objects: [{ path: urlPath, body }],
-          rate,
-          durationSec: duration,
-          connections: 4 * connections,
-        });
-        const carried = (op.bodyBytes * 8) / op.durationSec / 1e9;
-        openTable.push([
-          s.label,
-          p.label,
-          closedGbps.toFixed(2),
-          offered.toFixed(2),
-          carried.toFixed(2),
-          (carried / offered).toFixed(3),
-          (op.latencyUs.p99 / 1000).toFixed(1),
-          `${(op.clientCpu * 100).toFixed(0)}% of a core`,
-          String(op.verification.failed + op.errors),
-        ]);
-      }
       table.push([
         s.label,
         p.label,
@@ -245,7 +204,4 @@ console.log(
   'core-s/GB: CPU seconds the client spent per GB of body received (user + system); cost ratio: headgate / wrk (below 1: headgate is cheaper)',
 );
 console.log(table.toString());
-console.log(
-  "open model (arrivals on a schedule, latency from each due time) at 95% of the closed model's median capacity on the 1 MiB object, 4x the connections:",
-);
-console.log(openTable.toString());
+// The open model's capacity is bench/open-capacity.ts (npm run bench:open).

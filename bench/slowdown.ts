@@ -3,12 +3,14 @@
  * (sendfile on, as sendfile-on) and nginx B (the same plus one directive) side by side, wrk
  * alternating A B B A so drift falls on both; the per-round ratios give the median slowdown and a
  * distribution-free 95% interval (Hodges-Lehmann of the log ratios). Used by verdict-quality --real
- * to say how big its "5%" and "2%" slowdowns really were in the same run.
+ * to say how big its "5%" and "2%" slowdowns really were in the same run. Also records nginx's own
+ * CPU seconds per GB in each round (/proc/PID/stat): what the directive costs the server even
+ * where wrk, not nginx, set the rate.
  *
  * Usage: npx tsx bench/slowdown.ts --directive 'sendfile_max_chunk 64k' [--rounds 8] [--duration 3] [--threads 1] [--split]
  *   --split: nginx on the server's CPUs and wrk on the load's, as a gate on this machine runs them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +44,27 @@ export interface Slowdown {
   p: number;
   a: number[];
   b: number[];
+  /**
+   * nginx's own CPU seconds per GB served in the same rounds (utime + stime of its processes, by
+   * the kernel's accounting): what the directive costs the server, whoever limited the rate.
+   */
+  serverCpuPerGb: { a: number[]; b: number[] };
+}
+
+/** CPU seconds (user + system) the processes have used so far, from /proc/PID/stat. */
+function cpuSeconds(pids: number[], ticksPerSec: number): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* a worker that exited: its time is gone with it */
+    }
+  }
+  return ticks / ticksPerSec;
 }
 
 /** Measures one directive's slowdown with wrk (objects and connections of `sendfile --quick`). */
@@ -90,17 +113,30 @@ export async function measureSlowdown(
       );
     const A = await start('a', []);
     const B = await start('b', [directive]);
-    const wrk = async (url: string) =>
-      wrkBytesPerSec(
-        (await $({ quiet: true })`wrk -t${o.threads ?? 1} -c${o.connections ?? 8} -d${o.durationSec}s -s ${lua} ${url}`)
-          .stdout,
+    const hz = Number((await $({ quiet: true })`getconf CLK_TCK`).stdout.trim()) || 100;
+    const pidsOf = new Map([
+      [A, await A.pids()],
+      [B, await B.pids()],
+    ]);
+    const cpu = { a: [] as number[], b: [] as number[] };
+    const wrk = async (server: typeof A) => {
+      const before = cpuSeconds(pidsOf.get(server)!, hz);
+      const bps = wrkBytesPerSec(
+        (
+          await $({
+            quiet: true,
+          })`wrk -t${o.threads ?? 1} -c${o.connections ?? 8} -d${o.durationSec}s -s ${lua} ${server.baseUrl}`
+        ).stdout,
       );
+      (server === A ? cpu.a : cpu.b).push((cpuSeconds(pidsOf.get(server)!, hz) - before) / ((bps * o.durationSec) / 1e9));
+      return bps;
+    };
     const a: number[] = [];
     const b: number[] = [];
     for (let r = 0; r < o.rounds; r++) {
       // A B, then B A: a linear drift falls on both alike.
       const order = r % 2 === 0 ? ([A, B] as const) : ([B, A] as const);
-      for (const s of order) (s === A ? a : b).push(await wrk(s.baseUrl));
+      for (const s of order) (s === A ? a : b).push(await wrk(s));
       log(
         `  wrk round ${r + 1}/${o.rounds}: A ${(a.at(-1)! / MiB).toFixed(0)} MiB/s, B ${(b.at(-1)! / MiB).toFixed(0)} MiB/s (${directive})`,
       );
@@ -115,6 +151,7 @@ export async function measureSlowdown(
       p: signedRankTest(d.map((x) => -x)).pGreater,
       a,
       b,
+      serverCpuPerGb: cpu,
     };
   } finally {
     await stack.unwind();
@@ -141,7 +178,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       log: (l) => process.stderr.write(l + '\n'),
     });
     console.log(
-      `${d}: ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%] (median A ${(median(s.a) / MiB).toFixed(0)} MiB/s, B ${(median(s.b) / MiB).toFixed(0)} MiB/s, ${s.a.length} rounds)`,
+      `${d}: ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%] (median A ${(median(s.a) / MiB).toFixed(0)} MiB/s, B ${(median(s.b) / MiB).toFixed(0)} MiB/s, ${s.a.length} rounds); ` +
+        `nginx CPU per GB: A ${median(s.serverCpuPerGb.a).toFixed(3)} s, B ${median(s.serverCpuPerGb.b).toFixed(3)} s`,
     );
   }
 }

@@ -14,7 +14,7 @@
  *     or a real `headgate gate` against a promoted baseline with a calibration (--real-mode gate).
  *
  * Usage: npx tsx bench/verdict-quality.ts [--noise FILE] [--trials 1000] [--real] [--real-mode ab|gate]
- *          [--real-runs 10] [--real-levers '~5%=sendfile_max_chunk 24k,...'] [--wrk-rounds 10] [--no-sim] [--keep]
+ *          [--real-runs 10] [--real-levers '~5%=sendfile_max_chunk 24k,...'] [--wrk-rounds 10] [--load-model closed] [--no-sim] [--keep]
  *          [--drift-scale 1] [--no-drift] [--rows REGEX] [--mde-budgets 16,24,48,96] [--mde-trials N] [--no-mde]
  */
 import Table from 'cli-table3';
@@ -31,6 +31,8 @@ import type { MetricDef, RunRecord } from '../harness/model/types.js';
 import { writeAtomic } from '../harness/lib/atomic.js';
 import { DEFAULT_RHO } from '../harness/stats/sequential.js';
 import { median } from '../harness/stats/summary.js';
+import { pseudoMedian, pseudoMedianCI } from '../harness/stats/signedrank.js';
+import { relativeShift, relativeShiftCI } from '../harness/stats/shift.js';
 import { fitDrift, simMetrics, simulateRates, type SimGate } from './verdict-sim.js';
 import { measureSlowdown, type Slowdown } from './slowdown.js';
 import { compareRun, runAsReference } from '../harness/verdict/compare.js';
@@ -50,6 +52,9 @@ const { values } = parseArgs({
     'no-sim': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'real-mode': { type: 'string', default: 'ab' },
+    // --load-model for the real sessions (default: the harness's, auto). closed: full load, so the
+    // gate's throughput change can be set against wrk's (which cannot offer a fixed rate).
+    'load-model': { type: 'string' },
     // The drift model: scale (1 = as fitted), or off (independent draws of the raw residuals).
     'drift-scale': { type: 'string', default: '1' },
     'no-drift': { type: 'boolean', default: false },
@@ -273,7 +278,7 @@ async function real(mode: 'ab' | 'gate') {
   const include = path.join(work, 'slowdown.conf');
   await writeAtomic(include, '# no slowdown\n');
   const dirs = ['--out', path.join(work, 'reports'), '--baselines', path.join(work, 'baselines')];
-  const load = ['--target', 'local', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick'];
+  const load = ['--target', 'local', '--suite', 'sendfile', '--variant', 'sendfile-on', '--quick', ...(values['load-model'] ? ['--load-model', values['load-model']] : [])];
   const common = [...load, ...(mode === 'gate' ? ['--server-directive', `include ${include};`] : []), ...dirs, '--quiet'];
   const runs: RealRun[] = [];
   const kinds = [
@@ -286,7 +291,8 @@ async function real(mode: 'ab' | 'gate') {
   const sizes = new Map<string, Slowdown[]>();
   const measure = async (when: string) => {
     for (const k of kinds) {
-      const s = await measureSlowdown(k.directive, { rounds: Number(values['wrk-rounds']), durationSec: 2 });
+      // Under the CPU split the sessions run under (nginx on the server's CPUs, wrk on the load's).
+      const s = await measureSlowdown(k.directive, { rounds: Number(values['wrk-rounds']), durationSec: 2, split: true });
       sizes.set(k.kind, [...(sizes.get(k.kind) ?? []), s]);
       process.stdout.write(`wrk ${when}: ${k.kind} (${k.directive}): ${(s.change * 100).toFixed(1)}% [${(s.low * 100).toFixed(1)}%, ${(s.high * 100).toFixed(1)}%]\n`);
     }
@@ -345,6 +351,51 @@ async function real(mode: 'ab' | 'gate') {
     ]);
   }
   process.stdout.write(`${t.toString()}\n(${runs.length} sessions in ${((Date.now() - t0) / 60000).toFixed(0)} min; unpaired = Mann-Whitney on the same repetitions, looks and alpha as the paired verdict)\n`);
+  if (mode === 'ab') process.stdout.write(gateAgainstWrk(kinds, runs, sizes));
+}
+
+/**
+ * Does the gate measure the server? Per lever: wrk's rounds before and after, pooled (per-round
+ * log ratios B/A: pseudo-median and its 95% interval), against the sessions' throughput changes:
+ * whether the gate's estimate (pseudo-median of the sessions) lies inside wrk's interval, and the
+ * 95% interval of gate / wrk (Moses, on the ratios) with whether it contains no change.
+ */
+function gateAgainstWrk(kinds: { kind: string; directive: string }[], runs: RealRun[], sizes: Map<string, Slowdown[]>): string {
+  const p = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const t = new Table({
+    head: ['lever', 'wrk pooled [95% CI] (rounds)', 'gate (sessions)', 'gate inside wrk CI', 'gate vs wrk [95% CI]', 'contains 0', "nginx CPU per GB under wrk [95% CI]", 'throughput a server-bound gate sees'],
+    style: { head: [], border: [] },
+  });
+  for (const k of kinds) {
+    const wrkRatios = (sizes.get(k.kind) ?? []).flatMap((s) => s.a.map((a, i) => s.b[i] / a));
+    const gateRatios = runs.filter((r) => r.kind === k.kind && r.change !== null).map((r) => 1 + r.change!);
+    if (wrkRatios.length < 2 || gateRatios.length < 2) {
+      t.push([`${k.kind}: ${k.directive}`, `${wrkRatios.length} rounds`, `${gateRatios.length} sessions`, '-', '-', '-', '-', '-']);
+      continue;
+    }
+    // The server's own cost per byte, B against A round by round: if the server's CPU is what
+    // limits the rate, throughput moves by 1 / (its cost ratio).
+    const cpuRatios = (sizes.get(k.kind) ?? []).flatMap((s) => s.serverCpuPerGb.b.map((b, i) => b / s.serverCpuPerGb.a[i]));
+    const cd = cpuRatios.map(Math.log);
+    const cci = pseudoMedianCI(cd, 0.95);
+    const cost = { change: Math.expm1(pseudoMedian(cd)), low: Math.expm1(cci.low), high: Math.expm1(cci.high) };
+    const d = wrkRatios.map(Math.log);
+    const ci = pseudoMedianCI(d, 0.95);
+    const wrk = { change: Math.expm1(pseudoMedian(d)), low: Math.expm1(ci.low), high: Math.expm1(ci.high) };
+    const gate = Math.expm1(pseudoMedian(gateRatios.map(Math.log)));
+    const [lo, hi] = relativeShiftCI(wrkRatios, gateRatios, 0.95);
+    t.push([
+      `${k.kind}: ${k.directive}`,
+      `${p(wrk.change)} [${p(wrk.low)}, ${p(wrk.high)}] (${wrkRatios.length})`,
+      `${p(gate)} (${gateRatios.length})`,
+      gate >= wrk.low && gate <= wrk.high ? 'yes' : 'no',
+      `${p(relativeShift(wrkRatios, gateRatios))} [${p(lo)}, ${p(hi)}]`,
+      lo <= 0 && hi >= 0 ? 'yes' : 'no',
+      `${p(cost.change)} [${p(cost.low)}, ${p(cost.high)}]`,
+      `${p(1 / (1 + cost.change) - 1)} [${p(1 / (1 + cost.high) - 1)}, ${p(1 / (1 + cost.low) - 1)}]`,
+    ]);
+  }
+  return `the gate against wrk (throughput change; wrk under the same CPU split, before and after the sessions pooled):\n${t.toString()}\n`;
 }
 
 if (!values['no-sim']) await simulation();
