@@ -4,7 +4,8 @@
  * sendfile on) on the 1 MiB object, plain HTTP and TLS 1.3 / TLS 1.2 AES-GCM, each round measures
  * side by side: the closed model's capacity, then the open model offered shares of it (--offers),
  * first from this process, then from --namespaces client namespaces at once (each offers an equal
- * share, results merged as `--client` merges them). An offer counts as carried when at least 98%
+ * share and opens an equal share of --connections, so both layouts hold as many connections; the
+ * results merge with the harness's own mergeLoadResults, as `--client` does). An offer counts as carried when at least 98%
  * of it was (the gate's own rule). Every body is verified. Under the CPU split a gate uses here
  * (nginx on the server's CPUs, every client on the load's). Prints a table of medians over rounds.
  * Usage: npx tsx bench/open-capacity.ts [--duration 5] [--rounds 3] [--connections 8] [--namespaces 2] [--offers 0.9,0.95,1]

@@ -18,7 +18,7 @@ import type { OsAdapter, TcpLogDrain } from '../drivers/os/adapter.js';
 import { externalServer, startNginx, type HttpServer } from '../drivers/servers/nginx.js';
 import { freePort } from '../drivers/net/ports.js';
 import type { Target } from '../drivers/targets/target.js';
-import { CleanupStack } from '../lib/cleanup.js';
+import { CleanupStack, sleep } from '../lib/cleanup.js';
 import { knobMatches } from '../drivers/journal.js';
 import { infraError, inputError } from '../model/errors.js';
 import type { Progress } from '../lib/progress.js';
@@ -35,6 +35,10 @@ import type { CounterGroup, Fingerprint, ObjectClass, RunOptions, VariantDef } f
 const CLIENT_START_LEAD_MS = 5000;
 /** The shortest barrier lead once the clients' start-up time is known. */
 const CLIENT_MIN_LEAD_MS = 2000;
+/** How long before the client barrier the first CPU snapshot is taken (reading the target takes tens of ms). */
+const BARRIER_SNAPSHOT_AHEAD_MS = 200;
+/** A barrier further away than this is not waited for before the first snapshot (the workers bound theirs alike). */
+const MAX_BARRIER_WAIT_MS = 60_000;
 
 /** Client windows that started further apart than this share of the window are noted as skewed. */
 const CLIENT_SKEW_WARN = 0.05;
@@ -139,15 +143,34 @@ export class HarnessContext implements SuiteContext {
     }
   }
 
-  /** Runs fn between two snapshots of the target (CPU, server processes, this suite's counter groups). */
-  private async bracketed<T>(pids: number[], fn: () => Promise<T>): Promise<{ result: T; delta: SnapshotDelta }> {
+  /**
+   * Runs fn between two snapshots of the target (CPU, server processes, this suite's counter
+   * groups). With `startAtMs` (client hosts' start barrier) the first snapshot waits for it: the
+   * seconds of ssh, node start-up and barrier before the load are idle, and counted in they would
+   * dilute every CPU % by a different amount each repetition.
+   */
+  private async bracketed<T>(pids: number[], fn: () => Promise<T>, startAtMs?: number): Promise<{ result: T; delta: SnapshotDelta }> {
     const { os, fingerprint } = this.env;
     // A guest's CPU time is all the server's (its emulator runs on the split's server CPUs).
     const split = this.env.options.split;
     const serverCpus = split && !split.guest ? split.server : undefined;
-    const before = await snapshot(os, pids, this.counterGroups, serverCpus);
-    const result = await fn();
-    const after = await snapshot(os, pids, this.counterGroups, serverCpus);
+    const take = () => snapshot(os, pids, this.counterGroups, serverCpus);
+    let before;
+    let result: T;
+    if (startAtMs === undefined) {
+      before = await take();
+      result = await fn();
+    } else {
+      const running = fn();
+      // Shortly before the barrier, so that reading the target does not eat into the window.
+      const wait = Math.min(startAtMs - BARRIER_SNAPSHOT_AHEAD_MS - Date.now(), MAX_BARRIER_WAIT_MS);
+      const early = await Promise.race([running.then(() => true, () => true), sleep(Math.max(0, wait)).then(() => false)]);
+      before = await take();
+      // A load that ended before the barrier (it failed) has nothing to measure: its error surfaces here.
+      result = await running;
+      if (early) throw infraError(`${this.suiteId}: the load clients returned before their start barrier`);
+    }
+    const after = await take();
     return { result, delta: diff(before, after, fingerprint.cpuCount) };
   }
 
@@ -272,10 +295,14 @@ export class HarnessContext implements SuiteContext {
     const fixedRate = this.offeredGbps ? openRateFor(this.offeredGbps, objects.map((x) => x.body.length)) : undefined;
     const rate = fixedRate ?? (probeMode(this.env.options) === 'open' ? this.env.options.rate : undefined);
     const clients = this.env.clients ?? [];
+    // Client hosts start together at a barrier far enough ahead for ssh, node and the object build.
+    const startAtMs = clients.length ? Date.now() + this.clientLeadMs : undefined;
     let measured;
     try {
-      measured = await this.bracketed(pids, () =>
-        clients.length ? this.loadFromClients(clients, server, spec.connections, o, rate) : rate ? runOpenLoad({ ...spec, rate }) : runHttpLoad(spec),
+      measured = await this.bracketed(
+        pids,
+        () => (clients.length ? this.loadFromClients(clients, server, spec.connections, o, startAtMs!, rate) : rate ? runOpenLoad({ ...spec, rate }) : runHttpLoad(spec)),
+        startAtMs,
       );
     } finally {
       await cold?.stop();
@@ -336,15 +363,14 @@ export class HarnessContext implements SuiteContext {
     server: HttpServer,
     connections: number,
     o: { durationSec: number; objects?: ObjectClass; cache?: 'hot' | 'cold' },
+    startAtMs: number,
     rate?: number,
   ): Promise<HttpLoadResult> {
     const { seed, totalMiB, coldMiB } = this.env.options.objects;
     const cold = o.cache === 'cold';
     const objects = cold ? { seed: seed + 1, totalMiB: coldMiB ?? totalMiB, prefix: `/cold-${coldMiB ?? totalMiB}MiB` } : { seed, totalMiB, prefix: '' };
-    // One start for every client's window, far enough ahead for ssh and building the object set.
-    const lead = this.clientLeadMs;
     const dispatchedAtMs = Date.now();
-    const startAtMs = dispatchedAtMs + lead;
+    const lead = Math.max(0, startAtMs - dispatchedAtMs);
     const parts = await Promise.all(
       clients.map(async (c, i) => {
         const spec: LoadWorkerSpec = {
@@ -354,7 +380,7 @@ export class HarnessContext implements SuiteContext {
           durationSec: o.durationSec,
           orderSeed: 1000 + i,
           startAtMs,
-          ...(rate ? { rate: rate / clients.length } : {}),
+          ...(rate ? { rate: rate / clients.length, share: { index: i, count: clients.length } } : {}),
         };
         const r = await c.target.exec(['node', path.posix.join(c.headgateDir, 'bin', 'headgate.js'), 'load-worker'], {
           input: JSON.stringify(spec),
@@ -368,6 +394,8 @@ export class HarnessContext implements SuiteContext {
         } catch {
           throw infraError(`load client ${c.name}: load-worker printed no result (${r.stdout.slice(0, 120)})`);
         }
+        // A headgate there that predates the open model on clients ran the closed one instead.
+        if (rate && result.offeredRate === undefined) throw infraError(`load client ${c.name}: its load-worker ran the closed model when asked for ${(rate / clients.length).toFixed(1)} requests/s (an older headgate in ${c.headgateDir}): update it`);
         return { name: c.name, result };
       }),
     );

@@ -85,7 +85,8 @@ export async function planSplit(
       note: 'no CPU split: this OS has no affinity headgate can set; server and load share every CPU',
     };
   const c = chooseSplit(await affinityOf(process.pid), o.serverCpus);
-  if ('none' in c) return { options: o, note: `no CPU split: ${c.none}` };
+  // With the split on, --server-cpus names this machine's CPUs: never the guest's, even unsplit.
+  if ('none' in c) return { options: guestHere ? { ...o, serverCpus: undefined } : o, note: `no CPU split: ${c.none}` };
   // Inside a guest the host's CPU numbers mean nothing: nginx there is not pinned (serverCpus unset).
   if (guestHere) return { options: { ...o, serverCpus: undefined, split: { ...c.split, guest: true } } };
   return { options: { ...o, serverCpus: c.split.server, split: c.split } };

@@ -215,7 +215,7 @@ export async function executeRun(p: RunParams): Promise<{ record: RunRecord; run
     lock = await io.lock(target, runId, p.waitLockSec ?? 0, (l) => progress.log(l));
     await io.replay(target, (l) => progress.log(l));
     if (options.split) await confineLoad(options.split, runStack);
-    if (options.split?.guest) await target.pinServer!(options.split.server);
+    if (options.split?.guest) await target.pinServer!(options.split.server, (l) => progress.log(l));
     // Knobs this run's user gave (ab --b-knob: knobs no installed suite declares) are declared in the
     // journal before any is set: a replay writes back only declared knobs.
     const policy = await undoPolicy();

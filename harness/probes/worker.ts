@@ -24,6 +24,12 @@ export interface LoadWorkerSpec {
    * Absent: the closed model.
    */
   rate?: number;
+  /**
+   * Open model: this client's place among the hosts. Each starts its walk through the objects a
+   * count-th of the set further on, so no two hosts ask for one object moments apart (a cold-cache
+   * object would then be read from the page cache the second time).
+   */
+  share?: { index: number; count: number };
 }
 
 /** Runs one load from a spec and returns the result with its histograms (what a remote client prints). */
@@ -42,9 +48,9 @@ export async function runLoadWorker(spec: LoadWorkerSpec) {
   const load = { baseUrl: spec.baseUrl, connections: spec.connections, durationSec: spec.durationSec };
   const result =
     spec.rate !== undefined
-      ? // The open model walks the objects in order: each client starts at another one, so the
-        // hosts do not request the same object at the same moment.
-        await runOpenLoad({ ...load, objects: rotate(objects, spec.orderSeed), rate: spec.rate })
+      ? // The open model walks the objects in order: each host starts its own share of the set
+        // further on (share), so the hosts do not request one object at the same moment.
+        await runOpenLoad({ ...load, objects: rotate(objects, spec.share ? Math.floor((spec.share.index * objects.length) / Math.max(1, spec.share.count)) : 0), rate: spec.rate })
       : await runHttpLoad({ ...load, objects, seed: spec.orderSeed });
   return { ...result, startedAtMs, readyAtMs };
 }

@@ -414,6 +414,8 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     // The guest runs on this machine's CPUs: under the split its QEMU had the server's, the load the others.
     expect(run.options.split?.guest).toBe(true);
     expect(run.options.serverCpus).toBeUndefined();
+    // The runner pinned QEMU (taskset read back every thread on the server's CPUs).
+    expect(r.stderr).toMatch(new RegExp(`qemu: guest: QEMU pid \\d+ pinned to CPU ${run.options.split!.server.join(',')} \\(\\d+ threads\\)`));
     const byId = new Map(run.suites[0].variants.map((v) => [v.id, v]));
     for (const rep of byId.get('ktls-tls13')!.repetitions) {
       expect(rep.counters['tls.TlsTxSw']).toBeGreaterThanOrEqual(1);
@@ -468,6 +470,17 @@ describe('qemu target (Debian kernel under QEMU)', () => {
     expect(md).toMatch(/Wilcoxon signed-rank of the within-pair log ratios/);
     // The console keeps every boot, with the harness's marker between them.
     expect((await readFile(path.join(res.runDir, 'console.log'), 'utf8')).match(/^headgate: reboot into [AB] /gm)).toHaveLength(3);
+    // Under the CPU split QEMU was pinned to the server's CPUs before any load, and after each of the
+    // 3 reboots again before the next load (a new QEMU inherits the load's CPUs from this process).
+    const lines = r.stderr.split('\n');
+    const pinned = (l: string) => /qemu: abguest: QEMU pid \d+ pinned to CPU \S+ \(\d+ threads\)/.test(l);
+    const load = (l: string) => /sendfile\/sendfile-on #\d+:/.test(l);
+    const reboots = lines.flatMap((l, i) => (/qemu: abguest: rebooting into [AB] /.test(l) ? [i] : []));
+    expect(reboots).toHaveLength(3);
+    for (const start of [-1, ...reboots]) {
+      const next = lines.slice(start + 1).find((l) => pinned(l) || load(l));
+      expect(next && pinned(next), `after line ${start}: ${next}`).toBe(true);
+    }
     // Nothing of the guest is left: its QEMU is gone.
     expect(() => execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*/qemu/abguest-[0-9a-f]{12}/`])).toThrow();
   }, 900_000);
@@ -503,7 +516,9 @@ describe('qemu target (Debian kernel under QEMU)', () => {
       const c = chooseSplit(await affinityOf(process.pid));
       expect(c).toHaveProperty('split');
       const server = 'split' in c ? c.split.server : [];
-      await t.pinServer(server);
+      const said: string[] = [];
+      await t.pinServer(server, (l) => said.push(l));
+      expect(said.join('\n')).toMatch(new RegExp(`QEMU pid \\d+ pinned to CPU ${formatCpuList(server)} \\(\\d+ threads\\)`));
       const pid = execFileSync('pgrep', ['-f', `qemu-system-x86_64 .*/qemu/iso-[0-9a-f]{12}/`], { encoding: 'utf8' }).trim().split('\n')[0];
       const tasks = readdirSync(`/proc/${pid}/task`);
       expect(tasks.length).toBeGreaterThan(1);

@@ -61,6 +61,33 @@ describe('CPU split: the load and the server on disjoint CPUs of one machine', (
     ref.options = { ...ref.options, split: { server: [0], client: [1], how: 'server-cpus' } };
     expect(compareRun(today, runAsReference(ref), { alpha: 0.05 }).exitCode).toBe(2);
     expect(comparePairedRun(today, ref, { alpha: 0.05 }).exitCode).toBe(2);
+    // The same CPUs, but the server a QEMU guest on them: another metric definition, refused and named.
+    ref.options = { ...ref.options, split: { server: [1], client: [0], how: 'auto' } };
+    today.options = { ...today.options, split: { server: [1], client: [0], how: 'auto', guest: true } };
+    const g = compareRun(today, runAsReference(ref), { alpha: 0.05 });
+    expect(g.exitCode).toBe(2);
+    expect(g.splitDifference).toMatch(/this run with server CPU 1 \(a QEMU guest\), load CPU 0/);
+  });
+
+  it('a QEMU guest on this machine is split on the host CPUs; inside it nothing is pinned, whatever --server-cpus said', async () => {
+    const { affinityOf, planSplit } = await import('../../harness/engine/cpusplit.js');
+    const mine = await affinityOf(process.pid);
+    const guest = { onController: false, kind: 'qemu', pinServer: async () => {} };
+    const base = makeRun({ a: { x: [1, 2] } }, { runId: 'o' }).options;
+    const auto = await planSplit(guest, { ...base, cpuSplit: 'auto' });
+    // This machine's own CPUs decide (at least two here, as on CI).
+    expect(mine.length).toBeGreaterThan(1);
+    const c = chooseSplit(mine);
+    expect(auto.options.split).toEqual({ ...('split' in c ? c.split : {}), guest: true });
+    expect(auto.options.serverCpus).toBeUndefined();
+    // --server-cpus naming no CPU of this machine: no split, and the host's numbers never reach the guest's nginx.
+    const bad = await planSplit(guest, { ...base, cpuSplit: 'auto', serverCpus: [999] });
+    expect(bad.options.split).toBeUndefined();
+    expect(bad.options.serverCpus).toBeUndefined();
+    expect(bad.note).toMatch(/no CPU split: --server-cpus 999/);
+    // A remote target (no emulator here to pin) is not split at all.
+    const remote = await planSplit({ onController: false, kind: 'ssh' }, { ...base, cpuSplit: 'auto' });
+    expect(remote.options.split).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sleep } from '../../lib/cleanup.js';
 import { safeName } from '../../lib/confine.js';
-import { formatCpuList } from '../../lib/cpulist.js';
+import { formatCpuList, parseCpuList } from '../../lib/cpulist.js';
 import { killProcessGroup, runCommand, startProcess, type ChildProcess } from '../../lib/exec.js';
 import { freshPrivateDir } from '../../lib/home.js';
 import { infraError, inputError } from '../../model/errors.js';
@@ -254,23 +254,27 @@ export class QemuTarget extends SshTarget {
     const { proc, method } = await this.relaunch(boot);
     this.proc = proc;
     // The new QEMU inherited this process's affinity (the load's CPUs under a split): back to the server's.
-    await this.applyPin();
+    await this.applyPin(log);
     return bootRecord(this, side, boot.label, t0, method);
   }
 
   /** Keeps every QEMU thread (vCPUs, I/O, emulation) on these CPUs of this machine, also after reboots. */
-  async pinServer(cpus: readonly number[]): Promise<void> {
+  async pinServer(cpus: readonly number[], log: (line: string) => void): Promise<void> {
     this.hostCpus = [...cpus];
-    await this.applyPin();
+    await this.applyPin(log);
   }
 
-  /** Sets the affinity of every thread of the running QEMU (taskset -a) to hostCpus. */
-  private async applyPin(): Promise<void> {
+  /** Sets the affinity of every thread of the running QEMU (taskset -a) to hostCpus, and says what it read back. */
+  private async applyPin(log: (line: string) => void): Promise<void> {
     const pid = this.proc.pid;
     if (!this.hostCpus || pid === undefined) return;
     const list = formatCpuList(this.hostCpus);
     const r = await runCommand(['taskset', '-a', '-p', '-c', list, String(pid)], { timeoutMs: 10_000 });
     if (r.code !== 0) throw infraError(`qemu ${this.name}: taskset -a -p -c ${list} ${pid} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    // taskset prints "pid N's new affinity list: L" for every thread it set.
+    const threads = [...r.stdout.matchAll(/new affinity list: (\S+)/g)].map((m) => m[1]);
+    if (threads.length === 0 || threads.some((t) => formatCpuList(parseCpuList(t)) !== list)) throw infraError(`qemu ${this.name}: QEMU pid ${pid} is not on CPU ${list} after taskset (${r.stdout.trim().split('\n').pop()})`);
+    log(`qemu: ${this.name}: QEMU pid ${pid} pinned to CPU ${list} (${threads.length} threads)`);
   }
 
   /** A QEMU boot takes kernel and initrd files of this machine: both must exist (exit 2 naming the flag). */

@@ -110,7 +110,7 @@ export interface Target {
    * A guest this machine runs (QEMU): keeps every thread of its emulator (vCPUs, I/O) on these
    * CPUs of this machine, now and after every reboot, so the load on the other CPUs never shares one.
    */
-  pinServer?(cpus: readonly number[]): Promise<void>;
+  pinServer?(cpus: readonly number[], log: (line: string) => void): Promise<void>;
   /** Refuses (exit 2, naming the flag) a boot configuration this target could not boot, before any reboot. */
   checkBoot?(boot: BootConfig): Promise<void>;
   /** Releases the target; `failed` lets a VM driver keep a failed VM for inspection. */
