@@ -1,13 +1,13 @@
 import { formatCpuList } from '../lib/cpulist.js';
 import path from 'node:path';
 import type { ExpectedObject } from '../probes/http.js';
-import { httpMetrics, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
+import { httpMetrics, httpTailSamples, runHttpLoad, type HttpLoadResult } from '../probes/http.js';
 import { mergeLoadResults } from '../probes/merge.js';
 import type { LoadWorkerSpec } from '../probes/worker.js';
 import { openRateFor, runOpenLoad } from '../probes/open.js';
 import { diff, snapshot, type SnapshotDelta } from '../probes/snapshot.js';
-import { browserMetrics, launchBrowser, runBrowserLoad } from '../probes/browser.js';
-import { blockIoMetrics, runFio, type FioSide } from '../probes/fio.js';
+import { browserMetrics, browserTailSamples, launchBrowser, runBrowserLoad } from '../probes/browser.js';
+import { blockIoMetrics, blockIoTailSamples, runFio, type FioSide } from '../probes/fio.js';
 import { runIperf, tcpMetrics } from '../probes/iperf.js';
 import { probeMode } from '../probes/registry.js';
 import { CARRIED_SHARE, offerNotCarried } from '../verdict/offered.js';
@@ -346,6 +346,7 @@ export class HarnessContext implements SuiteContext {
     return {
       durationMs: load.durationSec * 1000,
       metrics: httpMetrics(load, { serverCores, targetBusy: d.targetBusy, machineCores, machineBusy }),
+      tailSamples: httpTailSamples(load),
       counters: d.counters,
       verification: load.verification,
       clientBound: load.clientBound,
@@ -428,6 +429,7 @@ export class HarnessContext implements SuiteContext {
     return {
       durationMs: r.durationSec * 1000,
       metrics: browserMetrics(r, d.serverCores),
+      tailSamples: browserTailSamples(r),
       counters: d.counters,
       verification: r.verification,
       clientBound: false,
@@ -462,6 +464,7 @@ export class HarnessContext implements SuiteContext {
     return {
       durationMs: o.durationSec * 1000,
       metrics: blockIoMetrics(r, d.targetBusy),
+      tailSamples: blockIoTailSamples(r),
       counters: d.counters,
       verification: NOTHING_VERIFIED,
       clientBound: false,

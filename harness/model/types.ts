@@ -141,6 +141,8 @@ export interface Repetition {
   notes: string[];
   /** Expected counter movements that did not happen (the feature did not engage). */
   proofFailures?: string[];
+  /** Per percentile metric: how many samples lay beyond the percentile (a p99 of 412 responses: 4). Absent in older runs. */
+  tailSamples?: Record<string, number>;
 }
 
 /** What happened to one variant in a run. */
@@ -190,6 +192,8 @@ export interface MetricComparison {
   unit: string;
   direction: Direction;
   gating: boolean;
+  /** Why a metric the suite gates on did not gate this comparison (a percentile with too few samples beyond it); absent otherwise. */
+  notGating?: string;
   /** The practical threshold used (relative): calibrated noise or the suite's noise floor. */
   noiseFloor: number;
   /** Where the threshold came from, in words. */
@@ -239,7 +243,7 @@ export interface Comparison {
   integrityFailures: string[];
   fingerprintDifferences: string[];
   missing: string[];
-  /** Variants the reference ran, this run was asked for, and the kernel could not run (exit 1). */
+  /** Variants the reference ran, this run was asked for, and the kernel could not run, and gating metrics this run measured in no repetition (exit 1). */
   lost?: string[];
   /** Variants the reference ran that this run's own options or setup left out (exit 2). */
   setupMissing?: string[];

@@ -6,7 +6,7 @@ import type { VerificationResult } from '../model/types.js';
 import type { ExpectedObject } from './http.js';
 import { BROWSER_PAGE } from '../drivers/servers/nginx.js';
 import { median, quantile } from '../stats/summary.js';
-import type { ProbeDeclaration } from './probe.js';
+import { tailSamples, type ProbeDeclaration } from './probe.js';
 
 /** Debian's Chromium binary (the /usr/bin/chromium wrapper adds flags and prints shell noise). */
 export const CHROMIUM_PATH = '/usr/lib/chromium/chromium';
@@ -84,9 +84,9 @@ export const browserProbe: ProbeDeclaration = {
   id: 'browser',
   title: 'real browser (Chromium) fetching the objects, Resource Timing',
   metrics: [
-    { id: 'browser_ttfb_ms', unit: 'ms', direction: 'lower' },
-    { id: 'browser_ttfb_p90_ms', unit: 'ms', direction: 'lower' },
-    { id: 'browser_transfer_ms', unit: 'ms', direction: 'lower' },
+    { id: 'browser_ttfb_ms', unit: 'ms', direction: 'lower', quantile: 0.5 },
+    { id: 'browser_ttfb_p90_ms', unit: 'ms', direction: 'lower', quantile: 0.9 },
+    { id: 'browser_transfer_ms', unit: 'ms', direction: 'lower', quantile: 0.5 },
     { id: 'browser_tls_ms', unit: 'ms', direction: 'lower' },
     { id: 'browser_gbps', unit: 'Gb/s', direction: 'higher' },
     { id: 'requests_per_sec', unit: 'req/s', direction: 'higher' },
@@ -110,6 +110,11 @@ export function browserMetrics(r: BrowserResult, serverCores: number | null): Re
     server_cpu_pct: (serverCores ?? 0) * 100,
     verification_failures: r.verification.failed,
   };
+}
+
+/** How many fetches lay beyond each of the browser's percentiles (see tailSamples). */
+export function browserTailSamples(r: Pick<BrowserResult, 'ttfbMs' | 'transferMs'>): Record<string, number> {
+  return tailSamples(browserProbe.metrics, { browser_ttfb_ms: r.ttfbMs.length, browser_ttfb_p90_ms: r.ttfbMs.length, browser_transfer_ms: r.transferMs.length });
 }
 
 /** Launches Debian's Chromium headless; the caller closes it (or Node never exits). */

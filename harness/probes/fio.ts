@@ -1,6 +1,6 @@
 import { infraError, interruptedError } from '../model/errors.js';
 import type { Target } from '../drivers/targets/target.js';
-import type { ProbeDeclaration } from './probe.js';
+import { tailSamples, type ProbeDeclaration } from './probe.js';
 
 /** One side of the io-sched workload. */
 export interface FioSide {
@@ -26,6 +26,8 @@ export interface FioStats {
   p50Us: number;
   p99Us: number;
   p999Us: number;
+  /** Completions the percentiles were taken from (clat_ns.N; NaN when fio did not print it). */
+  ios: number;
 }
 
 /**
@@ -67,6 +69,7 @@ export function parseFioJson(text: string): { reader: FioStats; writer: FioStats
     p50Us: pct(d.clat_ns, '50.000000'),
     p99Us: pct(d.clat_ns, '99.000000'),
     p999Us: pct(d.clat_ns, '99.900000'),
+    ios: typeof d.clat_ns?.N === 'number' ? d.clat_ns.N : NaN,
   });
   return { reader: stats(job('reader').read), writer: stats(job('writer').write) };
 }
@@ -76,9 +79,9 @@ export const blockIoProbe: ProbeDeclaration = {
   id: 'block-io',
   title: 'block I/O (fio reader against a concurrent writer)',
   metrics: [
-    { id: 'read_p50_ms', unit: 'ms', direction: 'lower' },
-    { id: 'read_p99_ms', unit: 'ms', direction: 'lower' },
-    { id: 'read_p999_ms', unit: 'ms', direction: 'lower' },
+    { id: 'read_p50_ms', unit: 'ms', direction: 'lower', quantile: 0.5 },
+    { id: 'read_p99_ms', unit: 'ms', direction: 'lower', quantile: 0.99 },
+    { id: 'read_p999_ms', unit: 'ms', direction: 'lower', quantile: 0.999 },
     { id: 'read_iops', unit: 'IO/s', direction: 'higher' },
     { id: 'read_mbps', unit: 'MB/s', direction: 'higher' },
     { id: 'write_mbps', unit: 'MB/s', direction: 'higher' },
@@ -98,6 +101,12 @@ export function blockIoMetrics(r: { reader: FioStats; writer: FioStats }, target
     write_mbps: r.writer.bytesPerSec / 1e6,
     target_cpu_pct: targetBusy * 100,
   };
+}
+
+/** How many reads lay beyond each read-latency percentile of one fio run (see tailSamples). */
+export function blockIoTailSamples(r: { reader: FioStats }): Record<string, number> {
+  const n = r.reader.ios;
+  return tailSamples(blockIoProbe.metrics, { read_p50_ms: n, read_p99_ms: n, read_p999_ms: n });
 }
 
 /** Runs the workload on the target with a deadline; fio's JSON is the only output kept. */

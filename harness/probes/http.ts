@@ -4,7 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { infraError, interruptedError } from '../model/errors.js';
 import type { VerificationResult } from '../model/types.js';
-import type { ProbeDeclaration, ProbeMetric } from './probe.js';
+import { tailSamples, type ProbeDeclaration, type ProbeMetric } from './probe.js';
 import { checkChunk, latencySummary, VerificationTally, type LatencySummary } from './verify.js';
 import { mulberry32 } from '../stats/shift.js';
 import { clientFields, meterClient } from './headroom.js';
@@ -102,11 +102,11 @@ const ms = (us: number) => us / 1000;
 const HTTP_METRICS: readonly ProbeMetric[] = [
   { id: 'throughput_gbps', unit: 'Gb/s', direction: 'higher' },
   { id: 'requests_per_sec', unit: 'req/s', direction: 'higher' },
-  { id: 'latency_p50_ms', unit: 'ms', direction: 'lower' },
-  { id: 'latency_p99_ms', unit: 'ms', direction: 'lower' },
-  { id: 'latency_p999_ms', unit: 'ms', direction: 'lower' },
-  { id: 'ttfb_p50_ms', unit: 'ms', direction: 'lower' },
-  { id: 'ttfb_p99_ms', unit: 'ms', direction: 'lower' },
+  { id: 'latency_p50_ms', unit: 'ms', direction: 'lower', quantile: 0.5 },
+  { id: 'latency_p99_ms', unit: 'ms', direction: 'lower', quantile: 0.99 },
+  { id: 'latency_p999_ms', unit: 'ms', direction: 'lower', quantile: 0.999 },
+  { id: 'ttfb_p50_ms', unit: 'ms', direction: 'lower', quantile: 0.5 },
+  { id: 'ttfb_p99_ms', unit: 'ms', direction: 'lower', quantile: 0.99 },
   { id: 'server_cpu_pct', unit: '% of one core', direction: 'lower' },
   { id: 'target_cpu_pct', unit: '%', direction: 'lower' },
   { id: 'client_cpu_pct', unit: '% of one core', direction: 'lower' },
@@ -146,6 +146,13 @@ export function httpMetrics(load: HttpLoadResult, cpu: LoadCpu): Record<string, 
     verification_failures: load.verification.failed,
     ...(load.ttfbUs ? { ttfb_p50_ms: ms(load.ttfbUs.p50), ttfb_p99_ms: ms(load.ttfbUs.p99) } : {}),
   };
+}
+
+/** How many responses lay beyond each latency percentile of one load (see tailSamples). */
+export function httpTailSamples(load: Pick<HttpLoadResult, 'latencyUs' | 'ttfbUs'>): Record<string, number> {
+  const lat = load.latencyUs.count;
+  const ttfb = load.ttfbUs?.count;
+  return tailSamples(HTTP_METRICS, { latency_p50_ms: lat, latency_p99_ms: lat, latency_p999_ms: lat, ttfb_p50_ms: ttfb, ttfb_p99_ms: ttfb });
 }
 
 interface Pending {

@@ -51,7 +51,7 @@ function environment(run: RunRecord): Record<string, string> {
 }
 
 const statusOf = (c: MetricComparison) =>
-  c.gating && c.verdict === 'regressed' ? Status.FAILED : c.gating && c.verdict === 'inconclusive' ? Status.BROKEN : Status.PASSED;
+  c.notGating ? Status.SKIPPED : c.gating && c.verdict === 'regressed' ? Status.FAILED : c.gating && c.verdict === 'inconclusive' ? Status.BROKEN : Status.PASSED;
 
 /** Writes Allure results (one test case per suite x variant x metric) into dir. */
 export async function writeAllureResults(run: RunRecord, runDir: string, dir: string, history?: HistorySource): Promise<void> {
@@ -184,7 +184,7 @@ export async function writeAllureResults(run: RunRecord, runDir: string, dir: st
           fullName: `headgate.${s.id}.${v.id}.${m.id}`,
           labels: labels(s, v.id, [
             { name: 'severity', value: m.gating ? 'critical' : 'minor' },
-            { name: 'tag', value: m.gating ? 'gating' : 'informational' },
+            { name: 'tag', value: cmp?.notGating ? 'not gated in this run' : m.gating ? 'gating' : 'informational' },
           ]),
           parameters: params([
             { name: 'metric', value: `${m.id} (${m.unit}, ${m.direction} is better)` },

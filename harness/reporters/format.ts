@@ -50,7 +50,7 @@ export function verdictLine(c: MetricComparison): string {
   // The verdict leads (Allure groups and CI annotations match on "regressed: <title>"); what the
   // comparison could have detected closes the line.
   const m = mdeText(c);
-  return `${c.verdict}${c.gating ? '' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}${m ? `; ${m}` : ''}${c.clientHeadroom ? `; ${c.clientHeadroom}` : ''}`;
+  return `${c.verdict}${c.gating ? '' : c.notGating ? ' (not gated in this run)' : ' (informational)'}: ${c.title} ${fmt(c.baselineMedian)} -> ${fmt(c.currentMedian)} ${c.unit}, change ${changeWithCi(c)} (95% CI), ${c.rule}${m ? `; ${m}` : ''}${c.clientHeadroom ? `; ${c.clientHeadroom}` : ''}`;
 }
 
 /** Marker used in terminals and Markdown. */

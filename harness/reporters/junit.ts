@@ -39,9 +39,13 @@ export function renderJunit(run: RunRecord): string {
         const f = bad[0].verification.failures[0];
         cases.push(`    <testcase classname="${cls}" name="payload verification"><failure message="${esc(`${bad.reduce((a, r) => a + r.verification.failed, 0)} bodies failed verification${f ? `; first ${f.path}: ${f.reason}` : ''}`)}"/></testcase>`);
       } else cases.push(`    <testcase classname="${cls}" name="payload verification"><system-out>${verified} bodies verified</system-out></testcase>`);
-      for (const m of (c?.comparisons ?? []).filter((x) => x.suite === s.id && x.variant === v.id && x.gating)) {
+      for (const m of (c?.comparisons ?? []).filter((x) => x.suite === s.id && x.variant === v.id && (x.gating || x.notGating))) {
         const line = esc(verdictLine(m));
-        if (m.verdict === 'regressed') {
+        if (m.notGating) {
+          // A gating metric this run could not estimate: skipped with the reason, never a pass.
+          ss++;
+          cases.push(`    <testcase classname="${cls}" name="${esc(m.metric)}"><skipped message="${line}"/></testcase>`);
+        } else if (m.verdict === 'regressed') {
           sf++;
           cases.push(`    <testcase classname="${cls}" name="${esc(m.metric)}"><failure message="${line}"/></testcase>`);
         } else if (m.verdict === 'inconclusive') {

@@ -1,4 +1,4 @@
-import { metricSamples } from '../model/samples.js';
+import { metricSamples, tailSampleCounts } from '../model/samples.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readdir, rename, rm } from 'node:fs/promises';
@@ -29,7 +29,7 @@ export interface BaselineFile {
   /** The load the suite was offered under --fixed-throughput, Gb/s (absent: none). */
   offeredGbps?: number;
   /** Per variant: its samples, and the fixed rate it was offered when its load shared the machine (--load-model auto). */
-  variants: Record<string, { samples: Record<string, number[]>; offeredGbps?: number }>;
+  variants: Record<string, { samples: Record<string, number[]>; offeredGbps?: number; tailSamples?: Record<string, number[]> }>;
   checksum: string;
 }
 
@@ -89,6 +89,7 @@ export function baselinesAsReference(files: BaselineFile[], dir: string, profile
     fingerprint: files[0].fingerprint,
     options: files[0].options,
     samples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.samples[metric],
+    tailSamples: (suite, variant, metric) => files.find((f) => f.suite === suite)?.variants[variant]?.tailSamples?.[metric],
     offeredGbps: (suite) => files.find((f) => f.suite === suite)?.offeredGbps,
     variantOffer: (suite, variant) => files.find((f) => f.suite === suite)?.variants[variant]?.offeredGbps,
   };
@@ -170,9 +171,14 @@ export async function promoteRun(
       if (v.status !== 'ran' || v.repetitions.length < 2) continue;
       if (o.variants?.length && !o.variants.includes(v.id)) continue;
       const samples: Record<string, number[]> = {};
-      for (const m of s.metrics) samples[m.id] = metricSamples(v, m.id);
+      const tails: Record<string, number[]> = {};
+      for (const m of s.metrics) {
+        samples[m.id] = metricSamples(v, m.id);
+        const t = tailSampleCounts(v, m.id);
+        if (t.length) tails[m.id] = t;
+      }
       // Only when set: closed-model baselines keep their checksum's shape.
-      variants[v.id] = { samples, ...(v.offeredGbps !== undefined ? { offeredGbps: v.offeredGbps } : {}) };
+      variants[v.id] = { samples, ...(v.offeredGbps !== undefined ? { offeredGbps: v.offeredGbps } : {}), ...(Object.keys(tails).length ? { tailSamples: tails } : {}) };
     }
     if (Object.keys(variants).length === 0) continue;
     const file = baselinePath(o.dir, profile, s.id);

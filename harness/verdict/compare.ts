@@ -1,10 +1,11 @@
-import { metricSamples } from '../model/samples.js';
+import { metricSamples, tailSampleCounts } from '../model/samples.js';
 import { decide, metricStats, type MetricStats } from '../stats/compare.js';
 import { minExactP } from '../stats/mannwhitney.js';
 import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../stats/mde.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile, type Threshold } from './noise.js';
+import { demoteThinTails, thinTailRule } from './tail.js';
 import { offeredDifference, offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
@@ -21,6 +22,8 @@ export interface Reference {
   options?: RunOptions;
   /** Samples of one metric for suite/variant, or undefined when the reference has none. */
   samples(suite: string, variant: string, metric: string): number[] | undefined;
+  /** Per repetition, how many samples lay beyond a percentile metric's percentile (absent or empty: not recorded). */
+  tailSamples?(suite: string, variant: string, metric: string): number[] | undefined;
   /** Whether a repetition of suite/variant was client-bound (absent: not recorded, e.g. stored baselines). */
   clientBound?(suite: string, variant: string): boolean;
   /** The load offered to a suite under --fixed-throughput, Gb/s (absent: none, or not recorded). */
@@ -45,6 +48,7 @@ export function runAsReference(run: RunRecord): Reference {
       if (!v || v.repetitions.length === 0) return undefined;
       return metricSamples(v, metric);
     },
+    tailSamples: (suite, variant, metric) => tailSampleCounts(run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant), metric),
     clientBound: (suite, variant) => !!run.suites.find((s) => s.id === suite)?.variants.find((x) => x.id === variant)?.repetitions.some((r) => r.clientBound),
     integrityFailures: integrityFailures(run),
     offeredGbps: (suite) => run.suites.find((s) => s.id === suite)?.offeredGbps,
@@ -322,6 +326,8 @@ type Raw = {
   unusable?: string;
   /** The samples can prove a regression but nothing else (only the reference was client-bound): any other verdict is inconclusive for this reason. */
   onlyRegression?: string;
+  /** A percentile with too few samples beyond it (verdict/tail.ts): not estimated. */
+  thin?: string;
 };
 
 /** Spread of one repetition for the MDE: the calibrated noise when present, else the samples' own. */
@@ -336,17 +342,22 @@ function mdeNoise(entry: NoiseProfile['metrics'][string] | undefined, runs: numb
  * Statistics of every metric of the given suites against the reference (no decision yet). `family`
  * is the run's gating family size, known before the data (gatingFamilySize): it sizes the first look.
  */
-function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[], family: number): Raw[] {
+function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOptions, missing: string[], family: number, unmeasured: string[] = []): Raw[] {
   const raw: Raw[] = [];
   for (const s of suites) {
     for (const v of s.variants) {
       if (v.status !== 'ran' || v.repetitions.length === 0) continue;
       const refVariant = opts.referenceVariant ?? v.id;
       let any = false;
+      const mine: Raw[] = [];
       for (const m of s.metrics) {
         const current = metricSamples(v, m.id);
         const base = ref?.samples(s.id, refVariant, m.id);
-        if (!base || base.length === 0 || current.length === 0) continue;
+        if (!base || base.length === 0) continue;
+        if (current.length === 0) {
+          if (m.gating) unmeasured.push(`${s.id}/${v.id} ${m.id}: the reference ${ref!.kind} ${ref!.id} measured it, this run measured it in no repetition`);
+          continue;
+        }
         any = true;
         const st = metricStats(base, current, m.direction);
         const entry = opts.noise?.metrics[`${s.id}/${refVariant}/${m.id}`];
@@ -360,6 +371,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const refBound = !!ref?.clientBound?.(s.id, refVariant);
         const provable = refBound && !thisBound && m.direction === 'higher' && st.currentMedian < st.baselineMedian;
         const onlyRegression = provable ? clientBoundRule(m.unit, [`the reference ${ref!.kind}`]) : undefined;
+        const thin = thinTailRule(m.id, tailSampleCounts(v, m.id), ref!.tailSamples?.(s.id, refVariant, m.id) ?? [], `the reference ${ref!.kind}`);
         const unusable =
           variantOfferRule({ name: 'this run', offeredGbps: v.offeredGbps }, { name: `the reference ${ref!.kind}`, offeredGbps: ref!.variantOffer?.(s.id, refVariant) }) ??
           (provable ? undefined : clientBoundRule(m.unit, [thisBound ? 'this run' : '', refBound ? `the reference ${ref!.kind}` : ''].filter(Boolean))) ??
@@ -371,8 +383,9 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
               offeredGbps: referenceOffer(ref!.offeredGbps?.(s.id), ref!.options),
               throughputGbps: ref!.samples(s.id, refVariant, 'throughput_gbps') ?? [],
             },
-          );
-        raw.push({
+          ) ??
+          thin;
+        mine.push({
           identical: st.identical,
           separatedWorse: st.separatedWorse,
           pWorse: st.pWorse,
@@ -382,9 +395,13 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
           sigmaSource: noise.source,
           ...(unusable ? { unusable } : {}),
           ...(onlyRegression ? { onlyRegression } : {}),
+          ...(thin ? { thin } : {}),
           c: comparisonFields(s, v, refVariant, m, th, st, { base, current, nBaseline: base.length, nCurrent: current.length }),
         });
       }
+      const demoted = demoteThinTails(mine.map((r) => ({ gating: r.c.gating, thin: r.thin, r })), opts.requireMde);
+      for (const { r } of demoted) r.c = { ...r.c, gating: false, notGating: r.thin };
+      raw.push(...mine);
       if (ref && !any) missing.push(`${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} has no samples for variant ${refVariant}`);
     }
   }
@@ -423,9 +440,12 @@ export interface ReferenceGaps {
   refusedSummary: string;
 }
 
-/** The gaps between a run and its reference (skippedAgainst, the reference's own payload and proof failures, another CPU split); adds the skipped ones to `missing`. */
-export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[], options: RunOptions): ReferenceGaps {
-  const { lost, refused: setupMissing } = skippedAgainst(suites, ref, referenceVariant);
+/** The gaps between a run and its reference (skippedAgainst, gating metrics this run measured nowhere, the reference's own payload and proof failures, another CPU split); adds them to `missing`. */
+export function referenceGaps(suites: SuiteResult[], ref: Reference | null, referenceVariant: string | undefined, missing: string[], options: RunOptions, unmeasured: string[] = []): ReferenceGaps {
+  const skipped = skippedAgainst(suites, ref, referenceVariant);
+  const setupMissing = skipped.refused;
+  // A gating metric the reference measured and this run did not, in any repetition, is lost like a variant.
+  const lost = [...skipped.lost, ...unmeasured];
   const referenceIntegrity = ref ? (ref.integrityFailures ?? []).map((f) => `the reference ${ref.kind} ${ref.id}: ${f}`) : [];
   const split = splitDifference(ref, options);
   const refused = [...(split ? [split] : []), ...setupMissing, ...referenceIntegrity];
@@ -434,7 +454,12 @@ export function referenceGaps(suites: SuiteResult[], ref: Reference | null, refe
     lost,
     refused,
     fields: { ...(split ? { splitDifference: split } : {}), ...(lost.length ? { lost } : {}), ...(setupMissing.length ? { setupMissing } : {}), ...(referenceIntegrity.length ? { referenceIntegrity } : {}) },
-    lostSummary: lost.length ? `${lost.length} variant(s) lost: ${lost.join('; ')}` : '',
+    lostSummary: [
+      skipped.lost.length ? `${skipped.lost.length} variant(s) lost: ${skipped.lost.join('; ')}` : '',
+      unmeasured.length ? `${unmeasured.length} gating metric(s) lost: ${unmeasured.join('; ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
     refusedSummary: refused.length ? `not comparable: ${refused.slice(0, 3).join('; ')}${refused.length > 3 ? `; +${refused.length - 3} more` : ''}` : '',
   };
 }
@@ -518,22 +543,32 @@ export function undecidedVariants(run: RunRecord, suiteId: string, ref: Referenc
   return undecidedOf(suite, decideFamily(raw, false, opts.alpha, (ps) => ps.map((p) => Math.min(1, p * m)), opts.requireMde, m));
 }
 
-/** Why a run is inconclusive, by kind of reason, for the summary line. */
-function inconclusiveSummary(comparisons: MetricComparison[]): string {
+/** Why a run is inconclusive, by kind of reason, for the summary line (unpaired and paired). */
+export function inconclusiveSummary(comparisons: MetricComparison[]): string {
   const open = comparisons.filter((c) => c.gating && c.verdict === 'inconclusive');
   const names = (cs: MetricComparison[]) => cs.slice(0, 3).map((c) => `${c.suite}/${c.variant} ${c.metric}`).join(', ') + (cs.length > 3 ? `, +${cs.length - 3} more` : '');
   const bound = open.filter((c) => c.rule.startsWith('client-bound'));
   const blind = open.filter((c) => /--require-mde/.test(c.rule));
   const offered = open.filter((c) => c.rule.startsWith('offered load'));
-  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c));
+  const thin = open.filter((c) => c.rule.startsWith('not estimated'));
+  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c) && !thin.includes(c));
   return [
     worse.length ? `${worse.length} gating metric(s) look worse but the evidence is not significant (${names(worse)}); run more repetitions` : '',
     bound.length ? `${bound.length} throughput metric(s) were client-bound (${names(bound)})` : '',
     blind.length ? `${blind.length} gating metric(s) could not have detected the required change (${names(blind)})` : '',
     offered.length ? `${offered.length} metric(s) measured at a fixed throughput cannot be compared (${names(offered)}): ${offered[0].rule}` : '',
+    thin.length ? `${thin.length} percentile(s) had too few samples beyond them to be estimated (${names(thin)}): a longer --duration` : '',
   ]
     .filter(Boolean)
     .join('; ');
+}
+
+/** The summary's note on gating metrics that did not gate (thin percentiles), '' when none. */
+export function notGatingSummary(comparisons: MetricComparison[]): string {
+  const cs = comparisons.filter((c) => c.notGating);
+  if (!cs.length) return '';
+  const names = cs.slice(0, 3).map((c) => `${c.suite}/${c.variant} ${c.metric}`).join(', ') + (cs.length > 3 ? `, +${cs.length - 3} more` : '');
+  return `; ${cs.length} gating percentile(s) not gated, too few samples beyond them (${names}): a longer --duration gates them`;
 }
 
 /**
@@ -545,7 +580,8 @@ export function compareRun(run: RunRecord, ref: Reference | null, given: Compare
   const { opts, noiseNote } = noiseFor(given, run.options);
   const comparisons: MetricComparison[] = [];
   const missing: string[] = [];
-  const raw = collect(run.suites, ref, opts, missing, Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant)));
+  const unmeasured: string[] = [];
+  const raw = collect(run.suites, ref, opts, missing, Math.max(1, gatingFamilySize(run, ref, opts.referenceVariant)), unmeasured);
   for (const gating of [true, false]) {
     for (const d of decideFamily(raw.filter((r) => r.c.gating === gating), true, opts.alpha, holmAdjust, opts.requireMde)) {
       const { settled: _settled, ...c } = d;
@@ -555,7 +591,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, given: Compare
   sortComparisons(comparisons);
   const integrity = integrityFailures(run);
   const infra = infrastructureErrors(run);
-  const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing, run.options);
+  const gaps = referenceGaps(run.suites, ref, opts.referenceVariant, missing, run.options, unmeasured);
   const { verdict, exitCode } = runVerdict({ comparisons, integrityFailures: integrity, infraErrors: infra, hasReference: ref !== null, onInconclusive: opts.onInconclusive, lost: gaps.lost, refused: gaps.refused, requireReference: opts.requireReference !== undefined });
   const regressed = comparisons.filter((c) => c.gating && c.verdict === 'regressed');
   const summary =
@@ -579,7 +615,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, given: Compare
             ? opts.requireReference !== undefined
               ? `no baseline for profile ${run.profile} in ${opts.requireReference}: one is required (the run is kept: review it, then headgate baseline promote RUN --reason ...)`
               : 'no baseline to compare with: the run is ready to promote'
-            : `pass: no gating metric regressed (${comparisons.filter((c) => c.gating).length} gating comparisons)`;
+            : `pass: no gating metric regressed (${comparisons.filter((c) => c.gating).length} gating comparisons)${notGatingSummary(comparisons)}`;
   return {
     reference: ref ? { kind: ref.kind, id: ref.id, profile: ref.profile, file: ref.file } : { kind: 'baseline', id: 'none' },
     alpha: opts.alpha,

@@ -16,7 +16,7 @@
  *
  * Pure: run records in, records out.
  */
-import { metricSamples } from '../model/samples.js';
+import { metricSamples, tailSampleCounts } from '../model/samples.js';
 import type {
   Comparison,
   Direction,
@@ -53,8 +53,11 @@ import {
   runVerdict,
   runAsReference,
   referenceGaps,
+  inconclusiveSummary,
+  notGatingSummary,
   type CompareOptions,
 } from './compare.js';
+import { demoteThinTails, thinTailRule } from './tail.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
 import { offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 
@@ -326,6 +329,8 @@ type Raw = {
   st: PairedStats;
   lookAlpha: number;
   unusable?: string;
+  /** A percentile with too few samples beyond it (verdict/tail.ts): not estimated. */
+  thin?: string;
 };
 
 /** Paired statistics of every metric of the given suites of `run` against the same round of `ref`. */
@@ -335,6 +340,7 @@ function collectPaired(
   opts: CompareOptions,
   missing: string[],
   family: number,
+  unmeasured: string[] = [],
 ): Raw[] {
   const raw: Raw[] = [];
   for (const s of suites) {
@@ -344,10 +350,14 @@ function collectPaired(
       const refVariant = opts.referenceVariant ?? v.id;
       const rv = rs?.variants.find((x) => x.id === refVariant);
       let any = false;
+      const mine: Raw[] = [];
       for (const m of s.metrics) {
         const pairs = rv ? pairsOf(rv.repetitions, v.repetitions, m.id) : [];
         const st = pairedStats(pairs, m.direction);
-        if (st.nPairs === 0) continue;
+        if (st.nPairs === 0) {
+          if (m.gating && metricSamples(rv, m.id).length && !metricSamples(v, m.id).length) unmeasured.push(`${s.id}/${v.id} ${m.id}: A (run ${ref.runId}) measured it, B measured it in no repetition`);
+          continue;
+        }
         any = true;
         const th = thresholdFor(
           m,
@@ -355,6 +365,7 @@ function collectPaired(
           opts.minEffect ?? DEFAULT_MIN_EFFECT,
           opts.sameSession,
         );
+        const thin = thinTailRule(m.id, tailSampleCounts(v, m.id), tailSampleCounts(rv, m.id), 'A');
         const unusable =
           variantOfferRule({ name: 'B', offeredGbps: v.offeredGbps }, { name: 'A', offeredGbps: rv?.offeredGbps }) ??
           clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean)) ??
@@ -362,11 +373,13 @@ function collectPaired(
             m.id,
             { name: 'B', offeredGbps: s.offeredGbps, throughputGbps: v.repetitions.map((r) => r.metrics.throughput_gbps) },
             { name: 'A', offeredGbps: referenceOffer(rs?.offeredGbps, ref.options), throughputGbps: rv?.repetitions.map((r) => r.metrics.throughput_gbps) ?? [] },
-          );
-        raw.push({
+          ) ??
+          thin;
+        mine.push({
           st,
           lookAlpha: variantLookAlpha(opts, v, v.repetitions.length, family),
           ...(unusable ? { unusable } : {}),
+          ...(thin ? { thin } : {}),
           c: {
             ...comparisonFields(s, v, refVariant, m, th, st, { base: pairs.map((p) => p.a), current: pairs.map((p) => p.b), nBaseline: st.nPairs, nCurrent: st.nPairs }),
             paired: {
@@ -379,6 +392,8 @@ function collectPaired(
           },
         });
       }
+      for (const { r } of demoteThinTails(mine.map((r) => ({ gating: r.c.gating, thin: r.thin, r })), opts.requireMde)) r.c = { ...r.c, gating: false, notGating: r.thin };
+      raw.push(...mine);
       if (!any)
         missing.push(`${s.id}/${v.id}: the reference run ${ref.runId} has no complete pairs for variant ${refVariant}`);
     }
@@ -486,13 +501,8 @@ export function comparePairedRun(
   const { opts, noiseNote } = noiseFor(given, run.options);
   const comparisons: PairedComparison[] = [];
   const missing: string[] = [];
-  const raw = collectPaired(
-    run.suites,
-    ref,
-    opts,
-    missing,
-    Math.max(1, pairedFamilySize(run, ref, opts.referenceVariant)),
-  );
+  const unmeasured: string[] = [];
+  const raw = collectPaired(run.suites, ref, opts, missing, Math.max(1, pairedFamilySize(run, ref, opts.referenceVariant)), unmeasured);
   for (const gating of [true, false]) {
     for (const d of decideFamily(
       raw.filter((r) => r.c.gating === gating),
@@ -510,7 +520,7 @@ export function comparePairedRun(
   const infra = infrastructureErrors(run);
   // What one side ran and the other skipped is lost (kernel) or refused (options), as in compareRun;
   // the A side's own verification and proof failures make it no reference (M7).
-  const gaps = referenceGaps(run.suites, runAsReference(ref), opts.referenceVariant, missing, run.options);
+  const gaps = referenceGaps(run.suites, runAsReference(ref), opts.referenceVariant, missing, run.options, unmeasured);
   const { verdict, exitCode } = runVerdict({
     comparisons,
     integrityFailures: integrity,
@@ -522,7 +532,6 @@ export function comparePairedRun(
   });
   const gating = comparisons.filter((c) => c.gating);
   const regressed = gating.filter((c) => c.verdict === 'regressed');
-  const offeredOpen = gating.find((c) => c.verdict === 'inconclusive' && c.rule.startsWith('offered load'));
   const summary =
     verdict === 'fail'
       ? [
@@ -541,10 +550,8 @@ export function comparePairedRun(
             ? gaps.refusedSummary
             : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
         : verdict === 'inconclusive'
-          ? offeredOpen
-            ? `inconclusive: ${offeredOpen.suite}/${offeredOpen.variant} ${offeredOpen.metric}: ${offeredOpen.rule}`
-            : 'inconclusive: some gating metrics look worse but the paired evidence is not significant; run more repetitions'
-          : `pass: no gating metric regressed (${gating.length} paired gating comparisons)`;
+          ? `inconclusive: ${inconclusiveSummary(comparisons)}`
+          : `pass: no gating metric regressed (${gating.length} paired gating comparisons)${notGatingSummary(comparisons)}`;
   return {
     reference: { kind: 'run', id: ref.runId, profile: ref.profile },
     alpha: opts.alpha,

@@ -97,4 +97,19 @@ try {
     expect(ref.samples('sendfile', 'nope', 'latency_p99_ms')).toBeUndefined();
     expect(baselinesAsReference([], dir, 'p')).toBeNull();
   });
+
+  it("keeps each repetition's tail sample counts, checksummed, for the thin-percentile rule", async () => {
+    const dir = tmp();
+    const run = makeRun({ 'sendfile-on': samples });
+    run.suites[0].variants[0].repetitions.forEach((r, i) => (r.tailSamples = { latency_p99_ms: 4 + i }));
+    const [f] = await promoteRun(run, { dir, reason: 'x' });
+    const ref = baselinesAsReference(await loadBaselines(dir, 'test-profile', ['sendfile']), dir, 'test-profile')!;
+    expect(ref.tailSamples?.('sendfile', 'sendfile-on', 'latency_p99_ms')).toEqual([4, 5, 6]);
+    expect(ref.tailSamples?.('sendfile', 'sendfile-on', 'throughput_gbps')).toBeUndefined();
+    // Editing a count is editing the baseline: refused by the checksum.
+    const doc = JSON.parse(readFileSync(f, 'utf8'));
+    doc.variants['sendfile-on'].tailSamples.latency_p99_ms[0] = 40;
+    writeFileSync(f, JSON.stringify(doc, null, 2));
+    await expect(readBaseline(f)).rejects.toThrow(/checksum mismatch/);
+  });
 });

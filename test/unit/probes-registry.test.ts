@@ -64,7 +64,7 @@ describe('each probe computes exactly the metrics it declares', () => {
       protocol: 'h2',
       verification: { verified: 4, failed: 0, failures: [] },
     };
-    const fio = { iops: 1, bytesPerSec: 1e6, p50Us: 1, p99Us: 2, p999Us: 3 };
+    const fio = { iops: 1, bytesPerSec: 1e6, p50Us: 1, p99Us: 2, p999Us: 3, ios: 1000 };
     const tcp = { goodputBps: 1e8, retransmits: 3, rttUs: 5000, flowBps: [5e7, 5e7], congestion: 'cubic' };
     expect(ids(browserMetrics(b, null))).toEqual(declared('browser'));
     expect(ids(blockIoMetrics({ reader: fio, writer: fio }, 0.5))).toEqual(declared('block-io'));
