@@ -198,6 +198,8 @@ export interface MetricComparison {
   noiseFloor: number;
   /** Where the threshold came from, in words. */
   thresholdSource?: string;
+  /** An uncalibrated CPU figure against another session: the least change a "regressed" needed (verdict/noise.ts UNCALIBRATED_CPU_DRIFT). */
+  regressionFloor?: number;
   /** Calibrated A/A noise of this metric (repetition CV, session drift), when calibrated. */
   noise?: { cv: number; drift: number; n: number };
   /** Looks taken (1 without adaptive repetitions) and the alpha of the deciding look. */

@@ -32,6 +32,8 @@ export interface DecisionInput {
   requireMde?: number;
   /** Why the samples cannot speak for this metric (client-bound throughput): inconclusive whatever they say. */
   unusable?: string;
+  /** The least change a "regressed" needs when drift between sessions is not calibrated (CPU figures); smaller significant ones are inconclusive. */
+  regressionFloor?: number;
 }
 
 /** The verdict, the rule that produced it, and whether more repetitions could change it. */
@@ -86,6 +88,13 @@ function decideEvidence(d: DecisionInput): Decision {
   const worseLow = sign > 0 ? d.ciLow : -d.ciHigh;
   const a = `alpha ${pFmt(d.alpha)}`;
   if (d.pWorse <= d.alpha && worse >= d.threshold) {
+    if (d.regressionFloor !== undefined && worse < d.regressionFloor) {
+      return {
+        verdict: 'inconclusive',
+        rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold, but within the ${pct(d.regressionFloor)} an uncalibrated CPU figure can drift between sessions: run headgate calibrate on this machine to tell a regression this size from drift`,
+        settled: true,
+      };
+    }
     return { verdict: 'regressed', rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };
   }
   if (d.pBetter <= d.alpha && -worse >= d.threshold) {

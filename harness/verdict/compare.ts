@@ -4,7 +4,7 @@ import { minExactP } from '../stats/mannwhitney.js';
 import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../stats/mde.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
-import { DEFAULT_MIN_EFFECT, thresholdFor, type NoiseProfile, type Threshold } from './noise.js';
+import { DEFAULT_MIN_EFFECT, thresholdFor, UNCALIBRATED_CPU_DRIFT, type NoiseProfile, type Threshold } from './noise.js';
 import { demoteThinTails, thinTailRule } from './tail.js';
 import { offeredDifference, offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 import { ExitCode } from '../model/errors.js';
@@ -262,6 +262,7 @@ export function comparisonFields(
     gating: m.gating,
     noiseFloor: th.value,
     thresholdSource: th.source,
+    ...(th.regressionFloor !== undefined ? { regressionFloor: th.regressionFloor } : {}),
     ...(th.noise ? { noise: th.noise } : {}),
     baselineMedian: st.baselineMedian,
     currentMedian: st.currentMedian,
@@ -502,6 +503,7 @@ function decideFamily(
       ...(stated !== undefined ? { mde: stated } : {}),
       ...(r.c.gating && requireMde !== undefined ? { requireMde } : {}),
       ...(r.unusable ? { unusable: r.unusable } : {}),
+      ...(r.c.regressionFloor !== undefined ? { regressionFloor: r.c.regressionFloor } : {}),
     });
     // Only a regression can be shown against a client-bound reference: anything else stays open.
     const open = r.onlyRegression !== undefined && d.verdict !== 'regressed';
@@ -551,12 +553,14 @@ export function inconclusiveSummary(comparisons: MetricComparison[]): string {
   const blind = open.filter((c) => /--require-mde/.test(c.rule));
   const offered = open.filter((c) => c.rule.startsWith('offered load'));
   const thin = open.filter((c) => c.rule.startsWith('not estimated'));
-  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c) && !thin.includes(c));
+  const drift = open.filter((c) => /an uncalibrated CPU figure can drift/.test(c.rule));
+  const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c) && !thin.includes(c) && !drift.includes(c));
   return [
     worse.length ? `${worse.length} gating metric(s) look worse but the evidence is not significant (${names(worse)}); run more repetitions` : '',
     bound.length ? `${bound.length} throughput metric(s) were client-bound (${names(bound)})` : '',
     blind.length ? `${blind.length} gating metric(s) could not have detected the required change (${names(blind)})` : '',
     offered.length ? `${offered.length} metric(s) measured at a fixed throughput cannot be compared (${names(offered)}): ${offered[0].rule}` : '',
+    drift.length ? `${drift.length} CPU figure(s) moved beyond their floor but within the ${(UNCALIBRATED_CPU_DRIFT * 100).toFixed(0)}% two uncalibrated sessions can differ by (${names(drift)}): run headgate calibrate on this machine` : '',
     thin.length ? `${thin.length} percentile(s) had too few samples beyond them to be estimated (${names(thin)}): a longer --duration` : '',
   ]
     .filter(Boolean)

@@ -17,17 +17,28 @@ export const MIN_TAIL_SAMPLES = 10;
  * Why a percentile metric cannot be judged from these repetitions, or undefined when it can (or when
  * neither side recorded its tail: runs and baselines from before it was recorded are judged as before).
  */
-export function thinTailRule(metric: string, current: readonly number[], reference: readonly number[], referenceName: string): string | undefined {
+export function thinTailRule(
+  metric: string,
+  current: readonly number[],
+  reference: readonly number[],
+  referenceName: string,
+): string | undefined {
   const low = (xs: readonly number[]) => (xs.length ? Math.min(...xs) : Infinity);
   const cur = low(current);
   const ref = low(reference);
   if (cur >= MIN_TAIL_SAMPLES && ref >= MIN_TAIL_SAMPLES) return undefined;
-  const sides = [cur < MIN_TAIL_SAMPLES ? `${cur} in a repetition of this run` : '', ref < MIN_TAIL_SAMPLES ? `${ref} in one of ${referenceName}` : ''].filter(Boolean);
+  const sides = [
+    cur < MIN_TAIL_SAMPLES ? `${cur} in a repetition of this run` : '',
+    ref < MIN_TAIL_SAMPLES ? `${ref} in one of ${referenceName}` : '',
+  ].filter(Boolean);
   return `not estimated: ${metric} is a percentile with as few as ${sides.join(' and ')} samples beyond it; judging it needs at least ${MIN_TAIL_SAMPLES} in every repetition (a longer --duration, or a full run instead of --quick)`;
 }
 
 /** A comparison's gating fate once thin tails are known: which of a variant's gating metrics stop gating. */
-export function demoteThinTails<T extends { gating: boolean; thin?: string }>(variantRows: T[], requireMde: number | undefined): T[] {
+export function demoteThinTails<T extends { gating: boolean; thin?: string }>(
+  variantRows: T[],
+  requireMde: number | undefined,
+): T[] {
   // --require-mde asks for a stated power on every gating metric: a percentile without one stays open.
   if (requireMde !== undefined) return [];
   // Fail closed: a variant whose every gating metric is thin compared nothing; it keeps them gating.

@@ -21,8 +21,12 @@ const curP99 = [2.9, 2.0, 3.0, 2.6, 2.8, 2.1];
 
 /** A run whose repetitions recorded `tail` samples beyond latency_p99_ms (undefined: not recorded, as before). */
 function run(id: string, p99: number[], tail?: number, extra: Partial<RunRecord> = {}): RunRecord {
-  const r = makeRun({ none: { throughput_gbps: steady, latency_p99_ms: p99, errors: [0, 0, 0, 0, 0, 0] } }, { runId: id, ...extra });
-  if (tail !== undefined) for (const rep of r.suites[0].variants[0].repetitions) rep.tailSamples = { latency_p99_ms: tail };
+  const r = makeRun(
+    { none: { throughput_gbps: steady, latency_p99_ms: p99, errors: [0, 0, 0, 0, 0, 0] } },
+    { runId: id, ...extra },
+  );
+  if (tail !== undefined)
+    for (const rep of r.suites[0].variants[0].repetitions) rep.tailSamples = { latency_p99_ms: tail };
   return r;
 }
 
@@ -40,9 +44,17 @@ describe('tail sample counts', () => {
 
   it('the http probe counts responses from its histograms, fio from clat_ns.N of its real JSON', () => {
     const lat = { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, mean: 1, count: 412 };
-    expect(httpTailSamples({ latencyUs: lat, ttfbUs: { ...lat, count: 400 } })).toEqual({ latency_p50_ms: 206, latency_p99_ms: 4, latency_p999_ms: 0, ttfb_p50_ms: 200, ttfb_p99_ms: 4 });
+    expect(httpTailSamples({ latencyUs: lat, ttfbUs: { ...lat, count: 400 } })).toEqual({
+      latency_p50_ms: 206,
+      latency_p99_ms: 4,
+      latency_p999_ms: 0,
+      ttfb_p50_ms: 200,
+      ttfb_p99_ms: 4,
+    });
     expect(httpTailSamples({ latencyUs: lat })).not.toHaveProperty('ttfb_p99_ms');
-    const fio = parseFioJson(readFileSync(new URL('../fixtures/linux/fio-reader-writer.json', import.meta.url), 'utf8'));
+    const fio = parseFioJson(
+      readFileSync(new URL('../fixtures/linux/fio-reader-writer.json', import.meta.url), 'utf8'),
+    );
     expect(fio.reader.ios).toBeGreaterThan(0);
     const t = blockIoTailSamples(fio);
     expect(t.read_p99_ms).toBe(Math.floor(fio.reader.ios * 0.01 + 1e-9));
@@ -54,8 +66,12 @@ describe('thinTailRule and demoteThinTails', () => {
   it('names each side that is short and the minimum', () => {
     expect(thinTailRule('m', [MIN_TAIL_SAMPLES, 50], [MIN_TAIL_SAMPLES], 'the reference run')).toBeUndefined();
     expect(thinTailRule('m', [], [], 'the reference run')).toBeUndefined();
-    expect(thinTailRule('m', [40, 4], [12], 'the reference run')).toMatch(/^not estimated: m is a percentile with as few as 4 in a repetition of this run samples/);
-    expect(thinTailRule('m', [40], [3], 'the reference baseline')).toMatch(/as few as 3 in one of the reference baseline samples/);
+    expect(thinTailRule('m', [40, 4], [12], 'the reference run')).toMatch(
+      /^not estimated: m is a percentile with as few as 4 in a repetition of this run samples/,
+    );
+    expect(thinTailRule('m', [40], [3], 'the reference baseline')).toMatch(
+      /as few as 3 in one of the reference baseline samples/,
+    );
   });
 
   it('keeps a thin metric gating when it is the only gating one, or under --require-mde', () => {
@@ -82,15 +98,21 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     const p99 = c.comparisons.find((x) => x.metric === 'latency_p99_ms')!;
     expect(p99.gating).toBe(false);
     expect(p99.verdict).toBe('inconclusive');
-    expect(p99.notGating).toMatch(/^not estimated: latency_p99_ms is a percentile with as few as 4 in a repetition of this run samples beyond it; judging it needs at least 10/);
+    expect(p99.notGating).toMatch(
+      /^not estimated: latency_p99_ms is a percentile with as few as 4 in a repetition of this run samples beyond it; judging it needs at least 10/,
+    );
     expect(p99.rule).toBe(p99.notGating);
     expect(c.exitCode).toBe(0);
-    expect(c.summary).toMatch(/^pass: no gating metric regressed \(1 gating comparisons\); 1 gating percentile\(s\) not gated, too few samples beyond them \(sendfile\/none latency_p99_ms\)/);
+    expect(c.summary).toMatch(
+      /^pass: no gating metric regressed \(1 gating comparisons\); 1 gating percentile\(s\) not gated, too few samples beyond them \(sendfile\/none latency_p99_ms\)/,
+    );
   });
 
   it('thin on the reference side only is thin too', () => {
     const c = compareRun(run('today', curP99, 40), runAsReference(run('base', refP99, 2)), OPTS);
-    expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.notGating).toMatch(/as few as 2 in one of the reference run samples/);
+    expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.notGating).toMatch(
+      /as few as 2 in one of the reference run samples/,
+    );
     expect(c.exitCode).toBe(0);
   });
 
@@ -104,13 +126,14 @@ describe('a percentile from too few tail samples does not decide the gate', () =
 
   it('a throughput regression still fails while the thin p99 is set aside', () => {
     const today = run('today', curP99, 4);
-    for (const [i, rep] of today.suites[0].variants[0].repetitions.entries()) rep.metrics.throughput_gbps = [8.9, 9, 8.8, 9.1, 9, 8.9][i];
+    for (const [i, rep] of today.suites[0].variants[0].repetitions.entries())
+      rep.metrics.throughput_gbps = [8.9, 9, 8.8, 9.1, 9, 8.9][i];
     const c = compareRun(today, runAsReference(run('base', refP99, 40)), OPTS);
     expect(c.exitCode).toBe(1);
     expect(c.summary).toMatch(/throughput_gbps -1\d\.\d%/);
   });
 
-  it("fails closed: a variant whose only gating metric is thin stays inconclusive, as does any under --require-mde", () => {
+  it('fails closed: a variant whose only gating metric is thin stays inconclusive, as does any under --require-mde', () => {
     const only = (r: RunRecord) => {
       r.suites[0].metrics = r.suites[0].metrics.map((m) => (m.id === 'throughput_gbps' ? { ...m, gating: false } : m));
       return r;
@@ -118,8 +141,13 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     const c = compareRun(only(run('today', curP99, 4)), runAsReference(only(run('base', refP99, 40))), OPTS);
     expect(c.exitCode).toBe(4);
     expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
-    expect(c.summary).toMatch(/^inconclusive: 1 percentile\(s\) had too few samples beyond them to be estimated \(sendfile\/none latency_p99_ms\)/);
-    const strict = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 40)), { ...OPTS, requireMde: 0.5 });
+    expect(c.summary).toMatch(
+      /^inconclusive: 1 percentile\(s\) had too few samples beyond them to be estimated \(sendfile\/none latency_p99_ms\)/,
+    );
+    const strict = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 40)), {
+      ...OPTS,
+      requireMde: 0.5,
+    });
     expect(strict.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
     expect(strict.exitCode).toBe(4);
   });
@@ -139,14 +167,19 @@ describe('a percentile from too few tail samples does not decide the gate', () =
 describe('a gating metric this run measured nowhere is lost, never silently dropped', () => {
   it('unpaired and paired: exit 1 naming the metric', () => {
     const today = run('today', curP99);
-    for (const rep of today.suites[0].variants[0].repetitions) delete (rep.metrics as Record<string, number>).latency_p99_ms;
+    for (const rep of today.suites[0].variants[0].repetitions)
+      delete (rep.metrics as Record<string, number>).latency_p99_ms;
     const c = compareRun(today, runAsReference(run('base', refP99)), OPTS);
     expect(c.exitCode).toBe(1);
-    expect(c.lost).toEqual(['sendfile/none latency_p99_ms: the reference run base measured it, this run measured it in no repetition']);
+    expect(c.lost).toEqual([
+      'sendfile/none latency_p99_ms: the reference run base measured it, this run measured it in no repetition',
+    ]);
     expect(c.summary).toMatch(/^1 gating metric\(s\) lost: sendfile\/none latency_p99_ms/);
     const p = comparePairedRun(today, run('base', refP99), OPTS);
     expect(p.exitCode).toBe(1);
-    expect(p.lost?.[0]).toMatch(/^sendfile\/none latency_p99_ms: A \(run base\) measured it, B measured it in no repetition/);
+    expect(p.lost?.[0]).toMatch(
+      /^sendfile\/none latency_p99_ms: A \(run base\) measured it, B measured it in no repetition/,
+    );
   });
 
   it('an informational metric measured nowhere is not lost', () => {
