@@ -23,6 +23,33 @@ import { variantProbes } from '../probes/registry.js';
 /** Share of the suite's lowest closed-model warm-up throughput offered to its fixed-rate variants. */
 export const SHARED_OFFER_SHARE = 0.5;
 
+/**
+ * The client demand a fixed rate is planned for, as a share of the CPU the client may use: the
+ * headroom rule calls 80% client-bound, and a repetition's demand scatters about 10 points
+ * around its median (pbuf/hot-sendfile at 11.5 Gb/s: 61-83%, median 74%, 2026-12-08).
+ */
+export const PLANNED_CLIENT_DEMAND = 0.6;
+
+/**
+ * The open model's client CPU per byte over the closed model's at the warm-up (the open model
+ * keeps more connections idle and wakes per due request): pbuf/hot-sendfile's client took a
+ * median 74% of its CPU carrying 11.5 Gb/s open, after a closed warm-up that took all of it for
+ * 23.0 Gb/s, so 0.064 against 0.044 of a CPU per Gb/s, 1.5x (bench/open-capacity.ts measured
+ * 1.6-2x for the client's kernel time alone at equal rates).
+ */
+export const OPEN_CLIENT_COST = 1.5;
+
+/**
+ * The highest rate one candidate's client can carry in the open model at PLANNED_CLIENT_DEMAND,
+ * from its closed warm-up: throughput and the client's demand (0..1) there. Undefined when the
+ * warm-up did not record the demand.
+ */
+export function clientCapGbps(warmGbps: number | undefined, warmDemand: number | undefined): number | undefined {
+  if (!warmGbps || warmGbps <= 0 || warmDemand === undefined || !(warmDemand > 0)) return undefined;
+  // A warm-up with the client past its CPU (demand over 1 counts waiting) still carried warmGbps on one CPU's worth.
+  return (PLANNED_CLIENT_DEMAND * warmGbps) / (OPEN_CLIENT_COST * Math.min(1, warmDemand));
+}
+
 /** How a variant may come to run at its suite's fixed rate: always, or only after a client-bound warm-up. */
 export type SharedOfferKind = 'always' | 'if-client-bound';
 
@@ -59,6 +86,8 @@ export type ReferenceLoad = number | null | undefined;
 export interface WarmedCandidate {
   id: string;
   gbps?: number;
+  /** The load client's demand during the warm-up, 0..1 (absent: not recorded). */
+  clientDemand?: number;
   reference: ReferenceLoad;
 }
 
@@ -75,7 +104,8 @@ export interface SharedOfferChoice {
 
 /**
  * Decides a suite's candidates: the reference's choice where it has one (its rate, or full load),
- * else a fixed rate at SHARED_OFFER_SHARE of the lowest of their warm-ups. A candidate without a
+ * else a fixed rate at SHARED_OFFER_SHARE of the lowest of their warm-ups, lowered to the lowest
+ * clientCapGbps of the fixed candidates where that is less. A candidate without a
  * warm-up throughput and no reference rate stays at full load (the headroom rule then judges it).
  */
 export function chooseSharedOffer(cands: readonly WarmedCandidate[]): SharedOfferChoice {
@@ -93,11 +123,19 @@ export function chooseSharedOffer(cands: readonly WarmedCandidate[]): SharedOffe
   if (!fixed.length) return { fixed, closed };
   if (refRate !== undefined) return { fixed, closed, gbps: refRate, from: "the reference's rate" };
   const low = Math.min(...warm);
+  const share = `${SHARED_OFFER_SHARE * 100}% of the lowest of their warm-ups (${warm.map((x) => x.toFixed(3)).join(', ')} Gb/s)`;
+  // The rate must also leave the client its headroom: the lowest cap of the fixed candidates.
+  const caps = cands.flatMap((c) => {
+    const cap = fixed.includes(c.id) ? clientCapGbps(c.gbps, c.clientDemand) : undefined;
+    return cap === undefined ? [] : [{ id: c.id, cap, c }];
+  });
+  const tight = caps.length ? caps.reduce((a, b) => (b.cap < a.cap ? b : a)) : undefined;
+  if (!tight || tight.cap >= SHARED_OFFER_SHARE * low) return { fixed, closed, gbps: SHARED_OFFER_SHARE * low, from: share };
   return {
     fixed,
     closed,
-    gbps: SHARED_OFFER_SHARE * low,
-    from: `${SHARED_OFFER_SHARE * 100}% of the lowest of their warm-ups (${warm.map((x) => x.toFixed(3)).join(', ')} Gb/s)`,
+    gbps: tight.cap,
+    from: `the rate ${tight.id}'s load client can carry at ${PLANNED_CLIENT_DEMAND * 100}% of its CPU in the open model (its warm-up: ${tight.c.gbps!.toFixed(3)} Gb/s at ${(tight.c.clientDemand! * 100).toFixed(0)}% demand; the open model costs the client ${OPEN_CLIENT_COST}x per byte), below ${share}`,
   };
 }
 
@@ -109,7 +147,7 @@ export function sharedOfferPlan(candidates: string[], ifClientBound: string[] = 
     : '';
   return (
     `load model: the load shares this machine with the server (CPU split), and a client on as few CPUs as the server cannot keep 20% headroom at full load against a page-cache variant; ` +
-    (candidates.length ? `so ${candidates.join(', ')} run at a fixed offered rate, ${SHARED_OFFER_SHARE * 100}% of their suite's lowest warm-up, and gate throughput carried, CPU per Gb/s and latency there` : '') +
+    (candidates.length ? `so ${candidates.join(', ')} run at a fixed offered rate, ${SHARED_OFFER_SHARE * 100}% of their suite's lowest warm-up or less where a warm-up shows the client could not carry that at ${PLANNED_CLIENT_DEMAND * 100}% of its CPU, and gate throughput carried, CPU per Gb/s and latency there` : '') +
     `${cold}; against a baseline, each runs as the baseline ran it (--load-model closed: every variant at full load)`
   );
 }

@@ -499,7 +499,8 @@ async function runSuite(
         const reference = referenceLoad?.(v.id);
         // A cold set joins the rate only when its full-load warm-up was client-bound (or the reference ran it at a rate).
         if (kind === 'if-client-bound' && reference === undefined && !w?.clientBound) continue;
-        warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference });
+        const demand = w?.metrics.client_demand_pct;
+        warmed.push({ id: v.id, gbps: w?.metrics.throughput_gbps, reference, ...(demand !== undefined ? { clientDemand: demand / 100 } : {}) });
       }
     }
     if (warmed.length) {

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   chooseSharedOffer,
+  clientCapGbps,
+  OPEN_CLIENT_COST,
+  PLANNED_CLIENT_DEMAND,
   runsAtSharedOffer,
   SHARED_OFFER_SHARE,
   sharedOfferPlan,
@@ -62,6 +65,29 @@ describe('load model where the load shares the machine (--load-model auto)', () 
     expect(c.closed).toEqual(['no-warmup']);
     expect(c.gbps).toBeCloseTo(SHARED_OFFER_SHARE * 11);
     expect(c.from).toMatch(/lowest of their warm-ups \(17\.000, 11\.000 Gb\/s\)/);
+  });
+
+  it("lowers the rate to what the busiest warm-up's client can carry at the planned demand in the open model", () => {
+    // pbuf/hot-sendfile on the development VM: its closed warm-up took the whole client CPU for 22.96 Gb/s.
+    const cap = clientCapGbps(22.96, 1)!;
+    expect(cap).toBeCloseTo((PLANNED_CLIENT_DEMAND * 22.96) / OPEN_CLIENT_COST);
+    expect(cap).toBeLessThan(SHARED_OFFER_SHARE * 22.96);
+    // Demand over 1 (waiting for a CPU counts) does not lower it further; no demand recorded: no cap.
+    expect(clientCapGbps(22.96, 1.3)).toBeCloseTo(cap);
+    expect(clientCapGbps(22.96, undefined)).toBeUndefined();
+    expect(clientCapGbps(undefined, 0.5)).toBeUndefined();
+    const c = chooseSharedOffer([
+      { id: 'hot', gbps: 22.96, clientDemand: 1, reference: undefined },
+      { id: 'light', gbps: 30, clientDemand: 0.3, reference: undefined },
+    ]);
+    expect(c.fixed).toEqual(['hot', 'light']);
+    expect(c.gbps).toBeCloseTo(cap);
+    expect(c.from).toMatch(/^the rate hot's load client can carry at 60% of its CPU in the open model \(its warm-up: 22\.960 Gb\/s at 100% demand; the open model costs the client 1\.5x per byte\), below 50% of the lowest of their warm-ups/);
+    // A server-bound warm-up (client at 30% for 30 Gb/s) allows more than the share: the share stands.
+    const easy = chooseSharedOffer([{ id: 'light', gbps: 30, clientDemand: 0.3, reference: undefined }]);
+    expect(easy.gbps).toBeCloseTo(SHARED_OFFER_SHARE * 30);
+    // The reference's rate is never second-guessed: both sides run alike.
+    expect(chooseSharedOffer([{ id: 'hot', gbps: 22.96, clientDemand: 1, reference: 11.48 }]).gbps).toBe(11.48);
   });
 
   it('with a reference, each candidate runs as the reference ran it', () => {
