@@ -70,5 +70,6 @@ export async function compareExisting(run: RunRecord, ref: Reference, g: GateOpt
     };
     return comparePairedRun(others, run, { ...opts, sameSession: true });
   }
-  return compareRun(run, ref, opts);
+  // A run against itself is one session whichever design: drift cancels there too.
+  return compareRun(run, ref, { ...opts, ...(againstRun?.runId === run.runId ? { sameSession: true } : {}) });
 }

@@ -192,8 +192,12 @@ export interface MetricComparison {
   unit: string;
   direction: Direction;
   gating: boolean;
-  /** Why a metric the suite gates on did not gate this comparison (a percentile with too few samples beyond it); absent otherwise. */
+  /** A percentile with too few samples beyond it on some repetition of either side (verdict/tail.ts), in words. */
+  notEstimated?: string;
+  /** Why a metric the suite gates on did not gate this comparison (a thin percentile the rule set aside); absent otherwise. */
   notGating?: string;
+  /** Inconclusive because the change, though significant, stayed within the uncalibrated session drift (regressionFloor). */
+  withinDrift?: true;
   /** The practical threshold used (relative): calibrated noise or the suite's noise floor. */
   noiseFloor: number;
   /** Where the threshold came from, in words. */

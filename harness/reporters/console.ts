@@ -11,9 +11,9 @@ export function verdictTable(run: RunRecord, c: Comparison | undefined, opts: { 
   const lines: string[] = [];
   if (c && c.comparisons.length) {
     const t = new Table({ head: ['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'threshold (noise)', 'reps', 'p_adj', 'verdict'], style: { head: [], border: [] } });
-    for (const m of c.comparisons.filter((x) => opts.all || x.gating)) {
+    for (const m of c.comparisons.filter((x) => opts.all || x.gating || x.notGating !== undefined)) {
       const ref = m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : '';
-      t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, color(m.verdict))]);
+      t.push([`${m.suite}/${m.variant}${ref}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, m.notGating ? `${color(m.verdict)} (not gated in this run)` : color(m.verdict))]);
     }
     lines.push(t.toString());
   } else {

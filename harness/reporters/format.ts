@@ -91,10 +91,12 @@ export function keyMetrics(run: RunRecord, suite: string, variant: string): stri
     .join(' · ');
 }
 
-/** Threshold with the measured noise beside it: "1.0% (noise 1.2%, drift 0.4%)" or "5.0% (suite floor)". */
+/** Threshold with the measured noise beside it: "1.0% (noise 1.2%, drift 0.4%)", "5.0% (suite floor)", or with the uncalibrated regression floor. */
 export function thresholdCell(c: MetricComparison): string {
   const t = `${(c.noiseFloor * 100).toFixed(1)}%`;
-  return c.noise ? `${t} (noise ${(c.noise.cv * 100).toFixed(1)}%, drift ${(c.noise.drift * 100).toFixed(1)}%)` : `${t} (suite floor)`;
+  if (c.noise) return `${t} (noise ${(c.noise.cv * 100).toFixed(1)}%, drift ${(c.noise.drift * 100).toFixed(1)}%)`;
+  // Uncalibrated CPU figure against another session: a regression needed the drift allowance too.
+  return c.regressionFloor !== undefined ? `${t} (suite floor; regression from ${(c.regressionFloor * 100).toFixed(0)}%, drift not calibrated)` : `${t} (suite floor)`;
 }
 
 /** Repetitions behind a verdict: "8 vs 16 (3 looks)". */

@@ -38,14 +38,16 @@ export function renderMarkdown(run: RunRecord): string {
   const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
   if (c && c.comparisons.length) {
     for (const gating of [true, false]) {
-      const rows = c.comparisons.filter((m) => m.gating === gating);
+      // A gating metric set aside in this run (a thin percentile) stays among the gating ones, marked.
+      const rows = c.comparisons.filter((m) => (m.gating || m.notGating !== undefined) === gating);
       if (!rows.length) continue;
       if (!gating) out.push('<details><summary>Informational metrics</summary>', '');
       else out.push('## Gating metrics', '');
       out.push(row(['suite/variant', 'metric', 'baseline', 'current', 'change [95% CI]', 'threshold (noise)', 'reps', 'p_adj', 'verdict']), row(['---', '---', '---:', '---:', '---', '---', '---', '---:', '---']));
       for (const m of rows) {
         const v = VERDICT_MARK[m.verdict];
-        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, m.verdict === 'regressed' ? `**${v}**` : v)]));
+        const mark = m.notGating ? `${v} (not gated in this run: too few samples beyond the percentile)` : m.verdict === 'regressed' ? `**${v}**` : v;
+        out.push(row([`${m.suite}/${m.variant}${m.referenceVariant !== m.variant ? ` (vs ${m.referenceVariant})` : ''}`, `${m.title} (${m.unit})`, fmt(m.baselineMedian), fmt(m.currentMedian), changeWithCi(m), thresholdCell(m), repsCell(m), m.pAdjusted.toPrecision(2), verdictWithMde(m, mark)]));
       }
       out.push('');
       if (!gating) out.push('</details>', '');

@@ -42,6 +42,8 @@ export interface Decision {
   rule: string;
   /** True when the answer is clear; false means "add repetitions" (only before the final look). */
   settled: boolean;
+  /** Inconclusive because the change, though significant, is within the uncalibrated session drift (regressionFloor). */
+  withinDrift?: true;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -93,6 +95,7 @@ function decideEvidence(d: DecisionInput): Decision {
         verdict: 'inconclusive',
         rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold, but within the ${pct(d.regressionFloor)} an uncalibrated CPU figure can drift between sessions: run headgate calibrate on this machine to tell a regression this size from drift`,
         settled: true,
+        withinDrift: true,
       };
     }
     return { verdict: 'regressed', rule: `${pct(worse)} worse, significant (p_adj=${pFmt(d.pWorse)} <= ${a}) and beyond the ${pct(d.threshold)} threshold`, settled: true };

@@ -5,7 +5,7 @@ import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../
 import { holmAdjust } from '../stats/multiple.js';
 import { firstLookFloor, lookAlpha, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor, UNCALIBRATED_CPU_DRIFT, type NoiseProfile, type Threshold } from './noise.js';
-import { demoteThinTails, thinTailRule } from './tail.js';
+import { markThinTails, thinTail, thinVerdict, type ThinTail } from './tail.js';
 import { offeredDifference, offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 import { ExitCode } from '../model/errors.js';
 import { fingerprintDifferences } from '../model/profile.js';
@@ -328,8 +328,20 @@ type Raw = {
   /** The samples can prove a regression but nothing else (only the reference was client-bound): any other verdict is inconclusive for this reason. */
   onlyRegression?: string;
   /** A percentile with too few samples beyond it (verdict/tail.ts): not estimated. */
-  thin?: string;
+  thin?: ThinTail;
+  /** What the thin-percentile rule needs besides gating and thin (verdict/tail.ts TailRow). */
+  tail: { worseBeyondThreshold: boolean; pinnedByOffer: boolean };
 };
+
+/** A relative change as "how much worse" for a metric's direction (+0.1: 10% worse). */
+export function worseBy(direction: MetricDef['direction'], relChange: number): number {
+  return direction === 'higher' ? -relChange : relChange;
+}
+
+/** Whether a metric is a throughput carried at a fixed offered rate (the variant's or the suite's): it moves only if the kernel fails the offer. */
+export function pinnedByOffer(unit: string, v: Pick<VariantResult, 'offeredGbps'>, s: Pick<SuiteResult, 'offeredGbps'>): boolean {
+  return clientBoundSensitive(unit) && (v.offeredGbps !== undefined || s.offeredGbps !== undefined);
+}
 
 /** Spread of one repetition for the MDE: the calibrated noise when present, else the samples' own. */
 function mdeNoise(entry: NoiseProfile['metrics'][string] | undefined, runs: number, base: readonly number[], current: readonly number[]): { sigma: number; source: string } {
@@ -356,7 +368,9 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const base = ref?.samples(s.id, refVariant, m.id);
         if (!base || base.length === 0) continue;
         if (current.length === 0) {
-          if (m.gating) unmeasured.push(`${s.id}/${v.id} ${m.id}: the reference ${ref!.kind} ${ref!.id} measured it, this run measured it in no repetition`);
+          // Lost only against its own variant: another reference variant (--baseline-variant) may measure what this one's probes cannot.
+          if (m.gating && refVariant === v.id) unmeasured.push(`${s.id}/${v.id} ${m.id}: the reference ${ref!.kind} ${ref!.id} measured it, this run measured it in no repetition`);
+          else if (m.gating) missing.push(`${s.id}/${v.id} ${m.id}: reference variant ${refVariant} measured it, this variant did not`);
           continue;
         }
         any = true;
@@ -372,7 +386,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
         const refBound = !!ref?.clientBound?.(s.id, refVariant);
         const provable = refBound && !thisBound && m.direction === 'higher' && st.currentMedian < st.baselineMedian;
         const onlyRegression = provable ? clientBoundRule(m.unit, [`the reference ${ref!.kind}`]) : undefined;
-        const thin = thinTailRule(m.id, tailSampleCounts(v, m.id), ref!.tailSamples?.(s.id, refVariant, m.id) ?? [], `the reference ${ref!.kind}`);
+        const thin = thinTail(m.id, tailSampleCounts(v, m.id), ref!.tailSamples?.(s.id, refVariant, m.id) ?? [], { current: 'this run', reference: `the reference ${ref!.kind}` });
         const unusable =
           variantOfferRule({ name: 'this run', offeredGbps: v.offeredGbps }, { name: `the reference ${ref!.kind}`, offeredGbps: ref!.variantOffer?.(s.id, refVariant) }) ??
           (provable ? undefined : clientBoundRule(m.unit, [thisBound ? 'this run' : '', refBound ? `the reference ${ref!.kind}` : ''].filter(Boolean))) ??
@@ -384,8 +398,7 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
               offeredGbps: referenceOffer(ref!.offeredGbps?.(s.id), ref!.options),
               throughputGbps: ref!.samples(s.id, refVariant, 'throughput_gbps') ?? [],
             },
-          ) ??
-          thin;
+          );
         mine.push({
           identical: st.identical,
           separatedWorse: st.separatedWorse,
@@ -397,11 +410,11 @@ function collect(suites: SuiteResult[], ref: Reference | null, opts: CompareOpti
           ...(unusable ? { unusable } : {}),
           ...(onlyRegression ? { onlyRegression } : {}),
           ...(thin ? { thin } : {}),
+          tail: { worseBeyondThreshold: worseBy(m.direction, st.relChange) >= th.value, pinnedByOffer: pinnedByOffer(m.unit, v, s) },
           c: comparisonFields(s, v, refVariant, m, th, st, { base, current, nBaseline: base.length, nCurrent: current.length }),
         });
       }
-      const demoted = demoteThinTails(mine.map((r) => ({ gating: r.c.gating, thin: r.thin, r })), opts.requireMde);
-      for (const { r } of demoted) r.c = { ...r.c, gating: false, notGating: r.thin };
+      markThinTails(mine, opts.requireMde);
       raw.push(...mine);
       if (ref && !any) missing.push(`${s.id}/${v.id}: the reference ${ref.kind} ${ref.id} has no samples for variant ${refVariant}`);
     }
@@ -507,14 +520,16 @@ function decideFamily(
     });
     // Only a regression can be shown against a client-bound reference: anything else stays open.
     const open = r.onlyRegression !== undefined && d.verdict !== 'regressed';
+    const t = thinVerdict(r.c, open ? 'inconclusive' : d.verdict, open ? r.onlyRegression! : d.rule, r.unusable);
     return {
       ...r.c,
       pAdjusted: worse[i],
       lookAlpha: r.lookAlpha,
       ...(stated !== undefined ? { mde: stated, mdeSource: r.sigmaSource } : {}),
-      verdict: open ? 'inconclusive' : d.verdict,
-      rule: open ? r.onlyRegression! : d.rule,
-      settled: open ? false : d.settled,
+      ...(d.withinDrift && !r.c.notGating ? { withinDrift: true } : {}),
+      verdict: t.verdict,
+      rule: t.rule,
+      settled: r.c.notGating ? true : open ? false : d.settled,
     };
   });
 }
@@ -552,8 +567,8 @@ export function inconclusiveSummary(comparisons: MetricComparison[]): string {
   const bound = open.filter((c) => c.rule.startsWith('client-bound'));
   const blind = open.filter((c) => /--require-mde/.test(c.rule));
   const offered = open.filter((c) => c.rule.startsWith('offered load'));
-  const thin = open.filter((c) => c.rule.startsWith('not estimated'));
-  const drift = open.filter((c) => /an uncalibrated CPU figure can drift/.test(c.rule));
+  const drift = open.filter((c) => c.withinDrift);
+  const thin = open.filter((c) => c.notEstimated && !drift.includes(c));
   const worse = open.filter((c) => !bound.includes(c) && !blind.includes(c) && !offered.includes(c) && !thin.includes(c) && !drift.includes(c));
   return [
     worse.length ? `${worse.length} gating metric(s) look worse but the evidence is not significant (${names(worse)}); run more repetitions` : '',
@@ -561,7 +576,7 @@ export function inconclusiveSummary(comparisons: MetricComparison[]): string {
     blind.length ? `${blind.length} gating metric(s) could not have detected the required change (${names(blind)})` : '',
     offered.length ? `${offered.length} metric(s) measured at a fixed throughput cannot be compared (${names(offered)}): ${offered[0].rule}` : '',
     drift.length ? `${drift.length} CPU figure(s) moved beyond their floor but within the ${(UNCALIBRATED_CPU_DRIFT * 100).toFixed(0)}% two uncalibrated sessions can differ by (${names(drift)}): run headgate calibrate on this machine` : '',
-    thin.length ? `${thin.length} percentile(s) had too few samples beyond them to be estimated (${names(thin)}): a longer --duration` : '',
+    thin.length ? `${thin.length} gating percentile(s) from too few samples beyond them look worse without significance (${names(thin)}): longer repetitions (--duration)` : '',
   ]
     .filter(Boolean)
     .join('; ');
@@ -572,7 +587,7 @@ export function notGatingSummary(comparisons: MetricComparison[]): string {
   const cs = comparisons.filter((c) => c.notGating);
   if (!cs.length) return '';
   const names = cs.slice(0, 3).map((c) => `${c.suite}/${c.variant} ${c.metric}`).join(', ') + (cs.length > 3 ? `, +${cs.length - 3} more` : '');
-  return `; ${cs.length} gating percentile(s) not gated, too few samples beyond them (${names}): a longer --duration gates them`;
+  return `; ${cs.length} gating percentile(s) not gated, too few samples beyond them (${names}): longer repetitions gate them`;
 }
 
 /**
@@ -614,7 +629,7 @@ export function compareRun(run: RunRecord, ref: Reference | null, given: Compare
           ? gaps.refusedSummary
           : `nothing compared: ${ref?.kind ?? 'the reference'} ${ref?.id ?? ''} has no gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'}); a gate that compared nothing cannot pass`
         : verdict === 'inconclusive'
-          ? `inconclusive: ${inconclusiveSummary(comparisons)}`
+          ? `inconclusive: ${inconclusiveSummary(comparisons)}${notGatingSummary(comparisons)}`
           : verdict === 'no-baseline'
             ? opts.requireReference !== undefined
               ? `no baseline for profile ${run.profile} in ${opts.requireReference}: one is required (the run is kept: review it, then headgate baseline promote RUN --reason ...)`

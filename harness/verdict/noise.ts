@@ -99,10 +99,11 @@ export interface Threshold {
  */
 export const UNCALIBRATED_CPU_DRIFT = 0.25;
 
-/** Whether a unit is a CPU-time figure (cores, per-core rates, CPU shares), whose session drift a shared machine inflates. */
-export function cpuTimeUnit(unit: string): boolean {
-  return /\bcores?\b|\/core\b|% of (one core|all CPUs)|^%$/i.test(unit.trim());
-}
+/**
+ * The CPU-time figures (CPU per Gb/s, Gb/s per core, CPU shares) the probes produce, by id: their
+ * session drift is what a shared machine inflates. By id, not unit: `disk_read_pct` is a '%' too.
+ */
+export const CPU_TIME_METRICS: ReadonlySet<string> = new Set(['machine_cpu_per_gbps', 'gbps_per_core', 'server_cpu_pct', 'target_cpu_pct', 'machine_cpu_pct', 'client_cpu_pct', 'client_demand_pct']);
 
 /**
  * A new session's offset against a stored baseline can exceed the largest shift a few A/A
@@ -124,8 +125,8 @@ export function thresholdFor(metric: MetricDef, entry: NoiseEntry | undefined, m
   if (!entry) {
     const floor = { value: metric.noiseFloor, source: 'suite noise floor (not calibrated)' };
     // Against another session an uncalibrated CPU figure can drift beyond the floor on its own.
-    if (sameSession || !cpuTimeUnit(metric.unit) || UNCALIBRATED_CPU_DRIFT <= metric.noiseFloor) return floor;
-    return { ...floor, regressionFloor: UNCALIBRATED_CPU_DRIFT };
+    if (sameSession || !CPU_TIME_METRICS.has(metric.id) || UNCALIBRATED_CPU_DRIFT <= metric.noiseFloor) return floor;
+    return { value: floor.value, source: `suite noise floor (not calibrated); a regression across sessions needs ${UNCALIBRATED_CPU_DRIFT * 100}%`, regressionFloor: UNCALIBRATED_CPU_DRIFT };
   }
   const noise = { cv: entry.cv, drift: entry.drift, n: entry.n };
   const measured = `repetition noise ${(entry.cv * 100).toFixed(1)}%, A/A drift ${(entry.drift * 100).toFixed(1)}%`;

@@ -55,9 +55,11 @@ import {
   referenceGaps,
   inconclusiveSummary,
   notGatingSummary,
+  pinnedByOffer,
+  worseBy,
   type CompareOptions,
 } from './compare.js';
-import { demoteThinTails, thinTailRule } from './tail.js';
+import { markThinTails, thinTail, thinVerdict, type ThinTail } from './tail.js';
 import { DEFAULT_MIN_EFFECT, thresholdFor } from './noise.js';
 import { offeredLoadRule, referenceOffer, variantOfferRule } from './offered.js';
 
@@ -206,6 +208,8 @@ export interface PairedDecisionInput {
   mde?: number | null;
   requireMde?: number;
   unusable?: string;
+  /** Passed through to decide(): the least change a regression needs across sessions when the drift is not calibrated. */
+  regressionFloor?: number;
 }
 
 /** A paired decision: the verdict and its rule, the effect with its interval, p before and after adjustment. */
@@ -264,13 +268,14 @@ export function decidePaired(st: PairedStats, input: PairedDecisionInput): Paire
     ...(input.mde !== undefined ? { mde: input.mde } : {}),
     ...(input.requireMde !== undefined ? { requireMde: input.requireMde } : {}),
     ...(input.unusable ? { unusable: input.unusable } : {}),
+    ...(input.regressionFloor !== undefined ? { regressionFloor: input.regressionFloor } : {}),
   };
   const d = decide(decision);
   const what = `paired, ${st.nPairs} pairs, Wilcoxon signed-rank ${st.method}${st.zeros ? `, ${st.zeros} equal pairs` : ''}`;
   const ci = `interval [${pct(st.ciLow)}, ${pct(st.ciHigh)}]${st.confidence < 0.95 - 1e-9 ? ` (only ${pct(st.confidence)} coverage with so few pairs)` : ''}`;
   // decide() words separation for two samples; with pairs it means every pair went the bad way.
   const rule = d.rule.replace('every repetition worse than every reference one', `B worse than A in every pair`);
-  return { ...common, verdict: d.verdict, rule: `${rule} [${what}; ${ci}]`, settled: d.settled };
+  return { ...common, verdict: d.verdict, rule: `${rule} [${what}; ${ci}]`, settled: d.settled, ...(d.withinDrift ? { withinDrift: d.withinDrift } : {}) };
 }
 
 /** Paired statistics and decision of one metric in one call (a family of one unless adjusted p-values are given). */
@@ -330,7 +335,9 @@ type Raw = {
   lookAlpha: number;
   unusable?: string;
   /** A percentile with too few samples beyond it (verdict/tail.ts): not estimated. */
-  thin?: string;
+  thin?: ThinTail;
+  /** What the thin-percentile rule needs besides gating and thin (verdict/tail.ts TailRow). */
+  tail: { worseBeyondThreshold: boolean; pinnedByOffer: boolean };
 };
 
 /** Paired statistics of every metric of the given suites of `run` against the same round of `ref`. */
@@ -355,7 +362,11 @@ function collectPaired(
         const pairs = rv ? pairsOf(rv.repetitions, v.repetitions, m.id) : [];
         const st = pairedStats(pairs, m.direction);
         if (st.nPairs === 0) {
-          if (m.gating && metricSamples(rv, m.id).length && !metricSamples(v, m.id).length) unmeasured.push(`${s.id}/${v.id} ${m.id}: A (run ${ref.runId}) measured it, B measured it in no repetition`);
+          // Lost only against its own variant: another reference variant (--baseline-variant) may measure what this one's probes cannot.
+          if (m.gating && metricSamples(rv, m.id).length && !metricSamples(v, m.id).length) {
+            if (refVariant === v.id) unmeasured.push(`${s.id}/${v.id} ${m.id}: A (run ${ref.runId}) measured it, B measured it in no repetition`);
+            else missing.push(`${s.id}/${v.id} ${m.id}: reference variant ${refVariant} measured it, this variant did not`);
+          }
           continue;
         }
         any = true;
@@ -365,7 +376,7 @@ function collectPaired(
           opts.minEffect ?? DEFAULT_MIN_EFFECT,
           opts.sameSession,
         );
-        const thin = thinTailRule(m.id, tailSampleCounts(v, m.id), tailSampleCounts(rv, m.id), 'A');
+        const thin = thinTail(m.id, tailSampleCounts(v, m.id), tailSampleCounts(rv, m.id), { current: 'B', reference: 'A' });
         const unusable =
           variantOfferRule({ name: 'B', offeredGbps: v.offeredGbps }, { name: 'A', offeredGbps: rv?.offeredGbps }) ??
           clientBoundRule(m.unit, [v.repetitions.some((r) => r.clientBound) ? 'B' : '', rv?.repetitions.some((r) => r.clientBound) ? 'A' : ''].filter(Boolean)) ??
@@ -373,13 +384,13 @@ function collectPaired(
             m.id,
             { name: 'B', offeredGbps: s.offeredGbps, throughputGbps: v.repetitions.map((r) => r.metrics.throughput_gbps) },
             { name: 'A', offeredGbps: referenceOffer(rs?.offeredGbps, ref.options), throughputGbps: rv?.repetitions.map((r) => r.metrics.throughput_gbps) ?? [] },
-          ) ??
-          thin;
+          );
         mine.push({
           st,
           lookAlpha: variantLookAlpha(opts, v, v.repetitions.length, family),
           ...(unusable ? { unusable } : {}),
           ...(thin ? { thin } : {}),
+          tail: { worseBeyondThreshold: worseBy(m.direction, st.relChange) >= th.value, pinnedByOffer: pinnedByOffer(m.unit, v, s) },
           c: {
             ...comparisonFields(s, v, refVariant, m, th, st, { base: pairs.map((p) => p.a), current: pairs.map((p) => p.b), nBaseline: st.nPairs, nCurrent: st.nPairs }),
             paired: {
@@ -392,7 +403,7 @@ function collectPaired(
           },
         });
       }
-      for (const { r } of demoteThinTails(mine.map((r) => ({ gating: r.c.gating, thin: r.thin, r })), opts.requireMde)) r.c = { ...r.c, gating: false, notGating: r.thin };
+      markThinTails(mine, opts.requireMde);
       raw.push(...mine);
       if (!any)
         missing.push(`${s.id}/${v.id}: the reference run ${ref.runId} has no complete pairs for variant ${refVariant}`);
@@ -438,19 +449,22 @@ function decideFamily(
       ...(mde !== undefined ? { mde } : {}),
       ...(r.c.gating && requireMde !== undefined ? { requireMde } : {}),
       ...(r.unusable ? { unusable: r.unusable } : {}),
+      ...(r.c.regressionFloor !== undefined ? { regressionFloor: r.c.regressionFloor } : {}),
     });
     const mdeFields =
       mde !== undefined
         ? { mde, mdeSource: `spread of the ${r.st.nPairs} within-pair log ratios ${(r.st.sigma * 100).toFixed(1)}%` }
         : {};
+    const t = thinVerdict(r.c, d.verdict, d.rule, r.unusable);
     return {
       ...r.c,
       pAdjusted: worse[i],
       lookAlpha: r.lookAlpha,
       ...mdeFields,
-      verdict: d.verdict,
-      rule: d.rule,
-      settled: d.settled,
+      ...(d.withinDrift && !r.c.notGating ? { withinDrift: true as const } : {}),
+      verdict: t.verdict,
+      rule: t.rule,
+      settled: r.c.notGating ? true : d.settled,
     };
   });
 }
@@ -550,7 +564,7 @@ export function comparePairedRun(
             ? gaps.refusedSummary
             : `nothing compared: run ${ref.runId} has no complete pairs for a gating metric of this run (${missing.slice(0, 3).join('; ') || 'no suite or variant in common'})`
         : verdict === 'inconclusive'
-          ? `inconclusive: ${inconclusiveSummary(comparisons)}`
+          ? `inconclusive: ${inconclusiveSummary(comparisons)}${notGatingSummary(comparisons)}`
           : `pass: no gating metric regressed (${gating.length} paired gating comparisons)${notGatingSummary(comparisons)}`;
   return {
     reference: { kind: 'run', id: ref.runId, profile: ref.profile },

@@ -45,6 +45,7 @@ export default defineSuite({
           verification_failures: http.metrics.verification_failures,
         },
         counters: { ...bulk.counters, ...Object.fromEntries(Object.entries(http.counters).map(([k, v]) => [`http.${k}`, v])) },
+        ...(http.tailSamples?.latency_p99_ms !== undefined ? { tailSamples: { latency_p99_ms: http.tailSamples.latency_p99_ms } } : {}),
         verification: http.verification,
         notes: [...bulk.notes, ...http.notes],
       };

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
-import { cpuTimeUnit, thresholdFor, UNCALIBRATED_CPU_DRIFT } from '../../harness/verdict/noise.js';
+import { comparePairedRun } from '../../harness/verdict/paired.js';
+import { CPU_TIME_METRICS, thresholdFor, UNCALIBRATED_CPU_DRIFT } from '../../harness/verdict/noise.js';
+import { PROBES } from '../../harness/probes/registry.js';
 import { makeRun } from '../helpers/records.js';
 
 // Two quick gates of one unchanged kernel, minutes apart, differed by 22% in CPU per Gb/s while each
@@ -28,10 +30,15 @@ describe('an uncalibrated CPU figure that moved between sessions is not called a
   const gate1 = [0.0289, 0.029, 0.0294, 0.0279, 0.0278, 0.0287];
   const gate2 = [0.0347, 0.0353, 0.0359, 0.0345, 0.0356, 0.036];
 
-  it('which units are CPU time', () => {
-    for (const u of ['cores per Gb/s', '% of one core', 'Gb/s/core', '%', '% of all CPUs'])
-      expect(cpuTimeUnit(u)).toBe(true);
-    for (const u of ['Gb/s', 'req/s', 'ms', 'IO/s', 'Mbit/s', 'count']) expect(cpuTimeUnit(u)).toBe(false);
+  it("the CPU-time list is exactly the probes' CPU figures (by id: disk_read_pct is a % too)", () => {
+    const declared = [...PROBES.values()].flatMap((p) => p.metrics);
+    const cpu = declared.filter((m) => /core|CPU/.test(m.unit) || /_cpu_/.test(m.id)).map((m) => m.id);
+    // Both ways: every CPU figure is listed, and every listed id is a probe's (a stale name would guard nothing).
+    expect(new Set(cpu)).toEqual(new Set(CPU_TIME_METRICS));
+    expect(CPU_TIME_METRICS.has('disk_read_pct')).toBe(false);
+    expect(
+      thresholdFor({ ...CPU, id: 'disk_read_pct', unit: '%', noiseFloor: 0.08 }, undefined).regressionFloor,
+    ).toBeUndefined();
   });
 
   it('the floor still decides "unchanged"; the drift only guards "regressed", and only against another session without a calibration', () => {
@@ -39,7 +46,9 @@ describe('an uncalibrated CPU figure that moved between sessions is not called a
     expect(thresholdFor(CPU, undefined).value).toBe(0.08);
     expect(thresholdFor(CPU, undefined, 0.01, true).regressionFloor).toBeUndefined();
     expect(thresholdFor(CPU, { n: 12, cv: 0.02, drift: 0.03, residuals: [] }).regressionFloor).toBeUndefined();
-    expect(thresholdFor({ ...CPU, unit: 'Gb/s', direction: 'higher' }, undefined).regressionFloor).toBeUndefined();
+    expect(
+      thresholdFor({ ...CPU, id: 'throughput_gbps', unit: 'Gb/s', direction: 'higher' }, undefined).regressionFloor,
+    ).toBeUndefined();
   });
 
   it('+22% between two uncalibrated gates: inconclusive (exit 4) naming calibrate, never exit 1', () => {
@@ -75,5 +84,14 @@ describe('an uncalibrated CPU figure that moved between sessions is not called a
     expect(
       compareRun(cpuRun('g2', gate2), runAsReference(cpuRun('g1', gate1)), { ...OPTS, sameSession: true }).exitCode,
     ).toBe(1);
+  });
+
+  it('ab by blocks (two boxes or two boots: like two sessions) keeps the guard; ab within one session does not', () => {
+    const p = comparePairedRun(cpuRun('b', gate2), cpuRun('a', gate1), OPTS);
+    const m = p.comparisons.find((x) => x.metric === 'machine_cpu_per_gbps')!;
+    expect(m.verdict).toBe('inconclusive');
+    expect(m.withinDrift).toBe(true);
+    expect(p.exitCode).toBe(4);
+    expect(comparePairedRun(cpuRun('b', gate2), cpuRun('a', gate1), { ...OPTS, sameSession: true }).exitCode).toBe(1);
   });
 });

@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../harness/model/types.js';
 import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
 import { comparePairedRun } from '../../harness/verdict/paired.js';
-import { demoteThinTails, MIN_TAIL_SAMPLES, thinTailRule } from '../../harness/verdict/tail.js';
+import { demoteThinTails, MIN_TAIL_SAMPLES, thinTail, type TailRow } from '../../harness/verdict/tail.js';
 import { tailSamples } from '../../harness/probes/probe.js';
 import { httpTailSamples } from '../../harness/probes/http.js';
 import { blockIoTailSamples, parseFioJson } from '../../harness/probes/fio.js';
 import { readFileSync } from 'node:fs';
 import { makeRun } from '../helpers/records.js';
+import { renderJunit } from '../../harness/reporters/junit.js';
+import { renderMarkdown } from '../../harness/reporters/markdown.js';
+import { verdictTable } from '../../harness/reporters/console.js';
+import { validateDoc } from '../../harness/model/validate.js';
 
 // A p99 of 400 responses is the 4th or 5th slowest of them: its scatter between repetitions is as
 // large as the effects a gate looks for. The quick start's pbuf/hot-sendfile ttfb_p99_ms ended every
@@ -62,27 +66,40 @@ describe('tail sample counts', () => {
   });
 });
 
-describe('thinTailRule and demoteThinTails', () => {
-  it('names each side that is short and the minimum', () => {
-    expect(thinTailRule('m', [MIN_TAIL_SAMPLES, 50], [MIN_TAIL_SAMPLES], 'the reference run')).toBeUndefined();
-    expect(thinTailRule('m', [], [], 'the reference run')).toBeUndefined();
-    expect(thinTailRule('m', [40, 4], [12], 'the reference run')).toMatch(
-      /^not estimated: m is a percentile with as few as 4 in a repetition of this run samples/,
+describe('thinTail and demoteThinTails', () => {
+  it('names each side that is short, the minimum, and whether only this run is thin', () => {
+    expect(thinTail('m', [MIN_TAIL_SAMPLES, 50], [MIN_TAIL_SAMPLES])).toBeUndefined();
+    expect(thinTail('m', [], [])).toBeUndefined();
+    const cur = thinTail('m', [40, 4], [12])!;
+    expect(cur.rule).toMatch(
+      /^not estimated: m is a percentile with as few as 4 in a repetition of this run samples beyond it; .*\(a longer --duration\)$/,
     );
-    expect(thinTailRule('m', [40], [3], 'the reference baseline')).toMatch(
-      /as few as 3 in one of the reference baseline samples/,
-    );
+    expect(cur.currentOnly).toBe(true);
+    const ref = thinTail('m', [40], [3], { current: 'B', reference: 'A' })!;
+    expect(ref.rule).toMatch(/as few as 3 in one of A samples .*a baseline promoted from such a run/);
+    expect(ref.currentOnly).toBe(false);
   });
 
-  it('keeps a thin metric gating when it is the only gating one, or under --require-mde', () => {
-    const rows = [
-      { gating: true, thin: 'x' },
-      { gating: true, thin: undefined },
-      { gating: false, thin: 'y' },
-    ];
-    expect(demoteThinTails(rows, undefined)).toEqual([rows[0]]);
-    expect(demoteThinTails(rows, 0.05)).toEqual([]);
-    expect(demoteThinTails([rows[0], rows[2]], undefined)).toEqual([]);
+  it('demotes a thin gating row only while the variant keeps a gating metric that can move', () => {
+    const both = { rule: 'x', currentOnly: false };
+    const row = (o: Partial<TailRow>): TailRow => ({
+      gating: true,
+      worseBeyondThreshold: false,
+      pinnedByOffer: false,
+      ...o,
+    });
+    const thin = row({ thin: both });
+    const other = row({});
+    expect(demoteThinTails([thin, other], undefined)).toEqual([thin]);
+    expect(demoteThinTails([thin, other], 0.05)).toEqual([]);
+    expect(demoteThinTails([thin, row({ gating: false })], undefined)).toEqual([]);
+    // A throughput carried at a fixed offered rate cannot move: it does not count.
+    expect(demoteThinTails([thin, row({ pinnedByOffer: true })], undefined)).toEqual([]);
+    // Only this run thin and worse by estimate: fewer responses can be the regression itself.
+    const worse = row({ thin: { rule: 'y', currentOnly: true }, worseBeyondThreshold: true });
+    expect(demoteThinTails([worse, other], undefined)).toEqual([]);
+    const better = row({ thin: { rule: 'y', currentOnly: true } });
+    expect(demoteThinTails([better, other], undefined)).toEqual([better]);
   });
 });
 
@@ -93,14 +110,15 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
   });
 
-  it('with 4 responses beyond the p99 on this side: not gated, inconclusive with the reason, and the run passes on throughput', () => {
-    const c = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 40)), OPTS);
+  it('both sides thin (a quick gate against a quick baseline): not gated, inconclusive with the reason, and the run passes on throughput', () => {
+    const c = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 5)), OPTS);
     const p99 = c.comparisons.find((x) => x.metric === 'latency_p99_ms')!;
     expect(p99.gating).toBe(false);
     expect(p99.verdict).toBe('inconclusive');
     expect(p99.notGating).toMatch(
-      /^not estimated: latency_p99_ms is a percentile with as few as 4 in a repetition of this run samples beyond it; judging it needs at least 10/,
+      /^not estimated: latency_p99_ms is a percentile with as few as 4 in a repetition of this run and 5 in one of the reference run samples beyond it; judging it needs at least 10/,
     );
+    expect(p99.notEstimated).toBe(p99.notGating);
     expect(p99.rule).toBe(p99.notGating);
     expect(c.exitCode).toBe(0);
     expect(c.summary).toMatch(
@@ -108,12 +126,38 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     );
   });
 
-  it('thin on the reference side only is thin too', () => {
+  it('thin on the reference side only is set aside too', () => {
     const c = compareRun(run('today', curP99, 40), runAsReference(run('base', refP99, 2)), OPTS);
     expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.notGating).toMatch(
       /as few as 2 in one of the reference run samples/,
     );
     expect(c.exitCode).toBe(0);
+  });
+
+  it('thin on this side only and worse by estimate: it keeps gating and is judged on its samples (fewer responses can be the regression)', () => {
+    const c = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 40)), OPTS);
+    const p99 = c.comparisons.find((x) => x.metric === 'latency_p99_ms')!;
+    expect(p99.gating).toBe(true);
+    expect(p99.notGating).toBeUndefined();
+    expect(p99.notEstimated).toMatch(/^not estimated: /);
+    expect(p99.rule).toMatch(/; judged although latency_p99_ms is a percentile with as few as 4/);
+    expect(c.exitCode).toBe(4);
+  });
+
+  it('at a fixed offered rate the carried throughput cannot move, so a thin p99 keeps gating', () => {
+    const today = run('today', curP99, 4);
+    const base = run('base', refP99, 5);
+    for (const r of [today, base]) r.suites[0].variants[0].offeredGbps = 10;
+    const c = compareRun(today, runAsReference(base), OPTS);
+    expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
+    expect(c.exitCode).toBe(4);
+  });
+
+  it('samples that cannot speak at all (another offered load) say so first, thin or not', () => {
+    const today = run('today', curP99, 4);
+    today.suites[0].variants[0].offeredGbps = 10;
+    const c = compareRun(today, runAsReference(run('base', refP99, 5)), OPTS);
+    expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.rule).toMatch(/^offered load differs/);
   });
 
   it('with enough tail samples on both sides the metric gates as before', () => {
@@ -128,23 +172,24 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     const today = run('today', curP99, 4);
     for (const [i, rep] of today.suites[0].variants[0].repetitions.entries())
       rep.metrics.throughput_gbps = [8.9, 9, 8.8, 9.1, 9, 8.9][i];
-    const c = compareRun(today, runAsReference(run('base', refP99, 40)), OPTS);
+    const c = compareRun(today, runAsReference(run('base', refP99, 5)), OPTS);
     expect(c.exitCode).toBe(1);
     expect(c.summary).toMatch(/throughput_gbps -1\d\.\d%/);
   });
 
-  it('fails closed: a variant whose only gating metric is thin stays inconclusive, as does any under --require-mde', () => {
+  it('fails closed: a variant whose only gating metric is thin keeps it gating, as does any under --require-mde', () => {
     const only = (r: RunRecord) => {
       r.suites[0].metrics = r.suites[0].metrics.map((m) => (m.id === 'throughput_gbps' ? { ...m, gating: false } : m));
       return r;
     };
-    const c = compareRun(only(run('today', curP99, 4)), runAsReference(only(run('base', refP99, 40))), OPTS);
+    const c = compareRun(only(run('today', curP99, 4)), runAsReference(only(run('base', refP99, 5))), OPTS);
     expect(c.exitCode).toBe(4);
-    expect(c.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
+    const p99 = c.comparisons.find((x) => x.metric === 'latency_p99_ms')!;
+    expect(p99.gating).toBe(true);
     expect(c.summary).toMatch(
-      /^inconclusive: 1 percentile\(s\) had too few samples beyond them to be estimated \(sendfile\/none latency_p99_ms\)/,
+      /^inconclusive: 1 gating percentile\(s\) from too few samples beyond them look worse without significance \(sendfile\/none latency_p99_ms\)/,
     );
-    const strict = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 40)), {
+    const strict = compareRun(run('today', curP99, 4), runAsReference(run('base', refP99, 5)), {
       ...OPTS,
       requireMde: 0.5,
     });
@@ -152,13 +197,15 @@ describe('a percentile from too few tail samples does not decide the gate', () =
     expect(strict.exitCode).toBe(4);
   });
 
-  it('the paired design (ab) applies the same rule', () => {
+  it('the paired design (ab) applies the same rule, naming B and A', () => {
     const before = comparePairedRun(run('b', curP99), run('a', refP99), OPTS);
     expect(before.comparisons.find((x) => x.metric === 'latency_p99_ms')?.gating).toBe(true);
-    const c = comparePairedRun(run('b', curP99, 4), run('a', refP99, 40), OPTS);
+    const c = comparePairedRun(run('b', curP99, 4), run('a', refP99, 5), OPTS);
     const p99 = c.comparisons.find((x) => x.metric === 'latency_p99_ms')!;
     expect(p99.gating).toBe(false);
-    expect(p99.notGating).toMatch(/^not estimated: /);
+    expect(p99.notGating).toMatch(
+      /^not estimated: latency_p99_ms is a percentile with as few as 4 in a repetition of B and 5 in one of A samples/,
+    );
     expect(c.exitCode).toBe(0);
     expect(c.summary).toMatch(/; 1 gating percentile\(s\) not gated/);
   });
@@ -182,10 +229,47 @@ describe('a gating metric this run measured nowhere is lost, never silently drop
     );
   });
 
+  it('against another reference variant (--baseline-variant) a metric this variant cannot measure is missing, not lost', () => {
+    const r = makeRun(
+      {
+        http: { throughput_gbps: steady, latency_p99_ms: refP99, errors: [0, 0, 0, 0, 0, 0] },
+        browser: { errors: [0, 0, 0, 0, 0, 0] },
+      },
+      { runId: 'today' },
+    );
+    const c = compareRun(
+      { ...r, suites: [{ ...r.suites[0], variants: [r.suites[0].variants[1]] }] },
+      runAsReference(r),
+      { ...OPTS, referenceVariant: 'http' },
+    );
+    expect(c.lost).toBeUndefined();
+    expect(c.missing).toContain(
+      'sendfile/browser throughput_gbps: reference variant http measured it, this variant did not',
+    );
+    expect(c.exitCode).not.toBe(1);
+  });
+
   it('an informational metric measured nowhere is not lost', () => {
     const today = run('today', curP99);
     for (const rep of today.suites[0].variants[0].repetitions) delete (rep.metrics as Record<string, number>).errors;
     const c = compareRun(today, runAsReference(run('base', refP99)), OPTS);
     expect(c.lost).toBeUndefined();
+  });
+});
+
+describe('reporters show a gating percentile set aside, and run.json keeps why', () => {
+  it('JUnit skips it with the reason, the markdown and console tables keep it among the gating rows, marked; the record validates', () => {
+    const today = run('today', curP99, 4);
+    today.comparison = compareRun(today, runAsReference(run('base', refP99, 5)), OPTS);
+    const xml = renderJunit(today);
+    expect(xml).toMatch(
+      /<testcase classname="[^"]*" name="latency_p99_ms"><skipped message="inconclusive \(not gated in this run\): .*not estimated: latency_p99_ms/,
+    );
+    expect(xml).toMatch(/skipped="1"/);
+    const md = renderMarkdown(today);
+    const gatingSection = md.slice(md.indexOf('## Gating metrics'), md.indexOf('<details>'));
+    expect(gatingSection).toMatch(/Latency p99 .*not gated in this run: too few samples beyond the percentile/);
+    expect(verdictTable(today, today.comparison)).toMatch(/not gated in this run/);
+    expect(() => validateDoc('run', JSON.parse(JSON.stringify(today)), 'run.json')).not.toThrow();
   });
 });
