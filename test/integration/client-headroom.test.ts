@@ -130,9 +130,9 @@ describe.skipIf(!twoCpus)('load client headroom (a starved client is client-boun
     }
     expect(r.clientBound).toBe(true);
     expect(r.clientDemand).toBeGreaterThanOrEqual(CLIENT_BOUND_DEMAND);
-    // What CPU time alone would have said: well under the bound. And it did not carry the offer.
+    // What CPU time alone would have said: well under the bound. Whether it still carried the small
+    // offer is no evidence either way (one CI run carried 150 of 150 req/s on the CPU it got).
     expect(r.clientCpu).toBeLessThan(CLIENT_BOUND_DEMAND);
-    expect(r.requests / r.durationSec).toBeLessThan(CARRIED_SHARE * r.offeredRate!);
     expect(r.clientBoundReason).toMatch(/the CPUs it may use 1?[0-9]{2}% busy/);
     expect(r.verification.failed).toBe(0);
   }, 90_000);
