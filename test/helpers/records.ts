@@ -1,4 +1,5 @@
 import type { Fingerprint, MetricDef, RunRecord } from '../../harness/model/types.js';
+import type { NoiseProfile } from '../../harness/verdict/noise.js';
 
 /** A fingerprint like the local machine's, for records built in tests. */
 export const FP: Fingerprint = {
@@ -32,7 +33,18 @@ export function makeRun(variants: Record<string, Record<string, number[]>>, extr
     target: { kind: 'local', name: 'local' },
     profile: 'test-profile',
     fingerprint: FP,
-    options: { suites: [], variants: [], runs: 6, durationSec: 2, warmupSec: 1, connections: 8, objects: { seed: 1, totalMiB: 32 }, serverWorkers: 1, serverDirectives: [], quick: true },
+    options: {
+      suites: [],
+      variants: [],
+      runs: 6,
+      durationSec: 2,
+      warmupSec: 1,
+      connections: 8,
+      objects: { seed: 1, totalMiB: 32 },
+      serverWorkers: 1,
+      serverDirectives: [],
+      quick: true,
+    },
     suites: [
       {
         id: 'sendfile',
@@ -60,5 +72,20 @@ export function makeRun(variants: Record<string, Record<string, number[]>>, extr
     errors: [],
     restoreFailures: [],
     ...extra,
+  };
+}
+
+/** A noise calibration (3 sessions x 6 runs, measured 2026-12-01) of the given suite/variant/metric entries, for comparisons built in tests. */
+export function makeNoise(metrics: NoiseProfile['metrics'], profile = 'test-profile'): NoiseProfile {
+  return {
+    schemaVersion: 1,
+    profile,
+    target: 'local',
+    measuredAt: '2026-12-01T00:00:00Z',
+    sessions: 3,
+    runs: 6,
+    options: makeRun({}).options,
+    sourceRuns: [],
+    metrics,
   };
 }

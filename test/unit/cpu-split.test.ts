@@ -5,7 +5,7 @@ import { parseProcStat } from '../../harness/drivers/os/parsers/linux.js';
 import { parseCpTimes } from '../../harness/drivers/os/parsers/freebsd.js';
 import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
 import { comparePairedRun } from '../../harness/verdict/paired.js';
-import { makeRun } from '../helpers/records.js';
+import { makeNoise, makeRun } from '../helpers/records.js';
 
 describe('CPU split: the load and the server on disjoint CPUs of one machine', () => {
   it('reads and writes Linux CPU lists', () => {
@@ -99,24 +99,10 @@ describe('stored noise is used only under the CPU split it was measured with', (
     const split = { server: [1], client: [0], how: 'auto' as const };
     ref.options = { ...ref.options, split };
     today.options = { ...today.options, split };
-    const noise = {
-      schemaVersion: 1 as const,
-      profile: 'p',
-      target: 'local',
-      measuredAt: '2026-12-01T00:00:00Z',
-      sessions: 3,
-      runs: 6,
-      options: makeRun({}).options,
-      sourceRuns: [],
-      metrics: {
-        'sendfile/a/throughput_gbps': {
-          cv: 0.01,
-          drift: 0.01,
-          n: 18,
-          residuals: [0.01, -0.01, 0.005, -0.005, 0, 0.002],
-        },
-      },
-    };
+    const noise = makeNoise(
+      { 'sendfile/a/throughput_gbps': { cv: 0.01, drift: 0.01, n: 18, residuals: [0.01, -0.01, 0.005, -0.005, 0, 0.002] } },
+      'p',
+    );
     const old = compareRun(today, runAsReference(ref), { alpha: 0.05, noise });
     expect(old.noise).toBeUndefined();
     expect(old.fingerprintDifferences).toContain(

@@ -3,7 +3,7 @@ import { compareRun, runAsReference } from '../../harness/verdict/compare.js';
 import { comparePairedRun } from '../../harness/verdict/paired.js';
 import { CPU_TIME_METRICS, thresholdFor, UNCALIBRATED_CPU_DRIFT } from '../../harness/verdict/noise.js';
 import { PROBES } from '../../harness/probes/registry.js';
-import { makeRun } from '../helpers/records.js';
+import { makeNoise, makeRun } from '../helpers/records.js';
 
 // Two quick gates of one unchanged kernel, minutes apart, differed by 22% in CPU per Gb/s while each
 // session's repetitions scattered 2-3%: a session effect no test on one session can see. Without a
@@ -69,17 +69,7 @@ describe('an uncalibrated CPU figure that moved between sessions is not called a
   it('beyond the drift it is a regression; with a calibration the calibrated threshold decides; in one session the floor does', () => {
     const worse = gate1.map((x) => x * 1.4);
     expect(compareRun(cpuRun('g2', worse), runAsReference(cpuRun('g1', gate1)), OPTS).exitCode).toBe(1);
-    const noise = {
-      schemaVersion: 1 as const,
-      profile: 'test-profile',
-      target: 'local',
-      measuredAt: '2026-12-01T00:00:00Z',
-      sessions: 3,
-      runs: 6,
-      options: makeRun({}).options,
-      sourceRuns: [],
-      metrics: { 'sendfile/none/machine_cpu_per_gbps': { n: 18, cv: 0.02, drift: 0.02, residuals: [] } },
-    };
+    const noise = makeNoise({ 'sendfile/none/machine_cpu_per_gbps': { n: 18, cv: 0.02, drift: 0.02, residuals: [] } });
     expect(compareRun(cpuRun('g2', gate2), runAsReference(cpuRun('g1', gate1)), { ...OPTS, noise }).exitCode).toBe(1);
     expect(
       compareRun(cpuRun('g2', gate2), runAsReference(cpuRun('g1', gate1)), { ...OPTS, sameSession: true }).exitCode,
