@@ -80,11 +80,16 @@ export function decide(d: DecisionInput): Decision {
   return { verdict: 'inconclusive', rule: `${could}, more than the required ${pct(d.requireMde)} (--require-mde); the evidence: ${out.rule}`, settled: true };
 }
 
+/** A relative change as "how much worse" for a metric's direction (+0.1: 10% worse). */
+export function worseBy(direction: Direction, relChange: number): number {
+  return direction === 'higher' ? -relChange : relChange;
+}
+
 function decideEvidence(d: DecisionInput): Decision {
   if (d.unusable) return { verdict: 'inconclusive', rule: d.unusable, settled: true };
   if (d.identical) return { verdict: 'unchanged', rule: 'identical samples', settled: true };
   const sign = d.direction === 'higher' ? -1 : 1;
-  const worse = sign * d.relChange;
+  const worse = worseBy(d.direction, d.relChange);
   // The interval of "worse" (sign flips the bounds for higher-is-better metrics).
   const worseHigh = sign > 0 ? d.ciHigh : -d.ciLow;
   const worseLow = sign > 0 ? d.ciLow : -d.ciHigh;

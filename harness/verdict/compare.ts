@@ -1,5 +1,5 @@
 import { metricSamples, tailSampleCounts } from '../model/samples.js';
-import { decide, metricStats, type MetricStats } from '../stats/compare.js';
+import { decide, metricStats, worseBy, type MetricStats } from '../stats/compare.js';
 import { minExactP } from '../stats/mannwhitney.js';
 import { minimumDetectableEffect, pooledLogSpread, residualLogSpread } from '../stats/mde.js';
 import { holmAdjust } from '../stats/multiple.js';
@@ -332,11 +332,6 @@ type Raw = {
   /** What the thin-percentile rule needs besides gating and thin (verdict/tail.ts TailRow). */
   tail: { worseBeyondThreshold: boolean; pinnedByOffer: boolean };
 };
-
-/** A relative change as "how much worse" for a metric's direction (+0.1: 10% worse). */
-export function worseBy(direction: MetricDef['direction'], relChange: number): number {
-  return direction === 'higher' ? -relChange : relChange;
-}
 
 /** Whether a metric is a throughput carried at a fixed offered rate (the variant's or the suite's): it moves only if the kernel fails the offer. */
 export function pinnedByOffer(unit: string, v: Pick<VariantResult, 'offeredGbps'>, s: Pick<SuiteResult, 'offeredGbps'>): boolean {

@@ -26,7 +26,7 @@ import type {
   SuiteResult,
   VariantResult,
 } from '../model/types.js';
-import { decide, type Decision, type MetricStats } from '../stats/compare.js';
+import { decide, worseBy, type Decision, type MetricStats } from '../stats/compare.js';
 import { holmAdjust } from '../stats/multiple.js';
 import { alphaSpent, firstLookFloor, singleLook, type SequentialPlan } from '../stats/sequential.js';
 import {
@@ -56,7 +56,6 @@ import {
   inconclusiveSummary,
   notGatingSummary,
   pinnedByOffer,
-  worseBy,
   type CompareOptions,
 } from './compare.js';
 import { markThinTails, thinTail, thinVerdict, type ThinTail } from './tail.js';
